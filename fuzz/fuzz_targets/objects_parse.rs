@@ -1,0 +1,10 @@
+//! The `secrets-injector.io/objects` parser on any text, raw or generated from the input, under
+//! settings the other annotations could give. The checks live in the shared support module so
+//! `cargo test` runs them on the corpus too.
+
+#![no_main]
+
+#[path = "../../objects/tests/fuzz_support/mod.rs"]
+mod fuzz_support;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_support::fuzz_one(data));

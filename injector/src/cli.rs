@@ -1,0 +1,156 @@
+//! The command line the webhook writes into the init container (see the webhook's injector args).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "injector",
+    version,
+    about = "Fetches SSM parameters and Secrets Manager secrets under the pod's own AWS identity \
+             and writes them as files"
+)]
+pub struct Cli {
+    /// The secrets-injector.io/objects annotation text (YAML or JSON list of objects).
+    /// A YAML list starts with "- ", so values that look like flags are taken as they are.
+    #[arg(long, env = "SECRETS_INJECTOR_OBJECTS", allow_hyphen_values = true)]
+    pub objects: String,
+
+    /// Directory the files are written to (the pod's emptyDir); its contents are replaced.
+    #[arg(long, env = "SECRETS_INJECTOR_MOUNT_PATH")]
+    pub mount_path: PathBuf,
+
+    /// Region of names that are not ARNs.
+    #[arg(long, env = "SECRETS_INJECTOR_REGION")]
+    pub region: String,
+
+    /// Region of the failoverObject entries.
+    #[arg(long, env = "SECRETS_INJECTOR_FAILOVER_REGION")]
+    pub failover_region: Option<String>,
+
+    /// One character that replaces '/' in file names, or "False" for subdirectories.
+    #[arg(long, env = "SECRETS_INJECTOR_PATH_TRANSLATION", default_value = "_")]
+    pub path_translation: String,
+
+    /// Default mode of every file, four octal digits.
+    #[arg(long, env = "SECRETS_INJECTOR_FILE_PERMISSION", default_value = "0644")]
+    pub file_permission: String,
+
+    /// Also write this file with one NAME='value' line per top-level file named like an env variable.
+    #[arg(long, env = "SECRETS_INJECTOR_ENV_FILE")]
+    pub env_file: Option<String>,
+
+    /// Time allowed for the whole run, retries included ("120s", "2m", "500ms").
+    #[arg(long, env = "SECRETS_INJECTOR_DEADLINE", default_value = "120s", value_parser = parse_duration)]
+    pub deadline: Duration,
+
+    /// Where the failure message goes for `kubectl describe pod`; skipped when not writable.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_TERMINATION_LOG",
+        default_value = "/dev/termination-log"
+    )]
+    pub termination_log: PathBuf,
+
+    /// Log format; the level comes from RUST_LOG (default info).
+    #[arg(long, env = "SECRETS_INJECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// A positive whole number followed by one unit: "ms", "s", "m" or "h".
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit; write it like 120s, 2m or 500ms"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| {
+        format!("{text:?} does not start with a number; write it like 120s, 2m or 500ms")
+    })?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => {
+            return Err(format!(
+                "{text:?} has the unknown unit {unit:?}; use ms, s, m or h"
+            ));
+        }
+    };
+    if duration.is_zero() {
+        return Err(format!("{text:?} is zero; the run needs some time"));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn durations_in_every_unit() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn bad_durations_say_how_to_write_them() {
+        assert!(parse_duration("120").unwrap_err().contains("has no unit"));
+        assert!(
+            parse_duration("s")
+                .unwrap_err()
+                .contains("does not start with a number")
+        );
+        assert!(
+            parse_duration("3d")
+                .unwrap_err()
+                .contains("unknown unit \"d\"")
+        );
+        assert!(parse_duration("0s").unwrap_err().contains("is zero"));
+        assert!(
+            parse_duration("1.5s")
+                .unwrap_err()
+                .contains("unknown unit \".5s\"")
+        );
+    }
+
+    #[test]
+    fn flags_have_the_contract_defaults() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "injector",
+            "--objects",
+            "- objectName: x",
+            "--mount-path",
+            "/mnt/secrets-store",
+            "--region",
+            "us-east-1",
+        ])
+        .unwrap();
+        assert_eq!(cli.path_translation, "_");
+        assert_eq!(cli.file_permission, "0644");
+        assert_eq!(cli.deadline, Duration::from_secs(120));
+        assert_eq!(cli.termination_log, PathBuf::from("/dev/termination-log"));
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert_eq!(cli.failover_region, None);
+        assert_eq!(cli.env_file, None);
+    }
+
+    #[test]
+    fn missing_required_flag_is_a_usage_error() {
+        let err = Cli::try_parse_from(["injector", "--region", "us-east-1"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--objects"));
+    }
+}

@@ -1,0 +1,319 @@
+//! From fetched values to files: the object's own file, its JMESPath files, the files of a
+//! parameter path, and the env file.
+
+use secrets_injector_objects::envfile;
+use secrets_injector_objects::mode::FileMode;
+use secrets_injector_objects::object::Object;
+use secrets_injector_objects::plan::path_parameter_file;
+use secrets_injector_objects::relpath::RelPath;
+use secrets_injector_objects::translation::PathTranslation;
+
+use crate::error::{Error, Kind};
+use crate::fetch::Fetched;
+
+/// One file to write, relative to the mount directory.
+#[derive(Debug, PartialEq, Eq)]
+pub struct File {
+    pub path: RelPath,
+    pub mode: FileMode,
+    pub bytes: Vec<u8>,
+}
+
+/// The files of one object.
+pub fn object_files(
+    object: &Object,
+    fetched: Fetched,
+    translation: &PathTranslation,
+) -> Result<Vec<File>, Error> {
+    match fetched {
+        Fetched::Value(bytes) => {
+            let mut files = jmes_files(object, &bytes)?;
+            files.insert(
+                0,
+                File {
+                    path: object.file.clone(),
+                    mode: object.mode,
+                    bytes,
+                },
+            );
+            Ok(files)
+        }
+        Fetched::Path { base, parameters } => {
+            // After a failover the names lie below the failover path: name the files as
+            // the object's own path would.
+            let renamed;
+            let named_by = if base == object.name {
+                object
+            } else {
+                renamed = Object {
+                    name: base,
+                    ..object.clone()
+                };
+                &renamed
+            };
+            parameters
+                .into_iter()
+                .map(|(name, bytes)| {
+                    let path =
+                        path_parameter_file(named_by, translation, &name).map_err(|problem| {
+                            Error::object("InvalidFileName", problem, Kind::Final)
+                        })?;
+                    Ok(File {
+                        path,
+                        mode: object.mode,
+                        bytes,
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// The files of the object's `jmesPath` entries over its JSON value.
+fn jmes_files(object: &Object, value: &[u8]) -> Result<Vec<File>, Error> {
+    if object.jmes_path.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Parse errors are not shown: their text can quote the value.
+    let json: serde_json::Value = serde_json::from_slice(value).map_err(|_| {
+        Error::object(
+            "ValueNotJson",
+            "the value is not JSON, so its jmesPath entries cannot apply",
+            Kind::Final,
+        )
+    })?;
+    let data = jmespath::Variable::try_from(json).map_err(|_| {
+        Error::object(
+            "ValueNotJson",
+            "the value is JSON that JMESPath cannot read",
+            Kind::Final,
+        )
+    })?;
+    let data = jmespath::Rcvar::new(data);
+    object
+        .jmes_path
+        .iter()
+        .map(|entry| {
+            let expression = entry.compile().map_err(|e| {
+                Error::object(
+                    "JmesPathInvalid",
+                    format!("jmesPath {:?} does not compile: {e}", entry.path),
+                    Kind::Final,
+                )
+            })?;
+            let result = expression.search(&data).map_err(|e| {
+                Error::object(
+                    "JmesPathFailed",
+                    format!("jmesPath {:?} failed: {}", entry.path, e.reason),
+                    Kind::Final,
+                )
+            })?;
+            let bytes = render(&result).ok_or_else(|| {
+                Error::object(
+                    "JmesPathNull",
+                    format!(
+                        "jmesPath {:?} gives null or nothing; check it against the keys of the \
+                         value",
+                        entry.path
+                    ),
+                    Kind::Final,
+                )
+            })?;
+            Ok(File {
+                path: entry.file.clone(),
+                mode: entry.mode,
+                bytes,
+            })
+        })
+        .collect()
+}
+
+/// A JMESPath result as file contents: a string as it is, a number, boolean, object or array
+/// as compact JSON, null as nothing.
+pub fn render(result: &jmespath::Variable) -> Option<Vec<u8>> {
+    match result {
+        jmespath::Variable::Null => None,
+        jmespath::Variable::String(s) => Some(s.as_bytes().to_vec()),
+        other => serde_json::to_vec(other).ok(),
+    }
+}
+
+/// Another file of the run already uses `path`, as a file or as a directory.
+pub fn clash<'a>(path: &RelPath, written: impl IntoIterator<Item = &'a RelPath>) -> bool {
+    written
+        .into_iter()
+        .any(|w| w == path || w.starts_with_dir(path) || path.starts_with_dir(w))
+}
+
+/// The env file over the top-level files named like environment variables, and the names of
+/// the files left out (value not UTF-8 or containing NUL).
+pub fn env_file(path: &RelPath, mode: FileMode, files: &[File]) -> (File, Vec<String>) {
+    let entries: Vec<(&str, &[u8])> = files
+        .iter()
+        .filter(|f| f.path.is_top_level() && envfile::is_env_name(f.path.as_str()))
+        .map(|f| (f.path.as_str(), f.bytes.as_slice()))
+        .collect();
+    let (bytes, skipped) = envfile::render(&entries);
+    (
+        File {
+            path: path.clone(),
+            mode,
+            bytes,
+        },
+        skipped,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrets_injector_objects::plan;
+    use secrets_injector_objects::settings::Settings;
+
+    fn one_object(yaml: &str, translation: &str) -> (Object, PathTranslation) {
+        let translation: PathTranslation = translation.parse().unwrap();
+        let settings = Settings {
+            path_translation: translation,
+            ..Settings::new("us-east-1")
+        };
+        let mut plan = plan::parse(yaml, settings).unwrap();
+        (plan.objects.remove(0), translation)
+    }
+
+    fn rel(path: &str) -> RelPath {
+        RelPath::from_components(path.split('/')).unwrap()
+    }
+
+    fn rendered(json: &str, expression: &str) -> Option<String> {
+        let data = jmespath::Variable::from_json(json).unwrap();
+        let result = jmespath::compile(expression).unwrap().search(data).unwrap();
+        render(&result).map(|b| String::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn strings_are_raw_and_everything_else_is_compact_json() {
+        let json =
+            r#"{"s":"a \"b\"","n":42,"f":1.5,"t":true,"o":{"k": [1, 2]},"a":["x"],"z":null}"#;
+        assert_eq!(rendered(json, "s").unwrap(), "a \"b\"");
+        assert_eq!(rendered(json, "n").unwrap(), "42");
+        assert_eq!(rendered(json, "f").unwrap(), "1.5");
+        assert_eq!(rendered(json, "t").unwrap(), "true");
+        assert_eq!(rendered(json, "o").unwrap(), r#"{"k":[1,2]}"#);
+        assert_eq!(rendered(json, "a").unwrap(), r#"["x"]"#);
+        assert_eq!(rendered(json, "z"), None);
+        assert_eq!(rendered(json, "missing"), None);
+    }
+
+    const SECRET: &str = r#"
+- objectName: test/secret
+  objectType: secretsmanager
+  filePermission: "0640"
+  jmesPath:
+    - {path: username, objectAlias: SECRET_USERNAME}
+    - {path: password, objectAlias: SECRET_PASSWORD, filePermission: "0600"}
+"#;
+
+    #[test]
+    fn value_and_jmes_files_with_their_modes() {
+        let (object, t) = one_object(SECRET, "_");
+        let value = br#"{"username":"example","password":"example1234"}"#.to_vec();
+        let files = object_files(&object, Fetched::Value(value.clone()), &t).unwrap();
+        let got: Vec<(&str, u32, &[u8])> = files
+            .iter()
+            .map(|f| (f.path.as_str(), f.mode.bits(), f.bytes.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("test_secret", 0o640, value.as_slice()),
+                ("SECRET_USERNAME", 0o640, b"example".as_slice()),
+                ("SECRET_PASSWORD", 0o600, b"example1234".as_slice()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_not_json_fails_without_showing_it() {
+        let (object, t) = one_object(SECRET, "_");
+        let err =
+            object_files(&object, Fetched::Value(b"hunter2-not-json".to_vec()), &t).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ValueNotJson: the value is not JSON, so its jmesPath entries cannot apply"
+        );
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn a_null_or_missing_result_names_the_path() {
+        let (object, t) = one_object(SECRET, "_");
+        let err =
+            object_files(&object, Fetched::Value(br#"{"username":"u"}"#.to_vec()), &t).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "JmesPathNull: jmesPath \"password\" gives null or nothing; check it against the \
+             keys of the value"
+        );
+    }
+
+    #[test]
+    fn path_parameters_become_files_in_the_alias_directory() {
+        let yaml = "- {objectName: /app/cfg, objectType: ssmparameterpath, objectAlias: cfg}";
+        let (object, t) = one_object(yaml, "_");
+        let fetched = Fetched::Path {
+            base: "/app/cfg".into(),
+            parameters: vec![
+                ("/app/cfg/db/user".into(), b"u".to_vec()),
+                ("/app/cfg/port".into(), b"1".to_vec()),
+            ],
+        };
+        let files = object_files(&object, fetched, &t).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(names, vec!["cfg/db_user", "cfg/port"]);
+    }
+
+    #[test]
+    fn failover_path_files_are_named_like_the_primary_ones() {
+        let yaml = "- {objectName: /app/cfg, objectType: ssmparameterpath, objectAlias: cfg}";
+        let (object, t) = one_object(yaml, "False");
+        let fetched = Fetched::Path {
+            base: "/west/cfg".into(),
+            parameters: vec![("/west/cfg/db/user".into(), b"u".to_vec())],
+        };
+        let files = object_files(&object, fetched, &t).unwrap();
+        assert_eq!(files[0].path.as_str(), "cfg/db/user");
+    }
+
+    #[test]
+    fn clashes_cover_equal_paths_and_directories() {
+        let (a, ab, b) = (rel("cfg"), rel("cfg/x"), rel("other"));
+        assert!(clash(&a, [&a]));
+        assert!(clash(&a, [&ab]));
+        assert!(clash(&ab, [&a]));
+        assert!(!clash(&b, [&a, &ab]));
+    }
+
+    #[test]
+    fn env_file_covers_top_level_env_names_only() {
+        let file = |p: &str, v: &[u8]| File {
+            path: rel(p),
+            mode: FileMode::DEFAULT,
+            bytes: v.to_vec(),
+        };
+        let files = vec![
+            file("DB_USER", b"it's"),
+            file("_test_parameter", b"p"),
+            file("test_secret", b"{}"),
+            file("cfg/NESTED", b"n"),
+            file("not-env", b"x"),
+            file("BINARY", &[0xff, 0x00]),
+        ];
+        let env_path = rel("env");
+        let (env, skipped) = env_file(&env_path, FileMode::DEFAULT, &files);
+        assert_eq!(
+            String::from_utf8(env.bytes).unwrap(),
+            "DB_USER='it'\\''s'\n_test_parameter='p'\ntest_secret='{}'\n"
+        );
+        assert_eq!(skipped, vec!["BINARY".to_owned()]);
+    }
+}

@@ -1,0 +1,359 @@
+//! From the plan to values: batching, concurrency, retries and failover.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures::future::{FutureExt, LocalBoxFuture};
+use futures::stream::{self, StreamExt};
+use secrets_injector_objects::object::ObjectType;
+use secrets_injector_objects::plan::Plan;
+use tokio::time::Instant;
+
+use crate::aws::Clients;
+use crate::error::Error;
+use crate::retry::{self, Policy};
+use crate::{secretsmanager, ssm};
+
+/// Calls in flight at once: enough to hide latency, few enough not to trip the per-account
+/// request rates (Secrets Manager allows 10,000 GetSecretValue a second, Parameter Store 40).
+pub const CONCURRENCY: usize = 16;
+
+/// One thing to fetch in one region: an object's own name, or its `failoverObject`.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Index of the object in the plan.
+    pub object: usize,
+    pub name: &'a str,
+    pub version: Option<&'a str>,
+    pub label: Option<&'a str>,
+    pub kind: ObjectType,
+}
+
+/// What arrived for one object.
+#[derive(Debug)]
+pub enum Fetched {
+    /// A parameter's or secret's value.
+    Value(Vec<u8>),
+    /// The parameters under `base` (the path asked for, which is the failover path after a
+    /// failover), as (name, value) pairs.
+    Path {
+        base: String,
+        parameters: Vec<(String, Vec<u8>)>,
+    },
+}
+
+/// The API calls counted for the summary line, attempts included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names, reason = "named after the API operations")]
+pub enum Call {
+    GetParameters,
+    GetParametersByPath,
+    GetSecretValue,
+}
+
+#[derive(Debug, Default)]
+pub struct Calls([AtomicU32; 3]);
+
+impl Calls {
+    fn add(&self, call: Call, n: u32) {
+        self.0[call as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, call: Call) -> u32 {
+        self.0[call as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// What every call of one run shares: the retry policy, the deadline and the counters.
+pub struct Run {
+    pub policy: Policy,
+    pub deadline: Instant,
+    /// The `--deadline` value, for messages.
+    pub deadline_flag: Duration,
+    pub calls: Calls,
+}
+
+impl Run {
+    pub fn new(policy: Policy, deadline_flag: Duration) -> Run {
+        Run {
+            policy,
+            deadline: Instant::now() + deadline_flag,
+            deadline_flag,
+            calls: Calls::default(),
+        }
+    }
+
+    /// Runs one AWS call with retries, counting every attempt.
+    pub async fn retry<T, F, Fut>(&self, call: Call, f: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let attempted = retry::run(self.policy, self.deadline, self.deadline_flag, f).await;
+        self.calls.add(call, attempted.attempts);
+        attempted.result
+    }
+}
+
+/// The targets of the plan's objects in the primary region.
+pub fn primary_targets(plan: &Plan) -> Vec<Target<'_>> {
+    plan.objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| Target {
+            object: i,
+            name: &o.name,
+            version: o.version.as_deref(),
+            label: o.version_label.as_deref(),
+            kind: o.object_type,
+        })
+        .collect()
+}
+
+/// The failover targets of the objects whose primary fetch failed in a way that failover
+/// covers (exhausted throttling retries, 5xx, network). Not found and access denied are final.
+pub fn failover_targets<'a>(plan: &'a Plan, results: &[Result<Fetched, Error>]) -> Vec<Target<'a>> {
+    if plan.settings.failover_region.is_none() {
+        return Vec::new();
+    }
+    plan.objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let failover = o.failover.as_ref()?;
+            match &results[i] {
+                Err(e) if e.kind().fails_over() => Some(Target {
+                    object: i,
+                    name: &failover.name,
+                    version: failover.version.as_deref(),
+                    label: failover.version_label.as_deref(),
+                    kind: o.object_type,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Fetches every object of the plan: primary region first, then the failover region for the
+/// objects that need it. One result per object, in plan order.
+pub async fn fetch_all(plan: &Plan, run: &Run) -> Vec<Result<Fetched, Error>> {
+    let primary = Clients::load(&plan.settings.region).await;
+    let mut results = in_order(
+        plan.objects.len(),
+        fetch_targets(run, &primary, &primary_targets(plan)).await,
+    );
+    let retry = failover_targets(plan, &results);
+    let Some(failover_region) = plan.settings.failover_region.as_deref() else {
+        return results;
+    };
+    if retry.is_empty() {
+        return results;
+    }
+    for target in &retry {
+        if let Err(error) = &results[target.object] {
+            tracing::warn!(
+                object = %plan.objects[target.object].label(),
+                from = %primary.region,
+                to = failover_region,
+                error = %error,
+                "fetching in the failover region"
+            );
+        }
+    }
+    let failover = Clients::load(failover_region).await;
+    for (i, result) in fetch_targets(run, &failover, &retry).await {
+        results[i] = match result {
+            Ok(fetched) => Ok(fetched),
+            Err(error) => Err(after_failover(error, &primary.region, &results[i])),
+        };
+    }
+    results
+}
+
+fn in_order(
+    len: usize,
+    results: Vec<(usize, Result<Fetched, Error>)>,
+) -> Vec<Result<Fetched, Error>> {
+    let mut slots: Vec<Option<Result<Fetched, Error>>> = (0..len).map(|_| None).collect();
+    for (i, result) in results {
+        slots[i] = Some(result);
+    }
+    slots
+        .into_iter()
+        .map(|slot| slot.expect("every target yields exactly one result"))
+        .collect()
+}
+
+/// The failover region's error, followed by what the primary region said.
+fn after_failover(error: Error, primary_region: &str, primary: &Result<Fetched, Error>) -> Error {
+    match (error, primary) {
+        (Error::Object { code, hint, kind }, Err(first)) => Error::Object {
+            code,
+            hint: format!("{hint} (failover region; {primary_region} failed first: {first})"),
+            kind,
+        },
+        (error, _) => error,
+    }
+}
+
+/// Every target in one region: SSM names in batches of ten, paths and secrets one call each,
+/// at most [`CONCURRENCY`] calls at once.
+async fn fetch_targets(
+    run: &Run,
+    clients: &Clients,
+    targets: &[Target<'_>],
+) -> Vec<(usize, Result<Fetched, Error>)> {
+    type Job<'f> = LocalBoxFuture<'f, Vec<(usize, Result<Fetched, Error>)>>;
+    let parameters: Vec<Target<'_>> = targets
+        .iter()
+        .filter(|t| t.kind == ObjectType::SsmParameter)
+        .copied()
+        .collect();
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    for batch in ssm::batches(&parameters) {
+        let batch: Vec<Target<'_>> = batch.iter().map(|&i| parameters[i]).collect();
+        jobs.push(
+            async move {
+                ssm::get_parameters(run, clients, &batch)
+                    .await
+                    .into_iter()
+                    .map(|(i, r)| (i, r.map(Fetched::Value)))
+                    .collect()
+            }
+            .boxed_local(),
+        );
+    }
+    for target in targets.iter().copied() {
+        match target.kind {
+            ObjectType::SsmParameter => {}
+            ObjectType::SsmParameterPath => jobs.push(
+                async move {
+                    let result = ssm::get_parameters_by_path(run, clients, &target)
+                        .await
+                        .map(|parameters| Fetched::Path {
+                            base: target.name.to_owned(),
+                            parameters,
+                        });
+                    vec![(target.object, result)]
+                }
+                .boxed_local(),
+            ),
+            ObjectType::SecretsManager => jobs.push(
+                async move {
+                    let result = secretsmanager::get_secret_value(run, clients, &target)
+                        .await
+                        .map(Fetched::Value);
+                    vec![(target.object, result)]
+                }
+                .boxed_local(),
+            ),
+        }
+    }
+    stream::iter(jobs)
+        .buffer_unordered(CONCURRENCY)
+        .flat_map(stream::iter)
+        .collect()
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Kind;
+    use secrets_injector_objects::plan;
+    use secrets_injector_objects::settings::Settings;
+
+    fn plan(objects: &str, failover_region: Option<&str>) -> Plan {
+        let settings = Settings {
+            failover_region: failover_region.map(str::to_owned),
+            ..Settings::new("us-east-1")
+        };
+        plan::parse(objects, settings).unwrap()
+    }
+
+    const TWO_WITH_FAILOVER: &str = r#"
+- objectName: /a
+  objectType: ssmparameter
+  objectAlias: a
+  failoverObject: {objectName: /a-west}
+- objectName: s
+  objectType: secretsmanager
+  objectAlias: s
+  failoverObject: {objectName: s-west, objectVersionLabel: AWSPREVIOUS}
+- objectName: /c
+  objectType: ssmparameter
+"#;
+
+    #[test]
+    fn primary_targets_follow_the_objects() {
+        let p = plan(TWO_WITH_FAILOVER, Some("us-west-2"));
+        let t = primary_targets(&p);
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            (t[1].object, t[1].name, t[1].kind),
+            (1, "s", ObjectType::SecretsManager)
+        );
+    }
+
+    #[test]
+    fn only_retryable_failures_with_a_failover_object_fail_over() {
+        let p = plan(TWO_WITH_FAILOVER, Some("us-west-2"));
+        let results = vec![
+            Err(Error::object("HTTP503", "down", Kind::Transient)),
+            Err(Error::object(
+                "ThrottlingException",
+                "Rate exceeded",
+                Kind::Throttled,
+            )),
+            Err(Error::object("HTTP503", "down", Kind::Transient)),
+        ];
+        let t = failover_targets(&p, &results);
+        // objects[2] has no failoverObject.
+        assert_eq!(t.len(), 2);
+        assert_eq!((t[0].object, t[0].name), (0, "/a-west"));
+        assert_eq!(
+            (t[1].object, t[1].name, t[1].label),
+            (1, "s-west", Some("AWSPREVIOUS"))
+        );
+    }
+
+    #[test]
+    fn not_found_and_denied_never_fail_over() {
+        let p = plan(TWO_WITH_FAILOVER, Some("us-west-2"));
+        let results = vec![
+            Err(Error::object("ParameterNotFound", "no", Kind::NotFound)),
+            Err(Error::object("AccessDeniedException", "no", Kind::Denied)),
+            Ok(Fetched::Value(b"x".to_vec())),
+        ];
+        assert!(failover_targets(&p, &results).is_empty());
+    }
+
+    #[test]
+    fn failover_error_keeps_the_primary_error() {
+        let primary = Err(Error::object("HTTP503", "down", Kind::Transient));
+        let e = after_failover(
+            Error::object("ResourceNotFoundException", "missing", Kind::NotFound),
+            "us-east-1",
+            &primary,
+        );
+        assert_eq!(
+            e.to_string(),
+            "ResourceNotFoundException: missing (failover region; us-east-1 failed first: \
+             HTTP503: down)"
+        );
+        assert_eq!(e.kind(), Kind::NotFound);
+    }
+
+    #[test]
+    fn calls_are_counted_by_kind() {
+        let calls = Calls::default();
+        calls.add(Call::GetParameters, 2);
+        calls.add(Call::GetSecretValue, 1);
+        calls.add(Call::GetParameters, 1);
+        assert_eq!(calls.get(Call::GetParameters), 3);
+        assert_eq!(calls.get(Call::GetParametersByPath), 0);
+        assert_eq!(calls.get(Call::GetSecretValue), 1);
+    }
+}

@@ -1,0 +1,25 @@
+//! The object model shared by the webhook and the injector: the pod annotations, the
+//! `secrets-injector.io/objects` list (ASCP's `objects` syntax), its validation, and the
+//! files it gives. Pure: no I/O.
+
+pub mod annotations;
+pub mod arn;
+pub mod envfile;
+pub mod error;
+pub mod mode;
+pub mod object;
+pub mod plan;
+mod raw;
+pub mod relpath;
+pub mod settings;
+pub mod translation;
+mod yaml;
+
+pub use arn::Arn;
+pub use error::{Error, Errors};
+pub use mode::{AppIdentity, FileMode};
+pub use object::{Failover, JmesEntry, Object, ObjectType};
+pub use plan::{Plan, parse, path_parameter_file};
+pub use relpath::RelPath;
+pub use settings::Settings;
+pub use translation::PathTranslation;

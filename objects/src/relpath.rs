@@ -1,0 +1,175 @@
+//! Validated relative paths inside the mount directory.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Longest file name most Linux file systems (and tmpfs) accept.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// A relative path inside the mount directory: one or more components joined by `/`, none
+/// empty, `.` or `..`, none with a NUL byte, none longer than 255 bytes. So it can never
+/// leave the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RelPath(String);
+
+impl RelPath {
+    /// A path of one component.
+    pub fn file(name: &str) -> Result<Self, String> {
+        check_name(name)?;
+        Ok(Self(name.to_owned()))
+    }
+
+    /// A path from its components, each checked as a file name.
+    pub fn from_components<'a>(
+        components: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, String> {
+        let mut path = String::new();
+        for component in components {
+            check_name(component)?;
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(component);
+        }
+        if path.is_empty() {
+            return Err("the file name is empty".to_owned());
+        }
+        Ok(Self(path))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn components(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.split('/')
+    }
+
+    /// The last component.
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
+    /// Whether the path is one file name directly in the mount directory.
+    pub fn is_top_level(&self) -> bool {
+        !self.0.contains('/')
+    }
+
+    /// `other` below `self`.
+    pub fn join(&self, other: &RelPath) -> RelPath {
+        RelPath(format!("{}/{}", self.0, other.0))
+    }
+
+    /// Whether `dir`'s components are the first components of `self` (true when equal).
+    pub fn starts_with_dir(&self, dir: &RelPath) -> bool {
+        match self.0.strip_prefix(dir.as_str()) {
+            Some(rest) => rest.is_empty() || rest.starts_with('/'),
+            None => false,
+        }
+    }
+
+    /// The directories that hold this path, outermost first (`a/b/c` gives `a`, `a/b`).
+    pub fn parents(&self) -> impl Iterator<Item = RelPath> + '_ {
+        self.0
+            .match_indices('/')
+            .map(|(at, _)| RelPath(self.0[..at].to_owned()))
+    }
+}
+
+impl FromStr for RelPath {
+    type Err = String;
+
+    /// A `/`-separated relative path; a leading `/` is an error.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with('/') {
+            return Err(format!(
+                "{s:?} is absolute; give a path relative to the mount directory"
+            ));
+        }
+        Self::from_components(s.split('/'))
+    }
+}
+
+impl fmt::Display for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for RelPath {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Checks one path component, saying what is wrong with it.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a file name would be empty (check for a trailing or doubled '/')".to_owned());
+    }
+    if name == "." || name == ".." {
+        return Err(format!(
+            "the file name {name:?} is not allowed, it names a directory"
+        ));
+    }
+    if name.contains('\0') {
+        return Err(format!("the file name {name:?} contains a NUL byte"));
+    }
+    if name.contains('/') {
+        return Err(format!("the file name {name:?} contains '/'"));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "the file name {:?}... is {} bytes, over the {MAX_NAME_BYTES}-byte limit",
+            name.chars().take(40).collect::<String>(),
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(s: &str) -> RelPath {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn accepts_relative_paths() {
+        let p = path("a/b/c");
+        assert_eq!(p.as_str(), "a/b/c");
+        assert_eq!(p.components().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(p.file_name(), "c");
+        assert!(!p.is_top_level());
+        assert!(path("x").is_top_level());
+        assert_eq!(path("..a").as_str(), "..a");
+        assert_eq!(p.to_string(), "a/b/c");
+        assert_eq!(p.parents().collect::<Vec<_>>(), [path("a"), path("a/b")]);
+    }
+
+    #[test]
+    fn rejects_bad_components() {
+        for bad in ["", ".", "..", "a/../b", "a//b", "a/", "/a", "a\0b", "./a"] {
+            assert!(bad.parse::<RelPath>().is_err(), "{bad:?}");
+        }
+        let long = "x".repeat(256);
+        let err = RelPath::file(&long).unwrap_err();
+        assert!(err.contains("255-byte limit"), "{err}");
+        assert!(RelPath::file(&"x".repeat(255)).is_ok());
+        assert!(RelPath::file("a/b").unwrap_err().contains("'/'"));
+        assert!(RelPath::from_components(Vec::<&str>::new()).is_err());
+    }
+
+    #[test]
+    fn join_and_prefix_are_component_wise() {
+        let dir = path("config");
+        let joined = dir.join(&path("db/password"));
+        assert_eq!(joined.as_str(), "config/db/password");
+        assert!(joined.starts_with_dir(&dir));
+        assert!(dir.starts_with_dir(&dir));
+        assert!(!path("configuration").starts_with_dir(&dir));
+        assert!(!dir.starts_with_dir(&joined));
+    }
+}

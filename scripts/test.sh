@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine: installs the pinned test tools into .venv
+# (moto, kubernetes-validate, helm-python-sdk, pytest), then format, lint, Rust tests and the
+# manifest tests. Nothing is skipped: a test whose tool is missing fails and says so.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+echo "== test tools (.venv)"
+./scripts/venv.sh
+# The Rust tests find moto_server and kubernetes-validate here.
+export SECRETS_INJECTOR_VENV="$root/.venv"
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo build (the binaries the end-to-end tests run)"
+cargo build --workspace --bins --locked
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+if [ -d tests/manifests ]; then
+  echo "== manifest and chart tests"
+  "$root/.venv/bin/python" -m pytest -q tests/manifests
+fi

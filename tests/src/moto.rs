@@ -1,0 +1,114 @@
+//! A real moto server (SSM, Secrets Manager and STS on one port) for one test, killed on drop.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::tools::venv_program;
+
+/// How long moto may take to answer after it starts (it imports a lot of Python).
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// A running `moto_server` on a free port of 127.0.0.1.
+pub struct Moto {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Moto {
+    /// Starts moto and waits until it answers HTTP. Panics with moto's own output when it
+    /// does not come up.
+    pub fn start() -> Moto {
+        let program = venv_program("moto_server");
+        let mut last_error = String::new();
+        // The free port is found by binding port 0 and releasing it, so another process can
+        // take it in between: try a few ports.
+        for _ in 0..5 {
+            let port = free_port();
+            let log = std::env::temp_dir().join(format!("moto-{port}-{}.log", std::process::id()));
+            let log_file = std::fs::File::create(&log).expect("create the moto log file");
+            let child = Command::new(&program)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().expect("clone the moto log file"))
+                .stderr(log_file)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+            let mut moto = Moto {
+                child,
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            };
+            match moto.wait_until_ready() {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&log);
+                    return moto;
+                }
+                Err(e) => {
+                    let output = std::fs::read_to_string(&log).unwrap_or_default();
+                    let _ = std::fs::remove_file(&log);
+                    last_error = format!("{e}\nmoto output:\n{output}");
+                }
+            }
+        }
+        panic!("moto_server did not start: {last_error}");
+    }
+
+    fn wait_until_ready(&mut self) -> Result<(), String> {
+        let started = Instant::now();
+        while started.elapsed() < STARTUP {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("moto_server exited with {status}"));
+            }
+            if self.answers() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!(
+            "moto_server did not answer on {} within {STARTUP:?}",
+            self.addr
+        ))
+    }
+
+    fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500))
+        else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = format!(
+            "GET /moto-api/ HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port of 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port on 127.0.0.1")
+        .port()
+}

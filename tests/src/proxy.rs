@@ -1,0 +1,487 @@
+//! A small HTTP proxy in front of moto that counts AWS calls by operation and region, and
+//! answers chosen calls itself with throttling, 503 or access denied, as AWS would.
+//!
+//! Point `AWS_ENDPOINT_URL` at [`Proxy::endpoint`]. The operation comes from `X-Amz-Target`
+//! (JSON protocol: SSM, Secrets Manager) or the `Action` form field (query protocol: STS); the
+//! region from the credential scope of the SigV4 `Authorization` header.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One request the proxy saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// `GetParameters`, `GetSecretValue`, `AssumeRoleWithWebIdentity`, ...
+    pub operation: String,
+    /// The region it was signed for; `None` for unsigned calls (AssumeRoleWithWebIdentity).
+    pub region: Option<String>,
+    /// Whether the proxy answered it with a fault instead of forwarding it.
+    pub faulted: bool,
+}
+
+/// What a fault answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// HTTP 400 `ThrottlingException` "Rate exceeded" (JSON protocol).
+    Throttling,
+    /// HTTP 503 `ServiceUnavailable`.
+    Unavailable,
+    /// HTTP 400 `AccessDeniedException`.
+    AccessDenied,
+}
+
+/// Which calls a fault hits, and how many of them: `fail` out of every `of` matching calls
+/// (the first `fail` of each group of `of`), so runs are deterministic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// Only calls signed for this region.
+    pub region: Option<String>,
+    /// Only this operation; JSON-protocol calls only when `None`.
+    pub operation: Option<String>,
+    /// Only requests whose body contains this text (a parameter name, say).
+    pub body_contains: Option<String>,
+    pub fail: u32,
+    pub of: u32,
+}
+
+impl Fault {
+    /// Every JSON-protocol call (SSM, Secrets Manager), whatever its region.
+    pub fn always(kind: FaultKind) -> Fault {
+        Fault {
+            kind,
+            region: None,
+            operation: None,
+            body_contains: None,
+            fail: 1,
+            of: 1,
+        }
+    }
+
+    /// `fail` out of every `of` JSON-protocol calls.
+    pub fn share(kind: FaultKind, fail: u32, of: u32) -> Fault {
+        assert!(fail <= of && of > 0, "fail {fail} of {of}");
+        Fault {
+            fail,
+            of,
+            ..Fault::always(kind)
+        }
+    }
+
+    pub fn in_region(mut self, region: &str) -> Fault {
+        self.region = Some(region.to_owned());
+        self
+    }
+
+    pub fn for_operation(mut self, operation: &str) -> Fault {
+        self.operation = Some(operation.to_owned());
+        self
+    }
+
+    pub fn when_body_contains(mut self, text: &str) -> Fault {
+        self.body_contains = Some(text.to_owned());
+        self
+    }
+}
+
+#[derive(Default)]
+struct State {
+    records: Vec<Record>,
+    faults: Vec<(Fault, u32)>,
+}
+
+/// The running proxy; stops accepting on drop.
+pub struct Proxy {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Listens on a free port of 127.0.0.1 and forwards to `upstream` (moto's address).
+    pub fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept = {
+            let state = Arc::clone(&state);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let state = Arc::clone(&state);
+                    std::thread::spawn(move || serve(stream, upstream, &state));
+                }
+            })
+        };
+        Proxy {
+            addr,
+            state,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Replaces the faults (and restarts their counters).
+    pub fn set_faults(&self, faults: Vec<Fault>) {
+        self.lock().faults = faults.into_iter().map(|f| (f, 0)).collect();
+    }
+
+    /// Forgets the records.
+    pub fn clear(&self) {
+        self.lock().records.clear();
+    }
+
+    pub fn records(&self) -> Vec<Record> {
+        self.lock().records.clone()
+    }
+
+    /// Calls of `operation` seen, faulted ones included.
+    pub fn count(&self, operation: &str) -> usize {
+        self.lock()
+            .records
+            .iter()
+            .filter(|r| r.operation == operation)
+            .count()
+    }
+
+    /// Calls of `operation` signed for `region`, faulted ones included.
+    pub fn count_in(&self, operation: &str, region: &str) -> usize {
+        self.lock()
+            .records
+            .iter()
+            .filter(|r| r.operation == operation && r.region.as_deref() == Some(region))
+            .count()
+    }
+
+    /// Calls the proxy answered with a fault.
+    pub fn faulted(&self) -> usize {
+        self.lock().records.iter().filter(|r| r.faulted).count()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+/// A parsed HTTP/1.1 request: head lines and body.
+struct Request {
+    request_line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn operation(&self) -> String {
+        if let Some(target) = self.header("x-amz-target") {
+            return target.rsplit('.').next().unwrap_or(target).to_owned();
+        }
+        let body = String::from_utf8_lossy(&self.body);
+        body.split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))
+            .map(str::to_owned)
+            .unwrap_or_else(|| "Unknown".to_owned())
+    }
+
+    /// `Credential=AKID/DATE/REGION/SERVICE/aws4_request` in the Authorization header.
+    fn region(&self) -> Option<String> {
+        let auth = self.header("authorization")?;
+        let credential = auth.split("Credential=").nth(1)?;
+        credential.split('/').nth(2).map(str::to_owned)
+    }
+}
+
+/// Serves one client connection: one or more requests, each forwarded on a fresh upstream
+/// connection (or faulted).
+fn serve(stream: TcpStream, upstream: SocketAddr, state: &Mutex<State>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    let mut writer = write_half;
+    while let Some(request) = read_request(&mut reader) {
+        let operation = request.operation();
+        let region = request.region();
+        let fault = pick_fault(state, &request, &operation, region.as_deref());
+        state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .records
+            .push(Record {
+                operation,
+                region,
+                faulted: fault.is_some(),
+            });
+        let response = match fault {
+            Some(kind) => fault_response(kind),
+            None => match forward(&request, upstream) {
+                Some(response) => response,
+                None => fault_response(FaultKind::Unavailable),
+            },
+        };
+        if writer.write_all(&response).is_err() {
+            return;
+        }
+    }
+    let _ = writer.shutdown(Shutdown::Both);
+}
+
+fn pick_fault(
+    state: &Mutex<State>,
+    request: &Request,
+    operation: &str,
+    region: Option<&str>,
+) -> Option<FaultKind> {
+    let json_protocol = request.header("x-amz-target").is_some();
+    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+    for (fault, seen) in &mut state.faults {
+        let matches = match &fault.operation {
+            Some(op) => op == operation,
+            None => json_protocol,
+        } && fault.region.as_deref().is_none_or(|r| Some(r) == region)
+            && fault
+                .body_contains
+                .as_deref()
+                .is_none_or(|text| String::from_utf8_lossy(&request.body).contains(text));
+        if matches {
+            let position = *seen % fault.of;
+            *seen += 1;
+            if position < fault.fail {
+                return Some(fault.kind);
+            }
+        }
+    }
+    None
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let request_line = request_line.trim_end().to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request {
+        request_line,
+        headers,
+        body,
+    })
+}
+
+/// Sends the request to moto on its own connection and returns moto's response, re-framed
+/// with a Content-Length so the client connection can carry on.
+fn forward(request: &Request, upstream: SocketAddr) -> Option<Vec<u8>> {
+    let mut conn = TcpStream::connect(upstream).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    let mut out = Vec::with_capacity(request.body.len() + 1024);
+    out.extend_from_slice(request.request_line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &request.headers {
+        if name.eq_ignore_ascii_case("connection") {
+            continue;
+        }
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(&request.body);
+    conn.write_all(&out).ok()?;
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).ok()?;
+    reframe(&raw)
+}
+
+/// Rewrites an upstream response (read to EOF) with `Content-Length` and keep-alive.
+fn reframe(raw: &[u8]) -> Option<Vec<u8>> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..split]).ok()?;
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next()?;
+    let mut headers: Vec<(&str, &str)> = Vec::new();
+    let mut chunked = false;
+    let mut length = None;
+    for line in lines {
+        let (name, value) = line.split_once(':')?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.eq_ignore_ascii_case("chunked");
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse::<usize>().ok();
+            continue;
+        }
+        if name.eq_ignore_ascii_case("connection") {
+            continue;
+        }
+        headers.push((name, value));
+    }
+    if chunked {
+        body = dechunk(&body)?;
+    } else if let Some(length) = length {
+        body.truncate(length);
+    }
+    let mut out = Vec::with_capacity(body.len() + head.len() + 64);
+    out.extend_from_slice(status_line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[end + 2..];
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+fn fault_response(kind: FaultKind) -> Vec<u8> {
+    let (status, body) = match kind {
+        FaultKind::Throttling => (
+            "400 Bad Request",
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+        ),
+        FaultKind::Unavailable => (
+            "503 Service Unavailable",
+            r#"{"__type":"ServiceUnavailable","message":"Service Unavailable"}"#,
+        ),
+        FaultKind::AccessDenied => (
+            "400 Bad Request",
+            r#"{"__type":"AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/app/test is not authorized to perform this operation"}"#,
+        ),
+    };
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         x-amzn-RequestId: proxy-fault\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reframes_chunked_and_closing_responses() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nX-A: b\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let out = String::from_utf8(reframe(raw).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nX-A: b\r\nContent-Length: 5\r\n\r\nabcde"
+        );
+        let raw = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+        let out = String::from_utf8(reframe(raw).unwrap()).unwrap();
+        assert_eq!(out, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+    }
+
+    #[test]
+    fn operation_and_region_from_the_request() {
+        let request = Request {
+            request_line: "POST / HTTP/1.1".into(),
+            headers: vec![
+                ("X-Amz-Target".into(), "AmazonSSM.GetParameters".into()),
+                (
+                    "Authorization".into(),
+                    "AWS4-HMAC-SHA256 Credential=ASIA/20260101/us-west-2/ssm/aws4_request, \
+                     SignedHeaders=host, Signature=x"
+                        .into(),
+                ),
+            ],
+            body: Vec::new(),
+        };
+        assert_eq!(request.operation(), "GetParameters");
+        assert_eq!(request.region().as_deref(), Some("us-west-2"));
+        let sts = Request {
+            request_line: "POST / HTTP/1.1".into(),
+            headers: Vec::new(),
+            body: b"Action=AssumeRoleWithWebIdentity&Version=2011-06-15".to_vec(),
+        };
+        assert_eq!(sts.operation(), "AssumeRoleWithWebIdentity");
+        assert_eq!(sts.region(), None);
+    }
+
+    #[test]
+    fn shares_are_deterministic() {
+        let state = Mutex::new(State {
+            records: Vec::new(),
+            faults: vec![(Fault::share(FaultKind::Throttling, 1, 3), 0)],
+        });
+        let request = Request {
+            request_line: "POST / HTTP/1.1".into(),
+            headers: vec![(
+                "X-Amz-Target".into(),
+                "secretsmanager.GetSecretValue".into(),
+            )],
+            body: Vec::new(),
+        };
+        let hits: Vec<bool> = (0..6)
+            .map(|_| pick_fault(&state, &request, "GetSecretValue", None).is_some())
+            .collect();
+        assert_eq!(hits, vec![true, false, false, true, false, false]);
+    }
+}

@@ -1,0 +1,268 @@
+//! The mutation settings shared by `webhook serve` and `webhook inject`: what the init container
+//! the webhook adds looks like when the pod does not say otherwise.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::quantity::Quantity;
+use crate::{Error, Result};
+
+/// The user the init container runs as when the app container has no `runAsUser` of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InjectorUser {
+    /// This user id (and group id).
+    Id(i64),
+    /// Leave `runAsUser`/`runAsGroup` unset, for platforms that assign user ids (OpenShift).
+    Unset,
+}
+
+impl FromStr for InjectorUser {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "none" {
+            return Ok(Self::Unset);
+        }
+        match text.parse::<i64>() {
+            Ok(id) if (1..=i64::from(i32::MAX)).contains(&id) => Ok(Self::Id(id)),
+            _ => Err(format!(
+                "{text:?} is not a non-root user id; give a number from 1 to {} or \"none\"",
+                i32::MAX
+            )),
+        }
+    }
+}
+
+impl fmt::Display for InjectorUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Unset => f.write_str("none"),
+        }
+    }
+}
+
+/// The mutation flags; each can also be set with the environment variable named after it.
+#[derive(clap::Args, Clone, Debug)]
+pub struct MutationConfig {
+    /// Image of the init container (the injector); pods cannot choose another.
+    #[arg(long, env = "SECRETS_INJECTOR_INJECTOR_IMAGE", value_parser = parse_image)]
+    pub injector_image: String,
+
+    /// Region for pods that set none (no region annotation, no AWS_REGION or AWS_DEFAULT_REGION).
+    #[arg(long, env = "SECRETS_INJECTOR_DEFAULT_REGION", value_parser = parse_region)]
+    pub default_region: Option<String>,
+
+    /// `sizeLimit` of the in-memory volume that holds the files.
+    #[arg(long, env = "SECRETS_INJECTOR_VOLUME_SIZE_LIMIT", default_value = "16Mi", value_parser = Quantity::parse_flag)]
+    pub volume_size_limit: Quantity,
+
+    /// CPU request of the init container.
+    #[arg(long, env = "SECRETS_INJECTOR_INJECTOR_CPU_REQUEST", default_value = "50m", value_parser = Quantity::parse_flag)]
+    pub injector_cpu_request: Quantity,
+
+    /// Memory request of the init container.
+    #[arg(long, env = "SECRETS_INJECTOR_INJECTOR_MEMORY_REQUEST", default_value = "32Mi", value_parser = Quantity::parse_flag)]
+    pub injector_memory_request: Quantity,
+
+    /// CPU limit of the init container.
+    #[arg(long, env = "SECRETS_INJECTOR_INJECTOR_CPU_LIMIT", default_value = "200m", value_parser = Quantity::parse_flag)]
+    pub injector_cpu_limit: Quantity,
+
+    /// Memory limit of the init container.
+    #[arg(long, env = "SECRETS_INJECTOR_INJECTOR_MEMORY_LIMIT", default_value = "64Mi", value_parser = Quantity::parse_flag)]
+    pub injector_memory_limit: Quantity,
+
+    /// User (and group) id of the init container when the app has none, or "none" to leave it unset.
+    #[arg(long, env = "SECRETS_INJECTOR_INJECTOR_USER", default_value = "65532", value_parser = InjectorUser::from_str)]
+    pub injector_user: InjectorUser,
+}
+
+impl MutationConfig {
+    /// The defaults of every flag, with this image: for tests and for embedding.
+    pub fn for_tests(image: &str) -> Self {
+        let quantity = |text: &str| text.parse::<Quantity>().expect("built-in default quantity");
+        Self {
+            injector_image: image.to_owned(),
+            default_region: None,
+            volume_size_limit: quantity("16Mi"),
+            injector_cpu_request: quantity("50m"),
+            injector_memory_request: quantity("32Mi"),
+            injector_cpu_limit: quantity("200m"),
+            injector_memory_limit: quantity("64Mi"),
+            injector_user: InjectorUser::Id(65532),
+        }
+    }
+
+    /// Checks what one flag alone cannot: requests must not exceed limits, or the API server
+    /// would reject every injected pod. Call it once at startup.
+    pub fn validate(&self) -> Result<()> {
+        let pairs = [
+            ("cpu", &self.injector_cpu_request, &self.injector_cpu_limit),
+            (
+                "memory",
+                &self.injector_memory_request,
+                &self.injector_memory_limit,
+            ),
+        ];
+        for (resource, request, limit) in pairs {
+            if request.nanos() > limit.nanos() {
+                return Err(Error::Config(format!(
+                    "--injector-{resource}-request {request} is more than --injector-{resource}-limit {limit}; \
+                     the API server would reject every injected pod"
+                )));
+            }
+        }
+        if self.volume_size_limit.nanos() == 0 {
+            return Err(Error::Config(
+                "--volume-size-limit must be more than 0: the files need room".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_image(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() || text.trim() != text || text.contains(char::is_whitespace) {
+        return Err(format!("{text:?} is not an image reference"));
+    }
+    Ok(text.to_owned())
+}
+
+fn parse_region(text: &str) -> Result<String, String> {
+    if secrets_injector_objects::settings::is_valid_region(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not an AWS region name (lowercase letters, digits and '-', such as eu-west-1)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        mutation: MutationConfig,
+    }
+
+    fn parse(args: &[&str]) -> Result<MutationConfig, String> {
+        let argv = std::iter::once("webhook").chain(args.iter().copied());
+        Cli::try_parse_from(argv)
+            .map(|cli| cli.mutation)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_match_for_tests() {
+        let cfg = parse(&["--injector-image", "injector:1"]).unwrap();
+        let expected = MutationConfig::for_tests("injector:1");
+        assert_eq!(cfg.injector_image, expected.injector_image);
+        assert_eq!(cfg.default_region, None);
+        assert_eq!(cfg.volume_size_limit.as_str(), "16Mi");
+        assert_eq!(cfg.injector_cpu_request.as_str(), "50m");
+        assert_eq!(cfg.injector_memory_request.as_str(), "32Mi");
+        assert_eq!(cfg.injector_cpu_limit.as_str(), "200m");
+        assert_eq!(cfg.injector_memory_limit.as_str(), "64Mi");
+        assert_eq!(cfg.injector_user, InjectorUser::Id(65532));
+        cfg.validate().unwrap();
+        expected.validate().unwrap();
+    }
+
+    #[test]
+    fn image_is_required() {
+        let err = parse(&[]).unwrap_err();
+        assert!(err.contains("--injector-image"), "{err}");
+    }
+
+    #[test]
+    fn flags_are_parsed() {
+        let cfg = parse(&[
+            "--injector-image=reg/injector@sha256:abc",
+            "--default-region=eu-west-1",
+            "--volume-size-limit=1Mi",
+            "--injector-cpu-request=0.1",
+            "--injector-memory-request=16Mi",
+            "--injector-cpu-limit=1",
+            "--injector-memory-limit=1Gi",
+            "--injector-user=none",
+        ])
+        .unwrap();
+        assert_eq!(cfg.default_region.as_deref(), Some("eu-west-1"));
+        assert_eq!(cfg.injector_user, InjectorUser::Unset);
+        assert_eq!(cfg.injector_cpu_request.as_str(), "0.1");
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_quantities_fail_at_startup() {
+        let err = parse(&["--injector-image=i", "--injector-memory-limit=64MB"]).unwrap_err();
+        assert!(
+            err.contains("\"64MB\" is not a Kubernetes quantity"),
+            "{err}"
+        );
+        let err = parse(&["--injector-image=i", "--volume-size-limit=-1Mi"]).unwrap_err();
+        assert!(err.contains("is negative"), "{err}");
+    }
+
+    #[test]
+    fn bad_user_and_region_fail_at_startup() {
+        let err = parse(&["--injector-image=i", "--injector-user=0"]).unwrap_err();
+        assert!(err.contains("\"0\" is not a non-root user id"), "{err}");
+        let err = parse(&["--injector-image=i", "--injector-user=root"]).unwrap_err();
+        assert!(err.contains("\"root\" is not a non-root user id"), "{err}");
+        let err = parse(&["--injector-image=i", "--default-region=EU_WEST_1"]).unwrap_err();
+        assert!(err.contains("is not an AWS region name"), "{err}");
+        let err = parse(&["--injector-image= injector"]).unwrap_err();
+        assert!(err.contains("is not an image reference"), "{err}");
+    }
+
+    #[test]
+    fn request_above_limit_fails_validation() {
+        let cfg = parse(&[
+            "--injector-image=i",
+            "--injector-cpu-request=1",
+            "--injector-cpu-limit=500m",
+        ])
+        .unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--injector-cpu-request 1 is more than --injector-cpu-limit 500m; the API server would reject every injected pod"
+        );
+        let cfg = parse(&["--injector-image=i", "--injector-memory-request=128Mi"]).unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "--injector-memory-request 128Mi is more than --injector-memory-limit 64Mi"
+            ),
+            "{err}"
+        );
+        let cfg = parse(&["--injector-image=i", "--volume-size-limit=0"]).unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("--volume-size-limit must be more than 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_flag_has_its_environment_variable() {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        let mut checked = 0;
+        for arg in cmd.get_arguments().filter(|arg| arg.get_long().is_some()) {
+            let long = arg.get_long().unwrap();
+            let env = arg.get_env().map(|env| env.to_string_lossy().into_owned());
+            let expected = format!("SECRETS_INJECTOR_{}", long.replace('-', "_").to_uppercase());
+            assert_eq!(env.as_deref(), Some(expected.as_str()), "--{long}");
+            checked += 1;
+        }
+        assert_eq!(checked, 8);
+    }
+}

@@ -1,0 +1,85 @@
+//! `webhook inject`: the webhook's mutation applied to manifests offline (for GitOps, review and
+//! debugging), like `istioctl kube-inject`. Pods get the patch; workloads get the patch their pod
+//! template would get; everything else is printed unchanged.
+
+use serde_json::Value;
+
+use crate::config::MutationConfig;
+use crate::mutate::{Decision, mutate};
+use crate::review::template_location;
+use crate::{Error, Result};
+
+/// Reads YAML or JSON documents (`---` separated), and returns them as YAML, in the same order,
+/// with every pod and pod template mutated. A pod template the webhook would deny is an error
+/// naming the document and giving the admission message.
+pub fn run(input: &str, cfg: &MutationConfig) -> Result<String> {
+    let mut documents: Vec<Value> = serde_saphyr::from_multiple(input)
+        .map_err(|e| Error::Input(format!("the input is not YAML or JSON: {e}")))?;
+    for (index, document) in documents.iter_mut().enumerate() {
+        let label = format!("document {}", index + 1);
+        inject_document(document, cfg, &label)?;
+    }
+    serde_saphyr::to_string_multiple(&documents)
+        .map_err(|e| Error::Output(format!("the result cannot be written as YAML: {e}")))
+}
+
+/// `Deployment web` for messages; the kind alone when the name is missing.
+fn describe(document: &Value) -> String {
+    let kind = document
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("object");
+    match document.pointer("/metadata/name").and_then(Value::as_str) {
+        Some(name) => format!("{kind} {name}"),
+        None => kind.to_owned(),
+    }
+}
+
+fn inject_document(document: &mut Value, cfg: &MutationConfig, label: &str) -> Result<()> {
+    let kind = document.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = document
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+    let name = format!("{} ({label})", describe(document));
+    if kind == "List" || kind.ends_with("List") {
+        if let Some(items) = document.get_mut("items").and_then(Value::as_array_mut) {
+            for (index, item) in items.iter_mut().enumerate() {
+                inject_document(item, cfg, &format!("{label}, items[{index}]"))?;
+            }
+        }
+        return Ok(());
+    }
+    if (group, kind) == ("", "Pod") {
+        return apply(document, cfg, &name, None);
+    }
+    let Some((pointer, field)) = template_location(group, kind) else {
+        return Ok(());
+    };
+    match document.pointer_mut(pointer) {
+        Some(template) => apply(template, cfg, &name, Some(field)),
+        None => Ok(()),
+    }
+}
+
+/// Mutates one pod or pod template in place.
+fn apply(pod: &mut Value, cfg: &MutationConfig, name: &str, field: Option<&str>) -> Result<()> {
+    let prefix = field.map(|f| format!("{f}: ")).unwrap_or_default();
+    match mutate(pod, cfg) {
+        Decision::Skip => Ok(()),
+        Decision::Deny(message) => Err(Error::Denied {
+            document: name.to_owned(),
+            message: format!("{prefix}{message}"),
+        }),
+        Decision::Patch { patch, warnings } => {
+            for warning in warnings {
+                tracing::warn!(document = name, "{prefix}{warning}");
+            }
+            json_patch::patch(pod, &patch).map_err(|e| Error::Denied {
+                document: name.to_owned(),
+                message: format!("{prefix}the patch does not apply: {e}"),
+            })
+        }
+    }
+}

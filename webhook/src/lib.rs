@@ -1,0 +1,21 @@
+//! The mutating admission webhook: decides, from a pod's annotations, what the injector needs and
+//! patches the pod to run it. The logic (`mutate`, `review`, `inject`) is pure; `server` is the
+//! thin HTTPS transport around it.
+
+pub mod certs;
+pub mod config;
+pub mod error;
+pub mod inject;
+pub mod metrics;
+pub mod mutate;
+pub mod patch;
+pub mod plan;
+pub mod pod;
+pub mod quantity;
+pub mod resources;
+pub mod review;
+pub mod server;
+pub mod telemetry;
+pub mod tls;
+
+pub use error::{Error, Result};

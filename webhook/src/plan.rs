@@ -1,0 +1,403 @@
+//! From a pod's annotations to a validated injection: what the webhook will add, or every reason
+//! it must deny the pod. The object list itself is parsed and checked by
+//! `secrets_injector_objects`, the same code the injector runs.
+
+use serde_json::Value;
+
+use secrets_injector_objects::annotations::{self, PREFIX};
+use secrets_injector_objects::mode::{AppIdentity, FileMode};
+use secrets_injector_objects::plan::{self as objects_plan, Plan};
+use secrets_injector_objects::settings::Settings;
+use secrets_injector_objects::translation::PathTranslation;
+
+use crate::config::MutationConfig;
+use crate::pod::{self, ContainerList, Identity, Targets};
+use crate::resources;
+
+/// Absolute path of the injector binary in its image (the init container's `command[0]`).
+pub const INJECTOR_PATH: &str = "/usr/local/bin/injector";
+
+/// Everything the patch needs, checked.
+#[derive(Debug)]
+pub struct Injection {
+    /// The parsed object list (validated; kept for its warnings and file checks).
+    pub plan: Plan,
+    /// Where the files appear.
+    pub mount_path: String,
+    /// The resolved region passed to the injector.
+    pub region: String,
+    pub targets: Targets,
+    /// The app's identity, from the first target container and the pod.
+    pub identity: Identity,
+    pub init_first: bool,
+    /// The init container's `resources`.
+    pub resources: Value,
+    /// The init container's `args`.
+    pub args: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// What a pod asks for.
+#[derive(Debug)]
+pub enum Request {
+    /// Not asking for objects (no `objects` annotation, or `inject: "false"`).
+    None,
+    Inject(Box<Injection>),
+    /// Every reason to deny, joined with "; ".
+    Deny(String),
+}
+
+/// Reads and checks a pod's annotations against the webhook's settings.
+pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
+    let Some(objects) = pod::annotation(pod, annotations::OBJECTS) else {
+        return Request::None;
+    };
+    if objects.trim().is_empty() || pod::annotation(pod, annotations::INJECT) == Some("false") {
+        return Request::None;
+    }
+    if !pod.get("spec").is_some_and(Value::is_object) {
+        return Request::Deny("the pod has no spec".to_owned());
+    }
+    if pod::is_windows(pod) {
+        return Request::Deny(format!(
+            "annotation {}: the pod runs on Windows (spec.os.name: windows), and the injector's init \
+             container needs Linux security settings that a Windows pod cannot have; run the pod on \
+             Linux or remove the annotation",
+            annotations::OBJECTS
+        ));
+    }
+    let mut problems: Vec<String> = Vec::new();
+    let mut warnings = unknown_annotation_warnings(pod);
+
+    if let Some(clash) = pod::containers(pod, ContainerList::Containers)
+        .iter()
+        .find(|c| pod::name(c) == annotations::VOLUME_NAME)
+    {
+        problems.push(format!(
+            "container name {:?} is reserved for the webhook's init container; rename the container",
+            pod::name(clash)
+        ));
+    }
+
+    let targets = resolve_targets(pod, &mut warnings);
+    let first = targets.first().and_then(|at| pod::container(pod, at));
+    let identity = pod::identity(pod, first);
+
+    let mount_path = pod::annotation(pod, annotations::MOUNT_PATH)
+        .unwrap_or(annotations::DEFAULT_MOUNT_PATH)
+        .to_owned();
+    match check_mount_path(&mount_path) {
+        Ok(()) => problems.extend(mount_clashes(pod, &targets, &mount_path)),
+        Err(message) => problems.push(format!("annotation {}: {message}", annotations::MOUNT_PATH)),
+    }
+    if let Some(first) = first {
+        problems.extend(copied_mount_problems(first));
+    }
+
+    let init_first = match pod::annotation(pod, annotations::INIT_FIRST) {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            problems.push(format!(
+                "annotation {}: {other:?} is not a boolean; write \"true\" or \"false\"",
+                annotations::INIT_FIRST
+            ));
+            true
+        }
+    };
+
+    let resources = match pod::annotation(pod, annotations::INJECTOR_RESOURCES) {
+        None => resources::from_config(cfg),
+        Some(text) => resources::parse_annotation(text).unwrap_or_else(|message| {
+            problems.push(format!(
+                "annotation {}: {message}",
+                annotations::INJECTOR_RESOURCES
+            ));
+            Value::Null
+        }),
+    };
+
+    let settings = settings(pod, cfg, first, &mut problems);
+    let plan = settings.and_then(|settings| match objects_plan::parse(objects, settings) {
+        Ok(plan) => Some(plan),
+        Err(errors) => {
+            problems.extend(errors.0.iter().map(ToString::to_string));
+            None
+        }
+    });
+    let Some(plan) = plan.filter(|_| problems.is_empty()) else {
+        return Request::Deny(problems.join("; "));
+    };
+
+    // The injector runs as the app's user only when that user is not root (runAsNonRoot).
+    let app = AppIdentity {
+        run_as_user: identity.run_as_user.filter(|&user| user != 0),
+        fs_group: identity.fs_group,
+    };
+    let unreadable = plan.unreadable(app);
+    if !unreadable.is_empty() {
+        return Request::Deny(
+            unreadable
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
+    warnings.extend(plan.warnings.iter().cloned());
+    let args = injector_args(pod, &mount_path, &plan.settings.region, objects);
+    Request::Inject(Box::new(Injection {
+        region: plan.settings.region.clone(),
+        plan,
+        mount_path,
+        targets,
+        identity,
+        init_first,
+        resources,
+        args,
+        warnings,
+    }))
+}
+
+/// A warning for every annotation under the prefix that means nothing, with the closest name.
+fn unknown_annotation_warnings(pod: &Value) -> Vec<String> {
+    pod::annotations(pod)
+        .keys()
+        .filter(|name| name.starts_with(PREFIX) && !annotations::KNOWN.contains(&name.as_str()))
+        .map(|name| match annotations::closest_known(name) {
+            Some(known) => {
+                format!("annotation {name} is not known and is ignored; did you mean {known}?")
+            }
+            None => format!(
+                "annotation {name} is not known and is ignored; known annotations: {}",
+                annotations::KNOWN.join(", ")
+            ),
+        })
+        .collect()
+}
+
+/// The target containers, with a warning for each name of the `containers` annotation that is
+/// not there (yet), or that cannot be a target.
+fn resolve_targets(pod: &Value, warnings: &mut Vec<String>) -> Targets {
+    let annotation = pod::annotation(pod, annotations::CONTAINERS);
+    let names = pod::named_containers(annotation);
+    if annotation.is_some() && names.is_none() {
+        warnings.push(format!(
+            "annotation {} names no container; every regular container gets the mount",
+            annotations::CONTAINERS
+        ));
+    }
+    if names
+        .as_deref()
+        .is_some_and(|names| names.iter().any(|n| n == annotations::VOLUME_NAME))
+    {
+        warnings.push(format!(
+            "annotation {}: {:?} is the webhook's own init container and is ignored",
+            annotations::CONTAINERS,
+            annotations::VOLUME_NAME
+        ));
+    }
+    let targets = pod::targets(pod, names.as_deref());
+    for missing in &targets.missing {
+        warnings.push(format!(
+            "annotation {}: the pod has no container {missing:?} (yet); it gets the mount if it is added before the webhook runs again",
+            annotations::CONTAINERS
+        ));
+    }
+    targets
+}
+
+/// What the init container needs from its image and the kernel, which the files' volume must not
+/// hide or sit inside: its binary, the kernel filesystems (and the termination log in /dev), and
+/// the CA certificates it trusts.
+const INJECTOR_NEEDS: [&str; 5] = [INJECTOR_PATH, "/dev", "/proc", "/sys", "/etc/ssl"];
+
+/// The mount path must be absolute and normal (no empty, `.` or `..` parts, no trailing `/`),
+/// not `/`, and clear of what the injector needs in its own container.
+fn check_mount_path(path: &str) -> Result<(), String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(format!(
+            "{path:?} is not an absolute path; write it like /mnt/secrets-store"
+        ));
+    };
+    if rest.is_empty() {
+        return Err("\"/\" would hide the container's whole filesystem; choose a directory such as /mnt/secrets-store".to_owned());
+    }
+    let abnormal = rest.contains('\0')
+        || rest
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..");
+    if abnormal {
+        return Err(format!(
+            "{path:?} is not a normal path (empty, \".\" or \"..\" parts, a trailing '/' or a NUL byte); write it like /mnt/secrets-store"
+        ));
+    }
+    if let Some(need) = INJECTOR_NEEDS
+        .iter()
+        .find(|need| pod::path_holds(path, need) || pod::path_holds(need, path))
+    {
+        return Err(format!(
+            "{path} would cover {need}, which the injector's init container needs from its image; choose a directory such as /mnt/secrets-store"
+        ));
+    }
+    Ok(())
+}
+
+/// The mounts the init container copies from the first target container must not hide the
+/// injector's binary: the pod would choose what runs as the injector.
+fn copied_mount_problems(first: &Value) -> Vec<String> {
+    pod::copied_mounts(first, &pod::copied_env(first))
+        .iter()
+        .filter(|mount| pod::path_holds(pod::mount_path(mount), INJECTOR_PATH))
+        .map(|mount| {
+            let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
+            format!(
+                "container {:?} mounts volume {volume:?} at {}, which the init container would copy (an AWS token or a path in a copied variable), but there it would hide the injector's binary {INJECTOR_PATH}; mount it elsewhere",
+                pod::name(first),
+                pod::mount_path(mount)
+            )
+        })
+        .collect()
+}
+
+/// A denial for each mount of a target container that the new mount would clash with: the same
+/// path, one inside it, or one holding it. The webhook's own mount (converged in place) does not
+/// count.
+fn mount_clashes(pod: &Value, targets: &Targets, mount_path: &str) -> Vec<String> {
+    let mut clashes = Vec::new();
+    for &at in &targets.found {
+        let Some(container) = pod::container(pod, at) else {
+            continue;
+        };
+        let own = own_mount_index(container);
+        for (i, mount) in pod::mounts(container).iter().enumerate() {
+            let existing = pod::mount_path(mount);
+            if Some(i) == own {
+                continue;
+            }
+            let relation = if pod::same_path(existing, mount_path) {
+                "is the same path as"
+            } else if pod::path_holds(mount_path, existing) {
+                "contains"
+            } else if pod::path_holds(existing, mount_path) {
+                "lies inside"
+            } else {
+                continue;
+            };
+            let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
+            clashes.push(format!(
+                "annotation {}: {mount_path} {relation} the mount {existing} (volume {volume:?}) of container {:?}; choose a mount path that neither contains nor lies inside an existing mount",
+                annotations::MOUNT_PATH,
+                pod::name(container)
+            ));
+        }
+    }
+    clashes
+}
+
+/// The index of the container's mount of the webhook's volume, which the webhook owns.
+pub fn own_mount_index(container: &Value) -> Option<usize> {
+    pod::mounts(container)
+        .iter()
+        .position(|m| m.get("name").and_then(Value::as_str) == Some(annotations::VOLUME_NAME))
+}
+
+/// The injector's settings from the annotations, the first target container and the flags.
+/// `None` (with the reasons in `problems`) when they are not valid.
+fn settings(
+    pod: &Value,
+    cfg: &MutationConfig,
+    first: Option<&Value>,
+    problems: &mut Vec<String>,
+) -> Option<Settings> {
+    let before = problems.len();
+    let region = resolve_region(pod, cfg, first, problems);
+    let path_translation = match pod::annotation(pod, annotations::PATH_TRANSLATION) {
+        None => PathTranslation::default(),
+        Some(text) => text.parse().unwrap_or_else(|message| {
+            problems.push(format!(
+                "annotation {}: {message}",
+                annotations::PATH_TRANSLATION
+            ));
+            PathTranslation::default()
+        }),
+    };
+    let default_mode = match pod::annotation(pod, annotations::FILE_PERMISSION) {
+        None => FileMode::DEFAULT,
+        Some(text) => text.parse().unwrap_or_else(|message| {
+            problems.push(format!(
+                "annotation {}: {message}",
+                annotations::FILE_PERMISSION
+            ));
+            FileMode::DEFAULT
+        }),
+    };
+    let region = region?;
+    (problems.len() == before).then(|| Settings {
+        region,
+        failover_region: pod::annotation(pod, annotations::FAILOVER_REGION).map(str::to_owned),
+        path_translation,
+        default_mode,
+        env_file: pod::annotation(pod, annotations::ENV_FILE).map(str::to_owned),
+    })
+}
+
+/// SPEC "Region": the annotation; else a literal AWS_REGION, then AWS_DEFAULT_REGION, of the
+/// first target container; else `--default-region`.
+fn resolve_region(
+    pod: &Value,
+    cfg: &MutationConfig,
+    first: Option<&Value>,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    if let Some(region) = pod::annotation(pod, annotations::REGION) {
+        return Some(region.to_owned());
+    }
+    for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(region) = first.and_then(|c| pod::literal_env(c, variable)) {
+            if !secrets_injector_objects::settings::is_valid_region(region) {
+                problems.push(format!(
+                    "{variable} {region:?} of container {:?} is not an AWS region name; fix it or set the annotation {}",
+                    first.map(pod::name).unwrap_or_default(),
+                    annotations::REGION
+                ));
+                return None;
+            }
+            return Some(region.to_owned());
+        }
+    }
+    if let Some(region) = &cfg.default_region {
+        return Some(region.clone());
+    }
+    problems.push(format!(
+        "no region: set the annotation {}, give the first target container a literal AWS_REGION or AWS_DEFAULT_REGION env value, or start the webhook with --default-region",
+        annotations::REGION
+    ));
+    None
+}
+
+/// The injector's command-line arguments (see the injector's flags): optional settings only when
+/// their annotation is set, verbatim, and the object list verbatim.
+fn injector_args(pod: &Value, mount_path: &str, region: &str, objects: &str) -> Vec<String> {
+    let mut args = vec![
+        "--mount-path".to_owned(),
+        mount_path.to_owned(),
+        "--region".to_owned(),
+        region.to_owned(),
+    ];
+    let optional = [
+        ("--failover-region", annotations::FAILOVER_REGION),
+        ("--path-translation", annotations::PATH_TRANSLATION),
+        ("--file-permission", annotations::FILE_PERMISSION),
+        ("--env-file", annotations::ENV_FILE),
+    ];
+    for (flag, annotation) in optional {
+        if let Some(value) = pod::annotation(pod, annotation) {
+            args.push(flag.to_owned());
+            args.push(value.to_owned());
+        }
+    }
+    args.push("--objects".to_owned());
+    args.push(objects.to_owned());
+    args
+}

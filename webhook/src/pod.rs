@@ -1,0 +1,497 @@
+//! Reads what the mutation needs from a pod (or a workload's pod template) as JSON: annotations,
+//! target containers, the app's identity and security context, and the AWS identity env and mounts
+//! the init container copies. Works on `serde_json::Value` so fields this version of the API does
+//! not know survive untouched.
+
+use serde_json::{Map, Value};
+
+use secrets_injector_objects::annotations;
+
+/// The two container lists a target can be in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerList {
+    Containers,
+    InitContainers,
+}
+
+impl ContainerList {
+    /// The key in the pod spec.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Containers => "containers",
+            Self::InitContainers => "initContainers",
+        }
+    }
+}
+
+/// A container of the pod, by list and index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContainerRef {
+    pub list: ContainerList,
+    pub index: usize,
+}
+
+/// The containers that get the read-only mount.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Targets {
+    /// In pod order: regular containers first, then init containers.
+    pub found: Vec<ContainerRef>,
+    /// Names the `containers` annotation gives that the pod does not have (yet).
+    pub missing: Vec<String>,
+}
+
+impl Targets {
+    /// "The first target container": the first target in `spec.containers` order, else the first
+    /// named init container.
+    pub fn first(&self) -> Option<ContainerRef> {
+        self.found.first().copied()
+    }
+}
+
+/// The app's effective identity, from the first target container and the pod.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    pub run_as_non_root: Option<bool>,
+    pub fs_group: Option<i64>,
+}
+
+/// The pod's annotations (empty when it has none).
+pub fn annotations(pod: &Value) -> Map<String, Value> {
+    pod.pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// One annotation's value, when it is a string.
+pub fn annotation<'a>(pod: &'a Value, name: &str) -> Option<&'a str> {
+    pod.get("metadata")?.get("annotations")?.get(name)?.as_str()
+}
+
+/// The containers of one list (empty when the list is missing or null).
+pub fn containers(pod: &Value, list: ContainerList) -> &[Value] {
+    pod.get("spec")
+        .and_then(|spec| spec.get(list.key()))
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The container a reference points at.
+pub fn container(pod: &Value, at: ContainerRef) -> Option<&Value> {
+    containers(pod, at.list).get(at.index)
+}
+
+/// A container's `name` (empty when missing).
+pub fn name(container: &Value) -> &str {
+    container.get("name").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The pod's volumes (empty when missing or null).
+pub fn volumes(pod: &Value) -> &[Value] {
+    pod.get("spec")
+        .and_then(|spec| spec.get("volumes"))
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// A container's volume mounts (empty when missing or null).
+pub fn mounts(container: &Value) -> &[Value] {
+    container
+        .get("volumeMounts")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// A mount's `mountPath` (empty when missing).
+pub fn mount_path(mount: &Value) -> &str {
+    mount.get("mountPath").and_then(Value::as_str).unwrap_or("")
+}
+
+/// `spec.os.name: windows`.
+pub fn is_windows(pod: &Value) -> bool {
+    pod.pointer("/spec/os/name").and_then(Value::as_str) == Some("windows")
+}
+
+/// The names of the `containers` annotation: comma-separated, blanks ignored. `None` when the
+/// annotation is absent or names nothing.
+pub fn named_containers(value: Option<&str>) -> Option<Vec<String>> {
+    let names: Vec<String> = value?
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
+/// The target containers: those `names` gives (regular or init), else every regular container.
+/// The webhook's own init container is never a target.
+pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
+    let regular = containers(pod, ContainerList::Containers);
+    let init = containers(pod, ContainerList::InitContainers);
+    let Some(names) = names else {
+        return Targets {
+            found: (0..regular.len())
+                .filter(|&i| name(&regular[i]) != annotations::VOLUME_NAME)
+                .map(|index| ContainerRef {
+                    list: ContainerList::Containers,
+                    index,
+                })
+                .collect(),
+            missing: Vec::new(),
+        };
+    };
+    let wanted = |container: &Value| {
+        let n = name(container);
+        n != annotations::VOLUME_NAME && names.iter().any(|wanted| wanted == n)
+    };
+    let mut found: Vec<ContainerRef> = (0..regular.len())
+        .filter(|&i| wanted(&regular[i]))
+        .map(|index| ContainerRef {
+            list: ContainerList::Containers,
+            index,
+        })
+        .collect();
+    found.extend(
+        (0..init.len())
+            .filter(|&i| wanted(&init[i]))
+            .map(|index| ContainerRef {
+                list: ContainerList::InitContainers,
+                index,
+            }),
+    );
+    let mut missing: Vec<String> = Vec::new();
+    for wanted_name in names {
+        let present = regular.iter().chain(init).any(|c| name(c) == wanted_name);
+        if !present && wanted_name != annotations::VOLUME_NAME && !missing.contains(wanted_name) {
+            missing.push(wanted_name.clone());
+        }
+    }
+    Targets { found, missing }
+}
+
+/// The entries of a container's `env` (empty when missing).
+fn env(container: &Value) -> &[Value] {
+    container
+        .get("env")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The literal, non-empty `value` of an env variable, as the container would see it: the last
+/// entry of that name wins, and one set with `valueFrom` is not read.
+pub fn literal_env<'a>(container: &'a Value, variable: &str) -> Option<&'a str> {
+    let entry = env(container)
+        .iter()
+        .rev()
+        .find(|entry| entry.get("name").and_then(Value::as_str) == Some(variable))?;
+    if entry.get("valueFrom").is_some() {
+        return None;
+    }
+    entry
+        .get("value")
+        .and_then(Value::as_str)
+        .filter(|value| !value.is_empty())
+}
+
+/// Whether the init container copies a variable of this name: every `AWS_*` and the proxy
+/// variables, in either case.
+pub fn is_copied_env(variable: &str) -> bool {
+    variable.starts_with("AWS_")
+        || ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]
+            .iter()
+            .any(|proxy| variable.eq_ignore_ascii_case(proxy))
+}
+
+/// The env entries the init container copies, as written and in the container's order.
+pub fn copied_env(container: &Value) -> Vec<Value> {
+    env(container)
+        .iter()
+        .filter(|entry| {
+            entry
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(is_copied_env)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Names of the volumes whose mounts carry the pod's AWS identity tokens (IRSA and EKS Pod
+/// Identity).
+pub const TOKEN_VOLUMES: [&str; 2] = ["aws-iam-token", "eks-pod-identity-token"];
+
+/// The container's mounts the init container needs too, made read-only: those of the token
+/// volumes, and for every copied variable whose literal value is an absolute path, the mount
+/// that holds the path (the deepest one). One per mount path, in the container's order.
+pub fn copied_mounts(container: &Value, copied_env: &[Value]) -> Vec<Value> {
+    let container_mounts = mounts(container);
+    let mut wanted = vec![false; container_mounts.len()];
+    for (i, mount) in container_mounts.iter().enumerate() {
+        let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
+        wanted[i] |= TOKEN_VOLUMES.contains(&volume);
+    }
+    for entry in copied_env {
+        let Some(path) = entry.get("value").and_then(Value::as_str) else {
+            continue;
+        };
+        if !path.starts_with('/') || entry.get("valueFrom").is_some() {
+            continue;
+        }
+        let holder = container_mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, mount)| path_holds(mount_path(mount), path))
+            .max_by_key(|(_, mount)| components(mount_path(mount)).count());
+        if let Some((i, _)) = holder {
+            wanted[i] = true;
+        }
+    }
+    let mut copied: Vec<Value> = Vec::new();
+    for (mount, _) in container_mounts.iter().zip(&wanted).filter(|(_, w)| **w) {
+        let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
+        let path = mount_path(mount);
+        let duplicate = copied.iter().any(|c| same_path(mount_path(c), path));
+        if volume == annotations::VOLUME_NAME || duplicate {
+            continue;
+        }
+        let mut mount = mount.clone();
+        if let Some(fields) = mount.as_object_mut() {
+            fields.insert("readOnly".to_owned(), Value::Bool(true));
+        }
+        copied.push(mount);
+    }
+    copied
+}
+
+/// The non-empty components of a path, ignoring `.` (as the kernel resolves it).
+pub fn components(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+}
+
+/// Whether two paths name one directory.
+pub fn same_path(a: &str, b: &str) -> bool {
+    components(a).eq(components(b))
+}
+
+/// Whether `path` is `dir` or lies inside it.
+pub fn path_holds(dir: &str, path: &str) -> bool {
+    let mut path_parts = components(path);
+    components(dir).all(|part| path_parts.next() == Some(part))
+}
+
+/// The app's effective identity: the container's own securityContext, else the pod's.
+pub fn identity(pod: &Value, container: Option<&Value>) -> Identity {
+    let pod_context = pod.pointer("/spec/securityContext");
+    let own_context = container.and_then(|c| c.get("securityContext"));
+    let int = |field: &str| {
+        own_context
+            .and_then(|c| c.get(field))
+            .and_then(Value::as_i64)
+            .or_else(|| {
+                pod_context
+                    .and_then(|c| c.get(field))
+                    .and_then(Value::as_i64)
+            })
+    };
+    Identity {
+        run_as_user: int("runAsUser"),
+        run_as_group: int("runAsGroup"),
+        run_as_non_root: own_context
+            .and_then(|c| c.get("runAsNonRoot"))
+            .and_then(Value::as_bool)
+            .or_else(|| {
+                pod_context
+                    .and_then(|c| c.get("runAsNonRoot"))
+                    .and_then(Value::as_bool)
+            }),
+        fs_group: pod_context
+            .and_then(|c| c.get("fsGroup"))
+            .and_then(Value::as_i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pod() -> Value {
+        json!({
+            "metadata": {"annotations": {"a": "b", "n": 1}},
+            "spec": {
+                "securityContext": {"runAsUser": 1000, "fsGroup": 2000, "runAsNonRoot": true},
+                "initContainers": [
+                    {"name": "setup", "image": "i"},
+                    {"name": "proxy", "image": "i", "restartPolicy": "Always"}
+                ],
+                "containers": [
+                    {
+                        "name": "app",
+                        "image": "i",
+                        "securityContext": {"runAsUser": 1001, "runAsGroup": 3000},
+                        "env": [
+                            {"name": "AWS_REGION", "value": "eu-west-1"},
+                            {"name": "AWS_DEFAULT_REGION", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+                            {"name": "http_proxy", "value": "http://proxy:3128"},
+                            {"name": "AWSX", "value": "no"},
+                            {"name": "HOME", "value": "/root"},
+                            {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"},
+                            {"name": "AWS_CA_BUNDLE", "value": "/etc/pki/./corp/ca.pem"},
+                            {"name": "AWS_REGION", "value": "eu-west-2"}
+                        ],
+                        "volumeMounts": [
+                            {"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount", "readOnly": true},
+                            {"name": "pki", "mountPath": "/etc/pki"},
+                            {"name": "corp", "mountPath": "/etc/pki/corp/"},
+                            {"name": "data", "mountPath": "/data"}
+                        ]
+                    },
+                    {"name": "sidecar", "image": "i"}
+                ]
+            }
+        })
+    }
+
+    #[test]
+    fn reads_annotations() {
+        let pod = pod();
+        assert_eq!(annotation(&pod, "a"), Some("b"));
+        assert_eq!(annotation(&pod, "n"), None);
+        assert_eq!(annotation(&json!({}), "a"), None);
+        assert_eq!(annotations(&json!({"metadata": {}})).len(), 0);
+        assert_eq!(annotations(&pod).len(), 2);
+    }
+
+    #[test]
+    fn targets_default_to_every_regular_container() {
+        let pod = pod();
+        let targets = targets(&pod, None);
+        assert_eq!(
+            targets.found,
+            vec![
+                ContainerRef {
+                    list: ContainerList::Containers,
+                    index: 0
+                },
+                ContainerRef {
+                    list: ContainerList::Containers,
+                    index: 1
+                }
+            ]
+        );
+        assert!(targets.missing.is_empty());
+    }
+
+    #[test]
+    fn named_targets_include_init_containers_and_report_missing_names() {
+        let pod = pod();
+        let names = named_containers(Some(" proxy, sidecar,,ghost ,ghost")).unwrap();
+        let targets = targets(&pod, Some(&names));
+        assert_eq!(
+            targets.found,
+            vec![
+                ContainerRef {
+                    list: ContainerList::Containers,
+                    index: 1
+                },
+                ContainerRef {
+                    list: ContainerList::InitContainers,
+                    index: 1
+                }
+            ]
+        );
+        assert_eq!(targets.missing, vec!["ghost".to_owned()]);
+        assert_eq!(
+            targets.first(),
+            Some(ContainerRef {
+                list: ContainerList::Containers,
+                index: 1
+            })
+        );
+        assert_eq!(named_containers(Some(" , ")), None);
+        assert_eq!(named_containers(None), None);
+    }
+
+    #[test]
+    fn literal_env_takes_the_last_literal_value() {
+        let pod = pod();
+        let app = &containers(&pod, ContainerList::Containers)[0];
+        assert_eq!(literal_env(app, "AWS_REGION"), Some("eu-west-2"));
+        assert_eq!(literal_env(app, "AWS_DEFAULT_REGION"), None);
+        assert_eq!(literal_env(app, "MISSING"), None);
+    }
+
+    #[test]
+    fn copies_aws_and_proxy_env_in_order() {
+        let pod = pod();
+        let app = &containers(&pod, ContainerList::Containers)[0];
+        let copied = copied_env(app);
+        let names: Vec<&str> = copied.iter().map(|e| e["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "AWS_REGION",
+                "AWS_DEFAULT_REGION",
+                "http_proxy",
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CA_BUNDLE",
+                "AWS_REGION"
+            ]
+        );
+    }
+
+    #[test]
+    fn copies_token_mounts_and_the_deepest_mount_holding_each_path() {
+        let pod = pod();
+        let app = &containers(&pod, ContainerList::Containers)[0];
+        let mounts = copied_mounts(app, &copied_env(app));
+        assert_eq!(
+            mounts,
+            vec![
+                json!({"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount", "readOnly": true}),
+                json!({"name": "corp", "mountPath": "/etc/pki/corp/", "readOnly": true}),
+            ]
+        );
+    }
+
+    #[test]
+    fn identity_prefers_the_container() {
+        let pod = pod();
+        let app = &containers(&pod, ContainerList::Containers)[0];
+        let sidecar = &containers(&pod, ContainerList::Containers)[1];
+        assert_eq!(
+            identity(&pod, Some(app)),
+            Identity {
+                run_as_user: Some(1001),
+                run_as_group: Some(3000),
+                run_as_non_root: Some(true),
+                fs_group: Some(2000)
+            }
+        );
+        assert_eq!(identity(&pod, Some(sidecar)).run_as_user, Some(1000));
+        assert_eq!(identity(&pod, Some(sidecar)).run_as_group, None);
+        assert_eq!(identity(&json!({}), None), Identity::default());
+    }
+
+    #[test]
+    fn paths_compare_by_component() {
+        assert!(path_holds("/mnt/secrets", "/mnt/secrets/x"));
+        assert!(path_holds("/mnt/secrets/", "/mnt//secrets"));
+        assert!(!path_holds("/mnt/secrets", "/mnt/secrets-store"));
+        assert!(path_holds("/", "/anything"));
+        assert!(same_path("/a/./b/", "/a/b"));
+        assert!(!same_path("/a/b", "/a"));
+    }
+
+    #[test]
+    fn detects_windows() {
+        assert!(is_windows(&json!({"spec": {"os": {"name": "windows"}}})));
+        assert!(!is_windows(&json!({"spec": {"os": {"name": "linux"}}})));
+        assert!(!is_windows(&json!({"spec": {}})));
+    }
+}

@@ -1,0 +1,582 @@
+//! `webhook serve`: the HTTPS transport around `review::respond`, the health endpoints, the
+//! metrics listener and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum_server::Handle;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use base64::Engine;
+use http_body_util::BodyExt;
+use kube_core::DynamicObject;
+use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use rustls::crypto::CryptoProvider;
+
+use crate::config::MutationConfig;
+use crate::metrics::{self, Metrics};
+use crate::telemetry::LogFormat;
+use crate::tls::{self, CertPaths, Reloader, Resolver};
+use crate::{Error, Result, review};
+
+/// How long a client may take for the TLS handshake, for a request's headers and for its body:
+/// the API server sends a review in milliseconds, so this only bounds slow or stalled clients.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the certificate files are compared with what is served.
+const CERT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+
+/// `webhook serve` flags (the mutation flags are shared with `webhook inject`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address of the HTTPS listener (/mutate, /healthz, /readyz).
+    #[arg(long, env = "SECRETS_INJECTOR_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain served on the HTTPS listener; re-read when it changes.
+    #[arg(long, env = "SECRETS_INJECTOR_TLS_CERT")]
+    pub tls_cert: PathBuf,
+    /// PEM private key of the certificate; re-read when it changes.
+    #[arg(long, env = "SECRETS_INJECTOR_TLS_KEY")]
+    pub tls_key: PathBuf,
+    /// Address of the plain-HTTP metrics listener (/metrics).
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_METRICS_LISTEN",
+        default_value = "0.0.0.0:9090"
+    )]
+    pub metrics_listen: SocketAddr,
+    /// Largest AdmissionReview body accepted, in bytes; a larger one gets HTTP 413.
+    #[arg(long, env = "SECRETS_INJECTOR_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Log format.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_LOG_FORMAT",
+        value_enum,
+        default_value = "json"
+    )]
+    pub log_format: LogFormat,
+    /// Seconds between SIGTERM (when /readyz turns 503) and closing the listener, so the
+    /// endpoints drop this pod before it stops accepting.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_SHUTDOWN_DELAY_SECONDS",
+        default_value_t = 5
+    )]
+    pub shutdown_delay_seconds: u64,
+    /// Seconds the reviews in flight get to finish once the listener is closed.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_SHUTDOWN_TIMEOUT_SECONDS",
+        default_value_t = 20
+    )]
+    pub shutdown_timeout_seconds: u64,
+    #[command(flatten)]
+    pub mutation: MutationConfig,
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    mutation: Arc<MutationConfig>,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(mutation: MutationConfig, metrics: Arc<Metrics>, max_body_bytes: usize) -> Self {
+        Self {
+            mutation: Arc::new(mutation),
+            metrics,
+            ready: Arc::new(AtomicBool::new(false)),
+            max_body_bytes,
+        }
+    }
+
+    /// Whether /readyz answers 200.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+}
+
+/// The routes of the HTTPS listener.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// The routes of the metrics listener.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = Arc::clone(&metrics);
+            async move {
+                (
+                    [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+                    metrics.encode(),
+                )
+            }
+        }),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    }
+}
+
+/// Why a request body was not read into a review.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyRejection {
+    TooLarge { limit: usize },
+    TimedOut,
+    Broken,
+}
+
+impl BodyRejection {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
+            Self::Broken => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            Self::TimedOut => "body_timeout",
+            Self::Broken => "body_error",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::TooLarge { limit } => format!("request body is larger than {limit} bytes\n"),
+            Self::TimedOut => "request body not received in time\n".to_owned(),
+            Self::Broken => "request body could not be read\n".to_owned(),
+        }
+    }
+}
+
+/// Reads the whole body, at most `limit` bytes, within `deadline` in total (a per-read timeout
+/// would let a client trickle a byte at a time forever).
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    deadline: Duration,
+) -> std::result::Result<Bytes, BodyRejection> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(BodyRejection::TooLarge { limit });
+    }
+    let collect = async {
+        let mut body = body;
+        let mut buf = Vec::with_capacity(declared.map_or(0, |len| len as usize));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| BodyRejection::Broken)?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(BodyRejection::TooLarge { limit });
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(buf))
+    };
+    tokio::time::timeout(deadline, collect)
+        .await
+        .map_err(|_| BodyRejection::TimedOut)?
+}
+
+/// Parses an `admission.k8s.io/v1` AdmissionReview and takes its request. The reason on failure
+/// is short and never quotes the body.
+pub fn parse_review(body: &[u8]) -> std::result::Result<AdmissionRequest<DynamicObject>, String> {
+    let at = |e: &serde_json::Error| format!("(line {}, column {})", e.line(), e.column());
+    // The type first, so a review of another version is named as such rather than failing on
+    // whichever field differs.
+    let types: TypeOnly = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("request body is not valid JSON {}", at(&e))
+        }
+        _ => format!(
+            "request body is not a JSON object with kind and apiVersion {}",
+            at(&e)
+        ),
+    })?;
+    if types.kind.as_deref() != Some("AdmissionReview")
+        || types.api_version.as_deref() != Some(ADMISSION_API_VERSION)
+    {
+        return Err(format!(
+            "expected kind AdmissionReview of apiVersion {ADMISSION_API_VERSION}"
+        ));
+    }
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
+        .map_err(|e| format!("request body is not a valid AdmissionReview {}", at(&e)))?;
+    review
+        .try_into()
+        .map_err(|_| "the AdmissionReview has no request".to_owned())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypeOnly {
+    kind: Option<String>,
+    api_version: Option<String>,
+}
+
+fn text(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let bytes = match read_body(&headers, body, state.max_body_bytes, REQUEST_TIMEOUT).await {
+        Ok(bytes) => bytes,
+        Err(rejection) => {
+            state.metrics.observe_rejected_request(rejection.reason());
+            tracing::warn!(reason = rejection.reason(), "request to /mutate rejected");
+            return text(rejection.status(), rejection.message());
+        }
+    };
+    let request = match parse_review(&bytes) {
+        Ok(request) => request,
+        Err(reason) => {
+            state
+                .metrics
+                .observe_rejected_request("not_admission_review");
+            tracing::warn!(reason = %reason, "request to /mutate rejected");
+            return text(StatusCode::BAD_REQUEST, format!("{reason}\n"));
+        }
+    };
+    let outcome = review::respond(&request, &state.mutation);
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .observe_review(&request.kind.kind, outcome.decision, elapsed);
+    tracing::info!(
+        uid = %request.uid,
+        kind = %request.kind.kind,
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        name = %object_name(&request),
+        operation = operation_name(&request.operation),
+        decision = outcome.decision,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "review"
+    );
+    axum::Json(review_body(outcome.response)).into_response()
+}
+
+/// The AdmissionReview to send back. kube-core writes the patch bytes as a JSON array of
+/// numbers; the API's own encoding of `[]byte`, and what the API server documents, is base64.
+pub fn review_body(mut response: AdmissionResponse) -> serde_json::Value {
+    let patch = response.patch.take();
+    let mut body =
+        serde_json::to_value(response.into_review()).expect("an AdmissionReview always serializes");
+    if let Some(patch) = patch {
+        body["response"]["patch"] =
+            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+    }
+    body
+}
+
+/// The operation as the API writes it (`CREATE`).
+fn operation_name(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+/// The object's name, or its `generateName` while the API server has not named it yet (pods of
+/// a ReplicaSet), so the log line says which workload it was.
+fn object_name(request: &AdmissionRequest<DynamicObject>) -> String {
+    if !request.name.is_empty() {
+        return request.name.clone();
+    }
+    request
+        .object
+        .as_ref()
+        .and_then(|o| o.metadata.generate_name.clone())
+        .unwrap_or_default()
+}
+
+/// Serves until SIGTERM or SIGINT, then drains. Startup errors (certificate files, listeners) are
+/// returned before anything is served.
+pub async fn serve(args: ServeArgs, provider: Arc<CryptoProvider>) -> Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let paths = CertPaths {
+        cert: args.tls_cert.clone(),
+        key: args.tls_key.clone(),
+    };
+    let (serving, seen) = tls::load(&paths, &provider)?;
+    metrics.set_certificate_expiry(serving.not_after);
+    tls::warn_if_expired(&serving);
+    tracing::info!(
+        cert = %paths.cert.display(),
+        subject = %serving.subject,
+        not_after = %serving.not_after_text,
+        not_after_unix = serving.not_after,
+        "loaded the serving certificate"
+    );
+    let resolver = Arc::new(Resolver::new(Arc::clone(&serving.certified)));
+    let tls_config = tls::server_config(Arc::clone(&resolver), Arc::clone(&provider))?;
+    let reloader = Reloader::new(paths, Arc::clone(&provider), resolver, seen);
+    let reload_task = tokio::spawn(reloader.run(CERT_POLL_INTERVAL, Arc::clone(&metrics)));
+
+    let listener = bind(args.listen, "--listen").await?;
+    let metrics_listener = bind(args.metrics_listen, "--metrics-listen").await?;
+    let addr = local_addr(&listener)?;
+    let metrics_addr = local_addr(&metrics_listener)?;
+
+    let state = AppState::new(args.mutation, Arc::clone(&metrics), args.max_body_bytes);
+    let handle: Handle<SocketAddr> = Handle::new();
+    // Without TCP_NODELAY a response written in two segments can wait for a delayed ACK.
+    let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls_config)))
+        .handshake_timeout(REQUEST_TIMEOUT)
+        .acceptor(NoDelayAcceptor::new());
+    let mut server = axum_server::Server::from_listener(listener)
+        .acceptor(acceptor)
+        .handle(handle.clone())
+        .first_request_timeout(REQUEST_TIMEOUT);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(REQUEST_TIMEOUT);
+    let app = router(state.clone());
+    let mut https = tokio::spawn(server.serve(app.into_make_service()));
+
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_server = tokio::spawn(
+        axum::serve(metrics_listener, metrics_router(Arc::clone(&metrics)))
+            .with_graceful_shutdown(async {
+                let _ = metrics_stopped.await;
+            })
+            .into_future(),
+    );
+
+    state.set_ready(true);
+    tracing::info!(addr = %addr, metrics_addr = %metrics_addr, "serving");
+
+    tokio::select! {
+        signal = shutdown_signal() => signal?,
+        // The listener only stops by itself on an error: report it rather than wait for a signal.
+        stopped = &mut https => {
+            let reason = match stopped {
+                Ok(Ok(())) => "stopped".to_owned(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            return Err(Error::Serve(format!("HTTPS listener on {addr}: {reason}")));
+        }
+    }
+    state.set_ready(false);
+    tracing::info!(
+        delay_seconds = args.shutdown_delay_seconds,
+        "shutdown requested; readiness is now failing"
+    );
+    tokio::time::sleep(Duration::from_secs(args.shutdown_delay_seconds)).await;
+    tracing::info!(
+        in_flight_connections = handle.connection_count(),
+        "no longer accepting connections; finishing the reviews in flight"
+    );
+    handle.graceful_shutdown(Some(Duration::from_secs(args.shutdown_timeout_seconds)));
+    let served = https
+        .await
+        .map_err(|e| Error::Serve(format!("HTTPS listener task: {e}")))?;
+    reload_task.abort();
+    let _ = stop_metrics.send(());
+    let metrics_served = metrics_server
+        .await
+        .map_err(|e| Error::Serve(format!("metrics listener task: {e}")))?;
+    served.map_err(|e| Error::Serve(format!("HTTPS listener on {addr}: {e}")))?;
+    metrics_served.map_err(|e| Error::Serve(format!("metrics listener on {metrics_addr}: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr, flag: &str) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Serve(format!("{flag} {addr}: cannot listen: {e}")))
+}
+
+fn local_addr(listener: &tokio::net::TcpListener) -> Result<SocketAddr> {
+    listener
+        .local_addr()
+        .map_err(|e| Error::Serve(format!("listener address: {e}")))
+}
+
+/// Resolves on the first SIGTERM (what the kubelet sends) or SIGINT.
+async fn shutdown_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Error::Serve(format!("cannot handle SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Error::Serve(format!("cannot handle SIGINT: {e}")))?;
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = name, "received signal");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(content_length: Option<usize>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(len) = content_length {
+            headers.insert(header::CONTENT_LENGTH, len.into());
+        }
+        headers
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_refused_declared_or_streamed() {
+        let declared = read_body(
+            &headers(Some(11)),
+            Body::from("x".repeat(11)),
+            10,
+            REQUEST_TIMEOUT,
+        )
+        .await;
+        assert_eq!(declared, Err(BodyRejection::TooLarge { limit: 10 }));
+        let streamed = read_body(
+            &headers(None),
+            Body::from("x".repeat(11)),
+            10,
+            REQUEST_TIMEOUT,
+        )
+        .await;
+        assert_eq!(streamed, Err(BodyRejection::TooLarge { limit: 10 }));
+        let fits = read_body(
+            &headers(None),
+            Body::from("x".repeat(10)),
+            10,
+            REQUEST_TIMEOUT,
+        )
+        .await;
+        assert_eq!(fits.unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_ends_times_out() {
+        let (_sender, stalled) = http_body_util::Channel::<Bytes>::new(1);
+        let deadline = Duration::from_millis(50);
+        let result = read_body(&headers(None), Body::new(stalled), 10, deadline).await;
+        assert_eq!(result, Err(BodyRejection::TimedOut));
+    }
+
+    #[test]
+    fn the_patch_goes_out_as_base64_with_its_type_and_the_uid() {
+        let review: AdmissionReview<DynamicObject> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "abc-123",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "operation": "CREATE",
+                "userInfo": {},
+                "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}
+            }
+        }))
+        .unwrap();
+        let request: AdmissionRequest<DynamicObject> = review.try_into().unwrap();
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+            {"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}
+        ]))
+        .unwrap();
+        let response = AdmissionResponse::from(&request).with_patch(patch).unwrap();
+        let body = review_body(response);
+        assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(body["kind"], "AdmissionReview");
+        assert_eq!(body["response"]["uid"], "abc-123");
+        assert_eq!(body["response"]["allowed"], true);
+        assert_eq!(body["response"]["patchType"], "JSONPatch");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body["response"]["patch"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+            serde_json::json!([{"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}])
+        );
+
+        let plain = review_body(AdmissionResponse::from(&request));
+        assert!(plain["response"].get("patch").is_none());
+        assert!(plain["response"].get("patchType").is_none());
+    }
+
+    #[test]
+    fn bodies_that_are_not_admission_reviews_get_a_short_reason() {
+        let reason = |body: &str| parse_review(body.as_bytes()).unwrap_err();
+        assert_eq!(
+            reason("{not json"),
+            "request body is not valid JSON (line 1, column 2)"
+        );
+        assert_eq!(
+            reason("[1, 2]"),
+            "request body is not a JSON object with kind and apiVersion (line 1, column 2)"
+        );
+        assert_eq!(
+            reason(r#"{"kind":"Pod","apiVersion":"v1"}"#),
+            "expected kind AdmissionReview of apiVersion admission.k8s.io/v1"
+        );
+        assert_eq!(
+            reason(
+                r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{}}"#
+            ),
+            "expected kind AdmissionReview of apiVersion admission.k8s.io/v1"
+        );
+        assert_eq!(
+            reason(r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}}"#),
+            "request body is not a valid AdmissionReview (line 1, column 73)"
+        );
+        assert_eq!(
+            reason(r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#),
+            "the AdmissionReview has no request"
+        );
+        // serde_json's own messages can quote a value; the reason never does.
+        let secret = "s3cr3t-value";
+        let body = format!(
+            r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{"uid":["{secret}"]}}}}"#
+        );
+        let reason = reason(&body);
+        assert!(!reason.contains(secret), "{reason}");
+    }
+}

@@ -1,0 +1,567 @@
+//! What the fuzz targets (fuzz/fuzz_targets/admission_review.rs, pod_annotations.rs) and the
+//! property tests of `webhook/tests/fuzz_review.rs` share: a generator of hostile pods (forged
+//! init containers and volumes, root and privileged security contexts, annotations that try
+//! every escape) and the invariants every answer of `review::respond` must keep.
+
+#![allow(dead_code, reason = "each including target uses a different part")]
+
+#[path = "../../../objects/tests/fuzz_support/mod.rs"]
+pub mod objects;
+
+use std::time::{Duration, Instant};
+
+use kube_core::DynamicObject;
+use kube_core::admission::{AdmissionRequest, AdmissionReview};
+use secrets_injector_objects::annotations::{self, VOLUME_NAME};
+use secrets_injector_webhook::config::{InjectorUser, MutationConfig};
+use secrets_injector_webhook::plan::INJECTOR_PATH;
+use secrets_injector_webhook::pod;
+use secrets_injector_webhook::review::{self, Outcome};
+use secrets_injector_webhook::server::parse_review;
+use serde_json::{Map, Value, json};
+
+pub use objects::{Bytes, Rng};
+
+/// The image every injected pod must run, whatever it asks for.
+pub const IMAGE: &str = "registry.example.com/secrets-injector/injector:1.0.0";
+/// Longest one review may take on a debug build of a shared machine; the API server's own
+/// timeout is 10 s at most.
+pub const REVIEW_BUDGET: Duration = Duration::from_secs(3);
+pub const UID: &str = "0f0e0d0c-0b0a-0908-0706-050403020100";
+
+pub fn config(b: &mut Bytes<'_>) -> MutationConfig {
+    let mut cfg = MutationConfig::for_tests(IMAGE);
+    if b.below(4) != 0 {
+        cfg.default_region = Some("eu-west-1".to_owned());
+    }
+    if b.below(6) == 0 {
+        cfg.injector_user = InjectorUser::Unset;
+    }
+    cfg
+}
+
+const ANNOTATION_VALUES: &[(&str, &[&str])] = &[
+    (annotations::MOUNT_PATH, &[
+        "/mnt/secrets-store", "/", "relative", "/etc", "/mnt/../etc", "/mnt/x/", "/usr/local/bin",
+        "/var/run/secrets/eks.amazonaws.com/serviceaccount", "/mnt/\u{0}x", "/data", "/data/inner",
+        "/mnt", "//mnt//secrets", "/dev/termination-log", "/proc/self",
+    ]),
+    (annotations::CONTAINERS, &[
+        "app", "sidecar", "app,sidecar", "secrets-injector", "ghost", "", " , ", "setup",
+        "app,secrets-injector", "proxy",
+    ]),
+    (annotations::REGION, &[
+        "us-east-1", "eu-west-1", "evil.example", "US-EAST-1", "", "us-east-1/../x",
+        "localhost:8080", "us-east-1.evil.example", "169.254.169.254",
+    ]),
+    (annotations::FAILOVER_REGION, &["us-west-2", "eu-west-1", "evil.example:443", ""]),
+    (annotations::PATH_TRANSLATION, &["_", "False", "false", "/", "", "ab", "\u{0}", "-", "."]),
+    (annotations::FILE_PERMISSION, &["0644", "0600", "0640", "0400", "0000", "0800", "644", "7777"]),
+    (annotations::ENV_FILE, &["ENV", "../env", ".env", "a/b", "", "/etc/profile", "..", "SECRET_USERNAME"]),
+    (annotations::INIT_FIRST, &["true", "false", "yes", ""]),
+    (annotations::INJECTOR_RESOURCES, &[
+        "{limits: {memory: 128Mi}, requests: {cpu: 50m}}", "limits: {memory: 1Ei}",
+        "requests: {cpu: -1}", "limits: {nvidia.com/gpu: 1}", "[", "privileged: true",
+        "{limits: {cpu: 1m}, requests: {cpu: 2}}", "a: &a [x,x,x]\nb: [*a,*a,*a]", "",
+    ]),
+    (annotations::INJECT, &["true", "false", "False", ""]),
+    (annotations::STATUS, &["injected", "evil"]),
+    ("secrets-injector.io/image", &["evil.example/miner:latest"]),
+    ("secrets-injector.io/privileged", &["true"]),
+    ("secrets-injector.io/run-as-user", &["0"]),
+    ("secrets-injector.io/objets", &["x"]),
+];
+
+const ENV: &[(&str, &str)] = &[
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_REGION", "EVIL"),
+    ("AWS_DEFAULT_REGION", "eu-west-1"),
+    ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+    ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
+    ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.170.34.2/v1/credentials"),
+    ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"),
+    ("AWS_ENDPOINT_URL", "http://evil.example"),
+    ("AWS_CA_BUNDLE", "/etc/pki/ca.pem"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/data/credentials"),
+    ("AWS_X", "/usr/local/bin/injector"),
+    ("HTTPS_PROXY", "http://proxy:3128"),
+    ("no_proxy", "169.254.169.254"),
+    ("HOME", "/root"),
+    ("LD_PRELOAD", "/data/evil.so"),
+    ("PATH", "/data"),
+];
+
+const MOUNTS: &[(&str, &str)] = &[
+    ("aws-iam-token", "/var/run/secrets/eks.amazonaws.com/serviceaccount"),
+    ("eks-pod-identity-token", "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount"),
+    ("pki", "/etc/pki"),
+    ("data", "/data"),
+    ("data", "/mnt/secrets-store"),
+    ("data", "/mnt"),
+    ("bin", "/usr/local/bin"),
+    ("secrets-injector", "/x"),
+    ("secrets-injector", "/mnt/secrets-store"),
+    ("ghost-volume", "/ghost"),
+    ("host", "/host"),
+];
+
+const VOLUMES: &[&str] = &["aws-iam-token", "eks-pod-identity-token", "pki", "data", "bin", "host", "secrets-injector"];
+
+fn volume(b: &mut Bytes<'_>, name: &str) -> Value {
+    match name {
+        "aws-iam-token" => json!({"name": name, "projected": {"sources": [{"serviceAccountToken": {"audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token"}}]}}),
+        "eks-pod-identity-token" => json!({"name": name, "projected": {"sources": [{"serviceAccountToken": {"audience": "pods.eks.amazonaws.com", "expirationSeconds": 86400, "path": "eks-pod-identity-token"}}]}}),
+        "host" => json!({"name": name, "hostPath": {"path": "/"}}),
+        "secrets-injector" => match b.below(4) {
+            0 => json!({"name": name, "hostPath": {"path": "/etc"}}),
+            1 => json!({"name": name, "emptyDir": {}}),
+            2 => json!({"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}),
+            _ => json!({"name": name, "persistentVolumeClaim": {"claimName": "stolen"}}),
+        },
+        _ => json!({"name": name, "emptyDir": {}}),
+    }
+}
+
+fn security_context(b: &mut Bytes<'_>) -> Option<Value> {
+    let mut context = Map::new();
+    for (key, values) in [
+        ("runAsUser", &[json!(0), json!(1000), json!(65534)][..]),
+        ("runAsGroup", &[json!(0), json!(3000)][..]),
+        ("runAsNonRoot", &[json!(true), json!(false)][..]),
+        ("privileged", &[json!(true)][..]),
+        ("allowPrivilegeEscalation", &[json!(true)][..]),
+        ("capabilities", &[json!({"add": ["SYS_ADMIN", "NET_ADMIN"]})][..]),
+        ("readOnlyRootFilesystem", &[json!(false)][..]),
+    ] {
+        if b.below(4) == 0 {
+            context.insert(key.to_owned(), b.pick(values).clone());
+        }
+    }
+    (!context.is_empty()).then_some(Value::Object(context))
+}
+
+fn container(b: &mut Bytes<'_>, name: &str, tame: bool) -> Value {
+    let mut c = Map::new();
+    c.insert("name".to_owned(), json!(name));
+    c.insert("image".to_owned(), json!("app:1"));
+    let env: Vec<Value> = (0..b.below(6))
+        .map(|_| {
+            let (n, v) = *b.pick(ENV);
+            if b.below(6) == 0 {
+                json!({"name": n, "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}})
+            } else {
+                json!({"name": n, "value": v})
+            }
+        })
+        .collect();
+    if !env.is_empty() {
+        c.insert("env".to_owned(), Value::Array(env));
+    }
+    let mut mounts: Vec<Value> = Vec::new();
+    for _ in 0..b.below(5) {
+        let (volume, path) = if tame { *b.pick(&MOUNTS[..4]) } else { *b.pick(MOUNTS) };
+        let mut mount = json!({"name": volume, "mountPath": path});
+        if b.flip() {
+            mount["readOnly"] = json!(b.flip());
+        }
+        mounts.push(mount);
+    }
+    if !mounts.is_empty() {
+        c.insert("volumeMounts".to_owned(), Value::Array(mounts));
+    }
+    if let Some(context) = security_context(b) {
+        c.insert("securityContext".to_owned(), context);
+    }
+    if b.below(8) == 0 {
+        c.insert("envFrom".to_owned(), json!([{"configMapRef": {"name": "evil-endpoints"}}]));
+    }
+    Value::Object(c)
+}
+
+/// A forged `secrets-injector` init container: what a pod would send to run something else,
+/// or the injector as root, under the webhook's name.
+fn forged_injector(b: &mut Bytes<'_>) -> Value {
+    let mut c = container(b, VOLUME_NAME, false);
+    let fields = c.as_object_mut().expect("object");
+    fields.insert("image".to_owned(), json!(*b.pick(&["evil.example/miner:latest", IMAGE])));
+    if b.flip() {
+        fields.insert("command".to_owned(), json!(*b.pick(&[&["/bin/sh", "-c", "cat /etc/shadow"][..], &[INJECTOR_PATH][..]])));
+    }
+    fields.insert(
+        "securityContext".to_owned(),
+        json!({"privileged": true, "runAsUser": 0, "runAsNonRoot": false, "allowPrivilegeEscalation": true, "capabilities": {"add": ["ALL"]}}),
+    );
+    if b.flip() {
+        fields.insert("envFrom".to_owned(), json!([{"secretRef": {"name": "aws-keys"}}]));
+    }
+    if b.flip() {
+        fields.insert("volumeDevices".to_owned(), json!([{"name": "data", "devicePath": "/dev/xvda"}]));
+    }
+    if b.flip() {
+        fields.insert("workingDir".to_owned(), json!("/host"));
+        fields.insert("stdin".to_owned(), json!(true));
+    }
+    c
+}
+
+/// A hostile pod: annotations from [`ANNOTATION_VALUES`] and a generated objects list, containers
+/// with AWS env and mounts, sometimes a forged init container and volume of the webhook's name.
+pub fn pod(b: &mut Bytes<'_>) -> Value {
+    // Half the pods are plausible (so the injected result gets checked), half anything goes.
+    let tame = b.flip();
+    let mut annotations = Map::new();
+    if b.below(8) != 0 {
+        annotations.insert(annotations::OBJECTS.to_owned(), json!(objects::objects_annotation_with(b, tame)));
+    }
+    for (name, values) in ANNOTATION_VALUES {
+        if b.below(if tame { 12 } else { 6 }) == 0 {
+            let value = if tame { values[0] } else { *b.pick(values) };
+            annotations.insert((*name).to_owned(), json!(value));
+        }
+    }
+    let names = ["sidecar", "proxy", "app", VOLUME_NAME];
+    let mut containers = vec![container(b, "app", tame)];
+    for _ in 0..b.below(3) {
+        let name = if tame { *b.pick(&names[..2]) } else { *b.pick(&names) };
+        containers.push(container(b, name, tame));
+    }
+    let mut init: Vec<Value> = Vec::new();
+    for _ in 0..b.below(3) {
+        match b.below(3) {
+            0 => init.push(forged_injector(b)),
+            1 => {
+                let mut sidecar = container(b, "proxy", tame);
+                sidecar["restartPolicy"] = json!("Always");
+                init.push(sidecar);
+            }
+            _ => init.push(container(b, "setup", tame)),
+        }
+    }
+    let mut volumes: Vec<Value> = Vec::new();
+    for name in VOLUMES {
+        if b.below(if tame { 16 } else { 3 }) != 0 {
+            volumes.push(volume(b, name));
+        }
+    }
+    let mut spec = Map::new();
+    spec.insert("serviceAccountName".to_owned(), json!("app"));
+    spec.insert("containers".to_owned(), Value::Array(containers));
+    if !init.is_empty() || b.below(8) == 0 {
+        spec.insert("initContainers".to_owned(), Value::Array(init));
+    }
+    if !volumes.is_empty() || b.below(8) == 0 {
+        spec.insert("volumes".to_owned(), Value::Array(volumes));
+    }
+    if let Some(mut context) = security_context(b) {
+        if b.flip() {
+            context["fsGroup"] = json!(*b.pick(&[0, 2000]));
+        }
+        spec.insert("securityContext".to_owned(), context);
+    }
+    if b.below(if tame { 64 } else { 12 }) == 0 {
+        spec.insert("os".to_owned(), json!({"name": "windows"}));
+    }
+    if b.below(12) == 0 {
+        spec.insert("hostPID".to_owned(), json!(true));
+    }
+    let mut metadata = json!({"name": "web", "namespace": "apps"});
+    if !annotations.is_empty() || b.below(4) == 0 {
+        metadata["annotations"] = Value::Object(annotations);
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
+}
+
+/// An AdmissionReview as the API server sends it, for `object` of this kind and operation.
+pub fn review(object: &Value, kind: (&str, &str, &str), operation: &str, sub_resource: Option<&str>) -> Value {
+    let (group, version, kind_name) = kind;
+    let resource = format!("{}s", kind_name.to_ascii_lowercase());
+    let mut request = json!({
+        "uid": UID,
+        "kind": {"group": group, "version": version, "kind": kind_name},
+        "resource": {"group": group, "version": version, "resource": resource},
+        "name": "web",
+        "namespace": "apps",
+        "operation": operation,
+        "userInfo": {"username": "system:serviceaccount:apps:deployer"},
+        "object": object,
+        "dryRun": false
+    });
+    if let Some(sub) = sub_resource {
+        request["subResource"] = json!(sub);
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
+}
+
+/// A generated review: usually a pod being created, sometimes a workload, an update, a
+/// subresource or another kind.
+pub fn generated_review(b: &mut Bytes<'_>) -> Value {
+    let pod = pod(b);
+    match b.below(10) {
+        0 => {
+            let template = json!({"metadata": pod["metadata"].clone(), "spec": pod["spec"].clone()});
+            let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template}});
+            review(&deployment, ("apps", "v1", "Deployment"), *b.pick(&["CREATE", "UPDATE", "DELETE"]), None)
+        }
+        1 => {
+            let template = json!({"metadata": pod["metadata"].clone(), "spec": pod["spec"].clone()});
+            let cronjob = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+                "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}}});
+            review(&cronjob, ("batch", "v1", "CronJob"), "CREATE", None)
+        }
+        2 => review(&pod, ("", "v1", "Pod"), *b.pick(&["UPDATE", "DELETE", "CONNECT"]), None),
+        3 => review(&pod, ("", "v1", "Pod"), "CREATE", Some(*b.pick(&["ephemeralcontainers", "status", "binding"]))),
+        _ => review(&pod, ("", "v1", "Pod"), "CREATE", None),
+    }
+}
+
+/// Parses a body as the server does; `None` when the server would answer 400.
+pub fn request(body: &[u8]) -> Option<AdmissionRequest<DynamicObject>> {
+    parse_review(body).ok()
+}
+
+/// Runs one review and checks every invariant of the answer. Panics when one breaks.
+pub fn check_review(review_json: &Value, cfg: &MutationConfig) -> Outcome {
+    let body = serde_json::to_vec(review_json).expect("review serialises");
+    let request = parse_review(&body).unwrap_or_else(|reason| panic!("a generated review is refused: {reason}"));
+    check_request(&request, review_json.pointer("/request/object"), cfg)
+}
+
+/// The invariants of one answer to `request` (whose object, as JSON, is `object`).
+pub fn check_request(
+    request: &AdmissionRequest<DynamicObject>,
+    object: Option<&Value>,
+    cfg: &MutationConfig,
+) -> Outcome {
+    let started = Instant::now();
+    let outcome = review::respond(request, cfg);
+    let elapsed = started.elapsed();
+    assert!(elapsed < REVIEW_BUDGET, "a review took {elapsed:?}");
+    let response = &outcome.response;
+    assert_eq!(response.uid, request.uid, "the answer must carry the request's uid");
+    let rendered = serde_json::to_value(outcome.response.clone().into_review()).expect("review answer serialises");
+    assert_eq!(rendered["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(rendered["kind"], "AdmissionReview");
+    if !response.allowed {
+        assert_eq!(outcome.decision, "denied");
+        assert_eq!(response.result.code, 400, "denials are 400");
+        let message = &response.result.message;
+        assert!(!message.is_empty(), "a denial says why");
+        assert!(!message.contains('\n'), "denials are one line: {message:.300}");
+        assert!(response.patch.is_none(), "a denial carries no patch");
+        assert!(
+            message.len() <= objects::MAX_MESSAGE_BYTES,
+            "a denial of {} bytes cannot be read in kubectl",
+            message.len()
+        );
+        return outcome;
+    }
+    let pod_create = request.kind.kind == "Pod"
+        && request.kind.group.is_empty()
+        && matches!(request.operation, kube_core::admission::Operation::Create)
+        && request.sub_resource.is_none();
+    let Some(patch) = &response.patch else {
+        return outcome;
+    };
+    assert!(pod_create, "only pods being created are patched, not a {} {:?}", request.kind.kind, request.operation);
+    let object = object.expect("a patched request has an object");
+    let patch: json_patch::Patch = serde_json::from_slice(patch).expect("the patch is a JSONPatch");
+    let mut pod = object.clone();
+    json_patch::patch(&mut pod, &patch).unwrap_or_else(|e| panic!("the patch does not apply: {e}"));
+    check_injected(object, &pod, cfg);
+    outcome
+}
+
+fn list<'a>(pod: &'a Value, key: &str) -> &'a [Value] {
+    pod["spec"][key].as_array().map_or(&[], Vec::as_slice)
+}
+
+fn name_of(v: &Value) -> &str {
+    v["name"].as_str().unwrap_or("")
+}
+
+fn path_holds(dir: &str, path: &str) -> bool {
+    let dir: Vec<&str> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let path: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    path.len() >= dir.len() && path[..dir.len()] == dir[..]
+}
+
+/// Whether the pod, as sent, is one the API server would have accepted in the respects the
+/// mutation must preserve: unique names, mounts of existing volumes, one mount per path.
+pub fn structurally_valid(pod: &Value) -> bool {
+    let containers: Vec<&Value> = list(pod, "initContainers").iter().chain(list(pod, "containers")).collect();
+    let mut names: Vec<&str> = containers.iter().map(|c| name_of(c)).collect();
+    names.sort_unstable();
+    let unique_containers = names.windows(2).all(|w| w[0] != w[1]);
+    let mut volumes: Vec<&str> = list(pod, "volumes").iter().map(name_of).collect();
+    volumes.sort_unstable();
+    let unique_volumes = volumes.windows(2).all(|w| w[0] != w[1]);
+    let mounts_ok = containers.iter().all(|c| {
+        let mounts = c["volumeMounts"].as_array().map_or(&[][..], Vec::as_slice);
+        let mut paths: Vec<String> = mounts.iter().map(|m| normal(m["mountPath"].as_str().unwrap_or(""))).collect();
+        paths.sort();
+        mounts.iter().all(|m| volumes.contains(&name_of(m))) && paths.windows(2).all(|w| w[0] != w[1])
+    });
+    unique_containers && unique_volumes && mounts_ok
+}
+
+/// The pod's own containers (not a forged injector).
+fn app_containers(pod: &Value) -> impl Iterator<Item = &Value> {
+    list(pod, "containers").iter().chain(list(pod, "initContainers")).filter(|c| name_of(c) != VOLUME_NAME)
+}
+
+fn normal(path: &str) -> String {
+    path.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>().join("/")
+}
+
+/// What an injected pod guarantees, whatever the pod asked for.
+pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
+    assert_eq!(
+        pod.pointer("/metadata/annotations/secrets-injector.io~1status"),
+        Some(&json!("injected"))
+    );
+    // The webhook's volume: exactly one, in memory, bounded.
+    let own_volumes: Vec<&Value> = list(pod, "volumes").iter().filter(|v| name_of(v) == VOLUME_NAME).collect();
+    assert_eq!(own_volumes.len(), 1, "one {VOLUME_NAME} volume: {own_volumes:?}");
+    let volume = own_volumes[0].as_object().expect("volume object");
+    assert_eq!(volume.len(), 2, "the volume is only an emptyDir: {volume:?}");
+    assert_eq!(volume["emptyDir"]["medium"], "Memory", "{volume:?}");
+    assert_eq!(volume["emptyDir"]["sizeLimit"], json!(cfg.volume_size_limit.as_str()), "{volume:?}");
+
+    // The init container: exactly one, the webhook's image and command, locked down.
+    let injectors: Vec<&Value> = list(pod, "initContainers").iter().filter(|c| name_of(c) == VOLUME_NAME).collect();
+    // A pod with two containers of one name is refused by the API server whatever the webhook
+    // does; for every other pod the webhook's container is the only one of its name.
+    assert!(!injectors.is_empty(), "no injector init container");
+    if structurally_valid(before) {
+        assert_eq!(injectors.len(), 1, "one injector init container");
+    }
+    let injector = injectors[0];
+    assert_eq!(injector["image"], json!(IMAGE), "the pod chose the image");
+    assert_eq!(injector["command"], json!([INJECTOR_PATH]), "the pod chose the command");
+    for key in ["envFrom", "volumeDevices", "workingDir", "stdin", "tty", "ports", "lifecycle", "livenessProbe", "readinessProbe", "startupProbe", "restartPolicy"] {
+        assert!(injector.get(key).is_none(), "the injector keeps a forged {key}: {}", injector[key]);
+    }
+    let context = &injector["securityContext"];
+    assert_eq!(context["runAsNonRoot"], json!(true), "{context}");
+    assert_eq!(context["allowPrivilegeEscalation"], json!(false), "{context}");
+    assert_eq!(context["readOnlyRootFilesystem"], json!(true), "{context}");
+    assert_eq!(context["capabilities"], json!({"drop": ["ALL"]}), "{context}");
+    assert_eq!(context["seccompProfile"], json!({"type": "RuntimeDefault"}), "{context}");
+    assert!(context.get("privileged").is_none(), "{context}");
+    for id in ["runAsUser", "runAsGroup"] {
+        if let Some(value) = context.get(id) {
+            assert!(value.as_i64().is_some_and(|v| v > 0), "{id} {value} in {context}");
+        }
+    }
+    if cfg.injector_user != InjectorUser::Unset {
+        assert!(context.get("runAsUser").is_some(), "no user for the injector: {context}");
+    }
+
+    // Its env: exactly what the first target container has of AWS_* and proxies.
+    let names = pod::named_containers(pod::annotation(before, annotations::CONTAINERS));
+    let targets = pod::targets(before, names.as_deref());
+    let first = targets.first().and_then(|at| pod::container(before, at));
+    let env = injector["env"].as_array().map_or(&[][..], Vec::as_slice);
+    let expected: Vec<&Value> = first
+        .and_then(|c| c["env"].as_array())
+        .map(|entries| entries.iter().filter(|e| pod::is_copied_env(name_of(e))).collect())
+        .unwrap_or_default();
+    assert_eq!(env.iter().collect::<Vec<_>>(), expected, "the injector's env is not the first target's");
+    for entry in env {
+        let name = name_of(entry);
+        assert!(
+            name.starts_with("AWS_") || ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"].iter().any(|p| p.eq_ignore_ascii_case(name)),
+            "the injector gets the variable {name}"
+        );
+        assert!(
+            app_containers(before).any(|c| c["env"].as_array().is_some_and(|e| e.contains(entry))),
+            "the injector's {entry} comes from no container of the pod"
+        );
+    }
+
+    // Its mounts: its own volume read-write at the mount path; every other one read-only and
+    // taken from the first target container.
+    let args: Vec<&str> = injector["args"].as_array().expect("args").iter().map(|a| a.as_str().expect("arg")).collect();
+    let flag = |name: &str| args.iter().position(|a| *a == name).map(|i| args[i + 1]);
+    let mount_path = flag("--mount-path").expect("--mount-path");
+    let region = flag("--region").expect("--region");
+    assert!(secrets_injector_objects::settings::is_valid_region(region), "region {region:?}");
+    if let Some(failover) = flag("--failover-region") {
+        assert!(secrets_injector_objects::settings::is_valid_region(failover), "failover region {failover:?}");
+    }
+    assert_eq!(
+        Some(pod.pointer("/metadata/annotations/secrets-injector.io~1objects").and_then(Value::as_str).expect("objects")),
+        flag("--objects"),
+        "the objects reach the injector verbatim"
+    );
+    assert!(mount_path.starts_with('/') && mount_path != "/" && !mount_path.split('/').skip(1).any(|p| p.is_empty() || p == "." || p == ".."), "mount path {mount_path:?}");
+    let mounts = injector["volumeMounts"].as_array().expect("injector mounts");
+    let own: Vec<&Value> = mounts.iter().filter(|m| name_of(m) == VOLUME_NAME).collect();
+    assert_eq!(own.len(), 1, "the injector mounts its volume once");
+    assert_eq!(own[0]["mountPath"], json!(mount_path));
+    assert_ne!(own[0]["readOnly"], json!(true));
+    for mount in mounts.iter().filter(|m| name_of(m) != VOLUME_NAME) {
+        assert_eq!(mount["readOnly"], json!(true), "the injector writes only to its volume: {mount}");
+        assert!(
+            app_containers(before).any(|c| c["volumeMounts"].as_array().is_some_and(|ms| ms.iter().any(|m| {
+                name_of(m) == name_of(mount) && m["mountPath"] == mount["mountPath"] && m.get("subPath") == mount.get("subPath")
+            }))),
+            "the injector's mount {mount} comes from no container of the pod"
+        );
+        assert!(!path_holds(mount["mountPath"].as_str().unwrap_or(""), mount_path), "{mount} hides the files");
+        assert!(!path_holds(mount_path, mount["mountPath"].as_str().unwrap_or("")), "{mount} is inside the files");
+    }
+
+    // The targets: read-only mounts of the volume at the mount path.
+    for at in &targets.found {
+        // Found in the pod as sent; the injected pod has one more init container.
+        let target_name = pod::container(before, *at).map(pod::name).expect("a target");
+        let c = list(pod, at.list.key()).iter().find(|c| name_of(c) == target_name).expect("a target stays");
+        for mount in c["volumeMounts"].as_array().map_or(&[][..], Vec::as_slice) {
+            let added = name_of(mount) == VOLUME_NAME && mount["mountPath"] == json!(mount_path);
+            if added {
+                assert_eq!(mount["readOnly"], json!(true), "container {} can write the files", name_of(c));
+            }
+        }
+    }
+    if structurally_valid(before) {
+        assert!(structurally_valid(pod), "a valid pod became invalid: {}", pod["spec"]);
+    }
+}
+
+/// The structured fuzz target: a generated review under a generated configuration.
+pub fn fuzz_structured(data: &[u8]) {
+    let mut b = Bytes::new(data);
+    let cfg = config(&mut b);
+    let review = generated_review(&mut b);
+    check_review(&review, &cfg);
+}
+
+/// The raw fuzz target: any bytes as a request body. Whatever parses is answered with the
+/// invariants kept; the rest is what the server answers 400 to.
+pub fn fuzz_raw(data: &[u8]) {
+    let started = Instant::now();
+    let parsed = parse_review(data);
+    assert!(started.elapsed() < REVIEW_BUDGET, "parsing took {:?}", started.elapsed());
+    match parsed {
+        Ok(request) => {
+            let object = request.object.as_ref().map(|o| serde_json::to_value(o).expect("object serialises"));
+            let cfg = MutationConfig {
+                default_region: Some("eu-west-1".to_owned()),
+                ..MutationConfig::for_tests(IMAGE)
+            };
+            check_request(&request, object.as_ref(), &cfg);
+        }
+        Err(reason) => {
+            assert!(!reason.is_empty() && reason.len() < 200, "reason {reason:?}");
+            assert!(!reason.contains('\n'), "reason {reason:?}");
+        }
+    }
+}
+
+/// Converts a review (as JSON) to what the server would hand `respond`.
+pub fn as_request(review: &Value) -> AdmissionRequest<DynamicObject> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_value(review.clone()).expect("review");
+    review.try_into().expect("request")
+}
