@@ -21,9 +21,11 @@ echo "== cargo build (the binaries the end-to-end tests run)"
 cargo build --workspace --bins --locked
 
 echo "== cargo test"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole Rust suite (cargo prints one per test binary).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "rust: %d passed, %d failed\n", p, f }' "$log"
 
-if [ -d tests/manifests ]; then
-  echo "== manifest and chart tests"
-  "$root/.venv/bin/python" -m pytest -q tests/manifests
-fi
+echo "== manifest and chart tests (kustomize, Helm chart, Dockerfiles)"
+"$root/.venv/bin/python" -m pytest -q tests/manifests

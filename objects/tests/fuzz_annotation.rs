@@ -44,12 +44,20 @@ fn generated_annotations_keep_every_invariant() {
         let outcome = std::panic::catch_unwind(|| check_parse(&text, settings.clone()));
         match outcome {
             Ok(plan) => accepted += usize::from(plan.is_some()),
-            Err(_) => panic!("seed {seed} broke an invariant; annotation {text:?} under {settings:?}"),
+            Err(_) => {
+                panic!("seed {seed} broke an invariant; annotation {text:?} under {settings:?}")
+            }
         }
     }
     // The generator must reach past the syntax: some lists are valid, most are not.
-    assert!(accepted > 20, "only {accepted} of {CASES} generated lists were accepted");
-    assert!(accepted < CASES as usize / 2, "{accepted} of {CASES} accepted: the generator is too tame");
+    assert!(
+        accepted > 20,
+        "only {accepted} of {CASES} generated lists were accepted"
+    );
+    assert!(
+        accepted < CASES as usize / 2,
+        "{accepted} of {CASES} accepted: the generator is too tame"
+    );
 }
 
 #[test]
@@ -67,9 +75,17 @@ fn random_bytes_keep_every_invariant() {
 #[test]
 fn the_fuzz_corpus_and_every_crash_found_are_handled() {
     let corpus = inputs(&fuzz_dir("corpus", "objects_parse"));
-    assert!(corpus.len() >= 50, "the objects_parse corpus has {} inputs", corpus.len());
+    assert!(
+        corpus.len() >= 50,
+        "the objects_parse corpus has {} inputs",
+        corpus.len()
+    );
     let regressions = fuzz_dir("regressions", "objects_parse");
-    let crashes = if regressions.is_dir() { inputs(&regressions) } else { Vec::new() };
+    let crashes = if regressions.is_dir() {
+        inputs(&regressions)
+    } else {
+        Vec::new()
+    };
     for path in corpus.iter().chain(&crashes) {
         let data = std::fs::read(path).expect("read corpus input");
         if std::panic::catch_unwind(|| fuzz_one(&data)).is_err() {
@@ -93,7 +109,10 @@ fn ten_thousand_objects_get_a_short_clear_denial() {
     let text = format!("[{}]", vec!["{}"; 21_000].join(","));
     assert!(text.len() <= 64 * 1024);
     let message = denied_fast(&text);
-    assert!(message.starts_with("annotation secrets-injector.io/objects: objects[0]"), "{message:.200}");
+    assert!(
+        message.starts_with("annotation secrets-injector.io/objects: objects[0]"),
+        "{message:.200}"
+    );
     assert!(
         message.len() <= fuzz_support::MAX_MESSAGE_BYTES,
         "a denial of {} bytes cannot be read in kubectl; report the first problems and how many more",
@@ -104,17 +123,26 @@ fn ten_thousand_objects_get_a_short_clear_denial() {
 #[test]
 fn ten_thousand_valid_objects_within_the_limit_are_parsed_fast() {
     // Short names: 10,000 distinct objects in under 64 KiB of flow YAML.
-    let items: Vec<String> = (0..10_000).map(|i| format!("{{objectName: a{i:x},objectType: secretsmanager}}")).collect();
+    let items: Vec<String> = (0..10_000)
+        .map(|i| format!("{{objectName: a{i:x},objectType: secretsmanager}}"))
+        .collect();
     let text = format!("[{}]", items.join(","));
     if text.len() > 64 * 1024 {
         // Over the limit: denied before parsing, with the size in the message.
         let message = denied_fast(&text);
-        assert!(message.contains("over the limit of 65536 bytes"), "{message:.200}");
+        assert!(
+            message.contains("over the limit of 65536 bytes"),
+            "{message:.200}"
+        );
         return;
     }
     let started = Instant::now();
     let plan = secrets_injector_objects::parse(&text, Settings::new("us-east-1")).expect("valid");
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(plan.objects.len(), 10_000);
 }
 
@@ -123,28 +151,52 @@ fn aliases_that_multiply_an_object_list_are_denied() {
     // Each level doubles the list: the expansion, not the text, is what must be bounded.
     let mut text = String::from("- &o0 {objectName: /a, objectType: ssmparameter}\n");
     for level in 1..=40 {
-        text.push_str(&format!("- &o{level} [*o{prev}, *o{prev}]\n", prev = level - 1));
+        text.push_str(&format!(
+            "- &o{level} [*o{prev}, *o{prev}]\n",
+            prev = level - 1
+        ));
     }
     let message = denied_fast(&text);
-    assert!(message.starts_with("annotation secrets-injector.io/objects: "), "{message:.300}");
+    assert!(
+        message.starts_with("annotation secrets-injector.io/objects: "),
+        "{message:.300}"
+    );
     assert!(!message.contains('\n'), "{message}");
 }
 
 #[test]
 fn deep_flow_mappings_and_mixed_nesting_are_denied() {
     for text in [
-        format!("- objectName: {}x{}", "{a: ".repeat(5_000), "}".repeat(5_000)),
+        format!(
+            "- objectName: {}x{}",
+            "{a: ".repeat(5_000),
+            "}".repeat(5_000)
+        ),
         format!("{}x", "- ".repeat(5_000)),
-        format!("- jmesPath: {}{}", "[{path: ".repeat(2_000), "}]".repeat(2_000)),
+        format!(
+            "- jmesPath: {}{}",
+            "[{path: ".repeat(2_000),
+            "}]".repeat(2_000)
+        ),
     ] {
         let message = denied_fast(&text);
-        assert!(message.starts_with("annotation secrets-injector.io/objects: "), "{message:.300}");
+        assert!(
+            message.starts_with("annotation secrets-injector.io/objects: "),
+            "{message:.300}"
+        );
     }
 }
 
 #[test]
 fn control_characters_and_odd_unicode_are_denied_or_kept_inside() {
-    for alias in ["a\u{0}b", "\u{202e}gpj.exe", "a\u{7f}", "\u{feff}x", "..\u{2044}etc", "\u{0}"] {
+    for alias in [
+        "a\u{0}b",
+        "\u{202e}gpj.exe",
+        "a\u{7f}",
+        "\u{feff}x",
+        "..\u{2044}etc",
+        "\u{0}",
+    ] {
         let text = format!(
             "- objectName: /app/db\n  objectType: ssmparameter\n  objectAlias: {}\n",
             serde_json::to_string(alias).expect("string")
@@ -154,7 +206,10 @@ fn control_characters_and_odd_unicode_are_denied_or_kept_inside() {
             assert_eq!(plan.objects[0].file.as_str(), alias);
         } else {
             let message = denied_fast(&text);
-            assert!(message.starts_with("annotation secrets-injector.io/objects: "), "{message}");
+            assert!(
+                message.starts_with("annotation secrets-injector.io/objects: "),
+                "{message}"
+            );
         }
     }
 }

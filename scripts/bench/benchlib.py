@@ -11,7 +11,6 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,10 +129,9 @@ def secret_value(i: int) -> str:
 
 def seed(moto_port: int, params: int, secrets: int) -> None:
     """Parameters (every other one a SecureString) and JSON secrets, straight into moto."""
-    env = {"AWS_ACCESS_KEY_ID": "seed", "AWS_SECRET_ACCESS_KEY": "seed"}
-    import boto3  # noqa: PLC0415 (only the harness needs it)
+    import boto3  # noqa: PLC0415 (only the seeding needs it)
 
-    session = boto3.session.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=REGION)
+    session = boto3.session.Session(aws_access_key_id="seed", aws_secret_access_key="seed", region_name=REGION)
     endpoint = f"http://127.0.0.1:{moto_port}"
     ssm = session.client("ssm", endpoint_url=endpoint)
     sm = session.client("secretsmanager", endpoint_url=endpoint)
@@ -269,13 +267,6 @@ def pct(xs, p):
     s = sorted(xs)
     k = max(0, min(len(s) - 1, int(round(p / 100.0 * len(s) + 0.5)) - 1))
     return s[k]
-
-
-@contextmanager
-def timer():
-    t = [time.monotonic(), None]
-    yield t
-    t[1] = time.monotonic()
 
 
 def load_average() -> str:

@@ -216,6 +216,8 @@ async def handle(state: State, reader: asyncio.StreamReader, writer: asyncio.Str
                 t1 = time.monotonic()
                 if status >= 400:
                     state.errors[kind] += 1
+                    # Diagnostics for the harness's log; moto's error bodies name no secret.
+                    print(f"{kind} answered {status}: {rbody[:300]!r}", file=sys.stderr, flush=True)
                 response = encode_response(status, reason, rpairs, rbody, keep_alive)
             if half:
                 await asyncio.sleep(half)

@@ -14,6 +14,8 @@ def verdict(ok) -> str:
 
 
 def ms(x) -> str:
+    if x < 10:
+        return f"{x:.2f} ms"
     return f"{x:.1f} ms" if x < 100 else f"{x:.0f} ms"
 
 
@@ -109,6 +111,8 @@ def part_webhook(r: dict, out: list) -> None:
         f"| POST /mutate flat out, 32 connections | {m['rps']:.0f} req/s, p50 {ms(m['latency_ms']['p50'])}, "
         f"p99 {ms(m['latency_ms']['p99'])} | | |",
         f"| **mutate ÷ healthz throughput** | **{ratio:.2f}×** | ≥ 0.25× | {verdict(ratio >= 0.25)} |",
+        f"| POST /mutate flat out, the same pod without the objects annotation (allowed, no patch) | "
+        f"{r['mutate_plain']['rps']:.0f} req/s, p50 {ms(r['mutate_plain']['latency_ms']['p50'])} | | |",
         f"| POST /mutate paced, 8 connections | {p['rps']:.0f} req/s ({per_conn:.0f} per connection), "
         f"p50 {ms(p['latency_ms']['p50'])}, p90 {ms(p['latency_ms']['p90'])} | ~100/s per connection | |",
         f"| **p99 at the paced load** | **{ms(p['latency_ms']['p99'])}** (p99.9 {ms(p['latency_ms']['p999'])}, "
@@ -117,6 +121,19 @@ def part_webhook(r: dict, out: list) -> None:
         f"requests | {errors} | 0 | {verdict(errors == 0)} |",
         f"| **peak RSS** (VmHWM after all loads) | **{mib(r['rss_peak_kib'])}** (idle {mib(r['rss_idle_kib'])}) | "
         f"< 48 MiB | {verdict(r['rss_peak_kib'] < 48 * 1024)} |",
+        "",
+        "Webhook CPU per request (its own user + system time over each load ÷ requests; wrk's share not included):",
+        "",
+        "| request | CPU per request | ÷ healthz |",
+        "| --- | --- | --- |",
+    ]
+    base = h.get("server_cpu_us_per_request")
+    for key, label in (("healthz", "GET /healthz"), ("mutate_plain", "POST /mutate, pod without objects"),
+                       ("mutate", "POST /mutate, realistic pod (full mutation)"), ("paced", "POST /mutate, paced")):
+        cpu = r[key].get("server_cpu_us_per_request")
+        if cpu is not None:
+            out.append(f"| {label} | {cpu:.0f} µs | {cpu / base:.1f}× |" if base else f"| {label} | {cpu:.0f} µs | |")
+    out += [
         "",
         f"Machine: before {machine_text(r['machine_before'])}; after {machine_text(r['machine_after'])}.",
         "",

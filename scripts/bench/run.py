@@ -93,7 +93,8 @@ class Bench:
             r = bl.run_once(argv, env, rundir / "stderr")
             stats = self.proxy.stats()
             if r.status != 0:
-                raise RuntimeError(f"{label} exited {r.status}: {r.stderr()[-2000:]}")
+                raise RuntimeError(f"{label} exited {r.status}: {r.stderr()[-2000:]}\n"
+                                   f"calls {stats['calls']}, errors {stats['errors']}")
             got = bl.read_files(mount)
             if got != expected:
                 missing = sorted(set(expected) - set(got))[:5]
@@ -279,13 +280,18 @@ class Bench:
                 "patch_encoding": encoding, "tls": tls, "response_bytes": len(json.dumps(doc)),
                 "warnings": resp.get("warnings")}
 
-    def wrk(self, port: int, path: str, body, expect: str, conns: int, threads: int, seconds: float, pause_ms: int):
+    def wrk(self, port: int, path: str, body, expect: str, conns: int, threads: int, seconds: float, pause_ms: int,
+            pid=None):
+        """One wrk load; with `pid`, also the CPU time that process spent per request."""
+        cpu0 = cpu_seconds(pid) if pid else None
         argv = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--timeout", "5s",
                 "-s", str(bl.BENCH / "wrk.lua"), f"https://127.0.0.1:{port}{path}", "--",
                 str(body) if body else "-", expect, str(pause_ms)]
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
         line = [ln for ln in out.splitlines() if ln.startswith("{")][-1]
         d = json.loads(line)
+        if pid:
+            d["server_cpu_us_per_request"] = (cpu_seconds(pid) - cpu0) / max(1, d["requests"]) * 1e6
         d["rps"] = d["requests"] / (d["duration_us"] / 1e6)
         d["error_total"] = d["bad"] + sum(d["errors"].values())
         d["latency_ms"] = {k: v / 1000.0 for k, v in d.pop("latency_us").items()}
@@ -297,17 +303,25 @@ class Bench:
         objects, containers = pods.REALISTIC
         body = self.review_file(objects, containers)
         res["pod"] = {"objects": objects, "containers": containers, **self.check_review(port, body, containers)}
+        # The same pod without the objects annotation: every pod of an opted-in namespace comes
+        # through, most of them asking for nothing; it also splits parsing from mutating.
+        plain = pods.review(objects, containers)
+        del plain["request"]["object"]["metadata"]["annotations"]["secrets-injector.io/objects"]
+        plain_body = self.work / "review-plain.json"
+        plain_body.write_text(json.dumps(plain, separators=(",", ":")))
         secs = 3 if self.args.quick else 10
         expect = '"allowed":true'
         bl.log("webhook: warm-up")
         self.wrk(port, "/mutate", body, expect, 32, 2, 2, 0)
         bl.log("webhook: /healthz flat out")
-        res["healthz"] = self.wrk(port, "/healthz", None, "", 32, 2, secs, 0)
+        res["healthz"] = self.wrk(port, "/healthz", None, "", 32, 2, secs, 0, pid=p.pid)
         bl.log("webhook: /mutate flat out")
-        res["mutate"] = self.wrk(port, "/mutate", body, expect, 32, 2, secs, 0)
+        res["mutate"] = self.wrk(port, "/mutate", body, expect, 32, 2, secs, 0, pid=p.pid)
+        bl.log("webhook: /mutate flat out, a pod that asks for nothing")
+        res["mutate_plain"] = self.wrk(port, "/mutate", plain_body, expect, 32, 2, secs, 0, pid=p.pid)
         bl.log("webhook: /mutate paced, 8 connections")
         # Each connection waits 9 ms after every answer: about 100 reviews a second each.
-        res["paced"] = self.wrk(port, "/mutate", body, expect, 8, 2, 3 if self.args.quick else 15, 9)
+        res["paced"] = self.wrk(port, "/mutate", body, expect, 8, 2, 3 if self.args.quick else 15, 9, pid=p.pid)
         res["rss_peak_kib"] = peak_rss_kib(p.pid)
         res["rss_after_kib"] = rss_kib(p.pid)
         res["machine_after"] = machine_load()
@@ -387,6 +401,13 @@ def summarize(runs, rss) -> dict:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (clock ticks of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     return status_field(pid, "VmRSS")
 
@@ -422,13 +443,17 @@ def machine_load() -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("parts", nargs="*", default=["injector", "webhook", "storm", "growth"],
-                   choices=["injector", "webhook", "storm", "growth"])
+    p.add_argument("parts", nargs="*", metavar="PART", help="injector, webhook, storm, growth (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer runs, shorter loads, no 300-pod storm (a smoke test)")
     p.add_argument("--bin-dir", default=str(bl.ROOT / "target" / "release"))
     p.add_argument("--out", default=str(bl.ROOT / "target" / "bench"))
     p.add_argument("--update-doc", action="store_true", help="write the report into BENCHMARKS.md")
     args = p.parse_args()
+    every = ["injector", "webhook", "storm", "growth"]
+    unknown = [x for x in args.parts if x not in every]
+    if unknown:
+        p.error(f"unknown part {', '.join(unknown)}; choose from {', '.join(every)}")
+    args.parts = args.parts or every
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # tmpfs when there is one: the injector writes into an emptyDir with medium Memory.
@@ -442,6 +467,14 @@ def main() -> int:
         for part in args.parts:
             getattr(bench, f"part_{part}")()
             (out / "results.json").write_text(json.dumps(bench.results, indent=2))
+    except BaseException:
+        # Keep the services' logs of a failed run.
+        logs = out / "logs"
+        logs.mkdir(exist_ok=True)
+        for f in workdir.glob("*.log"):
+            shutil.copy(f, logs / f.name)
+        bl.log(f"the services' logs are in {logs}")
+        raise
     finally:
         bench.procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)

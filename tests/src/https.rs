@@ -450,7 +450,9 @@ pub fn make_certs(program: &Path, out_dir: &Path, extra: &[&str]) {
     );
 }
 
-/// A running `webhook serve` on ephemeral 127.0.0.1 ports, its JSON log lines collected.
+/// A running `webhook serve` on ephemeral 127.0.0.1 ports, its JSON log lines collected. It is
+/// killed when dropped; statics are never dropped, so keep it out of a `static` (a `OnceLock`
+/// shared by tests would leave the process running after the test binary exits).
 pub struct Webhook {
     child: Child,
     pub addr: SocketAddr,

@@ -5,7 +5,6 @@
 //! moto with web-identity credentials; and the app container's view of the volume is checked.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use secrets_injector_e2e::admission::{apply_patch, create_review};
 use secrets_injector_e2e::https::{self, Client, Webhook};
@@ -29,44 +28,42 @@ struct World {
     _certs: tempfile::TempDir,
 }
 
-/// One moto and one webhook for the whole file; each test seeds names of its own.
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
-        let moto = Moto::start();
-        seed::seed(
-            &moto.endpoint(),
-            REGION,
-            &[
-                parameter("/test/parameter", "gonitest", "SecureString"),
-                secret(
-                    "test/secret",
-                    r#"{"username":"example","password":"example1234"}"#,
-                ),
-            ],
-        );
-        let certs = tempfile::tempdir().expect("temp dir");
-        let program = workspace_binary("webhook");
-        https::make_certs(&program, certs.path(), &[]);
-        let path = |name: &str| certs.path().join(name).into_os_string();
-        let webhook = Webhook::start(
-            &program,
-            [
-                "--tls-cert".into(),
-                path("tls.crt"),
-                "--tls-key".into(),
-                path("tls.key"),
-                "--injector-image".into(),
-                IMAGE.into(),
-            ],
-        );
-        World {
-            moto,
-            webhook,
-            ca: certs.path().join("ca.crt"),
-            _certs: certs,
-        }
-    })
+/// A moto and a webhook of the test's own; both stop when it is dropped (a `static` would
+/// never be dropped and would leave the processes running).
+fn world() -> World {
+    let moto = Moto::start();
+    seed::seed(
+        &moto.endpoint(),
+        REGION,
+        &[
+            parameter("/test/parameter", "gonitest", "SecureString"),
+            secret(
+                "test/secret",
+                r#"{"username":"example","password":"example1234"}"#,
+            ),
+        ],
+    );
+    let certs = tempfile::tempdir().expect("temp dir");
+    let program = workspace_binary("webhook");
+    https::make_certs(&program, certs.path(), &[]);
+    let path = |name: &str| certs.path().join(name).into_os_string();
+    let webhook = Webhook::start(
+        &program,
+        [
+            "--tls-cert".into(),
+            path("tls.crt"),
+            "--tls-key".into(),
+            path("tls.key"),
+            "--injector-image".into(),
+            IMAGE.into(),
+        ],
+    );
+    World {
+        moto,
+        webhook,
+        ca: certs.path().join("ca.crt"),
+        _certs: certs,
+    }
 }
 
 fn example_pod() -> Value {
@@ -90,8 +87,7 @@ fn pod(name: &str, annotations: Value, security: Value) -> Value {
 
 /// Sends `pod` (as EKS hands it over, with IRSA pointing at `endpoint`) through the webhook over
 /// HTTPS and returns the mutated pod, checked against the official schemas.
-fn admit(pod: &Value, endpoint: &str) -> Value {
-    let world = world();
+fn admit(world: &World, pod: &Value, endpoint: &str) -> Value {
     let mut pod = pod.clone();
     eks::add_irsa(&mut pod, ROLE, REGION, &[("AWS_ENDPOINT_URL", endpoint)]);
     let review = create_review("4f9c7a52-3c3e-4d5e-9a7e-0c1e2f3a4b5c", &pod, "team-a");
@@ -131,7 +127,7 @@ fn assert_no_leak(run: &Run, values: &[&str]) {
 #[test]
 fn the_seeds_example_gives_the_four_files_in_the_app_container() {
     let world = world();
-    let mutated = admit(&example_pod(), &world.moto.endpoint());
+    let mutated = admit(&world, &example_pod(), &world.moto.endpoint());
 
     let app = kubelet::container(&mutated, "nginx");
     let mount = app["volumeMounts"]
@@ -241,7 +237,7 @@ fn every_kind_of_object_lands_with_the_app_user_and_modes() {
         }),
         json!({"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000}),
     );
-    let mutated = admit(&pod, &endpoint);
+    let mutated = admit(&world, &pod, &endpoint);
     let init = kubelet::container(&mutated, "secrets-injector");
     assert_eq!(init["securityContext"]["runAsUser"], 1000);
     assert_eq!(init["securityContext"]["runAsGroup"], 3000);
@@ -307,7 +303,7 @@ fn a_missing_parameter_leaves_the_volume_empty_and_says_why() {
   objectType: secretsmanager
 "#;
     let pod = pod("fails", json!({"secrets-injector.io/objects": objects}), json!({}));
-    let mutated = admit(&pod, &world.moto.endpoint());
+    let mutated = admit(&world, &pod, &world.moto.endpoint());
     let run = run(&mutated);
     assert_ne!(run.exit_code, 0);
     assert!(run.entries.is_empty(), "nothing written: {:?}", run.entries);
@@ -344,7 +340,7 @@ fn the_injector_makes_one_credential_call_and_batched_fetches() {
     seed::seed(&world.moto.endpoint(), REGION, &calls);
     let proxy = Proxy::start(world.moto.addr());
     let pod = pod("batch", json!({"secrets-injector.io/objects": objects}), json!({}));
-    let mutated = admit(&pod, &proxy.endpoint());
+    let mutated = admit(&world, &pod, &proxy.endpoint());
     let run = run(&mutated);
     assert_eq!(run.exit_code, 0, "stderr: {}", run.stderr);
     assert_eq!(run.files.len(), 28);

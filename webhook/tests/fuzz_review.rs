@@ -14,7 +14,10 @@ use fuzz_support::{Bytes, Rng, check_review, config, fuzz_raw, fuzz_structured, 
 const CASES: u64 = 1_500;
 
 fn fuzz_dir(kind: &str, target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz").join(kind).join(target)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz")
+        .join(kind)
+        .join(target)
 }
 
 fn inputs(dir: &PathBuf) -> Vec<PathBuf> {
@@ -29,9 +32,17 @@ fn inputs(dir: &PathBuf) -> Vec<PathBuf> {
 
 fn replay(target: &str, run: fn(&[u8])) {
     let corpus = inputs(&fuzz_dir("corpus", target));
-    assert!(corpus.len() >= 50, "the {target} corpus has {} inputs", corpus.len());
+    assert!(
+        corpus.len() >= 50,
+        "the {target} corpus has {} inputs",
+        corpus.len()
+    );
     let regressions = fuzz_dir("regressions", target);
-    let crashes = if regressions.is_dir() { inputs(&regressions) } else { Vec::new() };
+    let crashes = if regressions.is_dir() {
+        inputs(&regressions)
+    } else {
+        Vec::new()
+    };
     for path in corpus.iter().chain(&crashes) {
         let data = std::fs::read(path).expect("read corpus input");
         if std::panic::catch_unwind(|| run(&data)).is_err() {
@@ -57,7 +68,10 @@ fn generated_hostile_reviews_keep_every_invariant() {
         }
     }
     // Both ways out must be exercised, or the generator proves nothing.
-    assert!(mutated > 50, "only {mutated} of {CASES} reviews were injected");
+    assert!(
+        mutated > 50,
+        "only {mutated} of {CASES} reviews were injected"
+    );
     assert!(denied > 50, "only {denied} of {CASES} reviews were denied");
 }
 
@@ -105,4 +119,3 @@ fn the_admission_review_corpus_and_crashes_are_handled() {
 fn the_pod_annotations_corpus_and_crashes_are_handled() {
     replay("pod_annotations", fuzz_structured);
 }
-

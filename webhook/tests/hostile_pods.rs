@@ -57,7 +57,11 @@ fn injected(pod: &Value) -> (Value, Vec<String>) {
 fn denied(pod: &Value) -> String {
     let started = Instant::now();
     let decision = mutate(pod, &cfg());
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     match decision {
         Decision::Deny(message) => message,
         other => panic!("expected a denial, got {other:?}"),
@@ -109,7 +113,9 @@ fn a_pod_cannot_choose_the_injector_image_or_command() {
     assert!(!args.contains(&json!("--steal")), "{args:?}");
     for name in ["secrets-injector.io/image", "secrets-injector.io/command"] {
         assert!(
-            warnings.iter().any(|w| w.starts_with(&format!("annotation {name} is not known and is ignored"))),
+            warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("annotation {name} is not known and is ignored"))),
             "{warnings:?}"
         );
     }
@@ -148,7 +154,9 @@ fn a_forged_injector_loses_root_privileges_and_every_extra_field() {
     );
     let (out, _) = injected(&pod);
     let injector = injector(&out);
-    let context = injector["securityContext"].as_object().expect("securityContext");
+    let context = injector["securityContext"]
+        .as_object()
+        .expect("securityContext");
     assert_eq!(
         Value::Object(context.clone()),
         json!({
@@ -161,12 +169,30 @@ fn a_forged_injector_loses_root_privileges_and_every_extra_field() {
             "seccompProfile": {"type": "RuntimeDefault"}
         })
     );
-    for field in ["envFrom", "env", "volumeDevices", "workingDir", "lifecycle", "ports", "stdin", "tty", "restartPolicy"] {
-        assert!(injector.get(field).is_none(), "the forged {field} survived: {}", injector[field]);
+    for field in [
+        "envFrom",
+        "env",
+        "volumeDevices",
+        "workingDir",
+        "lifecycle",
+        "ports",
+        "stdin",
+        "tty",
+        "restartPolicy",
+    ] {
+        assert!(
+            injector.get(field).is_none(),
+            "the forged {field} survived: {}",
+            injector[field]
+        );
     }
     assert_eq!(
         mounts(injector),
-        vec![("secrets-injector".to_owned(), "/mnt/secrets-store".to_owned(), false)]
+        vec![(
+            "secrets-injector".to_owned(),
+            "/mnt/secrets-store".to_owned(),
+            false
+        )]
     );
 }
 
@@ -202,12 +228,17 @@ fn a_forged_volume_of_the_webhook_becomes_its_in_memory_volume() {
         json!({"name": "secrets-injector", "emptyDir": {"medium": "Memory", "sizeLimit": "64Gi"}}),
         json!({"name": "secrets-injector", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}, "hostPath": {"path": "/"}}),
     ] {
-        let pod = pod(json!({}), json!({"containers": [app()], "volumes": [forged.clone()]}));
+        let pod = pod(
+            json!({}),
+            json!({"containers": [app()], "volumes": [forged.clone()]}),
+        );
         let (out, _) = injected(&pod);
         let volumes = out["spec"]["volumes"].as_array().expect("volumes");
         assert_eq!(
             volumes,
-            &vec![json!({"name": "secrets-injector", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}})],
+            &vec![
+                json!({"name": "secrets-injector", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}})
+            ],
             "from {forged}"
         );
     }
@@ -216,16 +247,31 @@ fn a_forged_volume_of_the_webhook_becomes_its_in_memory_volume() {
 #[test]
 fn the_files_are_read_only_in_every_target_even_when_the_pod_mounted_them_itself() {
     let mut writer = app();
-    writer["volumeMounts"] = json!([{"name": "secrets-injector", "mountPath": "/mnt/secrets-store", "readOnly": false}]);
+    writer["volumeMounts"] =
+        json!([{"name": "secrets-injector", "mountPath": "/mnt/secrets-store", "readOnly": false}]);
     let sidecar = json!({"name": "proxy", "image": "proxy:1", "restartPolicy": "Always"});
     let pod = pod(
         json!({"secrets-injector.io/containers": "app,proxy"}),
         json!({"initContainers": [sidecar], "containers": [writer]}),
     );
     let (out, _) = injected(&pod);
-    for container in [&out["spec"]["containers"][0], &out["spec"]["initContainers"][1]] {
-        let own: Vec<_> = mounts(container).into_iter().filter(|(n, _, _)| n == "secrets-injector").collect();
-        assert_eq!(own, vec![("secrets-injector".to_owned(), "/mnt/secrets-store".to_owned(), true)], "{container}");
+    for container in [
+        &out["spec"]["containers"][0],
+        &out["spec"]["initContainers"][1],
+    ] {
+        let own: Vec<_> = mounts(container)
+            .into_iter()
+            .filter(|(n, _, _)| n == "secrets-injector")
+            .collect();
+        assert_eq!(
+            own,
+            vec![(
+                "secrets-injector".to_owned(),
+                "/mnt/secrets-store".to_owned(),
+                true
+            )],
+            "{container}"
+        );
     }
 }
 
@@ -255,14 +301,26 @@ fn the_injector_gets_the_identity_of_the_first_target_only() {
         ]
     });
     // Named in another order, the app is still the first target (spec order).
-    for annotations in [json!({}), json!({"secrets-injector.io/containers": "app"}), json!({"secrets-injector.io/containers": "sidecar, app"})] {
+    for annotations in [
+        json!({}),
+        json!({"secrets-injector.io/containers": "app"}),
+        json!({"secrets-injector.io/containers": "sidecar, app"}),
+    ] {
         let pod = pod(annotations.clone(), spec.clone());
         let (out, _) = injected(&pod);
         let injector = injector(&out);
-        assert_eq!(injector["env"], json!([{"name": "AWS_REGION", "value": "us-east-1"}]), "{annotations}");
+        assert_eq!(
+            injector["env"],
+            json!([{"name": "AWS_REGION", "value": "us-east-1"}]),
+            "{annotations}"
+        );
         assert_eq!(
             mounts(injector),
-            vec![("secrets-injector".to_owned(), "/mnt/secrets-store".to_owned(), false)],
+            vec![(
+                "secrets-injector".to_owned(),
+                "/mnt/secrets-store".to_owned(),
+                false
+            )],
             "{annotations}"
         );
     }
@@ -290,7 +348,11 @@ fn a_copied_path_cannot_pull_in_a_volume_the_first_target_does_not_mount() {
     assert_eq!(
         mounts(injector(&out)),
         vec![
-            ("secrets-injector".to_owned(), "/mnt/secrets-store".to_owned(), false),
+            (
+                "secrets-injector".to_owned(),
+                "/mnt/secrets-store".to_owned(),
+                false
+            ),
             ("data".to_owned(), "/data".to_owned(), true)
         ]
     );
@@ -304,7 +366,10 @@ fn a_copied_mount_cannot_replace_the_injector_binary() {
     let mut app = app();
     app["env"] = json!([{"name": "AWS_PROFILE_HELPER", "value": INJECTOR_PATH}]);
     app["volumeMounts"] = json!([{"name": "tools", "mountPath": "/usr/local/bin"}]);
-    let pod = pod(json!({}), json!({"containers": [app], "volumes": [{"name": "tools", "emptyDir": {}}]}));
+    let pod = pod(
+        json!({}),
+        json!({"containers": [app], "volumes": [{"name": "tools", "emptyDir": {}}]}),
+    );
     match mutate(&pod, &cfg()) {
         Decision::Deny(message) => assert!(message.contains("/usr/local/bin"), "{message}"),
         Decision::Patch { patch, .. } => {
@@ -326,9 +391,15 @@ fn a_mount_path_over_the_injector_binary_is_refused() {
     // The files' volume mounted over /usr/local/bin would hide the binary: the pod could never
     // start, and a volume the pod wrote before would run in its place.
     for path in ["/usr/local/bin", "/usr/local", "/usr"] {
-        let pod = pod(json!({"secrets-injector.io/mount-path": path}), json!({"containers": [app()]}));
+        let pod = pod(
+            json!({"secrets-injector.io/mount-path": path}),
+            json!({"containers": [app()]}),
+        );
         let message = denied(&pod);
-        assert!(message.starts_with("annotation secrets-injector.io/mount-path"), "{path}: {message}");
+        assert!(
+            message.starts_with("annotation secrets-injector.io/mount-path"),
+            "{path}: {message}"
+        );
     }
 }
 
@@ -348,16 +419,25 @@ fn the_mount_path_cannot_cover_or_enter_another_volume() {
         ("/data/", "is not a normal path"),
         ("/data/secrets", "lies inside"),
         ("/var/run/secrets", "contains"),
-        ("/var/run/secrets/eks.amazonaws.com/serviceaccount", "is the same path as"),
+        (
+            "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+            "is the same path as",
+        ),
         ("/data/../etc", "is not a normal path"),
         ("/mnt/./x", "is not a normal path"),
         ("/mnt/\u{0}x", "is not a normal path"),
         ("mnt/secrets", "is not an absolute path"),
         ("/", "would hide the container's whole filesystem"),
     ] {
-        let pod = pod(json!({"secrets-injector.io/mount-path": path}), spec.clone());
+        let pod = pod(
+            json!({"secrets-injector.io/mount-path": path}),
+            spec.clone(),
+        );
         let message = denied(&pod);
-        assert!(message.starts_with("annotation secrets-injector.io/mount-path: "), "{path}: {message}");
+        assert!(
+            message.starts_with("annotation secrets-injector.io/mount-path: "),
+            "{path}: {message}"
+        );
         assert!(message.contains(relation), "{path}: {message}");
     }
 }
@@ -383,7 +463,9 @@ fn file_names_cannot_leave_the_volume() {
         );
         let message = denied(&pod);
         assert!(
-            message.starts_with("annotation secrets-injector.io/objects: objects[0] (objectName \"/app/db\"): "),
+            message.starts_with(
+                "annotation secrets-injector.io/objects: objects[0] (objectName \"/app/db\"): "
+            ),
             "{alias:?}: {message}"
         );
     }
@@ -394,17 +476,30 @@ fn file_names_cannot_leave_the_volume() {
     ));
     assert!(message.contains("jmesPath"), "{message}");
     for env_file in ["../profile", "/etc/profile", "..", "a/../../b"] {
-        let message = denied(&pod(json!({"secrets-injector.io/env-file": env_file}), json!({"containers": [app()]})));
-        assert!(message.starts_with("annotation secrets-injector.io/env-file: "), "{env_file}: {message}");
+        let message = denied(&pod(
+            json!({"secrets-injector.io/env-file": env_file}),
+            json!({"containers": [app()]}),
+        ));
+        assert!(
+            message.starts_with("annotation secrets-injector.io/env-file: "),
+            "{env_file}: {message}"
+        );
     }
     // Absolute names are translated into the volume, never followed out of it.
     for (name, translation, file) in [
         ("/etc/passwd", PathTranslation::Replace('_'), "_etc_passwd"),
         ("/etc/passwd", PathTranslation::Directories, "etc/passwd"),
-        ("//etc/passwd", PathTranslation::Replace('_'), "__etc_passwd"),
+        (
+            "//etc/passwd",
+            PathTranslation::Replace('_'),
+            "__etc_passwd",
+        ),
     ] {
         let text = format!("- objectName: {name}\n  objectType: ssmparameter\n");
-        let settings = Settings { path_translation: translation, ..Settings::new("us-east-1") };
+        let settings = Settings {
+            path_translation: translation,
+            ..Settings::new("us-east-1")
+        };
         let plan = secrets_injector_objects::parse(&text, settings).expect("valid");
         assert_eq!(plan.objects[0].file.as_str(), file);
     }
@@ -412,11 +507,31 @@ fn file_names_cannot_leave_the_volume() {
 
 #[test]
 fn annotations_cannot_point_the_injector_at_another_host() {
-    for region in ["evil.example", "us-east-1.evil.example", "169.254.169.254", "localhost:8080", "us-east-1/..", "US-EAST-1", "us-east-1@evil"] {
-        let message = denied(&pod(json!({"secrets-injector.io/region": region}), json!({"containers": [app()]})));
-        assert!(message.starts_with("annotation secrets-injector.io/region: "), "{region}: {message}");
-        let message = denied(&pod(json!({"secrets-injector.io/failover-region": region}), json!({"containers": [app()]})));
-        assert!(message.starts_with("annotation secrets-injector.io/failover-region: "), "{region}: {message}");
+    for region in [
+        "evil.example",
+        "us-east-1.evil.example",
+        "169.254.169.254",
+        "localhost:8080",
+        "us-east-1/..",
+        "US-EAST-1",
+        "us-east-1@evil",
+    ] {
+        let message = denied(&pod(
+            json!({"secrets-injector.io/region": region}),
+            json!({"containers": [app()]}),
+        ));
+        assert!(
+            message.starts_with("annotation secrets-injector.io/region: "),
+            "{region}: {message}"
+        );
+        let message = denied(&pod(
+            json!({"secrets-injector.io/failover-region": region}),
+            json!({"containers": [app()]}),
+        ));
+        assert!(
+            message.starts_with("annotation secrets-injector.io/failover-region: "),
+            "{region}: {message}"
+        );
         let mut app = app();
         app["env"] = json!([{"name": "AWS_REGION", "value": region}]);
         let message = denied(&pod(json!({}), json!({"containers": [app]})));
@@ -424,8 +539,14 @@ fn annotations_cannot_point_the_injector_at_another_host() {
     }
     // An ARN cannot carry a region either.
     let objects = "- objectName: arn:aws:ssm:evil.example:123456789012:parameter/db\n";
-    let message = denied(&pod(json!({"secrets-injector.io/objects": objects}), json!({"containers": [app()]})));
-    assert!(message.starts_with("annotation secrets-injector.io/objects: objects[0]"), "{message}");
+    let message = denied(&pod(
+        json!({"secrets-injector.io/objects": objects}),
+        json!({"containers": [app()]}),
+    ));
+    assert!(
+        message.starts_with("annotation secrets-injector.io/objects: objects[0]"),
+        "{message}"
+    );
     // Annotations add no environment: the endpoint is the pod's own AWS_ENDPOINT_URL or AWS's.
     let pod = pod(
         json!({"secrets-injector.io/endpoint-url": "http://evil.example", "secrets-injector.io/env": "AWS_ENDPOINT_URL=http://evil.example"}),
@@ -446,16 +567,30 @@ fn injector_resources_cannot_blow_up_the_webhook() {
     let deep = format!("limits: {}1{}", "[".repeat(100_000), "]".repeat(100_000));
     let big = format!("limits: {{memory: 64Mi}}\n#{}", "x".repeat(256 * 1024));
     let mut slow = Vec::new();
-    for (what, text) in [("an alias bomb", laughs.to_owned()), ("deep nesting", deep), ("256 KiB", big)] {
-        let pod = pod(json!({"secrets-injector.io/injector-resources": text}), json!({"containers": [app()]}));
+    for (what, text) in [
+        ("an alias bomb", laughs.to_owned()),
+        ("deep nesting", deep),
+        ("256 KiB", big),
+    ] {
+        let pod = pod(
+            json!({"secrets-injector.io/injector-resources": text}),
+            json!({"containers": [app()]}),
+        );
         let started = Instant::now();
         let decision = mutate(&pod, &cfg());
         let elapsed = started.elapsed();
         // A long comment is still valid YAML; the other two must be denied.
         match decision {
             Decision::Deny(message) => {
-                assert!(message.starts_with("annotation secrets-injector.io/injector-resources: "), "{what}: {message:.300}");
-                assert!(message.len() < 4096, "{what}: {} bytes: {message:.300}", message.len());
+                assert!(
+                    message.starts_with("annotation secrets-injector.io/injector-resources: "),
+                    "{what}: {message:.300}"
+                );
+                assert!(
+                    message.len() < 4096,
+                    "{what}: {} bytes: {message:.300}",
+                    message.len()
+                );
             }
             Decision::Patch { .. } if what == "256 KiB" => {}
             other => panic!("{what}: expected a denial, got {other:?}"),
@@ -464,7 +599,10 @@ fn injector_resources_cannot_blow_up_the_webhook() {
             slow.push(format!("{what} took {elapsed:?}"));
         }
     }
-    assert!(slow.is_empty(), "parse the annotation with the objects parser's YAML limits: {slow:?}");
+    assert!(
+        slow.is_empty(),
+        "parse the annotation with the objects parser's YAML limits: {slow:?}"
+    );
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! health, metrics, logs and TLS versions, against the built binary.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -24,16 +23,15 @@ fn fixture(name: &str) -> Value {
     serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// One server for the whole file: starting it is the slow part, and the tests only read from it.
-struct Shared {
+/// A webhook of its own for each test: a process in a static would outlive the test binary.
+struct Server {
     _dir: tempfile::TempDir,
     ca: PathBuf,
     webhook: Webhook,
 }
 
-fn shared() -> &'static Shared {
-    static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| {
+impl Server {
+    fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         https::make_certs(program(), dir.path(), &[]);
         let webhook = Webhook::start(
@@ -46,20 +44,33 @@ fn shared() -> &'static Shared {
                 "--injector-image".into(),
                 INJECTOR_IMAGE.into(),
                 "--default-region".into(),
-                "eu-west-1".into(),
+                std::ffi::OsString::from("eu-west-1"),
             ],
         );
-        Shared {
+        Self {
             ca: dir.path().join("ca.crt"),
             _dir: dir,
             webhook,
         }
-    })
-}
+    }
 
-fn client() -> Client {
-    let shared = shared();
-    Client::new(shared.webhook.addr, SERVICE_NAME, &[&shared.ca])
+    fn client(&self) -> Client {
+        Client::new(self.webhook.addr, SERVICE_NAME, &[&self.ca])
+    }
+
+    fn post_review(&self, review: &Value) -> Value {
+        let response = self
+            .client()
+            .post_json("/mutate?timeout=10s", review.to_string().as_bytes())
+            .expect("POST /mutate");
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        let body = response.json();
+        assert_eq!(body["apiVersion"], "admission.k8s.io/v1", "{body}");
+        assert_eq!(body["kind"], "AdmissionReview", "{body}");
+        assert_eq!(body["response"]["uid"], review["request"]["uid"], "{body}");
+        body["response"].clone()
+    }
 }
 
 /// An AdmissionReview as the API server sends it for creating `object`.
@@ -95,19 +106,6 @@ fn review(uid: &str, object: &Value, namespace: &str) -> Value {
     })
 }
 
-fn post_review(review: &Value) -> Value {
-    let response = client()
-        .post_json("/mutate?timeout=10s", review.to_string().as_bytes())
-        .expect("POST /mutate");
-    assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.header("content-type"), Some("application/json"));
-    let body = response.json();
-    assert_eq!(body["apiVersion"], "admission.k8s.io/v1", "{body}");
-    assert_eq!(body["kind"], "AdmissionReview", "{body}");
-    assert_eq!(body["response"]["uid"], review["request"]["uid"], "{body}");
-    body["response"].clone()
-}
-
 /// Applies the response's JSONPatch to the object of the review.
 fn patched(review: &Value, response: &Value) -> Value {
     assert_eq!(response["patchType"], "JSONPatch", "{response}");
@@ -126,12 +124,13 @@ fn named<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {
 
 #[test]
 fn a_pod_that_asks_for_the_seeds_objects_is_mutated() {
+    let server = Server::start();
     let review = review(
         "7d6f2a10-0000-4000-8000-000000000001",
         &fixture("seeds-example-pod.yaml"),
         "default",
     );
-    let response = post_review(&review);
+    let response = server.post_review(&review);
     assert_eq!(response["allowed"], true, "{response}");
     let pod = patched(&review, &response);
 
@@ -153,6 +152,7 @@ fn a_pod_that_asks_for_the_seeds_objects_is_mutated() {
 
 #[test]
 fn real_eks_pods_are_mutated_into_valid_pods() {
+    let server = Server::start();
     let mut manifests = Vec::new();
     for (i, name) in [
         "eks-irsa-pod.json",
@@ -168,7 +168,7 @@ fn real_eks_pods_are_mutated_into_valid_pods() {
             &fixture(name),
             "shop",
         );
-        let response = post_review(&review);
+        let response = server.post_review(&review);
         assert_eq!(response["allowed"], true, "{name}: {response}");
         let pod = patched(&review, &response);
         assert!(
@@ -182,13 +182,14 @@ fn real_eks_pods_are_mutated_into_valid_pods() {
 
 #[test]
 fn a_pod_that_does_not_ask_is_allowed_unchanged() {
+    let server = Server::start();
     let pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "plain", "annotations": {"team": "web"}},
         "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}
     });
-    let response = post_review(&review("1f3c-plain", &pod, "default"));
+    let response = server.post_review(&review("1f3c-plain", &pod, "default"));
     assert_eq!(response["allowed"], true, "{response}");
     assert!(response.get("patch").is_none(), "{response}");
     assert!(response.get("patchType").is_none(), "{response}");
@@ -196,10 +197,11 @@ fn a_pod_that_does_not_ask_is_allowed_unchanged() {
 
 #[test]
 fn a_bad_objects_annotation_is_denied_with_the_rule() {
+    let server = Server::start();
     let mut pod = fixture("seeds-example-pod.yaml");
     pod["metadata"]["annotations"]["secrets-injector.io/objects"] =
         json!("- objectName: db-password\n");
-    let response = post_review(&review("5a5a-bad", &pod, "default"));
+    let response = server.post_review(&review("5a5a-bad", &pod, "default"));
     assert_eq!(response["allowed"], false, "{response}");
     assert_eq!(response["status"]["code"], 400, "{response}");
     let message = response["status"]["message"].as_str().expect("message");
@@ -211,6 +213,7 @@ fn a_bad_objects_annotation_is_denied_with_the_rule() {
 
 #[test]
 fn a_deployment_with_a_bad_template_is_denied_and_a_good_one_allowed() {
+    let server = Server::start();
     let pod = fixture("seeds-example-pod.yaml");
     let deployment = |objects: &str| {
         let mut template = pod.clone();
@@ -229,7 +232,7 @@ fn a_deployment_with_a_bad_template_is_denied_and_a_good_one_allowed() {
             }
         })
     };
-    let bad = post_review(&review(
+    let bad = server.post_review(&review(
         "d3d3-bad",
         &deployment("- objectName: \"/test/parameter\"\n  objectType: \"SSMParameter\"\n"),
         "default",
@@ -239,7 +242,7 @@ fn a_deployment_with_a_bad_template_is_denied_and_a_good_one_allowed() {
     assert!(message.contains("objectType"), "{message}");
     assert!(bad.get("patch").is_none(), "{bad}");
 
-    let good = post_review(&review(
+    let good = server.post_review(&review(
         "d3d3-good",
         &deployment("- objectName: \"/test/parameter\"\n  objectType: \"ssmparameter\"\n"),
         "default",
@@ -253,7 +256,8 @@ fn a_deployment_with_a_bad_template_is_denied_and_a_good_one_allowed() {
 
 #[test]
 fn bodies_that_are_not_admission_reviews_get_400() {
-    let client = client();
+    let server = Server::start();
+    let client = server.client();
     let not_json = client.post_json("/mutate", b"hello").expect("POST");
     assert_eq!(not_json.status, 400);
     assert!(
@@ -292,10 +296,12 @@ fn bodies_that_are_not_admission_reviews_get_400() {
 
 #[test]
 fn a_body_over_the_limit_gets_413() {
+    let server = Server::start();
     let mut pod = fixture("minimal-pod.yaml");
     pod["metadata"]["annotations"]["padding"] = json!("x".repeat(9 * 1024 * 1024));
     let body = review("big", &pod, "default").to_string();
-    let response = client()
+    let response = server
+        .client()
         .post_json("/mutate", body.as_bytes())
         .expect("POST");
     assert_eq!(response.status, 413, "{}", response.text());
@@ -307,7 +313,8 @@ fn a_body_over_the_limit_gets_413() {
 
 #[test]
 fn health_and_readiness_answer_200() {
-    let client = client();
+    let server = Server::start();
+    let client = server.client();
     let health = client.get("/healthz").expect("GET /healthz");
     assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
     let ready = client.get("/readyz").expect("GET /readyz");
@@ -316,11 +323,12 @@ fn health_and_readiness_answer_200() {
 
 #[test]
 fn metrics_and_logs_count_reviews_without_annotation_values() {
+    let server = Server::start();
     let uid = "4c4c-metrics";
-    let response = post_review(&review(uid, &fixture("seeds-example-pod.yaml"), "team-a"));
+    let response = server.post_review(&review(uid, &fixture("seeds-example-pod.yaml"), "team-a"));
     assert_eq!(response["allowed"], true);
 
-    let metrics = shared().webhook.metrics();
+    let metrics = server.webhook.metrics();
     let value = |prefix: &str| -> f64 {
         metrics
             .lines()
@@ -347,7 +355,7 @@ fn metrics_and_logs_count_reviews_without_annotation_values() {
         assert!(!metrics.contains(value), "{value} in metrics:\n{metrics}");
     }
 
-    let line = shared()
+    let line = server
         .webhook
         .wait_for_log(uid, Duration::from_secs(5))
         .expect("a log line for the review");
@@ -359,7 +367,7 @@ fn metrics_and_logs_count_reviews_without_annotation_values() {
     assert_eq!(event["operation"], "CREATE", "{line}");
     assert_eq!(event["decision"], "mutated", "{line}");
     assert!(event["duration_ms"].as_f64().is_some(), "{line}");
-    for line in shared().webhook.logs() {
+    for line in server.webhook.logs() {
         for value in [
             "/test/parameter",
             "test/secret",
@@ -373,10 +381,10 @@ fn metrics_and_logs_count_reviews_without_annotation_values() {
 
 #[test]
 fn tls_1_2_and_1_3_are_accepted_and_1_1_refused() {
-    let shared = shared();
+    let server = Server::start();
     for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let client =
-            Client::with_versions(shared.webhook.addr, SERVICE_NAME, &[&shared.ca], &[version]);
+            Client::with_versions(server.webhook.addr, SERVICE_NAME, &[&server.ca], &[version]);
         let mut connection = client.connect().expect("handshake");
         assert_eq!(connection.protocol_version(), Some(version.version));
         let response = connection.request("GET", "/healthz", None).expect("GET");
@@ -386,11 +394,11 @@ fn tls_1_2_and_1_3_are_accepted_and_1_1_refused() {
     // No rustls client offers TLS 1.1, so the ClientHello is written by hand; the same hello
     // offering TLS 1.2 gets a ServerHello, which shows the probe itself is sound.
     assert_eq!(
-        https::probe_client_hello(shared.webhook.addr, 0x0303).expect("probe TLS 1.2"),
+        https::probe_client_hello(server.webhook.addr, 0x0303).expect("probe TLS 1.2"),
         HelloAnswer::ServerHello { version: 0x0303 }
     );
     assert_eq!(
-        https::probe_client_hello(shared.webhook.addr, 0x0302).expect("probe TLS 1.1"),
+        https::probe_client_hello(server.webhook.addr, 0x0302).expect("probe TLS 1.1"),
         HelloAnswer::Alert {
             level: 2,
             description: 70
@@ -398,7 +406,7 @@ fn tls_1_2_and_1_3_are_accepted_and_1_1_refused() {
         "TLS 1.1 must get a fatal protocol_version alert"
     );
     assert_eq!(
-        https::probe_client_hello(shared.webhook.addr, 0x0301).expect("probe TLS 1.0"),
+        https::probe_client_hello(server.webhook.addr, 0x0301).expect("probe TLS 1.0"),
         HelloAnswer::Alert {
             level: 2,
             description: 70
@@ -409,7 +417,7 @@ fn tls_1_2_and_1_3_are_accepted_and_1_1_refused() {
     let other = tempfile::tempdir().unwrap();
     https::make_certs(program(), other.path(), &[]);
     let untrusting = Client::new(
-        shared.webhook.addr,
+        server.webhook.addr,
         SERVICE_NAME,
         &[&other.path().join("ca.crt")],
     );
@@ -423,13 +431,14 @@ fn tls_1_2_and_1_3_are_accepted_and_1_1_refused() {
 /// Median latency of POST /mutate for the seeds pod, 1000 requests on one keep-alive connection.
 #[test]
 fn latency_of_mutate_on_one_connection() {
+    let server = Server::start();
     let body = review(
         "6e6e-latency",
         &fixture("seeds-example-pod.yaml"),
         "default",
     )
     .to_string();
-    let mut connection = client().connect().expect("connect");
+    let mut connection = server.client().connect().expect("connect");
     let mut samples = Vec::with_capacity(1000);
     for _ in 0..1000 {
         let started = Instant::now();

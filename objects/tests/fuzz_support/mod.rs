@@ -3,7 +3,11 @@
 //! a generator of hostile object lists built from those choices, and the invariants every
 //! result of `parse` must keep whatever the input.
 
-#![allow(dead_code, reason = "each including target uses a different part")]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each including target uses a different part"
+)]
 
 use std::time::{Duration, Instant};
 
@@ -143,8 +147,22 @@ const TYPES: &[&str] = &[
 const VERSIONS: &[&str] = &["1", "3", "0", "-1", "abc", "1.5", "99999999999999999999999"];
 const LABELS: &[&str] = &["AWSCURRENT", "AWSPREVIOUS", "stable", "", "a:b"];
 const MODES: &[&str] = &[
-    "\"0644\"", "\"0600\"", "\"0640\"", "\"0400\"", "\"0000\"", "\"0777\"", "\"0800\"", "\"7777\"",
-    "\"644\"", "644", "0644", "0o644", "\"0x1a4\"", "-1", "true", "[]",
+    "\"0644\"",
+    "\"0600\"",
+    "\"0640\"",
+    "\"0400\"",
+    "\"0000\"",
+    "\"0777\"",
+    "\"0800\"",
+    "\"7777\"",
+    "\"644\"",
+    "644",
+    "0644",
+    "0o644",
+    "\"0x1a4\"",
+    "-1",
+    "true",
+    "[]",
 ];
 const JMES: &[&str] = &[
     "username",
@@ -165,14 +183,27 @@ const EXTRA_FIELDS: &[&str] = &["objectAlais", "objecttype", "region", "image", 
 
 /// One YAML scalar for `text`: quoted as JSON (valid YAML) or, when safe enough, plain.
 fn scalar(b: &mut Bytes<'_>, text: &str) -> String {
-    if b.flip() && !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/_-.".contains(c)) {
+    if b.flip()
+        && !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_-.".contains(c))
+    {
         text.to_owned()
     } else {
         serde_json::to_string(text).expect("a string serialises")
     }
 }
 
-const TAME_NAMES: &[&str] = &["/app/db", "/app/cache", "app/secret", "db", "creds/user", "token", "ENV_VALUE"];
+const TAME_NAMES: &[&str] = &[
+    "/app/db",
+    "/app/cache",
+    "app/secret",
+    "db",
+    "creds/user",
+    "token",
+    "ENV_VALUE",
+];
 
 /// A name: an ordinary one when `tame` (most of the time), else one of the hostile ones.
 fn name(b: &mut Bytes<'_>, tame: bool) -> String {
@@ -195,7 +226,11 @@ fn object(b: &mut Bytes<'_>, depth: usize, tame: bool) -> Vec<(String, String)> 
         fields.push(("objectName".to_owned(), scalar(b, &value)));
     }
     if b.below(if tame { 64 } else { 4 }) != 0 {
-        let value = if tame && b.below(16) != 0 { *b.pick(&TYPES[..2]) } else { *b.pick(TYPES) };
+        let value = if tame && b.below(16) != 0 {
+            *b.pick(&TYPES[..2])
+        } else {
+            *b.pick(TYPES)
+        };
         fields.push(("objectType".to_owned(), scalar(b, value)));
     }
     if b.flip() {
@@ -203,8 +238,16 @@ fn object(b: &mut Bytes<'_>, depth: usize, tame: bool) -> Vec<(String, String)> 
         fields.push(("objectAlias".to_owned(), scalar(b, &value)));
     }
     if b.below(if tame { 16 } else { 4 }) == 0 {
-        let value = if tame { *b.pick(&VERSIONS[..2]) } else { *b.pick(VERSIONS) };
-        let value = if b.flip() { value.to_owned() } else { scalar(b, value) };
+        let value = if tame {
+            *b.pick(&VERSIONS[..2])
+        } else {
+            *b.pick(VERSIONS)
+        };
+        let value = if b.flip() {
+            value.to_owned()
+        } else {
+            scalar(b, value)
+        };
         fields.push(("objectVersion".to_owned(), value));
     }
     if b.below(if tame { 16 } else { 4 }) == 0 {
@@ -217,7 +260,11 @@ fn object(b: &mut Bytes<'_>, depth: usize, tame: bool) -> Vec<(String, String)> 
     }
     if b.below(4) == 0 {
         let values = ["true", "false", "yes", "1", "\"true\""];
-        let value = if tame { *b.pick(&values[..2]) } else { *b.pick(&values) };
+        let value = if tame {
+            *b.pick(&values[..2])
+        } else {
+            *b.pick(&values)
+        };
         fields.push(("optional".to_owned(), value.to_owned()));
     }
     if b.below(3) == 0 && depth == 0 {
@@ -225,7 +272,11 @@ fn object(b: &mut Bytes<'_>, depth: usize, tame: bool) -> Vec<(String, String)> 
             .map(|_| {
                 let mut entry = Vec::new();
                 if b.below(if tame { 64 } else { 6 }) != 0 {
-                    let path = if tame { *b.pick(&JMES[..3]) } else { *b.pick(JMES) };
+                    let path = if tame {
+                        *b.pick(&JMES[..3])
+                    } else {
+                        *b.pick(JMES)
+                    };
                     entry.push(format!("path: {}", scalar(b, path)));
                 }
                 if b.below(if tame { 64 } else { 6 }) != 0 {
@@ -247,7 +298,10 @@ fn object(b: &mut Bytes<'_>, depth: usize, tame: bool) -> Vec<(String, String)> 
             .filter(|(k, _)| k.starts_with("objectName") || k.starts_with("objectVersion"))
             .map(|(k, v)| format!("{k}: {v}"))
             .collect();
-        fields.push(("failoverObject".to_owned(), format!("{{{}}}", inner.join(", "))));
+        fields.push((
+            "failoverObject".to_owned(),
+            format!("{{{}}}", inner.join(", ")),
+        ));
     }
     if b.below(if tame { 32 } else { 6 }) == 0 {
         let key = *b.pick(EXTRA_FIELDS);
@@ -291,7 +345,11 @@ pub fn objects_annotation_with(b: &mut Bytes<'_>, tame: bool) -> String {
                 .iter()
                 .map(|fields| format!(
                     "{{{}}}",
-                    fields.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+                    fields
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -319,7 +377,10 @@ pub fn objects_annotation_with(b: &mut Bytes<'_>, tame: bool) -> String {
         3 => text.push_str("\n---\n- objectName: /second/document\n"),
         4 => {
             let at = b.below(text.len() + 1);
-            let at = (0..=at).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            let at = (0..=at)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
             let splice = b.raw_text(16);
             text.insert_str(at, &splice);
         }
@@ -331,8 +392,22 @@ pub fn objects_annotation_with(b: &mut Bytes<'_>, tame: bool) -> String {
 
 /// Settings the other annotations could give, valid or not.
 pub fn settings(b: &mut Bytes<'_>) -> Settings {
-    let regions = ["us-east-1", "eu-west-1", "us-east-1", "eu-west-1", "", "US-EAST-1", "evil.example", "us-east-1/x"];
-    let region = if b.below(8) == 0 { *b.pick(&regions[4..]) } else { *b.pick(&regions[..4]) }.to_owned();
+    let regions = [
+        "us-east-1",
+        "eu-west-1",
+        "us-east-1",
+        "eu-west-1",
+        "",
+        "US-EAST-1",
+        "evil.example",
+        "us-east-1/x",
+    ];
+    let region = if b.below(8) == 0 {
+        *b.pick(&regions[4..])
+    } else {
+        *b.pick(&regions[..4])
+    }
+    .to_owned();
     let failover_region = match b.below(4) {
         0 => Some((*b.pick(&["us-west-2", "us-east-1", "evil.example:443", ""])).to_owned()),
         _ => None,
@@ -345,7 +420,19 @@ pub fn settings(b: &mut Bytes<'_>) -> Settings {
     ]);
     let default_mode = *b.pick(&[FileMode::DEFAULT, FileMode::from_bits(0o600).expect("mode")]);
     let env_file = match b.below(4) {
-        0 => Some((*b.pick(&["ENV", "env", "../env", "/env", "a/b", "", ".", "SECRET_USERNAME"])).to_owned()),
+        0 => Some(
+            (*b.pick(&[
+                "ENV",
+                "env",
+                "../env",
+                "/env",
+                "a/b",
+                "",
+                ".",
+                "SECRET_USERNAME",
+            ]))
+            .to_owned(),
+        ),
         _ => None,
     };
     Settings {
@@ -363,9 +450,17 @@ pub fn check_parse(text: &str, settings: Settings) -> Option<Plan> {
     let started = Instant::now();
     let result = parse(text, settings.clone());
     let elapsed = started.elapsed();
-    assert!(elapsed < PARSE_BUDGET, "parse took {elapsed:?} for {} bytes", text.len());
+    assert!(
+        elapsed < PARSE_BUDGET,
+        "parse took {elapsed:?} for {} bytes",
+        text.len()
+    );
     // Parsing is a pure function: the same input gives the same answer.
-    assert_eq!(result, parse(text, settings.clone()), "parse is not deterministic");
+    assert_eq!(
+        result,
+        parse(text, settings.clone()),
+        "parse is not deterministic"
+    );
     match result {
         Ok(plan) => {
             check_plan(&plan);
@@ -378,7 +473,10 @@ pub fn check_parse(text: &str, settings: Settings) -> Option<Plan> {
                 message.starts_with("annotation secrets-injector.io/"),
                 "a denial must name its annotation: {message:.300}"
             );
-            assert!(!message.contains('\n'), "denials are one line: {message:.300}");
+            assert!(
+                !message.contains('\n'),
+                "denials are one line: {message:.300}"
+            );
             assert!(
                 message.len() <= MAX_MESSAGE_BYTES,
                 "the denial is {} bytes for a {}-byte annotation; cap it: {:.300}",
@@ -422,7 +520,10 @@ pub fn check_plan(plan: &Plan) {
     }
     if let Some(env) = &plan.env_file {
         check_inside(env.as_str());
-        assert!(!files.contains(&env.as_str()), "the env file is also an object's file: {env}");
+        assert!(
+            !files.contains(&env.as_str()),
+            "the env file is also an object's file: {env}"
+        );
     }
     // Files and directories never overlap: one file cannot be another's directory.
     for a in &files {
@@ -445,7 +546,10 @@ pub fn check_inside(path: &str) {
             "path {path:?} has the component {component:?}"
         );
         assert!(!component.contains('\0'), "NUL in {path:?}");
-        assert!(component.len() <= MAX_NAME_BYTES, "component over 255 bytes in {path:.80}");
+        assert!(
+            component.len() <= MAX_NAME_BYTES,
+            "component over 255 bytes in {path:.80}"
+        );
     }
 }
 

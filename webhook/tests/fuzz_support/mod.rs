@@ -3,7 +3,11 @@
 //! init containers and volumes, root and privileged security contexts, annotations that try
 //! every escape) and the invariants every answer of `review::respond` must keep.
 
-#![allow(dead_code, reason = "each including target uses a different part")]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each including target uses a different part"
+)]
 
 #[path = "../../../objects/tests/fuzz_support/mod.rs"]
 pub mod objects;
@@ -41,29 +45,97 @@ pub fn config(b: &mut Bytes<'_>) -> MutationConfig {
 }
 
 const ANNOTATION_VALUES: &[(&str, &[&str])] = &[
-    (annotations::MOUNT_PATH, &[
-        "/mnt/secrets-store", "/", "relative", "/etc", "/mnt/../etc", "/mnt/x/", "/usr/local/bin",
-        "/var/run/secrets/eks.amazonaws.com/serviceaccount", "/mnt/\u{0}x", "/data", "/data/inner",
-        "/mnt", "//mnt//secrets", "/dev/termination-log", "/proc/self",
-    ]),
-    (annotations::CONTAINERS, &[
-        "app", "sidecar", "app,sidecar", "secrets-injector", "ghost", "", " , ", "setup",
-        "app,secrets-injector", "proxy",
-    ]),
-    (annotations::REGION, &[
-        "us-east-1", "eu-west-1", "evil.example", "US-EAST-1", "", "us-east-1/../x",
-        "localhost:8080", "us-east-1.evil.example", "169.254.169.254",
-    ]),
-    (annotations::FAILOVER_REGION, &["us-west-2", "eu-west-1", "evil.example:443", ""]),
-    (annotations::PATH_TRANSLATION, &["_", "False", "false", "/", "", "ab", "\u{0}", "-", "."]),
-    (annotations::FILE_PERMISSION, &["0644", "0600", "0640", "0400", "0000", "0800", "644", "7777"]),
-    (annotations::ENV_FILE, &["ENV", "../env", ".env", "a/b", "", "/etc/profile", "..", "SECRET_USERNAME"]),
+    (
+        annotations::MOUNT_PATH,
+        &[
+            "/mnt/secrets-store",
+            "/",
+            "relative",
+            "/etc",
+            "/mnt/../etc",
+            "/mnt/x/",
+            "/usr/local/bin",
+            "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+            "/mnt/\u{0}x",
+            "/data",
+            "/data/inner",
+            "/mnt",
+            "//mnt//secrets",
+            "/dev/termination-log",
+            "/proc/self",
+        ],
+    ),
+    (
+        annotations::CONTAINERS,
+        &[
+            "app",
+            "sidecar",
+            "app,sidecar",
+            "secrets-injector",
+            "ghost",
+            "",
+            " , ",
+            "setup",
+            "app,secrets-injector",
+            "proxy",
+        ],
+    ),
+    (
+        annotations::REGION,
+        &[
+            "us-east-1",
+            "eu-west-1",
+            "evil.example",
+            "US-EAST-1",
+            "",
+            "us-east-1/../x",
+            "localhost:8080",
+            "us-east-1.evil.example",
+            "169.254.169.254",
+        ],
+    ),
+    (
+        annotations::FAILOVER_REGION,
+        &["us-west-2", "eu-west-1", "evil.example:443", ""],
+    ),
+    (
+        annotations::PATH_TRANSLATION,
+        &["_", "False", "false", "/", "", "ab", "\u{0}", "-", "."],
+    ),
+    (
+        annotations::FILE_PERMISSION,
+        &[
+            "0644", "0600", "0640", "0400", "0000", "0800", "644", "7777",
+        ],
+    ),
+    (
+        annotations::ENV_FILE,
+        &[
+            "ENV",
+            "../env",
+            ".env",
+            "a/b",
+            "",
+            "/etc/profile",
+            "..",
+            "SECRET_USERNAME",
+        ],
+    ),
     (annotations::INIT_FIRST, &["true", "false", "yes", ""]),
-    (annotations::INJECTOR_RESOURCES, &[
-        "{limits: {memory: 128Mi}, requests: {cpu: 50m}}", "limits: {memory: 1Ei}",
-        "requests: {cpu: -1}", "limits: {nvidia.com/gpu: 1}", "[", "privileged: true",
-        "{limits: {cpu: 1m}, requests: {cpu: 2}}", "a: &a [x,x,x]\nb: [*a,*a,*a]", "",
-    ]),
+    (
+        annotations::INJECTOR_RESOURCES,
+        &[
+            "{limits: {memory: 128Mi}, requests: {cpu: 50m}}",
+            "limits: {memory: 1Ei}",
+            "requests: {cpu: -1}",
+            "limits: {nvidia.com/gpu: 1}",
+            "[",
+            "privileged: true",
+            "{limits: {cpu: 1m}, requests: {cpu: 2}}",
+            "a: &a [x,x,x]\nb: [*a,*a,*a]",
+            "",
+        ],
+    ),
     (annotations::INJECT, &["true", "false", "False", ""]),
     (annotations::STATUS, &["injected", "evil"]),
     ("secrets-injector.io/image", &["evil.example/miner:latest"]),
@@ -77,9 +149,18 @@ const ENV: &[(&str, &str)] = &[
     ("AWS_REGION", "EVIL"),
     ("AWS_DEFAULT_REGION", "eu-west-1"),
     ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
-    ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
-    ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.170.34.2/v1/credentials"),
-    ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"),
+    (
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+    ),
+    (
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "http://169.170.34.2/v1/credentials",
+    ),
+    (
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token",
+    ),
     ("AWS_ENDPOINT_URL", "http://evil.example"),
     ("AWS_CA_BUNDLE", "/etc/pki/ca.pem"),
     ("AWS_SHARED_CREDENTIALS_FILE", "/data/credentials"),
@@ -92,8 +173,14 @@ const ENV: &[(&str, &str)] = &[
 ];
 
 const MOUNTS: &[(&str, &str)] = &[
-    ("aws-iam-token", "/var/run/secrets/eks.amazonaws.com/serviceaccount"),
-    ("eks-pod-identity-token", "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount"),
+    (
+        "aws-iam-token",
+        "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+    ),
+    (
+        "eks-pod-identity-token",
+        "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount",
+    ),
     ("pki", "/etc/pki"),
     ("data", "/data"),
     ("data", "/mnt/secrets-store"),
@@ -105,12 +192,24 @@ const MOUNTS: &[(&str, &str)] = &[
     ("host", "/host"),
 ];
 
-const VOLUMES: &[&str] = &["aws-iam-token", "eks-pod-identity-token", "pki", "data", "bin", "host", "secrets-injector"];
+const VOLUMES: &[&str] = &[
+    "aws-iam-token",
+    "eks-pod-identity-token",
+    "pki",
+    "data",
+    "bin",
+    "host",
+    "secrets-injector",
+];
 
 fn volume(b: &mut Bytes<'_>, name: &str) -> Value {
     match name {
-        "aws-iam-token" => json!({"name": name, "projected": {"sources": [{"serviceAccountToken": {"audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token"}}]}}),
-        "eks-pod-identity-token" => json!({"name": name, "projected": {"sources": [{"serviceAccountToken": {"audience": "pods.eks.amazonaws.com", "expirationSeconds": 86400, "path": "eks-pod-identity-token"}}]}}),
+        "aws-iam-token" => {
+            json!({"name": name, "projected": {"sources": [{"serviceAccountToken": {"audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token"}}]}})
+        }
+        "eks-pod-identity-token" => {
+            json!({"name": name, "projected": {"sources": [{"serviceAccountToken": {"audience": "pods.eks.amazonaws.com", "expirationSeconds": 86400, "path": "eks-pod-identity-token"}}]}})
+        }
         "host" => json!({"name": name, "hostPath": {"path": "/"}}),
         "secrets-injector" => match b.below(4) {
             0 => json!({"name": name, "hostPath": {"path": "/etc"}}),
@@ -130,7 +229,10 @@ fn security_context(b: &mut Bytes<'_>) -> Option<Value> {
         ("runAsNonRoot", &[json!(true), json!(false)][..]),
         ("privileged", &[json!(true)][..]),
         ("allowPrivilegeEscalation", &[json!(true)][..]),
-        ("capabilities", &[json!({"add": ["SYS_ADMIN", "NET_ADMIN"]})][..]),
+        (
+            "capabilities",
+            &[json!({"add": ["SYS_ADMIN", "NET_ADMIN"]})][..],
+        ),
         ("readOnlyRootFilesystem", &[json!(false)][..]),
     ] {
         if b.below(4) == 0 {
@@ -159,7 +261,11 @@ fn container(b: &mut Bytes<'_>, name: &str, tame: bool) -> Value {
     }
     let mut mounts: Vec<Value> = Vec::new();
     for _ in 0..b.below(5) {
-        let (volume, path) = if tame { *b.pick(&MOUNTS[..4]) } else { *b.pick(MOUNTS) };
+        let (volume, path) = if tame {
+            *b.pick(&MOUNTS[..4])
+        } else {
+            *b.pick(MOUNTS)
+        };
         let mut mount = json!({"name": volume, "mountPath": path});
         if b.flip() {
             mount["readOnly"] = json!(b.flip());
@@ -173,7 +279,10 @@ fn container(b: &mut Bytes<'_>, name: &str, tame: bool) -> Value {
         c.insert("securityContext".to_owned(), context);
     }
     if b.below(8) == 0 {
-        c.insert("envFrom".to_owned(), json!([{"configMapRef": {"name": "evil-endpoints"}}]));
+        c.insert(
+            "envFrom".to_owned(),
+            json!([{"configMapRef": {"name": "evil-endpoints"}}]),
+        );
     }
     Value::Object(c)
 }
@@ -183,19 +292,34 @@ fn container(b: &mut Bytes<'_>, name: &str, tame: bool) -> Value {
 fn forged_injector(b: &mut Bytes<'_>) -> Value {
     let mut c = container(b, VOLUME_NAME, false);
     let fields = c.as_object_mut().expect("object");
-    fields.insert("image".to_owned(), json!(*b.pick(&["evil.example/miner:latest", IMAGE])));
+    fields.insert(
+        "image".to_owned(),
+        json!(*b.pick(&["evil.example/miner:latest", IMAGE])),
+    );
     if b.flip() {
-        fields.insert("command".to_owned(), json!(*b.pick(&[&["/bin/sh", "-c", "cat /etc/shadow"][..], &[INJECTOR_PATH][..]])));
+        fields.insert(
+            "command".to_owned(),
+            json!(*b.pick(&[
+                &["/bin/sh", "-c", "cat /etc/shadow"][..],
+                &[INJECTOR_PATH][..]
+            ])),
+        );
     }
     fields.insert(
         "securityContext".to_owned(),
         json!({"privileged": true, "runAsUser": 0, "runAsNonRoot": false, "allowPrivilegeEscalation": true, "capabilities": {"add": ["ALL"]}}),
     );
     if b.flip() {
-        fields.insert("envFrom".to_owned(), json!([{"secretRef": {"name": "aws-keys"}}]));
+        fields.insert(
+            "envFrom".to_owned(),
+            json!([{"secretRef": {"name": "aws-keys"}}]),
+        );
     }
     if b.flip() {
-        fields.insert("volumeDevices".to_owned(), json!([{"name": "data", "devicePath": "/dev/xvda"}]));
+        fields.insert(
+            "volumeDevices".to_owned(),
+            json!([{"name": "data", "devicePath": "/dev/xvda"}]),
+        );
     }
     if b.flip() {
         fields.insert("workingDir".to_owned(), json!("/host"));
@@ -211,7 +335,10 @@ pub fn pod(b: &mut Bytes<'_>) -> Value {
     let tame = b.flip();
     let mut annotations = Map::new();
     if b.below(8) != 0 {
-        annotations.insert(annotations::OBJECTS.to_owned(), json!(objects::objects_annotation_with(b, tame)));
+        annotations.insert(
+            annotations::OBJECTS.to_owned(),
+            json!(objects::objects_annotation_with(b, tame)),
+        );
     }
     for (name, values) in ANNOTATION_VALUES {
         if b.below(if tame { 12 } else { 6 }) == 0 {
@@ -222,7 +349,11 @@ pub fn pod(b: &mut Bytes<'_>) -> Value {
     let names = ["sidecar", "proxy", "app", VOLUME_NAME];
     let mut containers = vec![container(b, "app", tame)];
     for _ in 0..b.below(3) {
-        let name = if tame { *b.pick(&names[..2]) } else { *b.pick(&names) };
+        let name = if tame {
+            *b.pick(&names[..2])
+        } else {
+            *b.pick(&names)
+        };
         containers.push(container(b, name, tame));
     }
     let mut init: Vec<Value> = Vec::new();
@@ -272,7 +403,12 @@ pub fn pod(b: &mut Bytes<'_>) -> Value {
 }
 
 /// An AdmissionReview as the API server sends it, for `object` of this kind and operation.
-pub fn review(object: &Value, kind: (&str, &str, &str), operation: &str, sub_resource: Option<&str>) -> Value {
+pub fn review(
+    object: &Value,
+    kind: (&str, &str, &str),
+    operation: &str,
+    sub_resource: Option<&str>,
+) -> Value {
     let (group, version, kind_name) = kind;
     let resource = format!("{}s", kind_name.to_ascii_lowercase());
     let mut request = json!({
@@ -298,19 +434,36 @@ pub fn generated_review(b: &mut Bytes<'_>) -> Value {
     let pod = pod(b);
     match b.below(10) {
         0 => {
-            let template = json!({"metadata": pod["metadata"].clone(), "spec": pod["spec"].clone()});
+            let template =
+                json!({"metadata": pod["metadata"].clone(), "spec": pod["spec"].clone()});
             let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
                 "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template}});
-            review(&deployment, ("apps", "v1", "Deployment"), *b.pick(&["CREATE", "UPDATE", "DELETE"]), None)
+            review(
+                &deployment,
+                ("apps", "v1", "Deployment"),
+                *b.pick(&["CREATE", "UPDATE", "DELETE"]),
+                None,
+            )
         }
         1 => {
-            let template = json!({"metadata": pod["metadata"].clone(), "spec": pod["spec"].clone()});
+            let template =
+                json!({"metadata": pod["metadata"].clone(), "spec": pod["spec"].clone()});
             let cronjob = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
                 "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}}});
             review(&cronjob, ("batch", "v1", "CronJob"), "CREATE", None)
         }
-        2 => review(&pod, ("", "v1", "Pod"), *b.pick(&["UPDATE", "DELETE", "CONNECT"]), None),
-        3 => review(&pod, ("", "v1", "Pod"), "CREATE", Some(*b.pick(&["ephemeralcontainers", "status", "binding"]))),
+        2 => review(
+            &pod,
+            ("", "v1", "Pod"),
+            *b.pick(&["UPDATE", "DELETE", "CONNECT"]),
+            None,
+        ),
+        3 => review(
+            &pod,
+            ("", "v1", "Pod"),
+            "CREATE",
+            Some(*b.pick(&["ephemeralcontainers", "status", "binding"])),
+        ),
         _ => review(&pod, ("", "v1", "Pod"), "CREATE", None),
     }
 }
@@ -323,7 +476,8 @@ pub fn request(body: &[u8]) -> Option<AdmissionRequest<DynamicObject>> {
 /// Runs one review and checks every invariant of the answer. Panics when one breaks.
 pub fn check_review(review_json: &Value, cfg: &MutationConfig) -> Outcome {
     let body = serde_json::to_vec(review_json).expect("review serialises");
-    let request = parse_review(&body).unwrap_or_else(|reason| panic!("a generated review is refused: {reason}"));
+    let request = parse_review(&body)
+        .unwrap_or_else(|reason| panic!("a generated review is refused: {reason}"));
     check_request(&request, review_json.pointer("/request/object"), cfg)
 }
 
@@ -338,8 +492,12 @@ pub fn check_request(
     let elapsed = started.elapsed();
     assert!(elapsed < REVIEW_BUDGET, "a review took {elapsed:?}");
     let response = &outcome.response;
-    assert_eq!(response.uid, request.uid, "the answer must carry the request's uid");
-    let rendered = serde_json::to_value(outcome.response.clone().into_review()).expect("review answer serialises");
+    assert_eq!(
+        response.uid, request.uid,
+        "the answer must carry the request's uid"
+    );
+    let rendered = serde_json::to_value(outcome.response.clone().into_review())
+        .expect("review answer serialises");
     assert_eq!(rendered["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(rendered["kind"], "AdmissionReview");
     if !response.allowed {
@@ -347,7 +505,10 @@ pub fn check_request(
         assert_eq!(response.result.code, 400, "denials are 400");
         let message = &response.result.message;
         assert!(!message.is_empty(), "a denial says why");
-        assert!(!message.contains('\n'), "denials are one line: {message:.300}");
+        assert!(
+            !message.contains('\n'),
+            "denials are one line: {message:.300}"
+        );
         assert!(response.patch.is_none(), "a denial carries no patch");
         assert!(
             message.len() <= objects::MAX_MESSAGE_BYTES,
@@ -363,7 +524,11 @@ pub fn check_request(
     let Some(patch) = &response.patch else {
         return outcome;
     };
-    assert!(pod_create, "only pods being created are patched, not a {} {:?}", request.kind.kind, request.operation);
+    assert!(
+        pod_create,
+        "only pods being created are patched, not a {} {:?}",
+        request.kind.kind, request.operation
+    );
     let object = object.expect("a patched request has an object");
     let patch: json_patch::Patch = serde_json::from_slice(patch).expect("the patch is a JSONPatch");
     let mut pod = object.clone();
@@ -381,15 +546,24 @@ fn name_of(v: &Value) -> &str {
 }
 
 fn path_holds(dir: &str, path: &str) -> bool {
-    let dir: Vec<&str> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-    let path: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let dir: Vec<&str> = dir
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let path: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     path.len() >= dir.len() && path[..dir.len()] == dir[..]
 }
 
 /// Whether the pod, as sent, is one the API server would have accepted in the respects the
 /// mutation must preserve: unique names, mounts of existing volumes, one mount per path.
 pub fn structurally_valid(pod: &Value) -> bool {
-    let containers: Vec<&Value> = list(pod, "initContainers").iter().chain(list(pod, "containers")).collect();
+    let containers: Vec<&Value> = list(pod, "initContainers")
+        .iter()
+        .chain(list(pod, "containers"))
+        .collect();
     let mut names: Vec<&str> = containers.iter().map(|c| name_of(c)).collect();
     names.sort_unstable();
     let unique_containers = names.windows(2).all(|w| w[0] != w[1]);
@@ -398,20 +572,30 @@ pub fn structurally_valid(pod: &Value) -> bool {
     let unique_volumes = volumes.windows(2).all(|w| w[0] != w[1]);
     let mounts_ok = containers.iter().all(|c| {
         let mounts = c["volumeMounts"].as_array().map_or(&[][..], Vec::as_slice);
-        let mut paths: Vec<String> = mounts.iter().map(|m| normal(m["mountPath"].as_str().unwrap_or(""))).collect();
+        let mut paths: Vec<String> = mounts
+            .iter()
+            .map(|m| normal(m["mountPath"].as_str().unwrap_or("")))
+            .collect();
         paths.sort();
-        mounts.iter().all(|m| volumes.contains(&name_of(m))) && paths.windows(2).all(|w| w[0] != w[1])
+        mounts.iter().all(|m| volumes.contains(&name_of(m)))
+            && paths.windows(2).all(|w| w[0] != w[1])
     });
     unique_containers && unique_volumes && mounts_ok
 }
 
 /// The pod's own containers (not a forged injector).
 fn app_containers(pod: &Value) -> impl Iterator<Item = &Value> {
-    list(pod, "containers").iter().chain(list(pod, "initContainers")).filter(|c| name_of(c) != VOLUME_NAME)
+    list(pod, "containers")
+        .iter()
+        .chain(list(pod, "initContainers"))
+        .filter(|c| name_of(c) != VOLUME_NAME)
 }
 
 fn normal(path: &str) -> String {
-    path.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>().join("/")
+    path.split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// What an injected pod guarantees, whatever the pod asked for.
@@ -421,15 +605,33 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
         Some(&json!("injected"))
     );
     // The webhook's volume: exactly one, in memory, bounded.
-    let own_volumes: Vec<&Value> = list(pod, "volumes").iter().filter(|v| name_of(v) == VOLUME_NAME).collect();
-    assert_eq!(own_volumes.len(), 1, "one {VOLUME_NAME} volume: {own_volumes:?}");
+    let own_volumes: Vec<&Value> = list(pod, "volumes")
+        .iter()
+        .filter(|v| name_of(v) == VOLUME_NAME)
+        .collect();
+    assert_eq!(
+        own_volumes.len(),
+        1,
+        "one {VOLUME_NAME} volume: {own_volumes:?}"
+    );
     let volume = own_volumes[0].as_object().expect("volume object");
-    assert_eq!(volume.len(), 2, "the volume is only an emptyDir: {volume:?}");
+    assert_eq!(
+        volume.len(),
+        2,
+        "the volume is only an emptyDir: {volume:?}"
+    );
     assert_eq!(volume["emptyDir"]["medium"], "Memory", "{volume:?}");
-    assert_eq!(volume["emptyDir"]["sizeLimit"], json!(cfg.volume_size_limit.as_str()), "{volume:?}");
+    assert_eq!(
+        volume["emptyDir"]["sizeLimit"],
+        json!(cfg.volume_size_limit.as_str()),
+        "{volume:?}"
+    );
 
     // The init container: exactly one, the webhook's image and command, locked down.
-    let injectors: Vec<&Value> = list(pod, "initContainers").iter().filter(|c| name_of(c) == VOLUME_NAME).collect();
+    let injectors: Vec<&Value> = list(pod, "initContainers")
+        .iter()
+        .filter(|c| name_of(c) == VOLUME_NAME)
+        .collect();
     // A pod with two containers of one name is refused by the API server whatever the webhook
     // does; for every other pod the webhook's container is the only one of its name.
     assert!(!injectors.is_empty(), "no injector init container");
@@ -438,24 +640,62 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
     }
     let injector = injectors[0];
     assert_eq!(injector["image"], json!(IMAGE), "the pod chose the image");
-    assert_eq!(injector["command"], json!([INJECTOR_PATH]), "the pod chose the command");
-    for key in ["envFrom", "volumeDevices", "workingDir", "stdin", "tty", "ports", "lifecycle", "livenessProbe", "readinessProbe", "startupProbe", "restartPolicy"] {
-        assert!(injector.get(key).is_none(), "the injector keeps a forged {key}: {}", injector[key]);
+    assert_eq!(
+        injector["command"],
+        json!([INJECTOR_PATH]),
+        "the pod chose the command"
+    );
+    for key in [
+        "envFrom",
+        "volumeDevices",
+        "workingDir",
+        "stdin",
+        "tty",
+        "ports",
+        "lifecycle",
+        "livenessProbe",
+        "readinessProbe",
+        "startupProbe",
+        "restartPolicy",
+    ] {
+        assert!(
+            injector.get(key).is_none(),
+            "the injector keeps a forged {key}: {}",
+            injector[key]
+        );
     }
     let context = &injector["securityContext"];
     assert_eq!(context["runAsNonRoot"], json!(true), "{context}");
-    assert_eq!(context["allowPrivilegeEscalation"], json!(false), "{context}");
+    assert_eq!(
+        context["allowPrivilegeEscalation"],
+        json!(false),
+        "{context}"
+    );
     assert_eq!(context["readOnlyRootFilesystem"], json!(true), "{context}");
-    assert_eq!(context["capabilities"], json!({"drop": ["ALL"]}), "{context}");
-    assert_eq!(context["seccompProfile"], json!({"type": "RuntimeDefault"}), "{context}");
+    assert_eq!(
+        context["capabilities"],
+        json!({"drop": ["ALL"]}),
+        "{context}"
+    );
+    assert_eq!(
+        context["seccompProfile"],
+        json!({"type": "RuntimeDefault"}),
+        "{context}"
+    );
     assert!(context.get("privileged").is_none(), "{context}");
     for id in ["runAsUser", "runAsGroup"] {
         if let Some(value) = context.get(id) {
-            assert!(value.as_i64().is_some_and(|v| v > 0), "{id} {value} in {context}");
+            assert!(
+                value.as_i64().is_some_and(|v| v > 0),
+                "{id} {value} in {context}"
+            );
         }
     }
     if cfg.injector_user != InjectorUser::Unset {
-        assert!(context.get("runAsUser").is_some(), "no user for the injector: {context}");
+        assert!(
+            context.get("runAsUser").is_some(),
+            "no user for the injector: {context}"
+        );
     }
 
     // Its env: exactly what the first target container has of AWS_* and proxies.
@@ -465,13 +705,25 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
     let env = injector["env"].as_array().map_or(&[][..], Vec::as_slice);
     let expected: Vec<&Value> = first
         .and_then(|c| c["env"].as_array())
-        .map(|entries| entries.iter().filter(|e| pod::is_copied_env(name_of(e))).collect())
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| pod::is_copied_env(name_of(e)))
+                .collect()
+        })
         .unwrap_or_default();
-    assert_eq!(env.iter().collect::<Vec<_>>(), expected, "the injector's env is not the first target's");
+    assert_eq!(
+        env.iter().collect::<Vec<_>>(),
+        expected,
+        "the injector's env is not the first target's"
+    );
     for entry in env {
         let name = name_of(entry);
         assert!(
-            name.starts_with("AWS_") || ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"].iter().any(|p| p.eq_ignore_ascii_case(name)),
+            name.starts_with("AWS_")
+                || ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(name)),
             "the injector gets the variable {name}"
         );
         assert!(
@@ -482,51 +734,107 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
 
     // Its mounts: its own volume read-write at the mount path; every other one read-only and
     // taken from the first target container.
-    let args: Vec<&str> = injector["args"].as_array().expect("args").iter().map(|a| a.as_str().expect("arg")).collect();
+    let args: Vec<&str> = injector["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("arg"))
+        .collect();
     let flag = |name: &str| args.iter().position(|a| *a == name).map(|i| args[i + 1]);
     let mount_path = flag("--mount-path").expect("--mount-path");
     let region = flag("--region").expect("--region");
-    assert!(secrets_injector_objects::settings::is_valid_region(region), "region {region:?}");
+    assert!(
+        secrets_injector_objects::settings::is_valid_region(region),
+        "region {region:?}"
+    );
     if let Some(failover) = flag("--failover-region") {
-        assert!(secrets_injector_objects::settings::is_valid_region(failover), "failover region {failover:?}");
+        assert!(
+            secrets_injector_objects::settings::is_valid_region(failover),
+            "failover region {failover:?}"
+        );
     }
     assert_eq!(
-        Some(pod.pointer("/metadata/annotations/secrets-injector.io~1objects").and_then(Value::as_str).expect("objects")),
+        Some(
+            pod.pointer("/metadata/annotations/secrets-injector.io~1objects")
+                .and_then(Value::as_str)
+                .expect("objects")
+        ),
         flag("--objects"),
         "the objects reach the injector verbatim"
     );
-    assert!(mount_path.starts_with('/') && mount_path != "/" && !mount_path.split('/').skip(1).any(|p| p.is_empty() || p == "." || p == ".."), "mount path {mount_path:?}");
-    let mounts = injector["volumeMounts"].as_array().expect("injector mounts");
-    let own: Vec<&Value> = mounts.iter().filter(|m| name_of(m) == VOLUME_NAME).collect();
+    assert!(
+        mount_path.starts_with('/')
+            && mount_path != "/"
+            && !mount_path
+                .split('/')
+                .skip(1)
+                .any(|p| p.is_empty() || p == "." || p == ".."),
+        "mount path {mount_path:?}"
+    );
+    let mounts = injector["volumeMounts"]
+        .as_array()
+        .expect("injector mounts");
+    let own: Vec<&Value> = mounts
+        .iter()
+        .filter(|m| name_of(m) == VOLUME_NAME)
+        .collect();
     assert_eq!(own.len(), 1, "the injector mounts its volume once");
     assert_eq!(own[0]["mountPath"], json!(mount_path));
     assert_ne!(own[0]["readOnly"], json!(true));
     for mount in mounts.iter().filter(|m| name_of(m) != VOLUME_NAME) {
-        assert_eq!(mount["readOnly"], json!(true), "the injector writes only to its volume: {mount}");
+        assert_eq!(
+            mount["readOnly"],
+            json!(true),
+            "the injector writes only to its volume: {mount}"
+        );
         assert!(
-            app_containers(before).any(|c| c["volumeMounts"].as_array().is_some_and(|ms| ms.iter().any(|m| {
-                name_of(m) == name_of(mount) && m["mountPath"] == mount["mountPath"] && m.get("subPath") == mount.get("subPath")
-            }))),
+            app_containers(before).any(|c| c["volumeMounts"].as_array().is_some_and(|ms| ms
+                .iter()
+                .any(|m| {
+                    name_of(m) == name_of(mount)
+                        && m["mountPath"] == mount["mountPath"]
+                        && m.get("subPath") == mount.get("subPath")
+                }))),
             "the injector's mount {mount} comes from no container of the pod"
         );
-        assert!(!path_holds(mount["mountPath"].as_str().unwrap_or(""), mount_path), "{mount} hides the files");
-        assert!(!path_holds(mount_path, mount["mountPath"].as_str().unwrap_or("")), "{mount} is inside the files");
+        assert!(
+            !path_holds(mount["mountPath"].as_str().unwrap_or(""), mount_path),
+            "{mount} hides the files"
+        );
+        assert!(
+            !path_holds(mount_path, mount["mountPath"].as_str().unwrap_or("")),
+            "{mount} is inside the files"
+        );
     }
 
     // The targets: read-only mounts of the volume at the mount path.
     for at in &targets.found {
         // Found in the pod as sent; the injected pod has one more init container.
-        let target_name = pod::container(before, *at).map(pod::name).expect("a target");
-        let c = list(pod, at.list.key()).iter().find(|c| name_of(c) == target_name).expect("a target stays");
+        let target_name = pod::container(before, *at)
+            .map(pod::name)
+            .expect("a target");
+        let c = list(pod, at.list.key())
+            .iter()
+            .find(|c| name_of(c) == target_name)
+            .expect("a target stays");
         for mount in c["volumeMounts"].as_array().map_or(&[][..], Vec::as_slice) {
             let added = name_of(mount) == VOLUME_NAME && mount["mountPath"] == json!(mount_path);
             if added {
-                assert_eq!(mount["readOnly"], json!(true), "container {} can write the files", name_of(c));
+                assert_eq!(
+                    mount["readOnly"],
+                    json!(true),
+                    "container {} can write the files",
+                    name_of(c)
+                );
             }
         }
     }
     if structurally_valid(before) {
-        assert!(structurally_valid(pod), "a valid pod became invalid: {}", pod["spec"]);
+        assert!(
+            structurally_valid(pod),
+            "a valid pod became invalid: {}",
+            pod["spec"]
+        );
     }
 }
 
@@ -543,10 +851,17 @@ pub fn fuzz_structured(data: &[u8]) {
 pub fn fuzz_raw(data: &[u8]) {
     let started = Instant::now();
     let parsed = parse_review(data);
-    assert!(started.elapsed() < REVIEW_BUDGET, "parsing took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < REVIEW_BUDGET,
+        "parsing took {:?}",
+        started.elapsed()
+    );
     match parsed {
         Ok(request) => {
-            let object = request.object.as_ref().map(|o| serde_json::to_value(o).expect("object serialises"));
+            let object = request
+                .object
+                .as_ref()
+                .map(|o| serde_json::to_value(o).expect("object serialises"));
             let cfg = MutationConfig {
                 default_region: Some("eu-west-1".to_owned()),
                 ..MutationConfig::for_tests(IMAGE)
@@ -554,7 +869,10 @@ pub fn fuzz_raw(data: &[u8]) {
             check_request(&request, object.as_ref(), &cfg);
         }
         Err(reason) => {
-            assert!(!reason.is_empty() && reason.len() < 200, "reason {reason:?}");
+            assert!(
+                !reason.is_empty() && reason.len() < 200,
+                "reason {reason:?}"
+            );
             assert!(!reason.contains('\n'), "reason {reason:?}");
         }
     }
@@ -562,6 +880,7 @@ pub fn fuzz_raw(data: &[u8]) {
 
 /// Converts a review (as JSON) to what the server would hand `respond`.
 pub fn as_request(review: &Value) -> AdmissionRequest<DynamicObject> {
-    let review: AdmissionReview<DynamicObject> = serde_json::from_value(review.clone()).expect("review");
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_value(review.clone()).expect("review");
     review.try_into().expect("request")
 }
