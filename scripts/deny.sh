@@ -58,7 +58,7 @@ if ! grep -qiE "failed to (fetch|open|clone)|could not resolve host|unable to (f
   exit 1
 fi
 # The database could not be fetched: use a copy on disk if there is one.
-if cargo deny --locked check --disable-fetch advisories 2>"$log"; then
+if cargo deny --locked --offline check advisories 2>"$log"; then
   cat "$log" >&2
   echo "advisories: ok, against the advisory database already on disk (it could not be updated)"
   exit 0

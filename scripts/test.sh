@@ -14,6 +14,9 @@ export SECRETS_INJECTOR_VENV="$root/.venv"
 echo "== cargo fmt"
 cargo fmt --all -- --check
 
+echo "== supply chain (no unsafe code; cargo deny: licences, bans, sources, advisories)"
+./scripts/deny.sh
+
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

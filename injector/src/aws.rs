@@ -102,6 +102,16 @@ const DENIED: &[&str] = &[
     "MissingAuthenticationToken",
 ];
 
+/// STS answers to AssumeRoleWithWebIdentity that no retry can change: an expired or rejected
+/// token, or a role that does not trust it.
+const FINAL_CREDENTIAL_CODES: &[&str] = &[
+    "ExpiredToken",
+    "InvalidIdentityToken",
+    "IDPRejectedClaim",
+    "AccessDenied",
+    "InvalidClientTokenId",
+];
+
 /// Classifies a service answer by its code, message and HTTP status.
 pub fn classify_service(code: Option<&str>, message: Option<&str>, status: u16) -> Failure {
     let message = message.unwrap_or_default().to_owned();
@@ -140,12 +150,20 @@ where
         SdkError::ResponseError(_) => transport("ResponseError", err, Kind::Transient),
         SdkError::DispatchFailure(dispatch) => {
             if let Some(credentials) = find_credentials_error(err) {
+                let failure = transport("CredentialsError", err, Kind::Transient);
                 let kind = match credentials {
                     CredentialsError::CredentialsNotLoaded(_)
                     | CredentialsError::InvalidConfiguration(_) => Kind::Final,
+                    // STS refused the token itself: asking again cannot help.
+                    _ if FINAL_CREDENTIAL_CODES
+                        .iter()
+                        .any(|code| failure.message.contains(code)) =>
+                    {
+                        Kind::Final
+                    }
                     _ => Kind::Transient,
                 };
-                transport("CredentialsError", err, kind)
+                Failure { kind, ..failure }
             } else if dispatch.is_timeout() {
                 transport("Timeout", err, Kind::Transient)
             } else if dispatch.is_user() {

@@ -339,6 +339,12 @@ fn an_expired_web_identity_token_fails_clearly() {
     assert!(!all_or_nothing(&pod, &out, &[], deadline));
     // Renewing the token is the kubelet's job; the message must say it is the token.
     assert!(out.stderr.contains("ExpiredToken"), "{}", out.stderr);
+    // An expired token is final: the run ends at once instead of retrying until the deadline.
+    assert!(
+        out.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        out.elapsed
+    );
     eprintln!(
         "expired token: failed after {:?}:\n{}",
         out.elapsed, out.stderr

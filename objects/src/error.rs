@@ -47,13 +47,20 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Errors(pub Vec<Error>);
 
+/// How many problems a message lists before it only counts the rest: a denial is shown by
+/// kubectl and stored in events, so it must stay short even for a list of thousands of objects.
+pub const MAX_LISTED: usize = 20;
+
 impl fmt::Display for Errors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
+        for (i, error) in self.0.iter().take(MAX_LISTED).enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }
             write!(f, "{error}")?;
+        }
+        if self.0.len() > MAX_LISTED {
+            write!(f, "; and {} more problems", self.0.len() - MAX_LISTED)?;
         }
         Ok(())
     }
@@ -89,5 +96,18 @@ mod tests {
              annotation secrets-injector.io/objects: objects[0] (objectName \"a\"): bad; fix it"
         );
         assert_eq!(errors.0[1].annotation_name(), OBJECTS);
+    }
+
+    #[test]
+    fn a_long_list_of_problems_is_cut_and_counted() {
+        let errors = Errors(
+            (0..25)
+                .map(|i| Error::object(format!("objects[{i}] (objectName \"x\")"), "bad"))
+                .collect(),
+        );
+        let text = errors.to_string();
+        assert!(text.contains("objects[19]"));
+        assert!(!text.contains("objects[20]"));
+        assert!(text.ends_with("; and 5 more problems"), "{text}");
     }
 }

@@ -15,6 +15,7 @@ into BENCHMARKS.md between its result markers.
 import argparse
 import json
 import os
+import resource
 import shutil
 import ssl
 import http.client
@@ -132,8 +133,12 @@ class Bench:
         # `sh` runs the script; the script runs this `aws`.
         res["awscli"] = self.timed("awscli", cli, expected, self.runs(3, 1), 0, RTT_MS,
                                    extra_env={"AWS_CLI": str(bl.VENV / "bin" / "aws")}, memory_runs=1)
-        res["binary_bytes"] = {"injector": self.injector.stat().st_size, "webhook": self.webhook.stat().st_size
-                               if self.webhook.exists() else None}
+        res["binary_bytes"] = {"injector": self.injector.stat().st_size, "webhook": self.webhook.stat().st_size}
+        if shutil.which("strip"):
+            # What `strip = true` (symbols too) in the release profile would give.
+            stripped = self.work / "injector.stripped"
+            subprocess.run(["strip", "-o", stripped, self.injector], check=True)
+            res["binary_bytes"]["injector_stripped"] = stripped.stat().st_size
         res["machine_after"] = machine_load()
         self.results["parts"]["injector"] = res
 
@@ -287,11 +292,15 @@ class Bench:
         argv = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--timeout", "5s",
                 "-s", str(bl.BENCH / "wrk.lua"), f"https://127.0.0.1:{port}{path}", "--",
                 str(body) if body else "-", expect, str(pause_ms)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         line = [ln for ln in out.splitlines() if ln.startswith("{")][-1]
         d = json.loads(line)
         if pid:
             d["server_cpu_us_per_request"] = (cpu_seconds(pid) - cpu0) / max(1, d["requests"]) * 1e6
+        d["client_cpu_us_per_request"] = wrk_cpu / max(1, d["requests"]) * 1e6
         d["rps"] = d["requests"] / (d["duration_us"] / 1e6)
         d["error_total"] = d["bad"] + sum(d["errors"].values())
         d["latency_ms"] = {k: v / 1000.0 for k, v in d.pop("latency_us").items()}

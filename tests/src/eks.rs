@@ -15,7 +15,10 @@ pub fn add_irsa(pod: &mut Value, role_arn: &str, region: &str, extra_env: &[(&st
         ("AWS_DEFAULT_REGION", region),
         ("AWS_REGION", region),
         ("AWS_ROLE_ARN", role_arn),
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+        ),
     ];
     env.extend_from_slice(extra_env);
     let spec = pod["spec"].as_object_mut().expect("pod spec");

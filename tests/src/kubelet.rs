@@ -95,7 +95,11 @@ impl Volumes {
                 }
                 fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).expect("chmod");
             }
-            for source in volume["projected"]["sources"].as_array().into_iter().flatten() {
+            for source in volume["projected"]["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 if let Some(path) = source["serviceAccountToken"]["path"].as_str() {
                     let file = dir.join(path);
                     fs::create_dir_all(file.parent().expect("token dir")).expect("token dir");
@@ -146,7 +150,10 @@ pub fn run_init_container(pod: &Value, volumes: &Volumes, binary: &Path) -> Run 
     let command = words("command");
     assert!(!command.is_empty(), "the init container has no command");
     let program = &command[0];
-    assert!(program.starts_with('/'), "command[0] must be absolute: {program}");
+    assert!(
+        program.starts_with('/'),
+        "command[0] must be absolute: {program}"
+    );
 
     let mut script = String::from("set -eu\n");
     let mut line = |s: String| {
@@ -156,14 +163,18 @@ pub fn run_init_container(pod: &Value, volumes: &Volumes, binary: &Path) -> Run 
     let r = sh_quote(&root.to_string_lossy());
     line(format!("mount -t tmpfs -o mode=0755 tmpfs {r}"));
     line(format!("mkdir -p {r}/usr {r}/etc {r}/dev {r}/proc"));
-    line(format!("ln -s usr/lib {r}/lib && ln -s usr/lib64 {r}/lib64"));
+    line(format!(
+        "ln -s usr/lib {r}/lib && ln -s usr/lib64 {r}/lib64"
+    ));
     line(format!("ln -s usr/bin {r}/bin"));
     for dir in ["usr", "etc"] {
         line(format!("mount --bind /{dir} {r}/{dir}"));
         line(format!("mount -o remount,bind,ro {r}/{dir}"));
     }
     for dev in ["null", "zero", "urandom", "random"] {
-        line(format!("touch {r}/dev/{dev} && mount --bind /dev/{dev} {r}/dev/{dev}"));
+        line(format!(
+            "touch {r}/dev/{dev} && mount --bind /dev/{dev} {r}/dev/{dev}"
+        ));
     }
     line(format!(
         "touch {r}/dev/termination-log && mount --bind {} {r}/dev/termination-log",
@@ -172,7 +183,9 @@ pub fn run_init_container(pod: &Value, volumes: &Volumes, binary: &Path) -> Run 
     // The image holds only the binary in its directory: a tmpfs there hides the host's files
     // and gives the bind mount a target without touching the host.
     let target = format!("{r}{}", sh_quote(program));
-    line(format!("bin_dir=\"$(dirname {target})\"; mkdir -p \"$bin_dir\" 2>/dev/null || true"));
+    line(format!(
+        "bin_dir=\"$(dirname {target})\"; mkdir -p \"$bin_dir\" 2>/dev/null || true"
+    ));
     line("mount -t tmpfs -o mode=0755 tmpfs \"$bin_dir\" && touch ".to_string() + &target);
     line(format!(
         "mount --bind {} {target} && mount -o remount,bind,ro {target}",
@@ -187,7 +200,10 @@ pub fn run_init_container(pod: &Value, volumes: &Volumes, binary: &Path) -> Run 
         }
         let at = format!("{r}{}", sh_quote(path));
         line(format!("mkdir -p {at}"));
-        line(format!("mount --bind {} {at}", sh_quote(&host.to_string_lossy())));
+        line(format!(
+            "mount --bind {} {at}",
+            sh_quote(&host.to_string_lossy())
+        ));
         if mount["readOnly"].as_bool() == Some(true) {
             line(format!("mount -o remount,bind,ro {at}"));
         }

@@ -147,7 +147,12 @@ fn the_seeds_example_gives_the_four_files_in_the_app_container() {
     assert_eq!(run.exit_code, 0, "stderr: {}", run.stderr);
     assert_eq!(
         run.entries,
-        ["SECRET_PASSWORD", "SECRET_USERNAME", "_test_parameter", "test_secret"]
+        [
+            "SECRET_PASSWORD",
+            "SECRET_USERNAME",
+            "_test_parameter",
+            "test_secret"
+        ]
     );
     assert_eq!(run.text("_test_parameter"), "gonitest");
     assert_eq!(
@@ -158,7 +163,10 @@ fn the_seeds_example_gives_the_four_files_in_the_app_container() {
     assert_eq!(run.text("SECRET_PASSWORD"), "example1234");
     for file in run.files.values() {
         assert_eq!(file.mode, 0o644);
-        assert_eq!(file.uid, 65532, "no runAsUser in the pod: the injector's default user");
+        assert_eq!(
+            file.uid, 65532,
+            "no runAsUser in the pod: the injector's default user"
+        );
     }
     assert!(run.termination_log.is_empty());
     assert_no_leak(&run, &["gonitest", "example1234"]);
@@ -184,7 +192,10 @@ fn every_kind_of_object_lands_with_the_app_user_and_modes() {
             parameter("/kinds/tree/db/host", "db.internal", "String"),
             parameter("/kinds/tree/db/port", "5432", "String"),
             parameter("/kinds/tree/mode", "fast", "SecureString"),
-            secret("kinds/json", r#"{"port":5432,"tls":true,"user":"svc","nested":{"a":[1,2]}}"#),
+            secret(
+                "kinds/json",
+                r#"{"port":5432,"tls":true,"user":"svc","nested":{"a":[1,2]}}"#,
+            ),
             call(
                 "secretsmanager",
                 "create_secret",
@@ -256,16 +267,22 @@ fn every_kind_of_object_lands_with_the_app_user_and_modes() {
     assert_eq!(run.text("nested.json"), r#"{"a":[1,2]}"#);
     assert_eq!(run.text("DB_USER"), "svc");
     assert_eq!(run.file("binary").content, [0x00, 0x01, 0x02, 0xff]);
-    assert!(!run.files.contains_key("_kinds_absent"), "optional and missing");
+    assert!(
+        !run.files.contains_key("_kinds_absent"),
+        "optional and missing"
+    );
     for (path, file) in &run.files {
-        assert_eq!((file.uid, file.gid), (1000, 2000), "{path} belongs to the app");
-        let want = if ["kinds_json", "PORT", "TLS", "nested.json", "DB_USER"]
-            .contains(&path.as_str())
-        {
-            0o600
-        } else {
-            0o640
-        };
+        assert_eq!(
+            (file.uid, file.gid),
+            (1000, 2000),
+            "{path} belongs to the app"
+        );
+        let want =
+            if ["kinds_json", "PORT", "TLS", "nested.json", "DB_USER"].contains(&path.as_str()) {
+                0o600
+            } else {
+                0o640
+            };
         assert_eq!(file.mode, want, "mode of {path}");
     }
     // Only top-level files with environment-variable names, shell-quoted.
@@ -283,7 +300,10 @@ fn every_kind_of_object_lands_with_the_app_user_and_modes() {
         !env.lines().any(|l| l.starts_with("nested")),
         "nested.json is not an environment name:\n{env}"
     );
-    assert_no_leak(&run, &["plain-value", "v2-value", "db.internal", "example1234"]);
+    assert_no_leak(
+        &run,
+        &["plain-value", "v2-value", "db.internal", "example1234"],
+    );
 }
 
 #[test]
@@ -302,7 +322,11 @@ fn a_missing_parameter_leaves_the_volume_empty_and_says_why() {
 - objectName: fail/no-such-secret
   objectType: secretsmanager
 "#;
-    let pod = pod("fails", json!({"secrets-injector.io/objects": objects}), json!({}));
+    let pod = pod(
+        "fails",
+        json!({"secrets-injector.io/objects": objects}),
+        json!({}),
+    );
     let mutated = admit(&world, &pod, &world.moto.endpoint());
     let run = run(&mutated);
     assert_ne!(run.exit_code, 0);
@@ -318,7 +342,10 @@ fn a_missing_parameter_leaves_the_volume_empty_and_says_why() {
             && message.contains("ResourceNotFoundException"),
         "termination message: {message}"
     );
-    assert!(!message.contains("objects[0]"), "the present one did not fail");
+    assert!(
+        !message.contains("objects[0]"),
+        "the present one did not fail"
+    );
     assert_no_leak(&run, &["present-value"]);
 }
 
@@ -328,8 +355,14 @@ fn the_injector_makes_one_credential_call_and_batched_fetches() {
     let mut calls = Vec::new();
     let mut objects = String::new();
     for i in 0..25 {
-        calls.push(parameter(&format!("/batch/p{i}"), &format!("value-{i}"), "String"));
-        objects.push_str(&format!("- {{objectName: /batch/p{i}, objectType: ssmparameter}}\n"));
+        calls.push(parameter(
+            &format!("/batch/p{i}"),
+            &format!("value-{i}"),
+            "String",
+        ));
+        objects.push_str(&format!(
+            "- {{objectName: /batch/p{i}, objectType: ssmparameter}}\n"
+        ));
     }
     for i in 0..3 {
         calls.push(secret(&format!("batch/s{i}"), &format!("secret-{i}")));
@@ -339,7 +372,11 @@ fn the_injector_makes_one_credential_call_and_batched_fetches() {
     }
     seed::seed(&world.moto.endpoint(), REGION, &calls);
     let proxy = Proxy::start(world.moto.addr());
-    let pod = pod("batch", json!({"secrets-injector.io/objects": objects}), json!({}));
+    let pod = pod(
+        "batch",
+        json!({"secrets-injector.io/objects": objects}),
+        json!({}),
+    );
     let mutated = admit(&world, &pod, &proxy.endpoint());
     let run = run(&mutated);
     assert_eq!(run.exit_code, 0, "stderr: {}", run.stderr);

@@ -28,7 +28,10 @@ fn pod(command: &[&str], args: &[&str], security: serde_json::Value) -> serde_js
 fn runs_as_the_container_user_with_only_its_mounts_writable() {
     let pod = pod(
         &["/usr/local/bin/injector"],
-        &["-c", "touch /mnt/secrets-store/ok && echo \"$GREETING\" > /mnt/secrets-store/env && (touch /not-writable 2>/dev/null && echo root-writable || echo root-read-only) > /mnt/secrets-store/root && id -u > /mnt/secrets-store/uid && echo bye > /dev/termination-log"],
+        &[
+            "-c",
+            "touch /mnt/secrets-store/ok && echo \"$GREETING\" > /mnt/secrets-store/env && (touch /not-writable 2>/dev/null && echo root-writable || echo root-read-only) > /mnt/secrets-store/root && id -u > /mnt/secrets-store/uid && echo bye > /dev/termination-log",
+        ],
         json!({"runAsUser": 1234, "runAsGroup": 4321}),
     );
     let volumes = Volumes::for_pod(&pod, "token");
@@ -39,12 +42,20 @@ fn runs_as_the_container_user_with_only_its_mounts_writable() {
     assert_eq!(run.text("env"), "it's here\n");
     assert_eq!(run.termination_log, "bye\n");
     let ok = run.file("ok");
-    assert_eq!((ok.uid, ok.gid), (1234, 2000), "fsGroup owns files in the emptyDir");
+    assert_eq!(
+        (ok.uid, ok.gid),
+        (1234, 2000),
+        "fsGroup owns files in the emptyDir"
+    );
 }
 
 #[test]
 fn reports_a_failing_container() {
-    let pod = pod(&["/usr/local/bin/injector"], &["-c", "echo nope >&2; exit 3"], json!({}));
+    let pod = pod(
+        &["/usr/local/bin/injector"],
+        &["-c", "echo nope >&2; exit 3"],
+        json!({}),
+    );
     let volumes = Volumes::for_pod(&pod, "token");
     let run = run_init_container(&pod, &volumes, Path::new("/bin/sh"));
     assert_eq!(run.exit_code, 3);

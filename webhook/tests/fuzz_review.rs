@@ -100,7 +100,7 @@ fn mutated_real_reviews_are_refused_or_answered() {
             let at = (rng.next() as usize) % body.len();
             body[at] ^= 1 << (rng.next() % 8);
         }
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             let cut = (rng.next() as usize) % body.len();
             body.truncate(cut);
         }

@@ -90,7 +90,7 @@ impl Server {
                 .find(field)
                 .unwrap_or_else(|| panic!("no {field} in {line}"));
             let rest = &line[at + field.len()..];
-            let rest = rest.trim_start_matches(|c: char| c == '"' || c == ':' || c == '=');
+            let rest = rest.trim_start_matches(['"', ':', '=']);
             let end = rest
                 .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
                 .unwrap_or(rest.len());

@@ -441,7 +441,7 @@ pub fn generated_review(b: &mut Bytes<'_>) -> Value {
             review(
                 &deployment,
                 ("apps", "v1", "Deployment"),
-                *b.pick(&["CREATE", "UPDATE", "DELETE"]),
+                operation(b, &["CREATE", "UPDATE", "DELETE"]),
                 None,
             )
         }
@@ -455,7 +455,7 @@ pub fn generated_review(b: &mut Bytes<'_>) -> Value {
         2 => review(
             &pod,
             ("", "v1", "Pod"),
-            *b.pick(&["UPDATE", "DELETE", "CONNECT"]),
+            operation(b, &["UPDATE", "DELETE", "CONNECT"]),
             None,
         ),
         3 => review(
@@ -466,6 +466,10 @@ pub fn generated_review(b: &mut Bytes<'_>) -> Value {
         ),
         _ => review(&pod, ("", "v1", "Pod"), "CREATE", None),
     }
+}
+
+fn operation(b: &mut Bytes<'_>, operations: &[&'static str]) -> &'static str {
+    operations[b.below(operations.len())]
 }
 
 /// Parses a body as the server does; `None` when the server would answer 400.
@@ -781,6 +785,14 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
     assert_eq!(own.len(), 1, "the injector mounts its volume once");
     assert_eq!(own[0]["mountPath"], json!(mount_path));
     assert_ne!(own[0]["readOnly"], json!(true));
+    // No mount hides the binary: the pod never chooses what runs as the injector.
+    for mount in mounts {
+        let path = mount["mountPath"].as_str().unwrap_or("");
+        assert!(
+            !path_holds(path, INJECTOR_PATH),
+            "{mount} hides {INJECTOR_PATH}"
+        );
+    }
     for mount in mounts.iter().filter(|m| name_of(m) != VOLUME_NAME) {
         assert_eq!(
             mount["readOnly"],
