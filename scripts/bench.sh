@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark suite, one command: installs what it needs (the test venv, then the pinned AWS CLI
-# and uvloop from scripts/requirements-bench.txt, and wrk from Debian when it is missing), builds
+# and uvloop from scripts/requirements-bench.txt, wrk and GNU time from Debian when missing), builds
 # the release binaries, and runs scripts/bench/run.py. See BENCHMARKS.md for what it measures.
 #
-#   ./scripts/bench.sh                      every part (about 6 minutes on 2 cores)
+#   ./scripts/bench.sh                      every part (about 4 minutes on 2 cores, after the build)
 #   ./scripts/bench.sh injector storm       some parts: injector, webhook, storm, growth
 #   ./scripts/bench.sh --quick              fewer runs, shorter loads: a smoke test
 #   ./scripts/bench.sh --update-doc         also write the figures into BENCHMARKS.md
@@ -33,13 +33,17 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$root/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   echo "$want" > "$stamp"
 fi
-if ! command -v wrk >/dev/null; then
+# wrk loads the webhook; GNU time (/usr/bin/time) reports each client's peak RSS.
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+[ -x /usr/bin/time ] || missing+=(time)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "wrk is missing: install it (apt-get install wrk) or run this as root" >&2
+    echo "missing ${missing[*]}: install them (apt-get install ${missing[*]}) or run this as root" >&2
     exit 1
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if [ "$build" = 1 ]; then

@@ -44,6 +44,7 @@ class Bench:
         self.results = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": args.quick,
                         "machine": machine_facts(), "parts": {}}
         self.moto = None
+        self.moto_proc = None
         self.proxy = None
 
     def runs(self, full: int, quick: int) -> int:
@@ -53,6 +54,7 @@ class Bench:
     def aws(self):
         if self.moto is None:
             self.moto = bl.start_moto(self.procs)
+            self.moto_proc = self.procs.procs[-1][1]
             bl.log(f"moto on {self.moto}; seeding 400 parameters and 100 secrets")
             bl.seed(self.moto, 400, 100)
             port = bl.start_proxy(self.procs, self.moto, RTT_MS)
@@ -74,7 +76,7 @@ class Bench:
 
     # ---- one client, timed -------------------------------------------------------------
     def timed(self, label: str, argv_for, expected: dict, runs: int, warmup: int, delay_ms: float, extra_env=None,
-              memory_runs: int = 3):
+              memory_runs: int = 3, before_each=None):
         """Runs a client `runs` times (after `warmup` untimed runs) with the proxy's round trip
         set to `delay_ms`, then `memory_runs` more under GNU time for the peak RSS; checks every
         run wrote exactly the expected files."""
@@ -88,14 +90,18 @@ class Bench:
             mount.mkdir()
             argv = argv_for(mount, rundir)
             memory = n >= warmup + runs
+            if before_each and warmup <= n < warmup + runs:
+                before_each()
             if memory:
                 argv = bl.under_gnu_time(argv, rundir / "rss")
             self.proxy.reset()
             r = bl.run_once(argv, env, rundir / "stderr")
             stats = self.proxy.stats()
             if r.status != 0:
+                gone = "" if self.moto_proc.poll() is None else \
+                    f"\nmoto is no longer running (exit {self.moto_proc.returncode}): something outside the suite stopped it"
                 raise RuntimeError(f"{label} exited {r.status}: {r.stderr()[-2000:]}\n"
-                                   f"calls {stats['calls']}, errors {stats['errors']}")
+                                   f"calls {stats['calls']}, errors {stats['errors']}{gone}")
             got = bl.read_files(mount)
             if got != expected:
                 missing = sorted(set(expected) - set(got))[:5]
@@ -118,11 +124,13 @@ class Bench:
         expected = bl.expected_files(P, S)
         objects = bl.objects_yaml(P, S)
         res = {"params": P, "secrets": S, "rtt_ms": RTT_MS, "machine_before": machine_load()}
-        bl.log("injector: floor")
-        res["floor"] = floor.measure(moto, P, S, self.runs(30, 5), RTT_MS)
-        bl.log("injector: injector, 20 ms round trip")
+        bl.log("injector: injector and floor, 20 ms round trip")
         inj = lambda m, d: self.injector_argv(m, objects, d / "termination-log")  # noqa: E731
-        res["injector"] = self.timed("injector", inj, expected, self.runs(30, 5), 3, RTT_MS)
+        # One floor pass before each injector run, so both see the same machine: a background
+        # load that comes and goes moves them together instead of skewing their ratio.
+        passes = floor.Passes(moto, P, S)
+        res["injector"] = self.timed("injector", inj, expected, self.runs(30, 5), 3, RTT_MS, before_each=passes.one)
+        res["floor"] = passes.summary(RTT_MS)
         bl.log("injector: injector, no added round trip")
         res["injector_no_rtt"] = self.timed("injector0", inj, expected, self.runs(30, 5), 2, 0.0)
         bl.log("injector: boto3 script")

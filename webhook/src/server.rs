@@ -218,17 +218,37 @@ pub async fn read_body(
 /// is short and never quotes the body.
 pub fn parse_review(body: &[u8]) -> std::result::Result<AdmissionRequest<DynamicObject>, String> {
     let at = |e: &serde_json::Error| format!("(line {}, column {})", e.line(), e.column());
-    // The type first, so a review of another version is named as such rather than failing on
-    // whichever field differs.
-    let types: TypeOnly = serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            format!("request body is not valid JSON {}", at(&e))
+    // The common case parses once; only a body that fails is read again for its type, so a
+    // review of another version is named as such rather than failing on whichever field differs.
+    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
+        Ok(review) => review,
+        Err(full) => {
+            let types: TypeOnly = serde_json::from_slice(body).map_err(|e| match e.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    format!("request body is not valid JSON {}", at(&e))
+                }
+                _ => format!(
+                    "request body is not a JSON object with kind and apiVersion {}",
+                    at(&e)
+                ),
+            })?;
+            check_types(&types)?;
+            return Err(format!(
+                "request body is not a valid AdmissionReview {}",
+                at(&full)
+            ));
         }
-        _ => format!(
-            "request body is not a JSON object with kind and apiVersion {}",
-            at(&e)
-        ),
+    };
+    check_types(&TypeOnly {
+        kind: Some(review.types.kind.clone()),
+        api_version: Some(review.types.api_version.clone()),
     })?;
+    review
+        .try_into()
+        .map_err(|_| "the AdmissionReview has no request".to_owned())
+}
+
+fn check_types(types: &TypeOnly) -> std::result::Result<(), String> {
     if types.kind.as_deref() != Some("AdmissionReview")
         || types.api_version.as_deref() != Some(ADMISSION_API_VERSION)
     {
@@ -236,11 +256,7 @@ pub fn parse_review(body: &[u8]) -> std::result::Result<AdmissionRequest<Dynamic
             "expected kind AdmissionReview of apiVersion {ADMISSION_API_VERSION}"
         ));
     }
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
-        .map_err(|e| format!("request body is not a valid AdmissionReview {}", at(&e)))?;
-    review
-        .try_into()
-        .map_err(|_| "the AdmissionReview has no request".to_owned())
+    Ok(())
 }
 
 #[derive(serde::Deserialize)]
