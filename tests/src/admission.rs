@@ -10,6 +10,9 @@ pub fn create_review(uid: &str, object: &Value, namespace: &str) -> Value {
     let api_version = object["apiVersion"].as_str().unwrap_or("v1");
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let resource = format!("{}s", kind.to_lowercase());
+    // The API server fills in the namespace of the request before it calls webhooks.
+    let mut object = object.clone();
+    object["metadata"]["namespace"] = json!(namespace);
     json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -19,7 +22,7 @@ pub fn create_review(uid: &str, object: &Value, namespace: &str) -> Value {
             "resource": {"group": group, "version": version, "resource": resource},
             "requestKind": {"group": group, "version": version, "kind": kind},
             "requestResource": {"group": group, "version": version, "resource": resource},
-            "name": object["metadata"]["name"],
+            "name": object["metadata"]["name"].as_str().unwrap_or(""),
             "namespace": namespace,
             "operation": "CREATE",
             "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller",

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use secrets_injector_e2e::admission;
 use secrets_injector_e2e::https::{self, Client, HelloAnswer, SERVICE_NAME, SecretVolume, Webhook};
 use serde_json::{Value, json};
 
@@ -43,25 +44,14 @@ fn certs() -> tempfile::TempDir {
 }
 
 fn review(uid: &str, annotations: Value) -> Vec<u8> {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": "apps",
-            "operation": "CREATE",
-            "userInfo": {"username": "admin"},
-            "object": {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": "web", "namespace": "apps", "annotations": annotations},
-                "spec": {"containers": [{"name": "app", "image": "app:1"}]}
-            }
-        }
-    })
-    .to_string()
-    .into_bytes()
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "annotations": annotations},
+        "spec": {"containers": [{"name": "app", "image": "app:1"}]}
+    });
+    admission::create_review(uid, &pod, "apps")
+        .to_string()
+        .into_bytes()
 }
 
 fn objects() -> Value {

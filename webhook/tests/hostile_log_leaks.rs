@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use secrets_injector_e2e::admission;
 use secrets_injector_e2e::https::{self, Client, SERVICE_NAME};
 use serde_json::{Value, json};
 
@@ -130,25 +131,14 @@ impl Drop for Server {
 }
 
 fn review(uid: &str, annotations: Value, env: Value) -> Vec<u8> {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": "apps",
-            "operation": "CREATE",
-            "userInfo": {"username": "admin"},
-            "object": {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": "web", "namespace": "apps", "annotations": annotations},
-                "spec": {"containers": [{"name": "app", "image": "app:1", "env": env}]}
-            }
-        }
-    })
-    .to_string()
-    .into_bytes()
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "annotations": annotations},
+        "spec": {"containers": [{"name": "app", "image": "app:1", "env": env}]}
+    });
+    admission::create_review(uid, &pod, "apps")
+        .to_string()
+        .into_bytes()
 }
 
 #[test]

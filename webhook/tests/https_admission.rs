@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
+use secrets_injector_e2e::admission;
 use secrets_injector_e2e::https::{self, Client, HelloAnswer, SERVICE_NAME, Webhook};
 use secrets_injector_e2e::validate::validate_manifests;
 use serde_json::{Value, json};
@@ -75,47 +75,13 @@ impl Server {
 
 /// An AdmissionReview as the API server sends it for creating `object`.
 fn review(uid: &str, object: &Value, namespace: &str) -> Value {
-    let kind = object["kind"].as_str().expect("kind");
-    let (group, version) = match object["apiVersion"].as_str().expect("apiVersion") {
-        "v1" => ("", "v1"),
-        other => other.split_once('/').expect("group/version"),
-    };
-    let resource = format!("{}s", kind.to_ascii_lowercase());
-    let kind = json!({"group": group, "version": version, "kind": kind});
-    let resource = json!({"group": group, "version": version, "resource": resource});
-    let mut object = object.clone();
-    object["metadata"]["namespace"] = json!(namespace);
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": kind,
-            "resource": resource,
-            "requestKind": kind,
-            "requestResource": resource,
-            "name": object["metadata"]["name"].as_str().unwrap_or(""),
-            "namespace": namespace,
-            "operation": "CREATE",
-            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller", "uid": "b0a7", "groups": ["system:serviceaccounts"]},
-            "object": object,
-            "oldObject": null,
-            "dryRun": false,
-            "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
-        }
-    })
+    admission::create_review(uid, object, namespace)
 }
 
 /// Applies the response's JSONPatch to the object of the review.
 fn patched(review: &Value, response: &Value) -> Value {
     assert_eq!(response["patchType"], "JSONPatch", "{response}");
-    let patch = base64::engine::general_purpose::STANDARD
-        .decode(response["patch"].as_str().expect("base64 patch"))
-        .expect("patch is base64");
-    let patch: json_patch::Patch = serde_json::from_slice(&patch).expect("patch is a JSONPatch");
-    let mut object = review["request"]["object"].clone();
-    json_patch::patch(&mut object, &patch).expect("patch applies to the pod");
-    object
+    admission::apply_patch(&review["request"]["object"], response)
 }
 
 fn named<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use secrets_injector_e2e::admission;
 use secrets_injector_e2e::https::{self, Client, SERVICE_NAME, Webhook};
 use serde_json::json;
 
@@ -117,27 +118,15 @@ fn flags_come_from_the_environment_too() {
 }
 
 fn review_body(uid: &str) -> Vec<u8> {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "name": "plain",
-            "namespace": "default",
-            "operation": "CREATE",
-            "userInfo": {"username": "admin"},
-            "object": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "plain", "namespace": "default"},
-                "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}
-            }
-        }
-    })
-    .to_string()
-    .into_bytes()
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "plain"},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}
+    });
+    admission::create_review(uid, &pod, "default")
+        .to_string()
+        .into_bytes()
 }
 
 #[test]
