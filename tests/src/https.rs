@@ -450,6 +450,19 @@ pub fn make_certs(program: &Path, out_dir: &Path, extra: &[&str]) {
     );
 }
 
+/// `program serve` on ephemeral 127.0.0.1 ports (HTTPS and metrics); the caller adds the rest.
+pub fn serve_command(program: &Path) -> Command {
+    let mut command = Command::new(program);
+    command.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    command
+}
+
 /// A running `webhook serve` on ephemeral 127.0.0.1 ports, its JSON log lines collected. It is
 /// killed when dropped; statics are never dropped, so keep it out of a `static` (a `OnceLock`
 /// shared by tests would leave the process running after the test binary exits).
@@ -489,14 +502,7 @@ impl Webhook {
         K: AsRef<std::ffi::OsStr>,
         V: AsRef<std::ffi::OsStr>,
     {
-        let mut child = Command::new(program)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-            ])
+        let mut child = serve_command(program)
             .args(args.into_iter().map(Into::into))
             .envs(env)
             .env("RUST_LOG", "info")

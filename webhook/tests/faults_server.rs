@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use secrets_injector_e2e::admission;
@@ -60,14 +60,7 @@ fn objects() -> Value {
 
 /// Runs `webhook serve` that must fail to start; returns its exit status and output.
 fn failed_start(cert: &Path, key: &Path) -> (std::process::ExitStatus, String) {
-    let mut child = Command::new(program())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
+    let mut child = https::serve_command(program())
         .args(serve_args(cert, key, &[]))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

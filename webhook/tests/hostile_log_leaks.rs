@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,16 +33,8 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, rust_log: &str, format: &str) -> Server {
-        let mut child = Command::new(program())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--log-format",
-                format,
-            ])
+        let mut child = https::serve_command(program())
+            .args(["--log-format", format])
             .arg("--tls-cert")
             .arg(dir.join("tls.crt"))
             .arg("--tls-key")

@@ -5,7 +5,6 @@
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use secrets_injector_e2e::admission;
@@ -20,14 +19,7 @@ fn program() -> &'static Path {
 
 /// Runs `webhook serve` expecting it to fail at startup; returns its exit code and stderr.
 fn serve_failing(cert: &Path, key: &Path) -> (Option<i32>, String) {
-    let output = Command::new(program())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
+    let output = https::serve_command(program())
         .arg("--tls-cert")
         .arg(cert)
         .arg("--tls-key")
