@@ -6,7 +6,7 @@ use crate::mode::FileMode;
 use crate::relpath::RelPath;
 use crate::translation::PathTranslation;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Settings {
     /// Region for names that are not ARNs; every `objectName` ARN must be in it.
     pub region: String,

@@ -35,6 +35,60 @@ pub fn create_review(uid: &str, object: &Value, namespace: &str) -> Value {
     })
 }
 
+/// The fields of `request` in the order the API server writes them (the Go struct's order):
+/// `kind` and `operation` come before `object`.
+const REQUEST_ORDER: [&str; 15] = [
+    "uid",
+    "kind",
+    "resource",
+    "subResource",
+    "requestKind",
+    "requestResource",
+    "requestSubResource",
+    "name",
+    "namespace",
+    "operation",
+    "userInfo",
+    "object",
+    "oldObject",
+    "dryRun",
+    "options",
+];
+
+/// A review as the bytes the API server sends: `apiVersion`, `kind`, then `request` with its
+/// fields in the API server's order (a `serde_json::Value` would sort them, putting `object`
+/// before `operation`). Fields the API does not have follow, sorted.
+pub fn body(review: &Value) -> Vec<u8> {
+    let text = |v: &Value| serde_json::to_string(v).expect("JSON");
+    let Some(request) = review.get("request").and_then(Value::as_object) else {
+        return serde_json::to_vec(review).expect("JSON");
+    };
+    let mut fields: Vec<String> = REQUEST_ORDER
+        .iter()
+        .filter_map(|key| {
+            request
+                .get(*key)
+                .map(|v| format!("{}:{}", text(&json!(key)), text(v)))
+        })
+        .collect();
+    fields.extend(
+        request
+            .iter()
+            .filter(|(key, _)| !REQUEST_ORDER.contains(&key.as_str()))
+            .map(|(key, v)| format!("{}:{}", text(&json!(key)), text(v))),
+    );
+    let mut head = serde_json::Map::new();
+    for (key, v) in review.as_object().into_iter().flatten() {
+        if key != "request" {
+            head.insert(key.clone(), v.clone());
+        }
+    }
+    let head = text(&Value::Object(head));
+    let head = head.strip_suffix('}').expect("an object");
+    let comma = if head.len() > 1 { "," } else { "" };
+    format!("{head}{comma}\"request\":{{{}}}}}", fields.join(",")).into_bytes()
+}
+
 /// Applies the JSONPatch of an AdmissionReview answer's `response` to `object`; an answer with
 /// no patch leaves it as it is.
 pub fn apply_patch(object: &Value, response: &Value) -> Value {
@@ -48,4 +102,26 @@ pub fn apply_patch(object: &Value, response: &Value) -> Value {
         json_patch::patch(&mut object, &patch).expect("the patch applies");
     }
     object
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_keeps_the_api_servers_order_and_every_field() {
+        let review = create_review(
+            "u",
+            &json!({"kind": "Pod", "metadata": {"name": "p"}}),
+            "ns",
+        );
+        let body = body(&review);
+        let text = std::str::from_utf8(&body).unwrap();
+        let at = |key: &str| text.find(&format!("\"{key}\":")).unwrap();
+        assert!(
+            at("uid") < at("operation") && at("operation") < at("object"),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), review);
+    }
 }

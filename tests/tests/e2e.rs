@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use secrets_injector_e2e::admission::{apply_patch, create_review};
+use secrets_injector_e2e::admission::{self, apply_patch, create_review};
 use secrets_injector_e2e::https::{self, Client, Webhook};
 use secrets_injector_e2e::kubelet::{self, Run, Volumes};
 use secrets_injector_e2e::moto::Moto;
@@ -93,7 +93,7 @@ fn admit(world: &World, pod: &Value, endpoint: &str) -> Value {
     let review = create_review("4f9c7a52-3c3e-4d5e-9a7e-0c1e2f3a4b5c", &pod, "team-a");
     let client = Client::new(world.webhook.addr, SERVICE_NAME, &[&world.ca]);
     let answer = client
-        .post_json("/mutate", &serde_json::to_vec(&review).expect("JSON"))
+        .post_json("/mutate", &admission::body(&review))
         .expect("POST /mutate");
     assert_eq!(answer.status, 200, "{}", answer.text());
     let answer = answer.json();
@@ -397,7 +397,7 @@ fn a_pod_the_webhook_denies_never_reaches_the_injector() {
     let review = create_review("a1b2", &bad, "team-a");
     let client = Client::new(world.webhook.addr, SERVICE_NAME, &[&world.ca]);
     let answer = client
-        .post_json("/mutate", &serde_json::to_vec(&review).expect("JSON"))
+        .post_json("/mutate", &admission::body(&review))
         .expect("POST /mutate")
         .json();
     let response = &answer["response"];

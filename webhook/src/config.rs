@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::plan_cache::PlanCache;
 use crate::quantity::Quantity;
 use crate::{Error, Result};
 
@@ -76,6 +77,10 @@ pub struct MutationConfig {
     /// User (and group) id of the init container when the app has none, or "none" to leave it unset.
     #[arg(long, env = "SECRETS_INJECTOR_INJECTOR_USER", default_value = "65532", value_parser = InjectorUser::from_str)]
     pub injector_user: InjectorUser,
+
+    /// Object lists already checked, shared by every review (not a flag).
+    #[arg(skip)]
+    pub plans: PlanCache,
 }
 
 impl MutationConfig {
@@ -91,6 +96,7 @@ impl MutationConfig {
             injector_cpu_limit: quantity("200m"),
             injector_memory_limit: quantity("64Mi"),
             injector_user: InjectorUser::Id(65532),
+            plans: PlanCache::default(),
         }
     }
 

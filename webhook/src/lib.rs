@@ -2,6 +2,7 @@
 //! patches the pod to run it. The logic (`mutate`, `review`, `inject`) is pure; `server` is the
 //! thin HTTPS transport around it.
 
+pub mod admission;
 pub mod certs;
 pub mod config;
 pub mod error;
@@ -10,7 +11,9 @@ pub mod metrics;
 pub mod mutate;
 pub mod patch;
 pub mod plan;
+pub mod plan_cache;
 pub mod pod;
+pub mod pruned;
 pub mod quantity;
 pub mod resources;
 pub mod review;

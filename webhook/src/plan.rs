@@ -2,11 +2,13 @@
 //! it must deny the pod. The object list itself is parsed and checked by
 //! `secrets_injector_objects`, the same code the injector runs.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use secrets_injector_objects::annotations::{self, PREFIX};
 use secrets_injector_objects::mode::{AppIdentity, FileMode};
-use secrets_injector_objects::plan::{self as objects_plan, Plan};
+use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
 use secrets_injector_objects::translation::PathTranslation;
 
@@ -21,7 +23,7 @@ pub const INJECTOR_PATH: &str = "/usr/local/bin/injector";
 #[derive(Debug)]
 pub struct Injection {
     /// The parsed object list (validated; kept for its warnings and file checks).
-    pub plan: Plan,
+    pub plan: Arc<Plan>,
     /// Where the files appear.
     pub mount_path: String,
     /// The resolved region passed to the injector.
@@ -118,7 +120,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
     };
 
     let settings = settings(pod, cfg, first, &mut problems);
-    let plan = settings.and_then(|settings| match objects_plan::parse(objects, settings) {
+    let plan = settings.and_then(|settings| match cfg.plans.parse(objects, settings) {
         Ok(plan) => Some(plan),
         Err(errors) => {
             problems.extend(errors.0.iter().map(ToString::to_string));
@@ -161,9 +163,8 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
 
 /// A warning for every annotation under the prefix that means nothing, with the closest name.
 fn unknown_annotation_warnings(pod: &Value) -> Vec<String> {
-    pod::annotations(pod)
-        .keys()
-        .filter(|name| name.starts_with(PREFIX) && !annotations::KNOWN.contains(&name.as_str()))
+    pod::annotation_names(pod)
+        .filter(|name| name.starts_with(PREFIX) && !annotations::KNOWN.contains(name))
         .map(|name| match annotations::closest_known(name) {
             Some(known) => {
                 format!("annotation {name} is not known and is ignored; did you mean {known}?")

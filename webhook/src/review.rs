@@ -1,19 +1,22 @@
 //! One AdmissionRequest in, one AdmissionResponse out: pods being created are mutated; the pod
 //! templates of workloads are checked with the same rules and denied when bad, never changed.
 
-use kube_core::DynamicObject;
-use kube_core::admission::{AdmissionRequest, AdmissionResponse, Operation};
-use kube_core::response::Status;
+use serde_json::Value;
 
+use crate::admission::{Object, Operation, Request, Response};
 use crate::config::MutationConfig;
 use crate::mutate::{Decision, mutate};
+use crate::pruned;
 
 /// The response and what was decided, for logs and metrics.
 #[derive(Debug)]
 pub struct Outcome {
-    pub response: AdmissionResponse,
+    pub response: Response,
     /// `skipped`, `mutated`, `unchanged`, `denied` or `checked`.
     pub decision: &'static str,
+    /// The object's name, or its `generateName` when it has none yet (empty when neither was
+    /// read).
+    pub name: String,
 }
 
 /// Where a workload kind keeps its pod template, as a JSON pointer and as a field path for
@@ -32,68 +35,121 @@ pub(crate) fn template_location(group: &str, kind: &str) -> Option<(&'static str
 }
 
 /// Answers one admission request.
-pub fn respond(req: &AdmissionRequest<DynamicObject>, cfg: &MutationConfig) -> Outcome {
-    let allowed = AdmissionResponse::from(req);
-    let skipped = || Outcome {
-        response: AdmissionResponse::from(req),
+pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
+    let name = req.name.as_deref().unwrap_or_default();
+    let skipped = |name: &str| Outcome {
+        response: Response::allow(&req.uid),
         decision: "skipped",
+        name: name.to_owned(),
     };
     if req.sub_resource.is_some() {
-        return skipped();
+        return skipped(name);
     }
     let Some(object) = &req.object else {
-        return skipped();
+        return skipped(name);
     };
-    let object = match serde_json::to_value(object) {
-        Ok(object) => object,
-        Err(e) => return denied(allowed, &format!("the object cannot be read: {e}")),
-    };
-    let (group, kind) = (req.kind.group.as_str(), req.kind.kind.as_str());
+    let (group, kind) = (req.kind.group.as_ref(), req.kind.kind.as_ref());
     if (group, kind) == ("", "Pod") {
-        if !matches!(req.operation, Operation::Create) {
-            return skipped();
+        if req.operation != Operation::Create {
+            return skipped(name);
         }
-        return match mutate(&object, cfg) {
-            Decision::Skip => skipped(),
-            Decision::Deny(message) => denied(allowed, &message),
+        let read;
+        let object = match object {
+            Object::Pod(pod) => pod,
+            Object::Raw(raw) => match pruned::read(raw) {
+                Ok(pod) => {
+                    read = pod;
+                    &read
+                }
+                Err(e) => return unreadable(req, name, &e),
+            },
+        };
+        let name = name_of(name, object);
+        let outcome = |response, decision| Outcome {
+            response,
+            decision,
+            name: name.to_owned(),
+        };
+        return match mutate(object, cfg) {
+            Decision::Skip => skipped(name),
+            Decision::Deny(message) => outcome(Response::deny(&req.uid, message), "denied"),
             Decision::Patch { patch, warnings } => {
-                let decision = if patch.0.is_empty() {
-                    "unchanged"
-                } else {
-                    "mutated"
-                };
-                let response = with_warnings(allowed, warnings);
-                let response = if patch.0.is_empty() {
-                    Ok(response)
-                } else {
-                    response.with_patch(patch)
-                };
-                match response {
-                    Ok(response) => Outcome { response, decision },
-                    Err(e) => denied(
-                        AdmissionResponse::from(req),
-                        &format!("the patch cannot be written: {e}"),
+                let mut response = Response::allow(&req.uid);
+                response.warnings = warnings;
+                if patch.0.is_empty() {
+                    return outcome(response, "unchanged");
+                }
+                match serde_json::to_vec(&patch) {
+                    Ok(patch) => {
+                        response.patch = Some(patch);
+                        outcome(response, "mutated")
+                    }
+                    Err(e) => outcome(
+                        Response::deny(&req.uid, format!("the patch cannot be written: {e}")),
+                        "denied",
                     ),
                 }
             }
         };
     }
     let Some((pointer, field)) = template_location(group, kind) else {
-        return skipped();
+        return skipped(name);
     };
     if !matches!(req.operation, Operation::Create | Operation::Update) {
-        return skipped();
+        return skipped(name);
     }
-    let Some(template) = object.pointer(pointer) else {
-        return skipped();
-    };
-    match mutate(template, cfg) {
-        Decision::Skip => skipped(),
-        Decision::Deny(message) => denied(allowed, &format!("{field}: {message}")),
-        Decision::Patch { warnings, .. } => Outcome {
-            response: with_warnings(allowed, prefixed(field, warnings)),
-            decision: "checked",
+    let object: Value = match object {
+        // Only a pod being created is read pruned.
+        Object::Pod(pod) => pod.clone(),
+        Object::Raw(raw) => match serde_json::from_str(raw.get()) {
+            Ok(object) => object,
+            Err(e) => return unreadable(req, name, &e),
         },
+    };
+    let name = name_of(name, &object);
+    let Some(template) = object.pointer(pointer) else {
+        return skipped(name);
+    };
+    let response = match mutate(template, cfg) {
+        Decision::Skip => return skipped(name),
+        Decision::Deny(message) => {
+            return Outcome {
+                response: Response::deny(&req.uid, format!("{field}: {message}")),
+                decision: "denied",
+                name: name.to_owned(),
+            };
+        }
+        Decision::Patch { warnings, .. } => {
+            let mut response = Response::allow(&req.uid);
+            response.warnings = prefixed(field, warnings);
+            response
+        }
+    };
+    Outcome {
+        response,
+        decision: "checked",
+        name: name.to_owned(),
+    }
+}
+
+/// The request's name, or the object's `generateName` while the API server has not named it yet
+/// (pods of a ReplicaSet), so logs say which workload it was.
+fn name_of<'a>(name: &'a str, object: &'a Value) -> &'a str {
+    if !name.is_empty() {
+        return name;
+    }
+    object
+        .pointer("/metadata/generateName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The object is not JSON (the review around it was): denied, naming the problem.
+fn unreadable(req: &Request<'_>, name: &str, e: &serde_json::Error) -> Outcome {
+    Outcome {
+        response: Response::deny(&req.uid, format!("the object cannot be read: {e}")),
+        decision: "denied",
+        name: name.to_owned(),
     }
 }
 
@@ -104,36 +160,16 @@ fn prefixed(field: &str, warnings: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-fn with_warnings(mut response: AdmissionResponse, warnings: Vec<String>) -> AdmissionResponse {
-    if !warnings.is_empty() {
-        response.warnings = Some(warnings);
-    }
-    response
-}
-
-/// `allowed: false` with status code 400 and the message: the object is what is wrong.
-fn denied(response: AdmissionResponse, message: &str) -> Outcome {
-    let mut response = response.deny(message);
-    response.result = Status::failure(message, "BadRequest").with_code(400);
-    Outcome {
-        response,
-        decision: "denied",
-    }
-}
-
 /// The review-level tests use whole AdmissionReview bodies as the API server sends them.
 #[cfg(test)]
 mod tests {
-    use kube_core::admission::AdmissionReview;
     use serde_json::{Value, json};
+
+    use crate::admission;
 
     use super::*;
 
-    fn request(
-        kind: (&str, &str, &str),
-        operation: &str,
-        object: Value,
-    ) -> AdmissionRequest<DynamicObject> {
+    fn request(kind: (&str, &str, &str), operation: &str, object: Value) -> Vec<u8> {
         let (group, version, kind_name) = kind;
         let resource = format!("{}s", kind_name.to_lowercase());
         let body = json!({
@@ -151,8 +187,12 @@ mod tests {
                 "dryRun": false
             }
         });
-        let review: AdmissionReview<DynamicObject> = serde_json::from_value(body).unwrap();
-        review.try_into().unwrap()
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    /// The answer to a review body, parsed as the server parses it.
+    fn answer(body: &[u8], cfg: &MutationConfig) -> Outcome {
+        respond(&admission::parse(body).unwrap(), cfg)
     }
 
     fn pod(annotations: Value) -> Value {
@@ -179,21 +219,21 @@ mod tests {
             "CREATE",
             pod(json!({"secrets-injector.io/objects": OBJECTS})),
         );
-        let outcome = respond(&req, &cfg());
+        let outcome = answer(&req, &cfg());
         assert_eq!(outcome.decision, "mutated");
         assert!(outcome.response.allowed);
         assert_eq!(outcome.response.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
         let patch: json_patch::Patch =
             serde_json::from_slice(outcome.response.patch.as_deref().unwrap()).unwrap();
         assert!(!patch.0.is_empty());
-        let review = serde_json::to_value(outcome.response.into_review()).unwrap();
+        let review = serde_json::from_slice::<Value>(&outcome.response.to_review_json()).unwrap();
         assert_eq!(review["response"]["patchType"], json!("JSONPatch"));
     }
 
     #[test]
     fn pod_not_asking_is_skipped() {
         let req = request(("", "v1", "Pod"), "CREATE", pod(json!({"other": "x"})));
-        let outcome = respond(&req, &cfg());
+        let outcome = answer(&req, &cfg());
         assert_eq!(outcome.decision, "skipped");
         assert!(outcome.response.allowed);
         assert!(outcome.response.patch.is_none());
@@ -206,7 +246,7 @@ mod tests {
             "UPDATE",
             pod(json!({"secrets-injector.io/objects": OBJECTS})),
         );
-        let outcome = respond(&req, &cfg());
+        let outcome = answer(&req, &cfg());
         assert_eq!(outcome.decision, "skipped");
         assert!(outcome.response.allowed);
         assert!(outcome.response.patch.is_none());
@@ -219,18 +259,20 @@ mod tests {
             "CREATE",
             pod(json!({"secrets-injector.io/objects": "[]"})),
         );
-        let outcome = respond(&req, &cfg());
+        let outcome = answer(&req, &cfg());
         assert_eq!(outcome.decision, "denied");
         assert!(!outcome.response.allowed);
-        assert_eq!(outcome.response.result.code, 400);
+        assert_eq!(outcome.response.denial.as_ref().unwrap().code, 400);
         assert!(
             outcome
                 .response
-                .result
+                .denial
+                .as_ref()
+                .unwrap()
                 .message
                 .contains("secrets-injector.io/objects")
         );
-        let review = serde_json::to_value(outcome.response.into_review()).unwrap();
+        let review = serde_json::from_slice::<Value>(&outcome.response.to_review_json()).unwrap();
         assert_eq!(review["response"]["status"]["code"], json!(400));
         assert!(review["response"].get("patch").is_none());
     }
@@ -243,7 +285,7 @@ mod tests {
             panic!("expected a patch");
         };
         json_patch::patch(&mut object, &patch).unwrap();
-        let outcome = respond(&request(("", "v1", "Pod"), "CREATE", object), &cfg);
+        let outcome = answer(&request(("", "v1", "Pod"), "CREATE", object), &cfg);
         assert_eq!(outcome.decision, "unchanged");
         assert!(outcome.response.allowed);
         assert!(outcome.response.patch.is_none());
@@ -270,14 +312,14 @@ mod tests {
             json!({"secrets-injector.io/objects": OBJECTS, "secrets-injector.io/regoin": "x"}),
         );
         for operation in ["CREATE", "UPDATE"] {
-            let outcome = respond(
+            let outcome = answer(
                 &request(("apps", "v1", "Deployment"), operation, good.clone()),
                 &cfg(),
             );
             assert_eq!(outcome.decision, "checked");
             assert!(outcome.response.allowed);
             assert!(outcome.response.patch.is_none());
-            let warnings = outcome.response.warnings.unwrap();
+            let warnings = outcome.response.warnings;
             assert_eq!(warnings.len(), 1, "{warnings:?}");
             assert!(
                 warnings[0].starts_with(
@@ -289,20 +331,20 @@ mod tests {
         let bad = deployment(
             json!({"secrets-injector.io/objects": OBJECTS, "secrets-injector.io/mount-path": "relative"}),
         );
-        let outcome = respond(
+        let outcome = answer(
             &request(("apps", "v1", "Deployment"), "UPDATE", bad),
             &cfg(),
         );
         assert_eq!(outcome.decision, "denied");
-        assert_eq!(outcome.response.result.code, 400);
+        assert_eq!(outcome.response.denial.as_ref().unwrap().code, 400);
         assert!(
-            outcome.response.result.message.starts_with(
+            outcome.response.denial.as_ref().unwrap().message.starts_with(
                 "spec.template: annotation secrets-injector.io/mount-path: \"relative\" is not an absolute path"
             ),
             "{}",
-            outcome.response.result.message
+            outcome.response.denial.as_ref().unwrap().message
         );
-        let outcome = respond(
+        let outcome = answer(
             &request(
                 ("apps", "v1", "Deployment"),
                 "DELETE",
@@ -327,28 +369,48 @@ mod tests {
                 }}}
             }
         });
-        let outcome = respond(
+        let outcome = answer(
             &request(("batch", "v1", "CronJob"), "CREATE", cronjob),
             &cfg(),
         );
         assert_eq!(outcome.decision, "denied");
         assert!(
-            outcome.response.result.message.starts_with(
+            outcome.response.denial.as_ref().unwrap().message.starts_with(
                 "spec.jobTemplate.spec.template: annotation secrets-injector.io/init-first: \"yes\" is not a boolean"
             ),
             "{}",
-            outcome.response.result.message
+            outcome.response.denial.as_ref().unwrap().message
         );
     }
 
     #[test]
     fn other_kinds_are_skipped() {
         let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "annotations": {"secrets-injector.io/objects": "[]"}}});
-        let outcome = respond(
+        let outcome = answer(
             &request(("", "v1", "ConfigMap"), "CREATE", config_map),
             &cfg(),
         );
         assert_eq!(outcome.decision, "skipped");
         assert!(outcome.response.allowed);
+    }
+
+    #[test]
+    fn the_pruned_and_the_whole_pod_agree_on_who_asks() {
+        let cfg = cfg();
+        let cases = [
+            json!({"secrets-injector.io/objects": OBJECTS}),
+            json!({"secrets-injector.io/objects": ""}),
+            json!({"secrets-injector.io/objects": OBJECTS, "secrets-injector.io/inject": "false"}),
+            json!({"secrets-injector.io/objects": OBJECTS, "secrets-injector.io/inject": "no"}),
+            json!({"secrets-injector.io/objects": 7}),
+            json!({"secrets-injector.io/inject": "true"}),
+            json!({}),
+        ];
+        for annotations in cases {
+            let object = pod(annotations.clone());
+            let full = !matches!(mutate(&object, &cfg), Decision::Skip);
+            let outcome = answer(&request(("", "v1", "Pod"), "CREATE", object), &cfg);
+            assert_eq!(outcome.decision != "skipped", full, "{annotations}");
+        }
     }
 }

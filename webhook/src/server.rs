@@ -16,24 +16,22 @@ use axum::routing::{get, post};
 use axum_server::Handle;
 use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use base64::Engine;
 use http_body_util::BodyExt;
-use kube_core::DynamicObject;
-use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use rustls::crypto::CryptoProvider;
 
+use crate::admission;
 use crate::config::MutationConfig;
 use crate::metrics::{self, Metrics};
+use crate::review;
 use crate::telemetry::LogFormat;
 use crate::tls::{self, CertPaths, Reloader, Resolver};
-use crate::{Error, Result, review};
+use crate::{Error, Result};
 
 /// How long a client may take for the TLS handshake, for a request's headers and for its body:
 /// the API server sends a review in milliseconds, so this only bounds slow or stalled clients.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the certificate files are compared with what is served.
 const CERT_POLL_INTERVAL: Duration = Duration::from_secs(2);
-const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 
 /// `webhook serve` flags (the mutation flags are shared with `webhook inject`).
 #[derive(clap::Args, Clone, Debug)]
@@ -214,58 +212,6 @@ pub async fn read_body(
         .map_err(|_| BodyRejection::TimedOut)?
 }
 
-/// Parses an `admission.k8s.io/v1` AdmissionReview and takes its request. The reason on failure
-/// is short and never quotes the body.
-pub fn parse_review(body: &[u8]) -> std::result::Result<AdmissionRequest<DynamicObject>, String> {
-    let at = |e: &serde_json::Error| format!("(line {}, column {})", e.line(), e.column());
-    // The common case parses once; only a body that fails is read again for its type, so a
-    // review of another version is named as such rather than failing on whichever field differs.
-    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
-        Ok(review) => review,
-        Err(full) => {
-            let types: TypeOnly = serde_json::from_slice(body).map_err(|e| match e.classify() {
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                    format!("request body is not valid JSON {}", at(&e))
-                }
-                _ => format!(
-                    "request body is not a JSON object with kind and apiVersion {}",
-                    at(&e)
-                ),
-            })?;
-            check_types(&types)?;
-            return Err(format!(
-                "request body is not a valid AdmissionReview {}",
-                at(&full)
-            ));
-        }
-    };
-    check_types(&TypeOnly {
-        kind: Some(review.types.kind.clone()),
-        api_version: Some(review.types.api_version.clone()),
-    })?;
-    review
-        .try_into()
-        .map_err(|_| "the AdmissionReview has no request".to_owned())
-}
-
-fn check_types(types: &TypeOnly) -> std::result::Result<(), String> {
-    if types.kind.as_deref() != Some("AdmissionReview")
-        || types.api_version.as_deref() != Some(ADMISSION_API_VERSION)
-    {
-        return Err(format!(
-            "expected kind AdmissionReview of apiVersion {ADMISSION_API_VERSION}"
-        ));
-    }
-    Ok(())
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TypeOnly {
-    kind: Option<String>,
-    api_version: Option<String>,
-}
-
 fn text(status: StatusCode, message: String) -> Response {
     (
         status,
@@ -285,7 +231,7 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
             return text(rejection.status(), rejection.message());
         }
     };
-    let request = match parse_review(&bytes) {
+    let request = match admission::parse(&bytes) {
         Ok(request) => request,
         Err(reason) => {
             state
@@ -304,49 +250,17 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
         uid = %request.uid,
         kind = %request.kind.kind,
         namespace = request.namespace.as_deref().unwrap_or(""),
-        name = %object_name(&request),
-        operation = operation_name(&request.operation),
+        name = %outcome.name,
+        operation = request.operation.as_str(),
         decision = outcome.decision,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         "review"
     );
-    axum::Json(review_body(outcome.response)).into_response()
-}
-
-/// The AdmissionReview to send back. kube-core writes the patch bytes as a JSON array of
-/// numbers; the API's own encoding of `[]byte`, and what the API server documents, is base64.
-pub fn review_body(mut response: AdmissionResponse) -> serde_json::Value {
-    let patch = response.patch.take();
-    let mut body =
-        serde_json::to_value(response.into_review()).expect("an AdmissionReview always serializes");
-    if let Some(patch) = patch {
-        body["response"]["patch"] =
-            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
-    }
-    body
-}
-
-/// The operation as the API writes it (`CREATE`).
-fn operation_name(operation: &Operation) -> &'static str {
-    match operation {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    }
-}
-
-/// The object's name, or its `generateName` while the API server has not named it yet (pods of
-/// a ReplicaSet), so the log line says which workload it was.
-fn object_name(request: &AdmissionRequest<DynamicObject>) -> String {
-    if !request.name.is_empty() {
-        return request.name.clone();
-    }
-    request
-        .object
-        .as_ref()
-        .and_then(|o| o.metadata.generate_name.clone())
-        .unwrap_or_default()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        outcome.response.to_review_json(),
+    )
+        .into_response()
 }
 
 /// Serves until SIGTERM or SIGINT, then drains. Startup errors (certificate files, listeners) are
@@ -516,83 +430,5 @@ mod tests {
         let deadline = Duration::from_millis(50);
         let result = read_body(&headers(None), Body::new(stalled), 10, deadline).await;
         assert_eq!(result, Err(BodyRejection::TimedOut));
-    }
-
-    #[test]
-    fn the_patch_goes_out_as_base64_with_its_type_and_the_uid() {
-        let review: AdmissionReview<DynamicObject> = serde_json::from_value(serde_json::json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": "abc-123",
-                "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                "resource": {"group": "", "version": "v1", "resource": "pods"},
-                "operation": "CREATE",
-                "userInfo": {},
-                "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}
-            }
-        }))
-        .unwrap();
-        let request: AdmissionRequest<DynamicObject> = review.try_into().unwrap();
-        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
-            {"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}
-        ]))
-        .unwrap();
-        let response = AdmissionResponse::from(&request).with_patch(patch).unwrap();
-        let body = review_body(response);
-        assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
-        assert_eq!(body["kind"], "AdmissionReview");
-        assert_eq!(body["response"]["uid"], "abc-123");
-        assert_eq!(body["response"]["allowed"], true);
-        assert_eq!(body["response"]["patchType"], "JSONPatch");
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(body["response"]["patch"].as_str().unwrap())
-            .unwrap();
-        assert_eq!(
-            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
-            serde_json::json!([{"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}])
-        );
-
-        let plain = review_body(AdmissionResponse::from(&request));
-        assert!(plain["response"].get("patch").is_none());
-        assert!(plain["response"].get("patchType").is_none());
-    }
-
-    #[test]
-    fn bodies_that_are_not_admission_reviews_get_a_short_reason() {
-        let reason = |body: &str| parse_review(body.as_bytes()).unwrap_err();
-        assert_eq!(
-            reason("{not json"),
-            "request body is not valid JSON (line 1, column 2)"
-        );
-        assert_eq!(
-            reason("[1, 2]"),
-            "request body is not a JSON object with kind and apiVersion (line 1, column 2)"
-        );
-        assert_eq!(
-            reason(r#"{"kind":"Pod","apiVersion":"v1"}"#),
-            "expected kind AdmissionReview of apiVersion admission.k8s.io/v1"
-        );
-        assert_eq!(
-            reason(
-                r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{}}"#
-            ),
-            "expected kind AdmissionReview of apiVersion admission.k8s.io/v1"
-        );
-        assert_eq!(
-            reason(r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}}"#),
-            "request body is not a valid AdmissionReview (line 1, column 73)"
-        );
-        assert_eq!(
-            reason(r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#),
-            "the AdmissionReview has no request"
-        );
-        // serde_json's own messages can quote a value; the reason never does.
-        let secret = "s3cr3t-value";
-        let body = format!(
-            r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{"uid":["{secret}"]}}}}"#
-        );
-        let reason = reason(&body);
-        assert!(!reason.contains(secret), "{reason}");
     }
 }

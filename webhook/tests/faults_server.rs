@@ -49,9 +49,7 @@ fn review(uid: &str, annotations: Value) -> Vec<u8> {
         "metadata": {"name": "web", "annotations": annotations},
         "spec": {"containers": [{"name": "app", "image": "app:1"}]}
     });
-    admission::create_review(uid, &pod, "apps")
-        .to_string()
-        .into_bytes()
+    admission::body(&admission::create_review(uid, &pod, "apps"))
 }
 
 fn objects() -> Value {

@@ -128,9 +128,7 @@ fn review(uid: &str, annotations: Value, env: Value) -> Vec<u8> {
         "metadata": {"name": "web", "annotations": annotations},
         "spec": {"containers": [{"name": "app", "image": "app:1", "env": env}]}
     });
-    admission::create_review(uid, &pod, "apps")
-        .to_string()
-        .into_bytes()
+    admission::body(&admission::create_review(uid, &pod, "apps"))
 }
 
 #[test]

@@ -61,7 +61,7 @@ impl Server {
     fn post_review(&self, review: &Value) -> Value {
         let response = self
             .client()
-            .post_json("/mutate?timeout=10s", review.to_string().as_bytes())
+            .post_json("/mutate?timeout=10s", &admission::body(review))
             .expect("POST /mutate");
         assert_eq!(response.status, 200, "{}", response.text());
         assert_eq!(response.header("content-type"), Some("application/json"));

@@ -116,9 +116,7 @@ fn review_body(uid: &str) -> Vec<u8> {
         "metadata": {"name": "plain"},
         "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}
     });
-    admission::create_review(uid, &pod, "default")
-        .to_string()
-        .into_bytes()
+    admission::body(&admission::create_review(uid, &pod, "default"))
 }
 
 #[test]

@@ -14,14 +14,13 @@ pub mod objects;
 
 use std::time::{Duration, Instant};
 
-use kube_core::DynamicObject;
-use kube_core::admission::{AdmissionRequest, AdmissionReview};
 use secrets_injector_objects::annotations::{self, VOLUME_NAME};
+use secrets_injector_webhook::admission::{self, Operation, Request};
 use secrets_injector_webhook::config::{InjectorUser, MutationConfig};
+use secrets_injector_webhook::mutate::{Decision, mutate};
 use secrets_injector_webhook::plan::INJECTOR_PATH;
 use secrets_injector_webhook::pod;
 use secrets_injector_webhook::review::{self, Outcome};
-use secrets_injector_webhook::server::parse_review;
 use serde_json::{Map, Value, json};
 
 pub use objects::{Bytes, Rng};
@@ -472,22 +471,18 @@ fn operation(b: &mut Bytes<'_>, operations: &[&'static str]) -> &'static str {
     operations[b.below(operations.len())]
 }
 
-/// Parses a body as the server does; `None` when the server would answer 400.
-pub fn request(body: &[u8]) -> Option<AdmissionRequest<DynamicObject>> {
-    parse_review(body).ok()
-}
-
 /// Runs one review and checks every invariant of the answer. Panics when one breaks.
 pub fn check_review(review_json: &Value, cfg: &MutationConfig) -> Outcome {
-    let body = serde_json::to_vec(review_json).expect("review serialises");
-    let request = parse_review(&body)
+    // In the API server's field order, so a pod being created is read in the review's own pass.
+    let body = secrets_injector_e2e::admission::body(review_json);
+    let request = admission::parse(&body)
         .unwrap_or_else(|reason| panic!("a generated review is refused: {reason}"));
     check_request(&request, review_json.pointer("/request/object"), cfg)
 }
 
 /// The invariants of one answer to `request` (whose object, as JSON, is `object`).
 pub fn check_request(
-    request: &AdmissionRequest<DynamicObject>,
+    request: &Request<'_>,
     object: Option<&Value>,
     cfg: &MutationConfig,
 ) -> Outcome {
@@ -496,18 +491,21 @@ pub fn check_request(
     let elapsed = started.elapsed();
     assert!(elapsed < REVIEW_BUDGET, "a review took {elapsed:?}");
     let response = &outcome.response;
+    same_as_the_whole_pod(request, object, &outcome, cfg);
     assert_eq!(
         response.uid, request.uid,
         "the answer must carry the request's uid"
     );
-    let rendered = serde_json::to_value(outcome.response.clone().into_review())
-        .expect("review answer serialises");
+    let rendered: Value =
+        serde_json::from_slice(&outcome.response.to_review_json()).expect("review answer is JSON");
     assert_eq!(rendered["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(rendered["kind"], "AdmissionReview");
     if !response.allowed {
         assert_eq!(outcome.decision, "denied");
-        assert_eq!(response.result.code, 400, "denials are 400");
-        let message = &response.result.message;
+        let denial = response.denial.as_ref().expect("a denial has a status");
+        assert_eq!(denial.code, 400, "denials are 400");
+        assert_eq!(rendered["response"]["status"]["code"], 400);
+        let message = &denial.message;
         assert!(!message.is_empty(), "a denial says why");
         assert!(
             !message.contains('\n'),
@@ -521,10 +519,7 @@ pub fn check_request(
         );
         return outcome;
     }
-    let pod_create = request.kind.kind == "Pod"
-        && request.kind.group.is_empty()
-        && matches!(request.operation, kube_core::admission::Operation::Create)
-        && request.sub_resource.is_none();
+    let pod_create = request.creates_pod();
     let Some(patch) = &response.patch else {
         return outcome;
     };
@@ -539,6 +534,39 @@ pub fn check_request(
     json_patch::patch(&mut pod, &patch).unwrap_or_else(|e| panic!("the patch does not apply: {e}"));
     check_injected(object, &pod, cfg);
     outcome
+}
+
+/// The server reads a pod being created pruned to the fields the mutation looks at: its answer
+/// must be the one the whole pod gets.
+fn same_as_the_whole_pod(
+    request: &Request<'_>,
+    object: Option<&Value>,
+    outcome: &Outcome,
+    cfg: &MutationConfig,
+) {
+    let pod_create = request.creates_pod();
+    let Some(object) = object.filter(|_| pod_create) else {
+        return;
+    };
+    let response = &outcome.response;
+    match mutate(object, cfg) {
+        Decision::Skip => assert_eq!(outcome.decision, "skipped"),
+        Decision::Deny(message) => {
+            assert_eq!(
+                response.denial.as_ref().map(|d| d.message.as_str()),
+                Some(message.as_str())
+            );
+        }
+        Decision::Patch { patch, warnings } => {
+            assert!(response.allowed);
+            assert_eq!(response.warnings, warnings);
+            let sent: Option<json_patch::Patch> = response
+                .patch
+                .as_deref()
+                .map(|bytes| serde_json::from_slice(bytes).expect("the patch is a JSONPatch"));
+            assert_eq!(sent.unwrap_or_default(), patch);
+        }
+    }
 }
 
 fn list<'a>(pod: &'a Value, key: &str) -> &'a [Value] {
@@ -862,7 +890,7 @@ pub fn fuzz_structured(data: &[u8]) {
 /// invariants kept; the rest is what the server answers 400 to.
 pub fn fuzz_raw(data: &[u8]) {
     let started = Instant::now();
-    let parsed = parse_review(data);
+    let parsed = admission::parse(data);
     assert!(
         started.elapsed() < REVIEW_BUDGET,
         "parsing took {:?}",
@@ -870,15 +898,14 @@ pub fn fuzz_raw(data: &[u8]) {
     );
     match parsed {
         Ok(request) => {
-            let object = request
-                .object
-                .as_ref()
-                .map(|o| serde_json::to_value(o).expect("object serialises"));
+            // The object as sent (the request may hold it pruned).
+            let body: Value = serde_json::from_slice(data).expect("a parsed body is JSON");
+            let object = body.pointer("/request/object").filter(|o| !o.is_null());
             let cfg = MutationConfig {
                 default_region: Some("eu-west-1".to_owned()),
                 ..MutationConfig::for_tests(IMAGE)
             };
-            check_request(&request, object.as_ref(), &cfg);
+            check_request(&request, object, &cfg);
         }
         Err(reason) => {
             assert!(
@@ -888,11 +915,4 @@ pub fn fuzz_raw(data: &[u8]) {
             assert!(!reason.contains('\n'), "reason {reason:?}");
         }
     }
-}
-
-/// Converts a review (as JSON) to what the server would hand `respond`.
-pub fn as_request(review: &Value) -> AdmissionRequest<DynamicObject> {
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_value(review.clone()).expect("review");
-    review.try_into().expect("request")
 }

@@ -1,0 +1,721 @@
+//! The `admission.k8s.io/v1` AdmissionReview as the webhook reads and writes it. The request is
+//! read once, borrowing from the body, and only as far as the webhook needs: the object stays raw
+//! JSON until a decision needs more of it, so a pod that does not ask for objects costs one scan.
+//! The answer is written straight from its fields.
+
+use std::borrow::Cow;
+
+use std::fmt;
+
+use base64::Engine;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::pruned::{self, Key};
+
+/// The only version the webhook speaks (the MutatingWebhookConfiguration asks for it alone).
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+pub const KIND: &str = "AdmissionReview";
+
+/// The operation being admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+impl Operation {
+    /// As the API writes it (`CREATE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "CREATE",
+            Self::Update => "UPDATE",
+            Self::Delete => "DELETE",
+            Self::Connect => "CONNECT",
+        }
+    }
+}
+
+/// `group`, `version`, `kind` of the object, all required as in the API.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Kind<'a> {
+    #[serde(borrow)]
+    pub group: Cow<'a, str>,
+    #[serde(borrow)]
+    pub version: Cow<'a, str>,
+    #[serde(borrow)]
+    pub kind: Cow<'a, str>,
+}
+
+/// The object of a request.
+#[derive(Debug)]
+pub enum Object<'a> {
+    /// A pod being created, already read as `pruned::read` reads it (the API server sends
+    /// `kind` and `operation` before `object`, so the pod is read in the same pass as the review).
+    Pod(Value),
+    /// Any other object, or a pod whose review named its kind after it: raw JSON, read when a
+    /// decision needs it.
+    Raw(&'a RawValue),
+}
+
+/// What the webhook reads of `request`. The fields the API always sends (`uid`, `kind`,
+/// `resource`, `operation`, `userInfo`) are required, so a body that is not a real review is
+/// refused rather than half-read.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub uid: Cow<'a, str>,
+    pub kind: Kind<'a>,
+    pub sub_resource: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
+    pub namespace: Option<Cow<'a, str>>,
+    pub operation: Operation,
+    /// `None` when absent or null (DELETE, CONNECT).
+    pub object: Option<Object<'a>>,
+}
+
+impl Request<'_> {
+    /// Whether this is the creation of a pod (not of one of its subresources).
+    pub fn creates_pod(&self) -> bool {
+        self.kind.group.is_empty()
+            && self.kind.kind == "Pod"
+            && self.operation == Operation::Create
+            && self.sub_resource.is_none()
+    }
+}
+
+/// Reads `request` with a hand-written visitor so the object can be read pruned in the same pass
+/// when the fields before it say it is a pod being created. `pruned_pods: false` keeps every
+/// object raw: the second try, for reviews whose pod is not shaped as the API writes pods.
+struct RequestSeed {
+    pruned_pods: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for RequestSeed {
+    type Value = Request<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Request<'de>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+/// Fills a field once; a second key of the same name is an error, as in serde's derived code.
+fn once<T, E: de::Error>(slot: &mut Option<T>, field: &'static str, value: T) -> Result<(), E> {
+    if slot.replace(value).is_some() {
+        return Err(E::duplicate_field(field));
+    }
+    Ok(())
+}
+
+impl<'de> Visitor<'de> for RequestSeed {
+    type Value = Request<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an AdmissionRequest object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request<'de>, A::Error> {
+        let mut uid = None;
+        let mut kind: Option<Kind<'de>> = None;
+        let mut resource = None;
+        let mut sub_resource = None;
+        let mut name = None;
+        let mut namespace = None;
+        let mut operation = None;
+        let mut user_info = None;
+        let mut object: Option<Option<Object<'de>>> = None;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match key.as_ref() {
+                "uid" => once(&mut uid, "uid", map.next_value::<Cow<'de, str>>()?)?,
+                "kind" => once(&mut kind, "kind", map.next_value()?)?,
+                "resource" => once(&mut resource, "resource", map.next_value::<Resource>()?)?,
+                "subResource" => once(&mut sub_resource, "subResource", map.next_value()?)?,
+                "name" => once(&mut name, "name", map.next_value()?)?,
+                "namespace" => once(&mut namespace, "namespace", map.next_value()?)?,
+                "operation" => once(&mut operation, "operation", map.next_value::<Operation>()?)?,
+                "userInfo" => once(&mut user_info, "userInfo", map.next_value::<IgnoredAny>()?)?,
+                "object" => {
+                    let pod_create = self.pruned_pods
+                        && kind
+                            .as_ref()
+                            .is_some_and(|k| k.group.is_empty() && k.kind == "Pod")
+                        && operation == Some(Operation::Create);
+                    let value = if pod_create {
+                        map.next_value::<Option<pruned::Pod<'de>>>()?
+                            .map(|pod| pod.into_value().map(Object::Pod))
+                            .transpose()
+                            .map_err(de::Error::custom)?
+                    } else {
+                        map.next_value::<Option<&'de RawValue>>()?.map(Object::Raw)
+                    };
+                    once(&mut object, "object", value)?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let missing = |field| <A::Error as de::Error>::missing_field(field);
+        resource.ok_or_else(|| missing("resource"))?;
+        user_info.ok_or_else(|| missing("userInfo"))?;
+        Ok(Request {
+            uid: uid.ok_or_else(|| missing("uid"))?,
+            kind: kind.ok_or_else(|| missing("kind"))?,
+            sub_resource: sub_resource.flatten(),
+            name: name.flatten(),
+            namespace: namespace.flatten(),
+            operation: operation.ok_or_else(|| missing("operation"))?,
+            object: object.flatten(),
+        })
+    }
+}
+
+/// `group`, `version`, `resource`: required by the API, not read by the webhook.
+#[derive(Debug, Deserialize)]
+struct Resource {
+    #[serde(rename = "group")]
+    _group: IgnoredAny,
+    #[serde(rename = "version")]
+    _version: IgnoredAny,
+    #[serde(rename = "resource")]
+    _resource: IgnoredAny,
+}
+
+/// The review around the request.
+struct Review<'a> {
+    kind: Option<Cow<'a, str>>,
+    api_version: Option<Cow<'a, str>>,
+    request: Option<Request<'a>>,
+}
+
+struct ReviewSeed {
+    pruned_pods: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ReviewSeed {
+    type Value = Review<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Review<'de>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ReviewSeed {
+    type Value = Review<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an AdmissionReview object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Review<'de>, A::Error> {
+        let mut kind = None;
+        let mut api_version = None;
+        let mut request: Option<Option<Request<'de>>> = None;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match key.as_ref() {
+                "kind" => once(
+                    &mut kind,
+                    "kind",
+                    map.next_value::<Option<Cow<'de, str>>>()?,
+                )?,
+                "apiVersion" => once(
+                    &mut api_version,
+                    "apiVersion",
+                    map.next_value::<Option<Cow<'de, str>>>()?,
+                )?,
+                "request" => {
+                    let seed = Nullable(RequestSeed {
+                        pruned_pods: self.pruned_pods,
+                    });
+                    once(&mut request, "request", map.next_value_seed(seed)?)?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Review {
+            kind: kind.flatten(),
+            api_version: api_version.flatten(),
+            request: request.flatten(),
+        })
+    }
+}
+
+/// `null`, or what the seed reads.
+struct Nullable<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Nullable<S> {
+    type Value = Option<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Nullable<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("null or an object")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(deserializer).map(Some)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypeOnly<'a> {
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    api_version: Option<Cow<'a, str>>,
+}
+
+/// Parses an AdmissionReview of `admission.k8s.io/v1` and takes its request. The reason on
+/// failure is short and never quotes the body.
+pub fn parse(body: &[u8]) -> Result<Request<'_>, String> {
+    let at = |e: &serde_json::Error| format!("(line {}, column {})", e.line(), e.column());
+    // JSON is UTF-8 throughout; serde_json checks only the strings it keeps, and the webhook
+    // skips most of a review.
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => return Err(not_utf8(&body[..e.valid_up_to()])),
+    };
+    // The common case parses once. A pod not shaped as the API writes pods is read again with
+    // its object kept raw (the mutation then decides on it as it is), and only a body that still
+    // fails is read for its type, so a review of another version is named as such rather than
+    // failing on whichever field differs.
+    let review = match read_review(text, true).or_else(|_| read_review(text, false)) {
+        Ok(review) => review,
+        Err(full) => {
+            let types: TypeOnly<'_> =
+                serde_json::from_slice(body).map_err(|e| match e.classify() {
+                    serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                        format!("request body is not valid JSON {}", at(&e))
+                    }
+                    _ => format!(
+                        "request body is not a JSON object with kind and apiVersion {}",
+                        at(&e)
+                    ),
+                })?;
+            check_types(types.kind.as_deref(), types.api_version.as_deref())?;
+            return Err(format!(
+                "request body is not a valid AdmissionReview {}",
+                at(&full)
+            ));
+        }
+    };
+    check_types(review.kind.as_deref(), review.api_version.as_deref())?;
+    review
+        .request
+        .ok_or_else(|| "the AdmissionReview has no request".to_owned())
+}
+
+/// Where the body stops being UTF-8, as serde_json would say it.
+fn not_utf8(valid: &[u8]) -> String {
+    let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+    format!("request body is not valid JSON: not UTF-8 (line {line}, column {column})")
+}
+
+fn read_review(text: &str, pruned_pods: bool) -> serde_json::Result<Review<'_>> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let review = ReviewSeed { pruned_pods }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(review)
+}
+
+fn check_types(kind: Option<&str>, api_version: Option<&str>) -> Result<(), String> {
+    if kind != Some(KIND) || api_version != Some(API_VERSION) {
+        return Err(format!(
+            "expected kind AdmissionReview of apiVersion {API_VERSION}"
+        ));
+    }
+    Ok(())
+}
+
+/// The answer to one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub uid: String,
+    pub allowed: bool,
+    /// Why the request was denied (`None` when allowed).
+    pub denial: Option<Denial>,
+    /// The JSONPatch, serialized; `None` when there is nothing to change.
+    pub patch: Option<Vec<u8>>,
+    pub warnings: Vec<String>,
+}
+
+/// The `status` of a denied request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Response {
+    /// Allowed, unchanged.
+    pub fn allow(uid: &str) -> Self {
+        Self {
+            uid: uid.to_owned(),
+            allowed: true,
+            denial: None,
+            patch: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Denied with HTTP-like code 400: the object is what is wrong.
+    pub fn deny(uid: &str, message: impl Into<String>) -> Self {
+        Self {
+            uid: uid.to_owned(),
+            allowed: false,
+            denial: Some(Denial {
+                code: 400,
+                reason: "BadRequest",
+                message: message.into(),
+            }),
+            patch: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The whole AdmissionReview to send back. The patch goes out as base64, the API's encoding
+    /// of `[]byte`.
+    pub fn to_review_json(&self) -> Vec<u8> {
+        let patch = self
+            .patch
+            .as_deref()
+            .map(|patch| base64::engine::general_purpose::STANDARD.encode(patch));
+        let review = ReviewOut {
+            api_version: API_VERSION,
+            kind: KIND,
+            response: ResponseOut {
+                uid: &self.uid,
+                allowed: self.allowed,
+                status: self.denial.as_ref().map(|denial| StatusOut {
+                    status: "Failure",
+                    code: denial.code,
+                    reason: denial.reason,
+                    message: &denial.message,
+                }),
+                patch_type: patch.as_ref().map(|_| "JSONPatch"),
+                patch: patch.as_deref(),
+                warnings: &self.warnings,
+            },
+        };
+        serde_json::to_vec(&review).expect("an AdmissionReview always serializes")
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct StatusOut<'a> {
+    status: &'a str,
+    code: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn review(request: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "request": request,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_request_is_read_with_the_fields_the_webhook_needs() {
+        let body = review(json!({
+            "uid": "abc-123",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "subResource": "status",
+            "name": "web",
+            "namespace": "apps",
+            "operation": "CREATE",
+            "userInfo": {"username": "admin"},
+            "object": {"metadata": {"name": "web"}},
+            "oldObject": null,
+            "dryRun": false
+        }));
+        let request = parse(&body).unwrap();
+        assert_eq!(request.uid, "abc-123");
+        assert_eq!(request.kind.kind, "Pod");
+        assert_eq!(request.kind.group, "");
+        assert_eq!(request.sub_resource.as_deref(), Some("status"));
+        assert_eq!(request.name.as_deref(), Some("web"));
+        assert_eq!(request.namespace.as_deref(), Some("apps"));
+        assert_eq!(request.operation, Operation::Create);
+        assert!(!request.creates_pod(), "a subresource is not the pod");
+        // `json!` sorts keys, so `object` came before `operation`: kept raw.
+        match request.object {
+            Some(Object::Raw(raw)) => assert_eq!(raw.get(), r#"{"metadata":{"name":"web"}}"#),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A request as text, its fields in the given order.
+    fn ordered(fields: &[(&str, &str)]) -> Vec<u8> {
+        let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{{}}}}}"#,
+            fields.join(",")
+        )
+        .into_bytes()
+    }
+
+    const POD: &str = r#"{"metadata":{"name":"web","labels":{"a":"b"}},"spec":{"containers":[{"name":"app","image":"nginx"}]}}"#;
+    const POD_KIND: (&str, &str) = ("kind", r#"{"group":"","version":"v1","kind":"Pod"}"#);
+    const PODS: (&str, &str) = (
+        "resource",
+        r#"{"group":"","version":"v1","resource":"pods"}"#,
+    );
+    const USER_INFO: (&str, &str) = ("userInfo", "{}");
+    const REQUEST_UID: (&str, &str) = ("uid", r#""u""#);
+
+    #[test]
+    fn only_a_pod_being_created_is_read_pruned_in_the_same_pass() {
+        let pruned =
+            json!({"metadata": {"name": "web"}, "spec": {"containers": [{"name": "app"}]}});
+        let create = ordered(&[
+            REQUEST_UID,
+            POD_KIND,
+            PODS,
+            ("operation", r#""CREATE""#),
+            USER_INFO,
+            ("object", POD),
+        ]);
+        let request = parse(&create).unwrap();
+        assert!(request.creates_pod());
+        assert!(matches!(&request.object, Some(Object::Pod(pod)) if *pod == pruned));
+
+        let update = ordered(&[
+            REQUEST_UID,
+            POD_KIND,
+            PODS,
+            ("operation", r#""UPDATE""#),
+            USER_INFO,
+            ("object", POD),
+        ]);
+        assert!(
+            matches!(parse(&update).unwrap().object, Some(Object::Raw(raw)) if raw.get() == POD)
+        );
+
+        // Kind named after the object (not how the API server writes it): kept raw.
+        let late = ordered(&[
+            REQUEST_UID,
+            ("object", POD),
+            PODS,
+            ("operation", r#""CREATE""#),
+            USER_INFO,
+            POD_KIND,
+        ]);
+        let request = parse(&late).unwrap();
+        assert!(request.creates_pod());
+        assert!(matches!(request.object, Some(Object::Raw(raw)) if raw.get() == POD));
+
+        // A pod not shaped as the API writes pods: read again, kept raw, decided on as it is.
+        let odd = r#"{"metadata":{"name":"web"},"spec":[]}"#;
+        let body = ordered(&[
+            REQUEST_UID,
+            POD_KIND,
+            PODS,
+            ("operation", r#""CREATE""#),
+            USER_INFO,
+            ("object", odd),
+        ]);
+        assert!(matches!(parse(&body).unwrap().object, Some(Object::Raw(raw)) if raw.get() == odd));
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused() {
+        let body = ordered(&[
+            REQUEST_UID,
+            POD_KIND,
+            PODS,
+            ("operation", r#""CREATE""#),
+            USER_INFO,
+            REQUEST_UID,
+        ]);
+        let reason = parse(&body).unwrap_err();
+        assert!(
+            reason.starts_with("request body is not a valid AdmissionReview"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_null_object_is_no_object() {
+        let body = review(json!({
+            "uid": "u",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "DELETE",
+            "userInfo": {},
+            "object": null
+        }));
+        assert!(parse(&body).unwrap().object.is_none());
+    }
+
+    #[test]
+    fn fields_the_api_always_sends_are_required() {
+        let complete = json!({
+            "uid": "u",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE",
+            "userInfo": {}
+        });
+        assert!(parse(&review(complete.clone())).is_ok());
+        for field in ["uid", "kind", "resource", "operation", "userInfo"] {
+            let mut request = complete.clone();
+            request.as_object_mut().unwrap().remove(field);
+            let reason = parse(&review(request)).unwrap_err();
+            assert!(
+                reason.starts_with("request body is not a valid AdmissionReview"),
+                "without {field}: {reason}"
+            );
+        }
+        let mut request = complete;
+        request["operation"] = json!("PATCH");
+        assert!(parse(&review(request)).is_err());
+    }
+
+    #[test]
+    fn answers_are_written_as_the_api_reads_them() {
+        let mut mutated = Response::allow("abc-123");
+        mutated.patch =
+            Some(br#"[{"op":"add","path":"/metadata/labels","value":{"a":"b"}}]"#.to_vec());
+        mutated.warnings = vec!["a warning".to_owned()];
+        let body: Value = serde_json::from_slice(&mutated.to_review_json()).unwrap();
+        let patch = base64::engine::general_purpose::STANDARD
+            .decode(body["response"]["patch"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&patch).unwrap(),
+            json!([{"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}])
+        );
+        assert_eq!(
+            body,
+            json!({
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "response": {
+                    "uid": "abc-123",
+                    "allowed": true,
+                    "patchType": "JSONPatch",
+                    "patch": body["response"]["patch"],
+                    "warnings": ["a warning"]
+                }
+            })
+        );
+
+        let allowed: Value =
+            serde_json::from_slice(&Response::allow("u").to_review_json()).unwrap();
+        assert_eq!(
+            allowed,
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                   "response": {"uid": "u", "allowed": true}})
+        );
+
+        let denied: Value =
+            serde_json::from_slice(&Response::deny("u", "it \"is\" wrong").to_review_json())
+                .unwrap();
+        assert_eq!(
+            denied["response"],
+            json!({"uid": "u", "allowed": false, "status": {
+                "status": "Failure", "code": 400, "reason": "BadRequest", "message": "it \"is\" wrong"
+            }})
+        );
+    }
+
+    #[test]
+    fn bodies_that_are_not_admission_reviews_get_a_short_reason() {
+        let reason = |body: &str| parse(body.as_bytes()).unwrap_err();
+        assert_eq!(
+            reason("{not json"),
+            "request body is not valid JSON (line 1, column 2)"
+        );
+        assert_eq!(
+            reason("[1, 2]"),
+            "request body is not a JSON object with kind and apiVersion (line 1, column 2)"
+        );
+        assert_eq!(
+            reason(r#"{"kind":"Pod","apiVersion":"v1"}"#),
+            "expected kind AdmissionReview of apiVersion admission.k8s.io/v1"
+        );
+        assert_eq!(
+            reason(
+                r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{}}"#
+            ),
+            "expected kind AdmissionReview of apiVersion admission.k8s.io/v1"
+        );
+        assert_eq!(
+            reason(r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}}"#),
+            "request body is not a valid AdmissionReview (line 1, column 73)"
+        );
+        assert_eq!(
+            reason(r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#),
+            "the AdmissionReview has no request"
+        );
+        let not_utf8 = parse(b"{\"kind\":\n \"A\xffB\"}").unwrap_err();
+        assert_eq!(
+            not_utf8,
+            "request body is not valid JSON: not UTF-8 (line 2, column 4)"
+        );
+        // serde_json's own messages can quote a value; the reason never does.
+        let secret = "s3cr3t-value";
+        let body = format!(
+            r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{"uid":["{secret}"]}}}}"#
+        );
+        let reason = reason(&body);
+        assert!(!reason.contains(secret), "{reason}");
+    }
+}
