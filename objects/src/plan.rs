@@ -106,21 +106,26 @@ impl Plan {
         let default = self.settings.default_mode;
         let mut default_used = self.env_file.is_some();
         let mut errors = Vec::new();
-        let mut check = |mode: FileMode, label: String, field: String| {
-            if mode == default {
-                default_used = true;
-            } else if let Err(problem) = mode.readable_by_app(app) {
-                errors.push(Error::object(label, format!("{field} {problem}")));
-            }
-        };
         for object in &self.objects {
-            check(object.mode, object.label(), "filePermission".to_owned());
-            for (j, entry) in object.jmes_path.iter().enumerate() {
-                check(
-                    entry.mode,
-                    object.label(),
-                    format!("jmesPath[{j}].filePermission"),
-                );
+            // `None` for the object's own file, else the jmesPath entry's index.
+            let files = std::iter::once((object.mode, None)).chain(
+                object
+                    .jmes_path
+                    .iter()
+                    .enumerate()
+                    .map(|(j, entry)| (entry.mode, Some(j))),
+            );
+            for (mode, entry) in files {
+                if mode == default {
+                    default_used = true;
+                } else if let Err(problem) = mode.readable_by_app(app) {
+                    // Labels are built only for a problem: this runs on every admitted pod.
+                    let field = match entry {
+                        None => "filePermission".to_owned(),
+                        Some(j) => format!("jmesPath[{j}].filePermission"),
+                    };
+                    errors.push(Error::object(object.label(), format!("{field} {problem}")));
+                }
             }
         }
         if default_used && let Err(problem) = default.readable_by_app(app) {

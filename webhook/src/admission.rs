@@ -420,7 +420,13 @@ impl Response {
                 warnings: &self.warnings,
             },
         };
-        serde_json::to_vec(&review).expect("an AdmissionReview always serializes")
+        let size = patch.as_ref().map_or(0, String::len)
+            + self.denial.as_ref().map_or(0, |d| d.message.len())
+            + self.warnings.iter().map(String::len).sum::<usize>()
+            + 256;
+        let mut body = Vec::with_capacity(size);
+        serde_json::to_writer(&mut body, &review).expect("an AdmissionReview always serializes");
+        body
     }
 }
 

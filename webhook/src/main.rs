@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            telemetry::init(args.log_format);
+            let _logs = telemetry::init(args.log_format);
             match run_serve(*args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -193,20 +193,11 @@ fn same_security_context(existing: Option<&Value>, desired: &Value) -> bool {
 }
 
 /// The fields of the init container the webhook owns, with their current values.
-fn desired_container(
-    pod: &Value,
-    injection: &Injection,
-    cfg: &MutationConfig,
-) -> Map<String, Value> {
-    let first = injection
-        .targets
-        .first()
-        .and_then(|at| pod::container(pod, at));
-    let env = first.map(pod::copied_env).unwrap_or_default();
-    let mut mounts = vec![json!({"name": VOLUME_NAME, "mountPath": injection.mount_path})];
-    if let Some(first) = first {
-        mounts.extend(pod::copied_mounts(first, &env));
-    }
+fn desired_container(injection: &Injection, cfg: &MutationConfig) -> Map<String, Value> {
+    let mut mounts = Vec::with_capacity(1 + injection.copied_mounts.len());
+    mounts.push(json!({"name": VOLUME_NAME, "mountPath": injection.mount_path}));
+    mounts.extend(injection.copied_mounts.iter().cloned());
+    let env = injection.copied_env.clone();
     let mut container = Map::new();
     container.insert("name".to_owned(), json!(VOLUME_NAME));
     container.insert("image".to_owned(), json!(cfg.injector_image));
@@ -234,7 +225,7 @@ fn init_container(
     cfg: &MutationConfig,
     ops: &mut Vec<PatchOperation>,
 ) {
-    let desired = desired_container(pod, injection, cfg);
+    let desired = desired_container(injection, cfg);
     let init = pod::containers(pod, ContainerList::InitContainers);
     let Some(mut index) = init.iter().position(|c| pod::name(c) == VOLUME_NAME) else {
         let container = Value::Object(desired);

@@ -36,6 +36,10 @@ pub struct Injection {
     pub resources: Value,
     /// The init container's `args`.
     pub args: Vec<String>,
+    /// The env entries and (read-only) mounts of the first target container the init container
+    /// copies (see `pod::copied_env`, `pod::copied_mounts`).
+    pub copied_env: Vec<Value>,
+    pub copied_mounts: Vec<Value>,
     pub warnings: Vec<String>,
 }
 
@@ -92,8 +96,12 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
         Ok(()) => problems.extend(mount_clashes(pod, &targets, &mount_path)),
         Err(message) => problems.push(format!("annotation {}: {message}", annotations::MOUNT_PATH)),
     }
+    let copied_env = first.map(pod::copied_env).unwrap_or_default();
+    let copied_mounts = first
+        .map(|first| pod::copied_mounts(first, &copied_env))
+        .unwrap_or_default();
     if let Some(first) = first {
-        problems.extend(copied_mount_problems(first));
+        problems.extend(copied_mount_problems(first, &copied_mounts));
     }
 
     let init_first = match pod::annotation(pod, annotations::INIT_FIRST) {
@@ -157,6 +165,8 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
         init_first,
         resources,
         args,
+        copied_env,
+        copied_mounts,
         warnings,
     }))
 }
@@ -246,8 +256,8 @@ fn check_mount_path(path: &str) -> Result<(), String> {
 
 /// The mounts the init container copies from the first target container must not hide the
 /// injector's binary: the pod would choose what runs as the injector.
-fn copied_mount_problems(first: &Value) -> Vec<String> {
-    pod::copied_mounts(first, &pod::copied_env(first))
+fn copied_mount_problems(first: &Value, copied_mounts: &[Value]) -> Vec<String> {
+    copied_mounts
         .iter()
         .filter(|mount| pod::path_holds(pod::mount_path(mount), INJECTOR_PATH))
         .map(|mount| {

@@ -1,7 +1,8 @@
 //! A pod read from its JSON with only the fields the mutation looks at: the name, the annotations
 //! under the webhook's prefix, the security contexts, the name of each volume, each container's
-//! name, env, mounts and security context, and the webhook's own volume and init container whole
-//! (they are compared field by field). Images, probes, ports, labels, managed fields, other
+//! name, mounts, security context and the env entries the init container would copy (`AWS_*` and
+//! the proxy variables, which include the region), and the webhook's own volume and init
+//! container whole (they are compared field by field). Images, probes, ports, labels, managed fields, other
 //! annotations and the rest are skipped without being built, which is most of a real pod.
 //!
 //! The result is the same JSON tree with those fields missing, so `plan` and `patch` read it as
@@ -20,6 +21,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use secrets_injector_objects::annotations::{PREFIX, VOLUME_NAME};
+
+use crate::pod;
 
 /// `T` read only from a JSON object: serde's derived structs also accept an array of their
 /// fields in order, which the API never writes and the mutation would not read as a pod.
@@ -143,8 +146,8 @@ struct Spec<'a> {
     /// Raw, so only the webhook's own is built whole.
     #[serde(default, borrow)]
     volumes: Option<Vec<&'a RawValue>>,
-    #[serde(default)]
-    containers: Option<Vec<Object<Container>>>,
+    #[serde(default, borrow)]
+    containers: Option<Vec<Object<Container<'a>>>>,
     #[serde(default, borrow)]
     init_containers: Option<Vec<&'a RawValue>>,
 }
@@ -156,12 +159,19 @@ struct Named {
 }
 
 #[derive(Deserialize)]
+struct EnvName<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Container {
+struct Container<'a> {
     #[serde(default)]
     name: Option<Value>,
-    #[serde(default)]
-    env: Option<Value>,
+    /// Raw, so only the entries that matter are built.
+    #[serde(default, borrow)]
+    env: Option<Vec<&'a RawValue>>,
     #[serde(default)]
     volume_mounts: Option<Value>,
     #[serde(default)]
@@ -216,9 +226,10 @@ impl Pod<'_> {
             put(
                 &mut fields,
                 "containers",
-                spec.containers.map(|list| {
-                    Value::Array(list.into_iter().map(|Object(c)| c.into_value()).collect())
-                }),
+                spec.containers
+                    .map(|list| list.into_iter().map(|Object(c)| c.into_value()).collect())
+                    .transpose()?
+                    .map(Value::Array),
             );
             let init = spec
                 .init_containers
@@ -251,24 +262,39 @@ fn volume(raw: &RawValue) -> serde_json::Result<Value> {
 
 /// An init container: pruned like the others, except the webhook's own, which is read whole.
 fn init_container(raw: &RawValue) -> serde_json::Result<Value> {
-    match serde_json::from_str::<Object<Container>>(raw.get()) {
+    match serde_json::from_str::<Object<Container<'_>>>(raw.get()) {
         Ok(Object(container))
             if container.name.as_ref().and_then(Value::as_str) != Some(VOLUME_NAME) =>
         {
-            Ok(container.into_value())
+            container.into_value()
         }
         _ => serde_json::from_str(raw.get()),
     }
 }
 
-impl Container {
-    fn into_value(self) -> Value {
+/// The env entries the init container could copy, in order; an entry not shaped as one is kept
+/// as it is.
+fn copied_env(list: Vec<&RawValue>) -> serde_json::Result<Value> {
+    list.into_iter()
+        .filter(
+            |raw| match serde_json::from_str::<Object<EnvName<'_>>>(raw.get()) {
+                Ok(Object(EnvName { name: Some(name) })) => pod::is_copied_env(&name),
+                _ => true,
+            },
+        )
+        .map(|raw| serde_json::from_str(raw.get()))
+        .collect::<serde_json::Result<Vec<Value>>>()
+        .map(Value::Array)
+}
+
+impl Container<'_> {
+    fn into_value(self) -> serde_json::Result<Value> {
         let mut fields = Map::new();
         put(&mut fields, "name", self.name);
-        put(&mut fields, "env", self.env);
+        put(&mut fields, "env", self.env.map(copied_env).transpose()?);
         put(&mut fields, "volumeMounts", self.volume_mounts);
         put(&mut fields, "securityContext", self.security_context);
-        Value::Object(fields)
+        Ok(Value::Object(fields))
     }
 }
 
@@ -315,7 +341,14 @@ mod tests {
                     "name": "app",
                     "image": "nginx",
                     "ports": [{"containerPort": 80}],
-                    "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
+                    "env": [
+                        {"name": "APP_MODE", "value": "prod"},
+                        {"name": "AWS_REGION", "value": "eu-west-1"},
+                        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "p"}}},
+                        {"name": "https_proxy", "value": "http://proxy:3128"},
+                        {"value": "no name"},
+                        "odd"
+                    ],
                     "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                     "securityContext": {"runAsUser": 1000},
                     "livenessProbe": {"httpGet": {"path": "/", "port": 80}}
@@ -348,7 +381,12 @@ mod tests {
                     ],
                     "containers": [{
                         "name": "app",
-                        "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
+                        "env": [
+                            {"name": "AWS_REGION", "value": "eu-west-1"},
+                            {"name": "https_proxy", "value": "http://proxy:3128"},
+                            {"value": "no name"},
+                            "odd"
+                        ],
                         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                         "securityContext": {"runAsUser": 1000}
                     }]

@@ -652,3 +652,61 @@ fn hostile_bodies_get_a_clear_400_413_or_denial_fast() {
     assert_eq!(client.get("/healthz").expect("healthz").status, 200);
     let _: SocketAddr = webhook.addr;
 }
+
+/// A log collector that stops reading (a full pipe) must not stop admission: the webhook keeps
+/// answering while its log lines cannot be written. Each review logs a line of about 300 bytes,
+/// so 1,500 reviews are several times what a pipe holds.
+#[test]
+fn a_log_pipe_nobody_reads_does_not_stall_reviews() {
+    use std::io::BufRead;
+
+    let dir = certs();
+    let mut child = https::serve_command(program())
+        .args(serve_args(
+            &dir.path().join("tls.crt"),
+            &dir.path().join("tls.key"),
+            &[],
+        ))
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start webhook serve");
+    // Read up to the line naming the port, then never again.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let serving = loop {
+        line.clear();
+        if stderr.read_line(&mut line).expect("read the log") == 0 {
+            let _ = child.kill();
+            panic!("webhook serve exited before serving");
+        }
+        if line.contains("\"message\":\"serving\"") {
+            break serde_json::from_str::<Value>(&line).expect("JSON log line");
+        }
+    };
+    let addr: SocketAddr = serving["addr"]
+        .as_str()
+        .expect("addr")
+        .parse()
+        .expect("addr");
+    let client = Client::new(addr, SERVICE_NAME, &[&dir.path().join("ca.crt")]);
+    let started = Instant::now();
+    for i in 0..1500 {
+        let uid = format!("stalled-log-{i}");
+        let response = client
+            .post_json("/mutate", &review(&uid, objects()))
+            .unwrap_or_else(|e| panic!("review {i} with the log pipe full: {e}"));
+        assert_eq!(response.status, 200);
+        assert_eq!(response.json()["response"]["uid"], uid.as_str());
+    }
+    let elapsed = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(stderr);
+    assert!(
+        elapsed < Duration::from_secs(60),
+        "1,500 reviews took {elapsed:?}"
+    );
+}
