@@ -397,60 +397,62 @@ impl Response {
     }
 
     /// The whole AdmissionReview to send back. The patch goes out as base64, the API's encoding
-    /// of `[]byte`.
+    /// of `[]byte`, written straight into the body: base64 needs no JSON escaping, and the patch
+    /// is most of the answer.
     pub fn to_review_json(&self) -> Vec<u8> {
-        let patch = self
-            .patch
-            .as_deref()
-            .map(|patch| base64::engine::general_purpose::STANDARD.encode(patch));
-        let review = ReviewOut {
-            api_version: API_VERSION,
-            kind: KIND,
-            response: ResponseOut {
-                uid: &self.uid,
-                allowed: self.allowed,
-                status: self.denial.as_ref().map(|denial| StatusOut {
-                    status: "Failure",
-                    code: denial.code,
-                    reason: denial.reason,
-                    message: &denial.message,
-                }),
-                patch_type: patch.as_ref().map(|_| "JSONPatch"),
-                patch: patch.as_deref(),
-                warnings: &self.warnings,
-            },
-        };
-        let size = patch.as_ref().map_or(0, String::len)
+        let encoded = self.patch.as_deref().map(|patch| {
+            base64::encoded_len(patch.len(), true).expect("a patch of a few KiB fits in memory")
+        });
+        let size = encoded.unwrap_or(0)
             + self.denial.as_ref().map_or(0, |d| d.message.len())
             + self.warnings.iter().map(String::len).sum::<usize>()
             + 256;
         let mut body = Vec::with_capacity(size);
-        serde_json::to_writer(&mut body, &review).expect("an AdmissionReview always serializes");
+        body.extend_from_slice(br#"{"apiVersion":"#);
+        json(&mut body, API_VERSION);
+        body.extend_from_slice(br#","kind":"#);
+        json(&mut body, KIND);
+        body.extend_from_slice(br#","response":{"uid":"#);
+        json(&mut body, &self.uid);
+        body.extend_from_slice(if self.allowed {
+            br#","allowed":true"#
+        } else {
+            br#","allowed":false"#
+        });
+        if let Some(denial) = &self.denial {
+            body.extend_from_slice(br#","status":"#);
+            json(
+                &mut body,
+                &StatusOut {
+                    status: "Failure",
+                    code: denial.code,
+                    reason: denial.reason,
+                    message: &denial.message,
+                },
+            );
+        }
+        if let (Some(patch), Some(encoded)) = (self.patch.as_deref(), encoded) {
+            body.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
+            let start = body.len();
+            body.resize(start + encoded, 0);
+            base64::engine::general_purpose::STANDARD
+                .encode_slice(patch, &mut body[start..])
+                .expect("sized by encoded_len");
+            body.push(b'"');
+        }
+        if !self.warnings.is_empty() {
+            body.extend_from_slice(br#","warnings":"#);
+            json(&mut body, &self.warnings);
+        }
+        body.extend_from_slice(b"}}");
         body
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReviewOut<'a> {
-    api_version: &'a str,
-    kind: &'a str,
-    response: ResponseOut<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ResponseOut<'a> {
-    uid: &'a str,
-    allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<StatusOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    warnings: &'a [String],
+/// Appends one JSON value to the body being built.
+fn json<T: Serialize + ?Sized>(body: &mut Vec<u8>, value: &T) {
+    // Writing to memory cannot fail, and these values (strings, numbers) always serialize.
+    serde_json::to_writer(body, value).expect("an in-memory JSON value always serializes");
 }
 
 #[derive(Serialize)]
@@ -517,7 +519,7 @@ mod tests {
         .into_bytes()
     }
 
-    const POD: &str = r#"{"metadata":{"name":"web","labels":{"a":"b"}},"spec":{"containers":[{"name":"app","image":"nginx"}]}}"#;
+    const POD: &str = r#"{"metadata":{"name":"web","labels":{"a":"b"},"annotations":{"secrets-injector.io/objects":"- objectName: /a"}},"spec":{"containers":[{"name":"app","image":"nginx"}]}}"#;
     const POD_KIND: (&str, &str) = ("kind", r#"{"group":"","version":"v1","kind":"Pod"}"#);
     const PODS: (&str, &str) = (
         "resource",
@@ -528,8 +530,10 @@ mod tests {
 
     #[test]
     fn only_a_pod_being_created_is_read_pruned_in_the_same_pass() {
-        let pruned =
-            json!({"metadata": {"name": "web"}, "spec": {"containers": [{"name": "app"}]}});
+        let pruned = json!({
+            "metadata": {"name": "web", "annotations": {"secrets-injector.io/objects": "- objectName: /a"}},
+            "spec": {"containers": [{"name": "app"}]}
+        });
         let create = ordered(&[
             REQUEST_UID,
             POD_KIND,
@@ -568,7 +572,7 @@ mod tests {
         assert!(matches!(request.object, Some(Object::Raw(raw)) if raw.get() == POD));
 
         // A pod not shaped as the API writes pods: read again, kept raw, decided on as it is.
-        let odd = r#"{"metadata":{"name":"web"},"spec":[]}"#;
+        let odd = r#"{"metadata":{"annotations":{"secrets-injector.io/objects":"- objectName: /a"}},"spec":[]}"#;
         let body = ordered(&[
             REQUEST_UID,
             POD_KIND,

@@ -53,14 +53,20 @@ pub enum Request {
     Deny(String),
 }
 
+/// Whether a pod with these `objects` and `inject` annotations asks for objects: a non-blank
+/// list, not switched off.
+pub fn asks(objects: Option<&str>, inject: Option<&str>) -> bool {
+    objects.is_some_and(|objects| !objects.trim().is_empty()) && inject != Some("false")
+}
+
 /// Reads and checks a pod's annotations against the webhook's settings.
 pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
-    let Some(objects) = pod::annotation(pod, annotations::OBJECTS) else {
+    let objects = pod::annotation(pod, annotations::OBJECTS);
+    let Some(objects) =
+        objects.filter(|_| asks(objects, pod::annotation(pod, annotations::INJECT)))
+    else {
         return Request::None;
     };
-    if objects.trim().is_empty() || pod::annotation(pod, annotations::INJECT) == Some("false") {
-        return Request::None;
-    }
     if !pod.get("spec").is_some_and(Value::is_object) {
         return Request::Deny("the pod has no spec".to_owned());
     }

@@ -59,7 +59,8 @@ pub struct Identity {
 
 /// The names of the pod's annotations (none when it has none).
 pub fn annotation_names(pod: &Value) -> impl Iterator<Item = &str> {
-    pod.pointer("/metadata/annotations")
+    pod.get("metadata")
+        .and_then(|metadata| metadata.get("annotations"))
         .and_then(Value::as_object)
         .into_iter()
         .flat_map(|annotations| annotations.keys().map(String::as_str))
@@ -111,7 +112,11 @@ pub fn mount_path(mount: &Value) -> &str {
 
 /// `spec.os.name: windows`.
 pub fn is_windows(pod: &Value) -> bool {
-    pod.pointer("/spec/os/name").and_then(Value::as_str) == Some("windows")
+    pod.get("spec")
+        .and_then(|spec| spec.get("os"))
+        .and_then(|os| os.get("name"))
+        .and_then(Value::as_str)
+        == Some("windows")
 }
 
 /// The names of the `containers` annotation: comma-separated, blanks ignored. `None` when the
@@ -272,20 +277,39 @@ pub fn components(path: &str) -> impl Iterator<Item = &str> {
         .filter(|part| !part.is_empty() && *part != ".")
 }
 
+/// Whether `components` gives exactly the '/'-separated parts of `path` (absolute, no empty or
+/// `.` parts), so paths can be compared as strings: what nearly every pod has.
+fn is_plain(path: &str) -> bool {
+    path.len() > 1
+        && path.starts_with('/')
+        && !path.ends_with('/')
+        && !path.ends_with("/.")
+        && !path.contains("//")
+        && !path.contains("/./")
+}
+
 /// Whether two paths name one directory.
 pub fn same_path(a: &str, b: &str) -> bool {
+    if is_plain(a) && is_plain(b) {
+        return a == b;
+    }
     components(a).eq(components(b))
 }
 
 /// Whether `path` is `dir` or lies inside it.
 pub fn path_holds(dir: &str, path: &str) -> bool {
+    if is_plain(dir) && is_plain(path) {
+        return path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    }
     let mut path_parts = components(path);
     components(dir).all(|part| path_parts.next() == Some(part))
 }
 
 /// The app's effective identity: the container's own securityContext, else the pod's.
 pub fn identity(pod: &Value, container: Option<&Value>) -> Identity {
-    let pod_context = pod.pointer("/spec/securityContext");
+    let pod_context = pod.get("spec").and_then(|spec| spec.get("securityContext"));
     let own_context = container.and_then(|c| c.get("securityContext"));
     let int = |field: &str| {
         own_context
@@ -486,6 +510,35 @@ mod tests {
         assert!(path_holds("/", "/anything"));
         assert!(same_path("/a/./b/", "/a/b"));
         assert!(!same_path("/a/b", "/a"));
+    }
+
+    /// The string comparison of plain paths agrees with the component one on every path of up to
+    /// three parts drawn from names, prefixes of each other, `.` and empty parts.
+    #[test]
+    fn plain_paths_compare_as_their_components_do() {
+        let parts = ["a", "ab", "b", ".", "", ".a"];
+        let mut paths = vec!["/".to_owned(), String::new()];
+        for x in parts {
+            paths.push(format!("/{x}"));
+            for y in parts {
+                paths.push(format!("/{x}/{y}"));
+                for z in parts {
+                    paths.push(format!("/{x}/{y}/{z}"));
+                }
+            }
+        }
+        for a in &paths {
+            for b in &paths {
+                let mut parts_b = components(b);
+                let holds = components(a).all(|part| parts_b.next() == Some(part));
+                assert_eq!(path_holds(a, b), holds, "path_holds({a:?}, {b:?})");
+                assert_eq!(
+                    same_path(a, b),
+                    components(a).eq(components(b)),
+                    "same_path({a:?}, {b:?})"
+                );
+            }
+        }
     }
 
     #[test]

@@ -15,14 +15,14 @@ use std::marker::PhantomData;
 use std::borrow::Cow;
 
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use secrets_injector_objects::annotations::{PREFIX, VOLUME_NAME};
+use secrets_injector_objects::annotations::{INJECT, OBJECTS, PREFIX, VOLUME_NAME};
 
-use crate::pod;
+use crate::{plan, pod};
 
 /// `T` read only from a JSON object: serde's derived structs also accept an array of their
 /// fields in order, which the API never writes and the mutation would not read as a pod.
@@ -117,12 +117,66 @@ impl<'de> Deserialize<'de> for Pod<'de> {
     }
 }
 
-#[derive(Deserialize)]
 struct PodFields<'a> {
-    #[serde(default)]
-    metadata: Option<Object<Metadata>>,
-    #[serde(default, borrow)]
-    spec: Option<Object<Spec<'a>>>,
+    metadata: Option<Metadata>,
+    spec: Option<Spec<'a>>,
+}
+
+impl<'de> Deserialize<'de> for PodFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(PodVisitor)
+    }
+}
+
+/// Reads `metadata` and `spec`. The API writes `metadata` first: when its annotations already say
+/// the pod does not ask for objects, the spec is skipped unbuilt, as the mutation will not look
+/// at it.
+struct PodVisitor;
+
+impl<'de> Visitor<'de> for PodVisitor {
+    type Value = PodFields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a pod")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PodFields<'de>, A::Error> {
+        let mut metadata: Option<Option<Metadata>> = None;
+        let mut spec: Option<Option<Spec<'de>>> = None;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match key.as_ref() {
+                "metadata" if metadata.is_some() => {
+                    return Err(de::Error::duplicate_field("metadata"));
+                }
+                "metadata" => {
+                    let read: Option<Object<Metadata>> = map.next_value()?;
+                    metadata = Some(read.map(|Object(m)| m));
+                }
+                "spec" if spec.is_some() => return Err(de::Error::duplicate_field("spec")),
+                "spec" if metadata.as_ref().is_some_and(|m| !asks(m.as_ref())) => {
+                    map.next_value::<IgnoredAny>()?;
+                    spec = Some(None);
+                }
+                "spec" => {
+                    let read: Option<Object<Spec<'de>>> = map.next_value()?;
+                    spec = Some(read.map(|Object(s)| s));
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(PodFields {
+            metadata: metadata.flatten(),
+            spec: spec.flatten(),
+        })
+    }
+}
+
+/// `plan::asks` on the annotations read so far.
+fn asks(metadata: Option<&Metadata>) -> bool {
+    let annotation = |name: &str| metadata?.annotations.as_ref()?.0.get(name)?.as_str();
+    plan::asks(annotation(OBJECTS), annotation(INJECT))
 }
 
 #[derive(Deserialize)]
@@ -143,35 +197,127 @@ struct Spec<'a> {
     os: Option<Value>,
     #[serde(default)]
     security_context: Option<Value>,
-    /// Raw, so only the webhook's own is built whole.
-    #[serde(default, borrow)]
-    volumes: Option<Vec<&'a RawValue>>,
-    #[serde(default, borrow)]
-    containers: Option<Vec<Object<Container<'a>>>>,
+    #[serde(default)]
+    volumes: Option<Vec<Volume>>,
+    #[serde(default)]
+    containers: Option<Vec<Object<Container>>>,
     #[serde(default, borrow)]
     init_containers: Option<Vec<&'a RawValue>>,
 }
 
-#[derive(Deserialize)]
-struct Named {
-    #[serde(default)]
-    name: Option<Value>,
+/// What to keep of a list entry, from its `name`.
+enum Keep {
+    Whole,
+    NameOnly,
+    Nothing,
 }
 
-#[derive(Deserialize)]
-struct EnvName<'a> {
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
+/// Reads one entry of a list of named objects (volumes, env variables) in one pass, deciding from
+/// its name what to build. The API writes `name` first; the rest of an entry not kept is skipped
+/// unbuilt. A second `name` is an error, so the pod is read whole and the last one wins as it
+/// does there.
+fn read_named<'de, A: MapAccess<'de>>(
+    mut map: A,
+    keep: fn(Option<&str>) -> Keep,
+) -> Result<Option<Value>, A::Error> {
+    let mut fields = Map::new();
+    let mut first = true;
+    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        if first && key == "name" {
+            let name: Value = map.next_value()?;
+            match keep(name.as_str()) {
+                Keep::Whole => {
+                    fields.insert("name".to_owned(), name);
+                }
+                decided => {
+                    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                        if key == "name" {
+                            return Err(de::Error::duplicate_field("name"));
+                        }
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    return Ok(match decided {
+                        Keep::NameOnly => {
+                            Some(Value::Object(Map::from_iter([("name".to_owned(), name)])))
+                        }
+                        _ => None,
+                    });
+                }
+            }
+        } else {
+            let value: Value = map.next_value()?;
+            fields.insert(key.into_owned(), value);
+        }
+        first = false;
+    }
+    // `name` was not first (or is missing): decide on the whole entry.
+    Ok(match keep(fields.get("name").and_then(Value::as_str)) {
+        Keep::Whole => Some(Value::Object(fields)),
+        Keep::NameOnly => {
+            let mut named = Map::new();
+            put(&mut named, "name", fields.remove("name"));
+            Some(Value::Object(named))
+        }
+        Keep::Nothing => None,
+    })
 }
+
+/// A `Deserialize` for an entry type holding what `read_named` keeps of it.
+macro_rules! named_entry {
+    ($name:ident, $keep:expr, $what:literal) => {
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Entry;
+
+                impl<'de> Visitor<'de> for Entry {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($what)
+                    }
+
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$name, A::Error> {
+                        read_named(map, $keep).map($name)
+                    }
+                }
+
+                deserializer.deserialize_map(Entry)
+            }
+        }
+    };
+}
+
+/// A volume: its name alone, or the whole of the webhook's own (compared field by field).
+struct Volume(Option<Value>);
+
+named_entry!(
+    Volume,
+    |name| match name {
+        Some(VOLUME_NAME) => Keep::Whole,
+        _ => Keep::NameOnly,
+    },
+    "a volume"
+);
+
+/// An env entry the init container could copy (`None` for the others).
+struct EnvEntry(Option<Value>);
+
+named_entry!(
+    EnvEntry,
+    |name| match name {
+        Some(name) if !pod::is_copied_env(name) => Keep::Nothing,
+        _ => Keep::Whole,
+    },
+    "an env variable"
+);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Container<'a> {
+struct Container {
     #[serde(default)]
     name: Option<Value>,
-    /// Raw, so only the entries that matter are built.
-    #[serde(default, borrow)]
-    env: Option<Vec<&'a RawValue>>,
+    #[serde(default)]
+    env: Option<Vec<EnvEntry>>,
     #[serde(default)]
     volume_mounts: Option<Value>,
     #[serde(default)]
@@ -200,7 +346,7 @@ impl Pod<'_> {
     pub fn into_value(self) -> serde_json::Result<Value> {
         let Pod(fields) = self;
         let mut pod = Map::new();
-        if let Some(Object(metadata)) = fields.metadata {
+        if let Some(metadata) = fields.metadata {
             let mut fields = Map::new();
             put(&mut fields, "name", metadata.name);
             put(&mut fields, "generateName", metadata.generate_name);
@@ -211,18 +357,14 @@ impl Pod<'_> {
             );
             pod.insert("metadata".to_owned(), Value::Object(fields));
         }
-        if let Some(Object(spec)) = fields.spec {
+        if let Some(spec) = fields.spec {
             let mut fields = Map::new();
             put(&mut fields, "os", spec.os);
             put(&mut fields, "securityContext", spec.security_context);
             let volumes = spec
                 .volumes
-                .map(|list| list.into_iter().map(volume).collect());
-            put(
-                &mut fields,
-                "volumes",
-                volumes.transpose()?.map(Value::Array),
-            );
+                .map(|list| list.into_iter().filter_map(|Volume(v)| v).collect());
+            put(&mut fields, "volumes", volumes.map(Value::Array));
             put(
                 &mut fields,
                 "containers",
@@ -245,24 +387,9 @@ impl Pod<'_> {
     }
 }
 
-/// A volume: its name alone, or the whole of the webhook's own (or of one not shaped as a
-/// volume, which the mutation reads as it is).
-fn volume(raw: &RawValue) -> serde_json::Result<Value> {
-    match serde_json::from_str::<Object<Named>>(raw.get()) {
-        Ok(Object(Named { name }))
-            if name.as_ref().and_then(Value::as_str) != Some(VOLUME_NAME) =>
-        {
-            let mut fields = Map::new();
-            put(&mut fields, "name", name);
-            Ok(Value::Object(fields))
-        }
-        _ => serde_json::from_str(raw.get()),
-    }
-}
-
 /// An init container: pruned like the others, except the webhook's own, which is read whole.
 fn init_container(raw: &RawValue) -> serde_json::Result<Value> {
-    match serde_json::from_str::<Object<Container<'_>>>(raw.get()) {
+    match serde_json::from_str::<Object<Container>>(raw.get()) {
         Ok(Object(container))
             if container.name.as_ref().and_then(Value::as_str) != Some(VOLUME_NAME) =>
         {
@@ -272,26 +399,16 @@ fn init_container(raw: &RawValue) -> serde_json::Result<Value> {
     }
 }
 
-/// The env entries the init container could copy, in order; an entry not shaped as one is kept
-/// as it is.
-fn copied_env(list: Vec<&RawValue>) -> serde_json::Result<Value> {
-    list.into_iter()
-        .filter(
-            |raw| match serde_json::from_str::<Object<EnvName<'_>>>(raw.get()) {
-                Ok(Object(EnvName { name: Some(name) })) => pod::is_copied_env(&name),
-                _ => true,
-            },
-        )
-        .map(|raw| serde_json::from_str(raw.get()))
-        .collect::<serde_json::Result<Vec<Value>>>()
-        .map(Value::Array)
-}
-
-impl Container<'_> {
+impl Container {
     fn into_value(self) -> serde_json::Result<Value> {
         let mut fields = Map::new();
         put(&mut fields, "name", self.name);
-        put(&mut fields, "env", self.env.map(copied_env).transpose()?);
+        put(
+            &mut fields,
+            "env",
+            self.env
+                .map(|list| Value::Array(list.into_iter().filter_map(|EnvEntry(e)| e).collect())),
+        );
         put(&mut fields, "volumeMounts", self.volume_mounts);
         put(&mut fields, "securityContext", self.security_context);
         Ok(Value::Object(fields))
@@ -346,8 +463,7 @@ mod tests {
                         {"name": "AWS_REGION", "value": "eu-west-1"},
                         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "p"}}},
                         {"name": "https_proxy", "value": "http://proxy:3128"},
-                        {"value": "no name"},
-                        "odd"
+                        {"value": "no name"}
                     ],
                     "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                     "securityContext": {"runAsUser": 1000},
@@ -384,8 +500,7 @@ mod tests {
                         "env": [
                             {"name": "AWS_REGION", "value": "eu-west-1"},
                             {"name": "https_proxy", "value": "http://proxy:3128"},
-                            {"value": "no name"},
-                            "odd"
+                            {"value": "no name"}
                         ],
                         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                         "securityContext": {"runAsUser": 1000}
@@ -396,17 +511,61 @@ mod tests {
     }
 
     #[test]
-    fn nulls_read_as_absent_and_odd_shapes_are_read_whole() {
+    fn the_spec_of_a_pod_not_asking_is_skipped_when_metadata_comes_first() {
+        let spec =
+            json!({"containers": [{"name": "app", "env": [{"name": "AWS_REGION", "value": "x"}]}]});
+        for annotations in [
+            json!({"other": "x"}),
+            json!({"secrets-injector.io/objects": "  "}),
+            json!({"secrets-injector.io/objects": "- objectName: /a\n", "secrets-injector.io/inject": "false"}),
+        ] {
+            let pod = json!({"metadata": {"annotations": annotations}, "spec": spec});
+            assert!(pruned(&pod).get("spec").is_none(), "{annotations}");
+        }
+        let asking = json!({"metadata": {"annotations": {"secrets-injector.io/objects": "- objectName: /a\n"}}, "spec": spec});
+        assert_eq!(pruned(&asking)["spec"], spec);
+        // Metadata after the spec (not the API's order): the spec is read.
+        let text = r#"{"spec":{"containers":[{"name":"app"}]},"metadata":{}}"#;
+        let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
         assert_eq!(
-            pruned(&json!({"metadata": null, "spec": {"containers": null, "volumes": null}})),
-            json!({"spec": {}})
+            read(&raw).unwrap()["spec"],
+            json!({"containers": [{"name": "app"}]})
         );
+    }
+
+    #[test]
+    fn a_name_given_twice_reads_the_pod_whole_where_the_last_one_wins() {
+        let text = r#"{"spec":{"containers":[{"name":"app","env":[
+            {"name":"APP_MODE","value":"x","name":"AWS_REGION"},
+            {"value":"eu-west-1","name":"AWS_REGION"}]}]}}"#;
+        let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
+        let whole: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(read(&raw).unwrap(), whole);
+        assert_eq!(
+            whole["spec"]["containers"][0]["env"][0]["name"],
+            "AWS_REGION"
+        );
+    }
+
+    #[test]
+    fn nulls_read_as_absent_and_odd_shapes_are_read_whole() {
+        let asking = json!({"secrets-injector.io/objects": "- objectName: /a\n"});
+        assert_eq!(
+            pruned(&json!({"metadata": {"annotations": asking, "name": null},
+                           "spec": {"containers": null, "volumes": null}})),
+            json!({"metadata": {"annotations": asking}, "spec": {}})
+        );
+        let raw: Box<RawValue> =
+            serde_json::from_str(r#"{"spec": {"containers": null}, "metadata": null}"#).unwrap();
+        assert_eq!(read(&raw).unwrap(), json!({"spec": {}}));
         for odd in [
             json!({"metadata": "x", "spec": {}}),
             json!({"spec": {"containers": {"name": "app"}}}),
             json!({"spec": {"containers": ["app"]}}),
             json!({"spec": []}),
             json!({"spec": {"containers": [[]]}}),
+            json!({"spec": {"containers": [{"name": "app", "env": ["odd"]}]}}),
+            json!({"spec": {"volumes": [{"name": "a"}, 7]}}),
             json!({"metadata": [], "spec": {}}),
             json!({"metadata": {"annotations": []}}),
             json!([1, 2]),
