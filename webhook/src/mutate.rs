@@ -24,9 +24,13 @@ pub fn mutate(pod: &Value, cfg: &MutationConfig) -> Decision {
     match plan::build(pod, cfg) {
         Request::None => Decision::Skip,
         Request::Deny(message) => Decision::Deny(message),
-        Request::Inject(injection) => Decision::Patch {
-            patch: patch::build(pod, &injection, cfg),
-            warnings: injection.warnings.clone(),
-        },
+        Request::Inject(injection) => {
+            let mut injection = *injection;
+            let warnings = std::mem::take(&mut injection.warnings);
+            Decision::Patch {
+                patch: patch::build(pod, injection, cfg),
+                warnings,
+            }
+        }
     }
 }

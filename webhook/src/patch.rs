@@ -21,11 +21,11 @@ use crate::resources;
 const KEPT_FIELDS: [&str; 3] = ["name", "imagePullPolicy", "terminationMessagePath"];
 
 /// The operations that bring `pod` to the injected state.
-pub fn build(pod: &Value, injection: &Injection, cfg: &MutationConfig) -> Patch {
+pub fn build(pod: &Value, injection: Injection, cfg: &MutationConfig) -> Patch {
     let mut ops = Vec::new();
     status_annotation(pod, &mut ops);
     volume(pod, cfg, &mut ops);
-    target_mounts(pod, injection, &mut ops);
+    target_mounts(pod, &injection, &mut ops);
     init_container(pod, injection, cfg, &mut ops);
     Patch(ops)
 }
@@ -192,24 +192,36 @@ fn same_security_context(existing: Option<&Value>, desired: &Value) -> bool {
     Some(&existing) == desired.as_object()
 }
 
-/// The fields of the init container the webhook owns, with their current values.
-fn desired_container(injection: &Injection, cfg: &MutationConfig) -> Map<String, Value> {
-    let mut mounts = Vec::with_capacity(1 + injection.copied_mounts.len());
-    mounts.push(json!({"name": VOLUME_NAME, "mountPath": injection.mount_path}));
-    mounts.extend(injection.copied_mounts.iter().cloned());
-    let env = injection.copied_env.clone();
+/// The fields of the init container the webhook owns, with their current values (the injection's
+/// parts move into it).
+fn desired_container(injection: Injection, cfg: &MutationConfig) -> Map<String, Value> {
+    let Injection {
+        mount_path,
+        args,
+        copied_env: env,
+        copied_mounts,
+        resources,
+        identity,
+        ..
+    } = injection;
+    let mut mounts = Vec::with_capacity(1 + copied_mounts.len());
+    mounts.push(json!({"name": VOLUME_NAME, "mountPath": mount_path}));
+    mounts.extend(copied_mounts);
     let mut container = Map::new();
     container.insert("name".to_owned(), json!(VOLUME_NAME));
     container.insert("image".to_owned(), json!(cfg.injector_image));
     container.insert("command".to_owned(), json!([INJECTOR_PATH]));
-    container.insert("args".to_owned(), json!(injection.args));
+    container.insert(
+        "args".to_owned(),
+        Value::Array(args.into_iter().map(Value::String).collect()),
+    );
     if !env.is_empty() {
         container.insert("env".to_owned(), Value::Array(env));
     }
-    container.insert("resources".to_owned(), injection.resources.clone());
+    container.insert("resources".to_owned(), resources);
     container.insert(
         "securityContext".to_owned(),
-        security_context(&injection.identity, cfg),
+        security_context(&identity, cfg),
     );
     container.insert(
         "terminationMessagePolicy".to_owned(),
@@ -221,17 +233,18 @@ fn desired_container(injection: &Injection, cfg: &MutationConfig) -> Map<String,
 
 fn init_container(
     pod: &Value,
-    injection: &Injection,
+    injection: Injection,
     cfg: &MutationConfig,
     ops: &mut Vec<PatchOperation>,
 ) {
+    let init_first = injection.init_first;
     let desired = desired_container(injection, cfg);
     let init = pod::containers(pod, ContainerList::InitContainers);
     let Some(mut index) = init.iter().position(|c| pod::name(c) == VOLUME_NAME) else {
         let container = Value::Object(desired);
         if !has_container(pod.get("spec"), "initContainers") {
             ops.push(add(ptr(&["spec", "initContainers"]), json!([container])));
-        } else if injection.init_first {
+        } else if init_first {
             ops.push(add(ptr(&["spec", "initContainers", "0"]), container));
         } else {
             ops.push(add(ptr(&["spec", "initContainers", "-"]), container));
@@ -239,7 +252,7 @@ fn init_container(
         return;
     };
     let existing = &init[index];
-    if injection.init_first && index != 0 {
+    if init_first && index != 0 {
         // Another webhook put its init container first since; the files must come first.
         ops.push(PatchOperation::Move(MoveOperation {
             from: ptr(&["spec", "initContainers", &index.to_string()]),

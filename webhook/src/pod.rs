@@ -280,12 +280,9 @@ pub fn components(path: &str) -> impl Iterator<Item = &str> {
 /// Whether `components` gives exactly the '/'-separated parts of `path` (absolute, no empty or
 /// `.` parts), so paths can be compared as strings: what nearly every pod has.
 fn is_plain(path: &str) -> bool {
-    path.len() > 1
-        && path.starts_with('/')
-        && !path.ends_with('/')
-        && !path.ends_with("/.")
-        && !path.contains("//")
-        && !path.contains("/./")
+    path.strip_prefix('/').is_some_and(|rest| {
+        !rest.is_empty() && rest.split('/').all(|part| !part.is_empty() && part != ".")
+    })
 }
 
 /// Whether two paths name one directory.
