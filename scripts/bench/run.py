@@ -294,14 +294,16 @@ class Bench:
                 "warnings": resp.get("warnings")}
 
     def wrk(self, port: int, path: str, body, expect: str, conns: int, threads: int, seconds: float, pause_ms: int,
-            pid=None):
-        """One wrk load; with `pid`, also the CPU time that process spent per request."""
+            pid=None, fresh=False):
+        """One wrk load; with `pid`, also the CPU time that process spent per request. `fresh`: every
+        request carries an objects list the webhook has not seen (see wrk.lua)."""
         cpu0 = cpu_seconds(pid) if pid else None
         argv = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--timeout", "5s",
                 "-s", str(bl.BENCH / "wrk.lua"), f"https://127.0.0.1:{port}{path}", "--",
                 str(body) if body else "-", expect, str(pause_ms)]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        env = {**os.environ, "WRK_FRESH": "1" if fresh else "0"}
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         wrk_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         line = [ln for ln in out.splitlines() if ln.startswith("{")][-1]
@@ -334,6 +336,8 @@ class Bench:
         res["healthz"] = self.wrk(port, "/healthz", None, "", 32, 2, secs, 0, pid=p.pid)
         bl.log("webhook: /mutate flat out")
         res["mutate"] = self.wrk(port, "/mutate", body, expect, 32, 2, secs, 0, pid=p.pid)
+        bl.log("webhook: /mutate flat out, every review a list never seen")
+        res["mutate_fresh"] = self.wrk(port, "/mutate", body, expect, 32, 2, secs, 0, pid=p.pid, fresh=True)
         bl.log("webhook: /mutate flat out, a pod that asks for nothing")
         res["mutate_plain"] = self.wrk(port, "/mutate", plain_body, expect, 32, 2, secs, 0, pid=p.pid)
         bl.log("webhook: /mutate paced, 8 connections")
@@ -358,9 +362,11 @@ class Bench:
                 facts = self.check_review(port, body, containers)
                 self.wrk(port, "/mutate", body, '"allowed":true', 1, 1, 1, 0)
                 d = self.wrk(port, "/mutate", body, '"allowed":true', 1, 1, secs, 0)
+                f = self.wrk(port, "/mutate", body, '"allowed":true', 1, 1, secs, 0, fresh=True)
                 rows.append({"objects": objects, "containers": containers, **facts,
                              "p50_ms": d["latency_ms"]["p50"], "p99_ms": d["latency_ms"]["p99"],
-                             "rps": d["rps"], "errors": d["error_total"]})
+                             "rps": d["rps"], "errors": d["error_total"] + f["error_total"],
+                             "fresh_p50_ms": f["latency_ms"]["p50"], "fresh_p99_ms": f["latency_ms"]["p99"]})
         peak = peak_rss_kib(p.pid)
         self.procs.stop(p)
         return {"healthz_p50_ms": base["latency_ms"]["p50"], "healthz_p99_ms": base["latency_ms"]["p99"],

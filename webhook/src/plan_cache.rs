@@ -15,9 +15,9 @@ use secrets_injector_objects::plan::{self, Plan};
 use secrets_injector_objects::settings::Settings;
 
 /// Distinct (list, settings) pairs kept.
-const MAX_ENTRIES: usize = 512;
+const MAX_ENTRIES: usize = 64;
 /// Annotation text kept, in bytes (a list is at most 64 KiB).
-const MAX_BYTES: usize = 2 << 20;
+const MAX_BYTES: usize = 256 << 10;
 
 /// What `plan::parse` answered.
 pub type Parsed = Result<Arc<Plan>, Arc<Errors>>;
