@@ -7,6 +7,7 @@ pub mod certs;
 pub mod config;
 pub mod error;
 pub mod inject;
+pub mod log_buffer;
 pub mod metrics;
 pub mod mutate;
 pub mod patch;

@@ -48,7 +48,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let _logs = telemetry::init(args.log_format);
+            let _logs = match telemetry::init(args.log_format) {
+                Ok(flusher) => flusher,
+                Err(e) => {
+                    eprintln!("cannot start the log writer: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             match run_serve(*args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use secrets_injector_e2e::admission;
 use secrets_injector_e2e::https::{self, Client, SERVICE_NAME};
@@ -190,6 +190,11 @@ fn credentials_in_pods_and_the_tls_key_never_reach_logs_metrics_or_denials() {
         assert_eq!(response.status, 400);
         assert!(!response.text().contains(SECRET_KEY), "{}", response.text());
         let _ = client.get("/healthz");
+        // Lines reach the log within the writer's flush interval, in order: wait for the last.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !server.logs().contains("request to /mutate rejected") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let logs = server.logs();
         let metrics = server.metrics();
         assert!(
