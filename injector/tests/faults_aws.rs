@@ -247,8 +247,10 @@ fn bursts_of_5xx_are_ridden_out() {
     let proxy = Proxy::start(moto.addr());
     let aws = Seeder::new(&moto.endpoint(), REGION);
     let (objects, files) = seed(&aws);
-    // Two of every three calls fail: each call needs at most three attempts of its five.
-    proxy.set_faults(vec![Fault::share(FaultKind::Unavailable, 2, 3)]);
+    // Two of every three attempts of each call fail: each call needs three attempts of its five.
+    // (Counted per call: with one counter for all, concurrent calls could take every good slot
+    // from one call and fail it five times in a row.)
+    proxy.set_faults(vec![Fault::share(FaultKind::Unavailable, 2, 3).per_call()]);
     let pod = Pod::new(&proxy.endpoint());
     let out = pod.run(objects, &["--deadline", "60s"]);
     assert!(

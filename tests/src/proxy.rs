@@ -47,6 +47,9 @@ pub struct Fault {
     pub body_contains: Option<String>,
     pub fail: u32,
     pub of: u32,
+    /// Count each call apart (its retries carry the same body): every call's first `fail`
+    /// attempts of each `of` fail, whatever other calls run at the same time.
+    pub per_call: bool,
 }
 
 impl Fault {
@@ -59,6 +62,7 @@ impl Fault {
             body_contains: None,
             fail: 1,
             of: 1,
+            per_call: false,
         }
     }
 
@@ -82,6 +86,12 @@ impl Fault {
         self
     }
 
+    /// Counts each call's attempts apart from the others' (see `per_call`).
+    pub fn per_call(mut self) -> Fault {
+        self.per_call = true;
+        self
+    }
+
     pub fn when_body_contains(mut self, text: &str) -> Fault {
         self.body_contains = Some(text.to_owned());
         self
@@ -92,6 +102,8 @@ impl Fault {
 struct State {
     records: Vec<Record>,
     faults: Vec<(Fault, u32)>,
+    /// Attempts seen per (fault, request body), for `per_call` faults.
+    attempts: std::collections::HashMap<(usize, Vec<u8>), u32>,
 }
 
 /// The running proxy; stops accepting on drop.
@@ -138,7 +150,9 @@ impl Proxy {
 
     /// Replaces the faults (and restarts their counters).
     pub fn set_faults(&self, faults: Vec<Fault>) {
-        self.lock().faults = faults.into_iter().map(|f| (f, 0)).collect();
+        let mut state = self.lock();
+        state.faults = faults.into_iter().map(|f| (f, 0)).collect();
+        state.attempts.clear();
     }
 
     /// Forgets the records.
@@ -267,7 +281,10 @@ fn pick_fault(
 ) -> Option<FaultKind> {
     let json_protocol = request.header("x-amz-target").is_some();
     let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-    for (fault, seen) in &mut state.faults {
+    let State {
+        faults, attempts, ..
+    } = &mut *state;
+    for (index, (fault, seen)) in faults.iter_mut().enumerate() {
         let matches = match &fault.operation {
             Some(op) => op == operation,
             None => json_protocol,
@@ -277,6 +294,11 @@ fn pick_fault(
                 .as_deref()
                 .is_none_or(|text| String::from_utf8_lossy(&request.body).contains(text));
         if matches {
+            let seen = if fault.per_call {
+                attempts.entry((index, request.body.clone())).or_insert(0)
+            } else {
+                seen
+            };
             let position = *seen % fault.of;
             *seen += 1;
             if position < fault.fail {
@@ -470,6 +492,7 @@ mod tests {
         let state = Mutex::new(State {
             records: Vec::new(),
             faults: vec![(Fault::share(FaultKind::Throttling, 1, 3), 0)],
+            ..State::default()
         });
         let request = Request {
             request_line: "POST / HTTP/1.1".into(),
@@ -483,5 +506,23 @@ mod tests {
             .map(|_| pick_fault(&state, &request, "GetSecretValue", None).is_some())
             .collect();
         assert_eq!(hits, vec![true, false, false, true, false, false]);
+    }
+
+    #[test]
+    fn per_call_shares_count_each_call_apart() {
+        let state = Mutex::new(State {
+            faults: vec![(Fault::share(FaultKind::Unavailable, 2, 3).per_call(), 0)],
+            ..State::default()
+        });
+        let call = |body: &str| Request {
+            request_line: "POST / HTTP/1.1".into(),
+            headers: vec![("X-Amz-Target".into(), "AmazonSSM.GetParameters".into())],
+            body: body.as_bytes().to_vec(),
+        };
+        let (a, b) = (call(r#"{"Names":["/a"]}"#), call(r#"{"Names":["/b"]}"#));
+        let hit = |r: &Request| pick_fault(&state, r, "GetParameters", None).is_some();
+        // Interleaved, each call still fails its first two attempts and passes its third.
+        let seen = [hit(&a), hit(&b), hit(&a), hit(&b), hit(&a), hit(&b)];
+        assert_eq!(seen, [true, true, true, true, false, false]);
     }
 }

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -88,20 +88,20 @@ impl Request<'_> {
     }
 }
 
-/// Reads `request` with a hand-written visitor so the object can be read pruned in the same pass
-/// when the fields before it say it is a pod being created. `pruned_pods: false` keeps every
-/// object raw: the second try, for reviews whose pod is not shaped as the API writes pods.
-struct RequestSeed {
-    pruned_pods: bool,
-}
+/// `request`, read by a hand-written visitor so the object can be read pruned in the same pass
+/// when the fields before it say it is a pod being created. `PRUNED = false` keeps every object
+/// raw: the second try, for reviews whose pod is not shaped as the API writes pods.
+struct RequestFields<'a, const PRUNED: bool>(Request<'a>);
 
-impl<'de> DeserializeSeed<'de> for RequestSeed {
-    type Value = Request<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Request<'de>, D::Error> {
-        deserializer.deserialize_map(self)
+impl<'de: 'a, 'a, const PRUNED: bool> Deserialize<'de> for RequestFields<'a, PRUNED> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_map(RequestVisitor::<PRUNED>)
+            .map(RequestFields)
     }
 }
+
+struct RequestVisitor<const PRUNED: bool>;
 
 /// Fills a field once; a second key of the same name is an error, as in serde's derived code.
 fn once<T, E: de::Error>(slot: &mut Option<T>, field: &'static str, value: T) -> Result<(), E> {
@@ -111,7 +111,7 @@ fn once<T, E: de::Error>(slot: &mut Option<T>, field: &'static str, value: T) ->
     Ok(())
 }
 
-impl<'de> Visitor<'de> for RequestSeed {
+impl<'de, const PRUNED: bool> Visitor<'de> for RequestVisitor<PRUNED> {
     type Value = Request<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -139,7 +139,7 @@ impl<'de> Visitor<'de> for RequestSeed {
                 "operation" => once(&mut operation, "operation", map.next_value::<Operation>()?)?,
                 "userInfo" => once(&mut user_info, "userInfo", map.next_value::<IgnoredAny>()?)?,
                 "object" => {
-                    let pod_create = self.pruned_pods
+                    let pod_create = PRUNED
                         && kind
                             .as_ref()
                             .is_some_and(|k| k.group.is_empty() && k.kind == "Pod")
@@ -186,95 +186,15 @@ struct Resource {
 }
 
 /// The review around the request.
-struct Review<'a> {
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review<'a, const PRUNED: bool> {
+    #[serde(borrow)]
     kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
     api_version: Option<Cow<'a, str>>,
-    request: Option<Request<'a>>,
-}
-
-struct ReviewSeed {
-    pruned_pods: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for ReviewSeed {
-    type Value = Review<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Review<'de>, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ReviewSeed {
-    type Value = Review<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an AdmissionReview object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Review<'de>, A::Error> {
-        let mut kind = None;
-        let mut api_version = None;
-        let mut request: Option<Option<Request<'de>>> = None;
-        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            match key.as_ref() {
-                "kind" => once(
-                    &mut kind,
-                    "kind",
-                    map.next_value::<Option<Cow<'de, str>>>()?,
-                )?,
-                "apiVersion" => once(
-                    &mut api_version,
-                    "apiVersion",
-                    map.next_value::<Option<Cow<'de, str>>>()?,
-                )?,
-                "request" => {
-                    let seed = Nullable(RequestSeed {
-                        pruned_pods: self.pruned_pods,
-                    });
-                    once(&mut request, "request", map.next_value_seed(seed)?)?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Review {
-            kind: kind.flatten(),
-            api_version: api_version.flatten(),
-            request: request.flatten(),
-        })
-    }
-}
-
-/// `null`, or what the seed reads.
-struct Nullable<S>(S);
-
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Nullable<S> {
-    type Value = Option<S::Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Nullable<S> {
-    type Value = Option<S::Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("null or an object")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        self.0.deserialize(deserializer).map(Some)
-    }
+    #[serde(default, borrow)]
+    request: Option<RequestFields<'a, PRUNED>>,
 }
 
 #[derive(Deserialize)]
@@ -300,7 +220,7 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, String> {
     // its object kept raw (the mutation then decides on it as it is), and only a body that still
     // fails is read for its type, so a review of another version is named as such rather than
     // failing on whichever field differs.
-    let review = match read_review(text, true).or_else(|_| read_review(text, false)) {
+    let review = match read_review::<true>(text).or_else(|_| read_review::<false>(text)) {
         Ok(review) => review,
         Err(full) => {
             let types: TypeOnly<'_> =
@@ -333,11 +253,20 @@ fn not_utf8(valid: &[u8]) -> String {
     format!("request body is not valid JSON: not UTF-8 (line {line}, column {column})")
 }
 
-fn read_review(text: &str, pruned_pods: bool) -> serde_json::Result<Review<'_>> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let review = ReviewSeed { pruned_pods }.deserialize(&mut deserializer)?;
-    deserializer.end()?;
-    Ok(review)
+/// The review's type and its request.
+struct Read<'a> {
+    kind: Option<Cow<'a, str>>,
+    api_version: Option<Cow<'a, str>>,
+    request: Option<Request<'a>>,
+}
+
+fn read_review<const PRUNED: bool>(text: &str) -> serde_json::Result<Read<'_>> {
+    let review: Review<'_, PRUNED> = serde_json::from_str(text)?;
+    Ok(Read {
+        kind: review.kind,
+        api_version: review.api_version,
+        request: review.request.map(|RequestFields(request)| request),
+    })
 }
 
 fn check_types(kind: Option<&str>, api_version: Option<&str>) -> Result<(), String> {

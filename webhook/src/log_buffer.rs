@@ -201,16 +201,20 @@ mod tests {
         assert_eq!(all, b"last words\n");
     }
 
-    /// A writer that blocks until released, like a pipe nobody reads.
-    struct Stalled(Arc<(Mutex<bool>, Condvar)>);
+    /// A writer that blocks until released, like a pipe nobody reads, then keeps what it gets.
+    struct Stalled {
+        gate: Arc<(Mutex<bool>, Condvar)>,
+        got: Arc<Mutex<Vec<u8>>>,
+    }
 
     impl Write for Stalled {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            let (released, wake) = &*self.0;
+            let (released, wake) = &*self.gate;
             let mut released = released.lock().unwrap();
             while !*released {
                 released = wake.wait(released).unwrap();
             }
+            self.got.lock().unwrap().extend_from_slice(bytes);
             Ok(bytes.len())
         }
 
@@ -219,25 +223,50 @@ mod tests {
         }
     }
 
+    /// Opens the gate when dropped, also when the test fails: the writer thread can then finish
+    /// and the flusher's join return.
+    struct Release(Arc<(Mutex<bool>, Condvar)>);
+
+    impl Drop for Release {
+        fn drop(&mut self) {
+            *self.0.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            self.0.1.notify_all();
+        }
+    }
+
     #[test]
-    fn a_stalled_output_drops_lines_past_the_limit_and_never_blocks_the_writer() {
+    fn a_stalled_output_drops_lines_past_the_limit_counts_them_and_never_blocks() {
         let gate = Arc::new((Mutex::new(false), Condvar::new()));
-        let (mut buffer, flusher) = start(Stalled(Arc::clone(&gate))).unwrap();
-        let line = [b'x'; 1023];
-        let lines = 3 * MAX_BYTES / 1024;
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let stalled = Stalled {
+            gate: Arc::clone(&gate),
+            got: Arc::clone(&got),
+        };
+        let (mut buffer, flusher) = start(stalled).unwrap();
+        // Dropped before the flusher.
+        let release = Release(gate);
+        let mut line = vec![b'x'; 1023];
+        line.push(b'\n');
+        let lines = 3 * MAX_BYTES / line.len();
         let started = std::time::Instant::now();
         for _ in 0..lines {
             buffer.write_all(&line).unwrap();
-            buffer.write_all(b"\n").unwrap();
+            assert!(buffer.shared.pending().bytes.len() <= MAX_BYTES);
         }
-        assert!(started.elapsed() < Duration::from_secs(5));
-        {
-            let pending = buffer.shared.pending();
-            assert!(pending.bytes.len() <= MAX_BYTES);
-            assert!(pending.dropped > 0);
-        }
-        *gate.0.lock().unwrap() = true;
-        gate.1.notify_all();
+        let elapsed = started.elapsed();
+        drop(release);
         drop(flusher);
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        // Every line is either written or counted in a note.
+        let got = String::from_utf8(got.lock().unwrap().clone()).unwrap();
+        let written = got.lines().filter(|l| l.starts_with('x')).count();
+        let dropped: usize = got
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|note| note["dropped"].as_u64())
+            .map(|n| n as usize)
+            .sum();
+        assert!(dropped > 0, "nothing dropped");
+        assert_eq!(written + dropped, lines);
     }
 }
