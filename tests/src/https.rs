@@ -463,6 +463,30 @@ pub fn serve_command(program: &Path) -> Command {
     command
 }
 
+/// Starts `command` (a `webhook serve`) at log level info with its log (standard error) piped for
+/// the caller to read, and nothing else attached.
+pub fn spawn_logging(mut command: Command) -> Child {
+    command
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start webhook serve")
+}
+
+/// The HTTPS and metrics addresses the "serving" JSON log line names.
+pub fn serving_addrs(line: &str) -> (SocketAddr, SocketAddr) {
+    let event: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+    let addr = |field: &str| -> SocketAddr {
+        event[field]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {line}"))
+    };
+    (addr("addr"), addr("metrics_addr"))
+}
+
 /// A running `webhook serve` on ephemeral 127.0.0.1 ports, its JSON log lines collected. It is
 /// killed when dropped; statics are never dropped, so keep it out of a `static` (a `OnceLock`
 /// shared by tests would leave the process running after the test binary exits).
@@ -502,15 +526,9 @@ impl Webhook {
         K: AsRef<std::ffi::OsStr>,
         V: AsRef<std::ffi::OsStr>,
     {
-        let mut child = serve_command(program)
-            .args(args.into_iter().map(Into::into))
-            .envs(env)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start webhook serve");
+        let mut command = serve_command(program);
+        command.args(args.into_iter().map(Into::into)).envs(env);
+        let mut child = spawn_logging(command);
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (serving_tx, serving_rx) = mpsc::channel();
         let stderr = child.stderr.take().expect("stderr");
@@ -535,16 +553,10 @@ impl Webhook {
                 );
             }
         };
-        let event: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-        let addr = |field: &str| -> SocketAddr {
-            event[field]
-                .as_str()
-                .and_then(|a| a.parse().ok())
-                .unwrap_or_else(|| panic!("no {field} in {line}"))
-        };
+        let (addr, metrics_addr) = serving_addrs(&line);
         Self {
-            addr: addr("addr"),
-            metrics_addr: addr("metrics_addr"),
+            addr,
+            metrics_addr,
             child,
             logs,
         }

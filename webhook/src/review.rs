@@ -100,13 +100,13 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
     if !matches!(req.operation, Operation::Create | Operation::Update) {
         return skipped(name);
     }
-    let object: Value = match object {
-        // Only a pod being created is read pruned.
-        Object::Pod(pod) => pod.clone(),
-        Object::Raw(raw) => match serde_json::from_str(raw.get()) {
-            Ok(object) => object,
-            Err(e) => return unreadable(req, name, &e),
-        },
+    // Only a pod being created is read pruned; a workload's object is always raw.
+    let Object::Raw(raw) = object else {
+        return skipped(name);
+    };
+    let object: Value = match serde_json::from_str(raw.get()) {
+        Ok(object) => object,
+        Err(e) => return unreadable(req, name, &e),
     };
     let name = name_of(name, &object);
     let Some(template) = object.pointer(pointer) else {

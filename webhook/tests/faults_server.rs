@@ -661,36 +661,26 @@ fn a_log_pipe_nobody_reads_does_not_stall_reviews() {
     use std::io::BufRead;
 
     let dir = certs();
-    let mut child = https::serve_command(program())
-        .args(serve_args(
-            &dir.path().join("tls.crt"),
-            &dir.path().join("tls.key"),
-            &[],
-        ))
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start webhook serve");
+    let mut command = https::serve_command(program());
+    command.args(serve_args(
+        &dir.path().join("tls.crt"),
+        &dir.path().join("tls.key"),
+        &[],
+    ));
+    let mut child = https::spawn_logging(command);
     // Read up to the line naming the port, then never again.
     let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
-    let serving = loop {
+    let addr = loop {
         line.clear();
         if stderr.read_line(&mut line).expect("read the log") == 0 {
             let _ = child.kill();
             panic!("webhook serve exited before serving");
         }
         if line.contains("\"message\":\"serving\"") {
-            break serde_json::from_str::<Value>(&line).expect("JSON log line");
+            break https::serving_addrs(&line).0;
         }
     };
-    let addr: SocketAddr = serving["addr"]
-        .as_str()
-        .expect("addr")
-        .parse()
-        .expect("addr");
     let client = Client::new(addr, SERVICE_NAME, &[&dir.path().join("ca.crt")]);
     let started = Instant::now();
     for i in 0..1500 {
