@@ -386,6 +386,92 @@ fn a_copied_mount_cannot_replace_the_injector_binary() {
     }
 }
 
+/// Mount paths as a pod may write them: the runtime resolves `..`, `.` and doubled slashes, so
+/// each of these is `/usr/local/bin`.
+const ABNORMAL_BIN_DIRS: [&str; 4] = [
+    "/usr/local/bin/x/..",
+    "/usr/local/./bin",
+    "/usr/local//bin",
+    "/usr/lib/../local/bin/",
+];
+
+#[test]
+fn a_copied_token_mount_written_abnormally_cannot_hide_the_injector_binary() {
+    for dir in ABNORMAL_BIN_DIRS {
+        let mut app = app();
+        app["volumeMounts"] = json!([{"name": "aws-iam-token", "mountPath": dir, "readOnly": true}]);
+        let pod = pod(
+            json!({}),
+            json!({"containers": [app], "volumes": [{"name": "aws-iam-token", "projected": {"sources": []}}]}),
+        );
+        let message = denied(&pod);
+        assert!(
+            message.contains(&format!("volume \"aws-iam-token\" at {dir},"))
+                && message.contains(INJECTOR_PATH),
+            "{dir}: {message}"
+        );
+    }
+}
+
+#[test]
+fn a_copied_variable_mount_written_abnormally_cannot_hide_the_injector_binary() {
+    for dir in ABNORMAL_BIN_DIRS {
+        for value in [INJECTOR_PATH.to_owned(), format!("{dir}/injector")] {
+            let mut app = app();
+            app["env"] = json!([{"name": "AWS_PROFILE_HELPER", "value": value}]);
+            app["volumeMounts"] = json!([{"name": "tools", "mountPath": dir}]);
+            let pod = pod(
+                json!({}),
+                json!({"containers": [app], "volumes": [{"name": "tools", "emptyDir": {}}]}),
+            );
+            let message = denied(&pod);
+            assert!(
+                message.contains(&format!("volume \"tools\" at {dir},")),
+                "{dir}, {value}: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_mount_path_written_abnormally_is_refused() {
+    for path in ABNORMAL_BIN_DIRS
+        .into_iter()
+        .chain(["/mnt/x/../secrets", "/mnt/./secrets", "/mnt//secrets"])
+    {
+        let pod = pod(
+            json!({"secrets-injector.io/mount-path": path}),
+            json!({"containers": [app()]}),
+        );
+        let message = denied(&pod);
+        assert!(
+            message.starts_with(&format!(
+                "annotation secrets-injector.io/mount-path: {path:?} is not a normal path"
+            )),
+            "{path}: {message}"
+        );
+    }
+}
+
+#[test]
+fn an_existing_mount_written_abnormally_still_clashes_with_the_mount_path() {
+    for existing in ["/x/../data", "/./data", "//data", "/data/x/..", "/data/."] {
+        let mut app = app();
+        app["volumeMounts"] = json!([{"name": "data", "mountPath": existing}]);
+        let pod = pod(
+            json!({"secrets-injector.io/mount-path": "/data"}),
+            json!({"containers": [app], "volumes": [{"name": "data", "emptyDir": {}}]}),
+        );
+        let message = denied(&pod);
+        assert!(
+            message.contains(&format!(
+                "/data is the same path as the mount {existing} (volume \"data\")"
+            )),
+            "{existing}: {message}"
+        );
+    }
+}
+
 #[test]
 fn a_mount_path_over_the_injector_binary_is_refused() {
     // The files' volume mounted over /usr/local/bin would hide the binary: the pod could never

@@ -185,6 +185,9 @@ const MOUNTS: &[(&str, &str)] = &[
     ("data", "/mnt/secrets-store"),
     ("data", "/mnt"),
     ("bin", "/usr/local/bin"),
+    ("bin", "/usr/local/bin/x/.."),
+    ("bin", "/usr/local//bin"),
+    ("data", "/x/../data"),
     ("secrets-injector", "/x"),
     ("secrets-injector", "/mnt/secrets-store"),
     ("ghost-volume", "/ghost"),
@@ -578,15 +581,8 @@ fn name_of(v: &Value) -> &str {
 }
 
 fn path_holds(dir: &str, path: &str) -> bool {
-    let dir: Vec<&str> = dir
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    let path: Vec<&str> = path
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    path.len() >= dir.len() && path[..dir.len()] == dir[..]
+    let (dir, path) = (normal(dir), normal(path));
+    path == dir || dir.is_empty() || path.starts_with(&format!("{dir}/"))
 }
 
 /// Whether the pod, as sent, is one the API server would have accepted in the respects the
@@ -623,11 +619,20 @@ fn app_containers(pod: &Value) -> impl Iterator<Item = &Value> {
         .filter(|c| name_of(c) != VOLUME_NAME)
 }
 
+/// The path as the runtime resolves it, without its leading '/': empty and `.` parts dropped,
+/// `..` removing the part before it.
 fn normal(path: &str) -> String {
-    path.split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
 }
 
 /// What an injected pod guarantees, whatever the pod asked for.
