@@ -374,9 +374,10 @@ fn resolve_region(
         if let Some(region) = first.and_then(|c| pod::literal_env(c, variable)) {
             if !secrets_injector_objects::settings::is_valid_region(region) {
                 problems.push(format!(
-                    "{variable} {region:?} of container {:?} is not an AWS region name; fix it or set the annotation {}",
+                    "{variable} {region:?} of container {:?} is not an AWS region name; fix it or set the annotation {} ({})",
                     first.map(pod::name).unwrap_or_default(),
-                    annotations::REGION
+                    annotations::REGION,
+                    secrets_injector_objects::settings::REGION_RULE
                 ));
                 return None;
             }
@@ -394,13 +395,13 @@ fn resolve_region(
 }
 
 /// The injector's command-line arguments (see the injector's flags): optional settings only when
-/// their annotation is set, verbatim, and the object list verbatim.
+/// their annotation is set, verbatim, and the object list verbatim. Each is one `--flag=value`
+/// word, so no value (a region of `--help`, an env file of `--mount-path=/etc`) can be read as a
+/// flag.
 fn injector_args(pod: &Value, mount_path: &str, region: &str, objects: &str) -> Vec<String> {
     let mut args = vec![
-        "--mount-path".to_owned(),
-        mount_path.to_owned(),
-        "--region".to_owned(),
-        region.to_owned(),
+        format!("--mount-path={mount_path}"),
+        format!("--region={region}"),
     ];
     let optional = [
         ("--failover-region", annotations::FAILOVER_REGION),
@@ -410,11 +411,9 @@ fn injector_args(pod: &Value, mount_path: &str, region: &str, objects: &str) -> 
     ];
     for (flag, annotation) in optional {
         if let Some(value) = pod::annotation(pod, annotation) {
-            args.push(flag.to_owned());
-            args.push(value.to_owned());
+            args.push(format!("{flag}={value}"));
         }
     }
-    args.push("--objects".to_owned());
-    args.push(objects.to_owned());
+    args.push(format!("--objects={objects}"));
     args
 }

@@ -109,7 +109,7 @@ fn a_pod_cannot_choose_the_injector_image_or_command() {
     assert_eq!(injector["image"], json!(IMAGE));
     assert_eq!(injector["command"], json!([INJECTOR_PATH]));
     let args = injector["args"].as_array().expect("args");
-    assert_eq!(args[0], json!("--mount-path"));
+    assert_eq!(args[0], json!("--mount-path=/mnt/secrets-store"));
     assert!(!args.contains(&json!("--steal")), "{args:?}");
     for name in ["secrets-injector.io/image", "secrets-injector.io/command"] {
         assert!(
@@ -399,7 +399,8 @@ const ABNORMAL_BIN_DIRS: [&str; 4] = [
 fn a_copied_token_mount_written_abnormally_cannot_hide_the_injector_binary() {
     for dir in ABNORMAL_BIN_DIRS {
         let mut app = app();
-        app["volumeMounts"] = json!([{"name": "aws-iam-token", "mountPath": dir, "readOnly": true}]);
+        app["volumeMounts"] =
+            json!([{"name": "aws-iam-token", "mountPath": dir, "readOnly": true}]);
         let pod = pod(
             json!({}),
             json!({"containers": [app], "volumes": [{"name": "aws-iam-token", "projected": {"sources": []}}]}),
@@ -435,10 +436,11 @@ fn a_copied_variable_mount_written_abnormally_cannot_hide_the_injector_binary() 
 
 #[test]
 fn a_mount_path_written_abnormally_is_refused() {
-    for path in ABNORMAL_BIN_DIRS
-        .into_iter()
-        .chain(["/mnt/x/../secrets", "/mnt/./secrets", "/mnt//secrets"])
-    {
+    for path in ABNORMAL_BIN_DIRS.into_iter().chain([
+        "/mnt/x/../secrets",
+        "/mnt/./secrets",
+        "/mnt//secrets",
+    ]) {
         let pod = pod(
             json!({"secrets-injector.io/mount-path": path}),
             json!({"containers": [app()]}),

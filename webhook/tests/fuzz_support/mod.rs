@@ -777,7 +777,15 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
         .iter()
         .map(|a| a.as_str().expect("arg"))
         .collect();
-    let flag = |name: &str| args.iter().position(|a| *a == name).map(|i| args[i + 1]);
+    // Every argument is one `--flag=value` word, so no value can be read as a flag.
+    assert!(
+        args.iter().all(|a| a.starts_with("--") && a.contains('=')),
+        "{args:?}"
+    );
+    let flag = |name: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
+    };
     let mount_path = flag("--mount-path").expect("--mount-path");
     let region = flag("--region").expect("--region");
     assert!(
