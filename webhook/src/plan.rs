@@ -102,6 +102,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
         Ok(()) => problems.extend(mount_clashes(pod, &targets, &mount_path)),
         Err(message) => problems.push(format!("annotation {}: {message}", annotations::MOUNT_PATH)),
     }
+    problems.extend(writable_volume_mounts(pod, &targets));
     let copied_env = first.map(pod::copied_env).unwrap_or_default();
     let copied_mounts = first
         .map(|first| pod::copied_mounts(first, &copied_env))
@@ -310,6 +311,43 @@ fn mount_clashes(pod: &Value, targets: &Targets, mount_path: &str) -> Vec<String
         }
     }
     clashes
+}
+
+/// A denial for each mount of the webhook's volume that could write the files, in any container
+/// but the webhook's own init container: only the injector writes them. The webhook's own mount
+/// in a target container does not count, as the webhook makes it read-only.
+fn writable_volume_mounts(pod: &Value, targets: &Targets) -> Vec<String> {
+    let mut problems = Vec::new();
+    for list in ContainerList::ALL {
+        for (index, container) in pod::containers(pod, list).iter().enumerate() {
+            if list == ContainerList::InitContainers
+                && pod::name(container) == annotations::VOLUME_NAME
+            {
+                continue;
+            }
+            let converged = targets
+                .found
+                .contains(&pod::ContainerRef { list, index })
+                .then(|| own_mount_index(container))
+                .flatten();
+            for (i, mount) in pod::mounts(container).iter().enumerate() {
+                let writable = mount.get("readOnly").and_then(Value::as_bool) != Some(true);
+                if Some(i) == converged
+                    || !writable
+                    || mount.get("name").and_then(Value::as_str) != Some(annotations::VOLUME_NAME)
+                {
+                    continue;
+                }
+                problems.push(format!(
+                    "container {:?} mounts the volume {:?} at {} writable, and only the injector may write the files; remove the mount or set readOnly: true",
+                    pod::name(container),
+                    annotations::VOLUME_NAME,
+                    pod::mount_path(mount)
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// The index of the container's mount of the webhook's volume, which the webhook owns.

@@ -7,19 +7,28 @@ use serde_json::Value;
 
 use secrets_injector_objects::annotations;
 
-/// The two container lists a target can be in.
+/// The container lists of a pod: a target is in one of the first two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContainerList {
     Containers,
     InitContainers,
+    EphemeralContainers,
 }
 
 impl ContainerList {
+    /// Every list, in the order of the pod spec.
+    pub const ALL: [Self; 3] = [
+        Self::InitContainers,
+        Self::Containers,
+        Self::EphemeralContainers,
+    ];
+
     /// The key in the pod spec.
     pub fn key(self) -> &'static str {
         match self {
             Self::Containers => "containers",
             Self::InitContainers => "initContainers",
+            Self::EphemeralContainers => "ephemeralContainers",
         }
     }
 }

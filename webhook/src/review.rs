@@ -396,6 +396,25 @@ mod tests {
         assert!(outcome.response.allowed);
     }
 
+    /// The pod is read pruned on CREATE: the ephemeral containers' mounts are kept for the check.
+    #[test]
+    fn a_writable_mount_of_the_files_in_an_ephemeral_container_is_denied() {
+        let mut object = pod(json!({"secrets-injector.io/objects": OBJECTS}));
+        object["spec"]["ephemeralContainers"] = json!([{
+            "name": "debug", "image": "busybox",
+            "volumeMounts": [{"name": "secrets-injector", "mountPath": "/s"}]
+        }]);
+        let outcome = answer(&request(("", "v1", "Pod"), "CREATE", object), &cfg());
+        assert_eq!(outcome.decision, "denied");
+        let message = &outcome.response.denial.as_ref().unwrap().message;
+        assert!(
+            message.contains(
+                "container \"debug\" mounts the volume \"secrets-injector\" at /s writable"
+            ),
+            "{message}"
+        );
+    }
+
     #[test]
     fn the_pruned_and_the_whole_pod_agree_on_who_asks() {
         let cfg = cfg();

@@ -276,6 +276,67 @@ fn the_files_are_read_only_in_every_target_even_when_the_pod_mounted_them_itself
 }
 
 #[test]
+fn a_second_writable_mount_of_the_files_is_refused_in_every_container() {
+    let own =
+        json!({"name": "secrets-injector", "mountPath": "/mnt/secrets-store", "readOnly": true});
+    let writable = |path: &str, read_only: Option<bool>| {
+        let mut mount = json!({"name": "secrets-injector", "mountPath": path});
+        if let Some(read_only) = read_only {
+            mount["readOnly"] = json!(read_only);
+        }
+        mount
+    };
+    let spec_with = |list: &str, container: Value| {
+        let mut spec = json!({"containers": [app()]});
+        if list == "containers" {
+            spec["containers"] = json!([container]);
+        } else {
+            spec[list] = json!([container]);
+        }
+        spec
+    };
+    for read_only in [None, Some(false)] {
+        // A target's second mount, beside its own (read-only) one.
+        let mut target = app();
+        target["volumeMounts"] = json!([own.clone(), writable("/data/rw", read_only)]);
+        // The same mount in a container that is not a target, an init container, an ephemeral
+        // container.
+        let mut other = json!({"name": "other", "image": "o:1"});
+        other["volumeMounts"] = json!([writable("/data/rw", read_only)]);
+        for (list, container, name, annotations) in [
+            ("containers", target, "app", json!({})),
+            (
+                "containers",
+                other.clone(),
+                "other",
+                json!({"secrets-injector.io/containers": "ghost"}),
+            ),
+            ("initContainers", other.clone(), "other", json!({})),
+            ("ephemeralContainers", other.clone(), "other", json!({})),
+        ] {
+            let pod = pod(annotations, spec_with(list, container));
+            let message = denied(&pod);
+            assert!(
+                message.contains(&format!(
+                    "container \"{name}\" mounts the volume \"secrets-injector\" at /data/rw writable"
+                )) && message.contains("remove the mount or set readOnly: true"),
+                "{list}, readOnly {read_only:?}: {message}"
+            );
+        }
+    }
+    // Read-only second mounts are fine, everywhere.
+    let mut target = app();
+    target["volumeMounts"] = json!([own.clone(), writable("/data/ro", Some(true))]);
+    let mut debug = json!({"name": "debug", "image": "d:1"});
+    debug["volumeMounts"] = json!([writable("/data/ro", Some(true))]);
+    let pod = pod(
+        json!({}),
+        json!({"containers": [target], "ephemeralContainers": [debug]}),
+    );
+    injected(&pod);
+}
+
+#[test]
 fn the_injector_gets_the_identity_of_the_first_target_only() {
     // The sidecar runs under another role, with its own token volume and a host mount: none of
     // it may reach the injector, which serves the app.

@@ -860,6 +860,25 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
         );
     }
 
+    // Only the injector can write the files: every other mount of the volume is read-only.
+    for key in ["initContainers", "containers", "ephemeralContainers"] {
+        for c in list(pod, key) {
+            if key == "initContainers" && name_of(c) == VOLUME_NAME {
+                continue;
+            }
+            for mount in c["volumeMounts"].as_array().map_or(&[][..], Vec::as_slice) {
+                if name_of(mount) == VOLUME_NAME {
+                    assert_eq!(
+                        mount["readOnly"],
+                        json!(true),
+                        "container {} can write the files: {mount}",
+                        name_of(c)
+                    );
+                }
+            }
+        }
+    }
+
     // The targets: read-only mounts of the volume at the mount path.
     for at in &targets.found {
         // Found in the pod as sent; the injected pod has one more init container.
