@@ -368,14 +368,7 @@ impl Pod<'_> {
                 .volumes
                 .map(|list| list.into_iter().filter_map(|Volume(v)| v).collect());
             put(&mut fields, "volumes", volumes.map(Value::Array));
-            put(
-                &mut fields,
-                "containers",
-                spec.containers
-                    .map(|list| list.into_iter().map(|Object(c)| c.into_value()).collect())
-                    .transpose()?
-                    .map(Value::Array),
-            );
+            put(&mut fields, "containers", container_list(spec.containers)?);
             let init = spec
                 .init_containers
                 .map(|list| list.into_iter().map(init_container).collect());
@@ -387,15 +380,19 @@ impl Pod<'_> {
             put(
                 &mut fields,
                 "ephemeralContainers",
-                spec.ephemeral_containers
-                    .map(|list| list.into_iter().map(|Object(c)| c.into_value()).collect())
-                    .transpose()?
-                    .map(Value::Array),
+                container_list(spec.ephemeral_containers)?,
             );
             pod.insert("spec".to_owned(), Value::Object(fields));
         }
         Ok(Value::Object(pod))
     }
+}
+
+/// A list of pruned containers as JSON (`None` when the pod has none).
+fn container_list(list: Option<Vec<Object<Container>>>) -> serde_json::Result<Option<Value>> {
+    list.map(|list| list.into_iter().map(|Object(c)| c.into_value()).collect())
+        .transpose()
+        .map(|list| list.map(Value::Array))
 }
 
 /// An init container: pruned like the others, except the webhook's own, which is read whole.
