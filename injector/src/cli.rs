@@ -147,6 +147,23 @@ mod tests {
         assert_eq!(cli.env_file, None);
     }
 
+    /// The webhook writes each flag as one `--flag=value` word: a value that looks like a flag
+    /// stays a value.
+    #[test]
+    fn flag_equals_value_words_keep_flag_like_values() {
+        let cli = Cli::try_parse_from([
+            "injector",
+            "--mount-path=/mnt/secrets-store",
+            "--region=us-east-1",
+            "--env-file=--mount-path=/etc",
+            "--objects=- objectName: x",
+        ])
+        .unwrap();
+        assert_eq!(cli.env_file.as_deref(), Some("--mount-path=/etc"));
+        assert_eq!(cli.mount_path, PathBuf::from("/mnt/secrets-store"));
+        assert_eq!(cli.objects, "- objectName: x");
+    }
+
     #[test]
     fn missing_required_flag_is_a_usage_error() {
         let err = Cli::try_parse_from(["injector", "--region", "us-east-1"]).unwrap_err();

@@ -78,19 +78,37 @@ impl Settings {
     }
 }
 
-/// A region name: lowercase letters, digits and `-` (`us-east-1`, `eu-central-2`).
+/// How a region name is written, for messages.
+pub const REGION_RULE: &str = "a region is lowercase words joined by '-': two or more letters, \
+     one or more words, then a number, such as \"us-east-1\" or \"us-gov-west-1\"";
+
+/// A region name: parts joined by `-`, two or more lowercase letters, then one or more lowercase
+/// words, then a number (`us-east-1`, `us-gov-west-1`, `us-isob-east-1`). Never starts with `-`,
+/// so the injector cannot read one as a flag.
 pub fn is_valid_region(region: &str) -> bool {
-    !region.is_empty()
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    let mut parts = region.split('-');
+    let is_word = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase());
+    let first = parts.next().unwrap_or_default();
+    let Some(number) = parts.next_back() else {
+        return false;
+    };
+    let words = parts.clone().count();
+    first.len() >= 2
+        && is_word(first)
+        && words >= 1
+        && parts.all(is_word)
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn region_problem(region: &str) -> String {
-    format!(
-        "{region:?} is not a region name; use lowercase letters, digits and '-', such as \
-         \"us-east-1\""
-    )
+/// Why a region is refused, and how to write one.
+pub fn region_problem(region: &str) -> String {
+    let flag = if region.starts_with('-') {
+        " (it would be read as a command-line flag)"
+    } else {
+        ""
+    };
+    format!("{region:?} is not a region name{flag}; {REGION_RULE}")
 }
 
 #[cfg(test)]
@@ -99,12 +117,43 @@ mod tests {
 
     #[test]
     fn region_names() {
-        for good in ["us-east-1", "eu-central-2", "cn-north-1", "us-gov-west-1"] {
+        for good in [
+            "us-east-1",
+            "eu-central-2",
+            "cn-north-1",
+            "us-gov-west-1",
+            "ap-southeast-7",
+            "us-isob-east-1",
+            "mx-central-1",
+            "eu-west-10",
+        ] {
             assert!(is_valid_region(good), "{good}");
         }
-        for bad in ["", "US-EAST-1", "us_east_1", "us-east-1 ", "ü"] {
+        for bad in [
+            "",
+            "US-EAST-1",
+            "us_east_1",
+            "us-east-1 ",
+            "ü",
+            "--help",
+            "-x",
+            "-us-east-1",
+            "us-east-1 --x",
+            "us-east-1-",
+            "us--east-1",
+            "u-east-1",
+            "us-1",
+            "us-east",
+            "us-east-1a",
+            "us-3ast-1",
+            "1us-east-1",
+            "-",
+            "us-east-",
+        ] {
             assert!(!is_valid_region(bad), "{bad:?}");
         }
+        assert!(region_problem("--help").contains("command-line flag"));
+        assert!(region_problem("us east").contains("us-gov-west-1"));
     }
 
     #[test]

@@ -71,8 +71,9 @@ class Bench:
         return env
 
     def injector_argv(self, mount: Path, objects: str, tlog: Path):
-        return [self.injector, "--mount-path", mount, "--region", bl.REGION, "--objects", objects,
-                "--termination-log", tlog]
+        # One --flag=value word each, as the webhook writes them.
+        return [self.injector, f"--mount-path={mount}", f"--region={bl.REGION}", f"--objects={objects}",
+                f"--termination-log={tlog}"]
 
     # ---- one client, timed -------------------------------------------------------------
     def timed(self, label: str, argv_for, expected: dict, runs: int, warmup: int, delay_ms: float, extra_env=None,

@@ -28,7 +28,7 @@ POD_RULES = [
         "apiGroups": [""],
         "apiVersions": ["v1"],
         "resources": ["pods"],
-        "operations": ["CREATE"],
+        "operations": ["CREATE", "UPDATE"],
         "scope": "Namespaced",
     }
 ]
@@ -78,7 +78,7 @@ def test_webhooks_fail_closed_and_answer_fast(docs):
         assert hook["clientConfig"]["service"]["path"] == "/mutate", hook["name"]
         assert "url" not in hook["clientConfig"], hook["name"]
     assert hooks[0]["rules"] == POD_RULES
-    assert "matchConditions" not in hooks[0]
+    assert [c["name"] for c in hooks[0]["matchConditions"]] == ["pod-created-or-injector-image-changed"]
     assert hooks[1]["rules"] == WORKLOAD_RULES
 
 

@@ -35,6 +35,18 @@ pub fn create_review(uid: &str, object: &Value, namespace: &str) -> Value {
     })
 }
 
+/// An `admission.k8s.io/v1` AdmissionReview for updating `old` to `new` (a Pod or a workload).
+pub fn update_review(uid: &str, old: &Value, new: &Value, namespace: &str) -> Value {
+    let mut review = create_review(uid, new, namespace);
+    let mut old = old.clone();
+    old["metadata"]["namespace"] = json!(namespace);
+    let request = &mut review["request"];
+    request["operation"] = json!("UPDATE");
+    request["oldObject"] = old;
+    request["options"] = json!({"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"});
+    review
+}
+
 /// The fields of `request` in the order the API server writes them (the Go struct's order):
 /// `kind` and `operation` come before `object`.
 const REQUEST_ORDER: [&str; 15] = [

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use secrets_injector_objects::annotations::VOLUME_NAME;
+
 use crate::pruned::{self, Key};
 
 /// The only version the webhook speaks (the MutatingWebhookConfiguration asks for it alone).
@@ -76,6 +78,8 @@ pub struct Request<'a> {
     pub operation: Operation,
     /// `None` when absent or null (DELETE, CONNECT).
     pub object: Option<Object<'a>>,
+    /// `oldObject` (UPDATE), raw: only a pod UPDATE reads it, for `injector_images`.
+    pub old_object: Option<&'a RawValue>,
 }
 
 impl Request<'_> {
@@ -128,6 +132,7 @@ impl<'de, const PRUNED: bool> Visitor<'de> for RequestVisitor<PRUNED> {
         let mut operation = None;
         let mut user_info = None;
         let mut object: Option<Option<Object<'de>>> = None;
+        let mut old_object: Option<Option<&'de RawValue>> = None;
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match key.as_ref() {
                 "uid" => once(&mut uid, "uid", map.next_value::<Cow<'de, str>>()?)?,
@@ -154,6 +159,7 @@ impl<'de, const PRUNED: bool> Visitor<'de> for RequestVisitor<PRUNED> {
                     };
                     once(&mut object, "object", value)?;
                 }
+                "oldObject" => once(&mut old_object, "oldObject", map.next_value()?)?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -170,8 +176,45 @@ impl<'de, const PRUNED: bool> Visitor<'de> for RequestVisitor<PRUNED> {
             namespace: namespace.flatten(),
             operation: operation.ok_or_else(|| missing("operation"))?,
             object: object.flatten(),
+            old_object: old_object.flatten(),
         })
     }
+}
+
+/// The name and image of each of the webhook's init containers (`secrets-injector`, or a name
+/// starting with it), in pod order: all a pod UPDATE is checked for.
+pub type InjectorImages<'a> = Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>;
+
+/// Reads the images of the webhook's init containers from a pod (`object` or `oldObject` of an
+/// UPDATE), skipping the rest of it unbuilt.
+pub fn injector_images(pod: &RawValue) -> serde_json::Result<InjectorImages<'_>> {
+    #[derive(Deserialize)]
+    struct Pod<'a> {
+        #[serde(default, borrow)]
+        spec: Option<Spec<'a>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Spec<'a> {
+        #[serde(default, borrow)]
+        init_containers: Option<Vec<Container<'a>>>,
+    }
+    #[derive(Deserialize)]
+    struct Container<'a> {
+        #[serde(default, borrow)]
+        name: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        image: Option<Cow<'a, str>>,
+    }
+    let pod: Pod<'_> = serde_json::from_str(pod.get())?;
+    Ok(pod
+        .spec
+        .and_then(|spec| spec.init_containers)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| Some((c.name?, c.image)))
+        .filter(|(name, _)| name.starts_with(VOLUME_NAME))
+        .collect())
 }
 
 /// `group`, `version`, `resource`: required by the API, not read by the webhook.
@@ -511,6 +554,48 @@ mod tests {
             ("object", odd),
         ]);
         assert!(matches!(parse(&body).unwrap().object, Some(Object::Raw(raw)) if raw.get() == odd));
+    }
+
+    #[test]
+    fn a_pod_update_reads_the_injector_images_of_both_objects() {
+        let old = r#"{"metadata":{"name":"web"},"spec":{"initContainers":[{"name":"setup","image":"busybox"},{"name":"secrets-injector","image":"injector:1","args":["--region=us-east-1"]},{"name":"secrets-injector-2"},{"image":"nameless"}],"containers":[{"name":"app","image":"nginx"}]}}"#;
+        let body = ordered(&[
+            REQUEST_UID,
+            POD_KIND,
+            PODS,
+            ("operation", r#""UPDATE""#),
+            USER_INFO,
+            ("object", POD),
+            ("oldObject", old),
+        ]);
+        let request = parse(&body).unwrap();
+        let old_object = request.old_object.expect("oldObject");
+        assert_eq!(old_object.get(), old);
+        assert_eq!(
+            injector_images(old_object).unwrap(),
+            [
+                (
+                    Cow::Borrowed("secrets-injector"),
+                    Some(Cow::Borrowed("injector:1"))
+                ),
+                (Cow::Borrowed("secrets-injector-2"), None)
+            ]
+        );
+        let Some(Object::Raw(object)) = request.object else {
+            panic!("the object of an UPDATE stays raw");
+        };
+        assert_eq!(injector_images(object).unwrap(), []);
+        let body = ordered(&[
+            REQUEST_UID,
+            POD_KIND,
+            PODS,
+            ("operation", r#""UPDATE""#),
+            USER_INFO,
+            ("object", POD),
+            ("oldObject", POD),
+            ("oldObject", POD),
+        ]);
+        assert!(parse(&body).is_err(), "oldObject given twice");
     }
 
     #[test]

@@ -139,9 +139,7 @@ fn parse_region(text: &str) -> Result<String, String> {
     if secrets_injector_objects::settings::is_valid_region(text) {
         Ok(text.to_owned())
     } else {
-        Err(format!(
-            "{text:?} is not an AWS region name (lowercase letters, digits and '-', such as eu-west-1)"
-        ))
+        Err(secrets_injector_objects::settings::region_problem(text))
     }
 }
 
@@ -223,7 +221,15 @@ mod tests {
         let err = parse(&["--injector-image=i", "--injector-user=root"]).unwrap_err();
         assert!(err.contains("\"root\" is not a non-root user id"), "{err}");
         let err = parse(&["--injector-image=i", "--default-region=EU_WEST_1"]).unwrap_err();
-        assert!(err.contains("is not an AWS region name"), "{err}");
+        assert!(err.contains("is not a region name"), "{err}");
+        for flag_like in ["--help", "-x", "us-east-1 --x"] {
+            let err = parse(&[
+                "--injector-image=i",
+                &format!("--default-region={flag_like}"),
+            ])
+            .unwrap_err();
+            assert!(err.contains("is not a region name"), "{flag_like}: {err}");
+        }
         let err = parse(&["--injector-image= injector"]).unwrap_err();
         assert!(err.contains("is not an image reference"), "{err}");
     }

@@ -102,6 +102,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
         Ok(()) => problems.extend(mount_clashes(pod, &targets, &mount_path)),
         Err(message) => problems.push(format!("annotation {}: {message}", annotations::MOUNT_PATH)),
     }
+    problems.extend(writable_volume_mounts(pod, &targets));
     let copied_env = first.map(pod::copied_env).unwrap_or_default();
     let copied_mounts = first
         .map(|first| pod::copied_mounts(first, &copied_env))
@@ -312,6 +313,43 @@ fn mount_clashes(pod: &Value, targets: &Targets, mount_path: &str) -> Vec<String
     clashes
 }
 
+/// A denial for each mount of the webhook's volume that could write the files, in any container
+/// but the webhook's own init container: only the injector writes them. The webhook's own mount
+/// in a target container does not count, as the webhook makes it read-only.
+fn writable_volume_mounts(pod: &Value, targets: &Targets) -> Vec<String> {
+    let mut problems = Vec::new();
+    for list in ContainerList::ALL {
+        for (index, container) in pod::containers(pod, list).iter().enumerate() {
+            if list == ContainerList::InitContainers
+                && pod::name(container) == annotations::VOLUME_NAME
+            {
+                continue;
+            }
+            let converged = targets
+                .found
+                .contains(&pod::ContainerRef { list, index })
+                .then(|| own_mount_index(container))
+                .flatten();
+            for (i, mount) in pod::mounts(container).iter().enumerate() {
+                let writable = mount.get("readOnly").and_then(Value::as_bool) != Some(true);
+                if Some(i) == converged
+                    || !writable
+                    || mount.get("name").and_then(Value::as_str) != Some(annotations::VOLUME_NAME)
+                {
+                    continue;
+                }
+                problems.push(format!(
+                    "container {:?} mounts the volume {:?} at {} writable, and only the injector may write the files; remove the mount or set readOnly: true",
+                    pod::name(container),
+                    annotations::VOLUME_NAME,
+                    pod::mount_path(mount)
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// The index of the container's mount of the webhook's volume, which the webhook owns.
 pub fn own_mount_index(container: &Value) -> Option<usize> {
     pod::mounts(container)
@@ -374,9 +412,10 @@ fn resolve_region(
         if let Some(region) = first.and_then(|c| pod::literal_env(c, variable)) {
             if !secrets_injector_objects::settings::is_valid_region(region) {
                 problems.push(format!(
-                    "{variable} {region:?} of container {:?} is not an AWS region name; fix it or set the annotation {}",
+                    "{variable} {region:?} of container {:?} is not an AWS region name; fix it or set the annotation {} ({})",
                     first.map(pod::name).unwrap_or_default(),
-                    annotations::REGION
+                    annotations::REGION,
+                    secrets_injector_objects::settings::REGION_RULE
                 ));
                 return None;
             }
@@ -394,13 +433,13 @@ fn resolve_region(
 }
 
 /// The injector's command-line arguments (see the injector's flags): optional settings only when
-/// their annotation is set, verbatim, and the object list verbatim.
+/// their annotation is set, verbatim, and the object list verbatim. Each is one `--flag=value`
+/// word, so no value (a region of `--help`, an env file of `--mount-path=/etc`) can be read as a
+/// flag.
 fn injector_args(pod: &Value, mount_path: &str, region: &str, objects: &str) -> Vec<String> {
     let mut args = vec![
-        "--mount-path".to_owned(),
-        mount_path.to_owned(),
-        "--region".to_owned(),
-        region.to_owned(),
+        format!("--mount-path={mount_path}"),
+        format!("--region={region}"),
     ];
     let optional = [
         ("--failover-region", annotations::FAILOVER_REGION),
@@ -410,11 +449,9 @@ fn injector_args(pod: &Value, mount_path: &str, region: &str, objects: &str) -> 
     ];
     for (flag, annotation) in optional {
         if let Some(value) = pod::annotation(pod, annotation) {
-            args.push(flag.to_owned());
-            args.push(value.to_owned());
+            args.push(format!("{flag}={value}"));
         }
     }
-    args.push("--objects".to_owned());
-    args.push(objects.to_owned());
+    args.push(format!("--objects={objects}"));
     args
 }

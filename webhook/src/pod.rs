@@ -7,19 +7,28 @@ use serde_json::Value;
 
 use secrets_injector_objects::annotations;
 
-/// The two container lists a target can be in.
+/// The container lists of a pod: a target is in one of the first two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContainerList {
     Containers,
     InitContainers,
+    EphemeralContainers,
 }
 
 impl ContainerList {
+    /// Every list, in the order of the pod spec.
+    pub const ALL: [Self; 3] = [
+        Self::InitContainers,
+        Self::Containers,
+        Self::EphemeralContainers,
+    ];
+
     /// The key in the pod spec.
     pub fn key(self) -> &'static str {
         match self {
             Self::Containers => "containers",
             Self::InitContainers => "initContainers",
+            Self::EphemeralContainers => "ephemeralContainers",
         }
     }
 }
@@ -271,17 +280,31 @@ pub fn copied_mounts(container: &Value, copied_env: &[Value]) -> Vec<Value> {
     copied
 }
 
-/// The non-empty components of a path, ignoring `.` (as the kernel resolves it).
+/// The components of a path after lexical normalisation: empty and `.` parts dropped, `..`
+/// removing the part before it (never above `/`). A mount path is resolved so by the runtime, so
+/// a mount written `/usr/local/bin/x/..` covers `/usr/local/bin`.
 pub fn components(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/')
-        .filter(|part| !part.is_empty() && *part != ".")
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.into_iter()
 }
 
-/// Whether `components` gives exactly the '/'-separated parts of `path` (absolute, no empty or
-/// `.` parts), so paths can be compared as strings: what nearly every pod has.
+/// Whether `components` gives exactly the '/'-separated parts of `path` (absolute, no empty, `.`
+/// or `..` parts), so paths can be compared as strings: what nearly every pod has.
 fn is_plain(path: &str) -> bool {
     path.strip_prefix('/').is_some_and(|rest| {
-        !rest.is_empty() && rest.split('/').all(|part| !part.is_empty() && part != ".")
+        !rest.is_empty()
+            && rest
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..")
     })
 }
 
@@ -507,13 +530,18 @@ mod tests {
         assert!(path_holds("/", "/anything"));
         assert!(same_path("/a/./b/", "/a/b"));
         assert!(!same_path("/a/b", "/a"));
+        assert!(same_path("/a/x/../b", "/a//b"));
+        assert!(same_path("/../../a", "/a"));
+        assert!(path_holds("/usr/local/bin/x/..", "/usr/local/bin/injector"));
+        assert!(path_holds("/usr/local/./bin", "/usr/local/bin/injector"));
+        assert!(!path_holds("/a/b/..", "/ab"));
     }
 
-    /// The string comparison of plain paths agrees with the component one on every path of up to
-    /// three parts drawn from names, prefixes of each other, `.` and empty parts.
+    /// The string comparison of plain paths agrees with the normalised component one on every path
+    /// of up to three parts drawn from names, prefixes of each other, `.`, `..` and empty parts.
     #[test]
     fn plain_paths_compare_as_their_components_do() {
-        let parts = ["a", "ab", "b", ".", "", ".a"];
+        let parts = ["a", "ab", "b", ".", "..", "", ".a", "..a"];
         let mut paths = vec!["/".to_owned(), String::new()];
         for x in parts {
             paths.push(format!("/{x}"));
@@ -524,16 +552,27 @@ mod tests {
                 }
             }
         }
-        for a in &paths {
-            for b in &paths {
-                let mut parts_b = components(b);
-                let holds = components(a).all(|part| parts_b.next() == Some(part));
+        // An independent oracle: resolve each path to a string ("/" or "/x/y") and compare those.
+        let resolve = |path: &str| {
+            let mut resolved = String::new();
+            for part in path.split('/') {
+                match part {
+                    "" | "." => {}
+                    ".." => resolved.truncate(resolved.rfind('/').unwrap_or(0)),
+                    part => {
+                        resolved.push('/');
+                        resolved.push_str(part);
+                    }
+                }
+            }
+            resolved
+        };
+        let resolved: Vec<String> = paths.iter().map(|p| resolve(p)).collect();
+        for (a, ra) in paths.iter().zip(&resolved) {
+            for (b, rb) in paths.iter().zip(&resolved) {
+                let holds = rb == ra || rb.starts_with(&format!("{ra}/"));
                 assert_eq!(path_holds(a, b), holds, "path_holds({a:?}, {b:?})");
-                assert_eq!(
-                    same_path(a, b),
-                    components(a).eq(components(b)),
-                    "same_path({a:?}, {b:?})"
-                );
+                assert_eq!(same_path(a, b), ra == rb, "same_path({a:?}, {b:?})");
             }
         }
     }

@@ -1,7 +1,8 @@
 //! A pod read from its JSON with only the fields the mutation looks at: the name, the annotations
 //! under the webhook's prefix, the security contexts, the name of each volume, each container's
 //! name, mounts, security context and the env entries the init container would copy (`AWS_*` and
-//! the proxy variables, which include the region), and the webhook's own volume and init
+//! the proxy variables, which include the region), likewise for ephemeral containers (for their
+//! mounts), and the webhook's own volume and init
 //! container whole (they are compared field by field). Images, probes, ports, labels, managed fields, other
 //! annotations and the rest are skipped without being built, which is most of a real pod.
 //!
@@ -203,6 +204,8 @@ struct Spec<'a> {
     containers: Option<Vec<Object<Container>>>,
     #[serde(default, borrow)]
     init_containers: Option<Vec<&'a RawValue>>,
+    #[serde(default)]
+    ephemeral_containers: Option<Vec<Object<Container>>>,
 }
 
 /// What to keep of a list entry, from its `name`.
@@ -365,14 +368,7 @@ impl Pod<'_> {
                 .volumes
                 .map(|list| list.into_iter().filter_map(|Volume(v)| v).collect());
             put(&mut fields, "volumes", volumes.map(Value::Array));
-            put(
-                &mut fields,
-                "containers",
-                spec.containers
-                    .map(|list| list.into_iter().map(|Object(c)| c.into_value()).collect())
-                    .transpose()?
-                    .map(Value::Array),
-            );
+            put(&mut fields, "containers", container_list(spec.containers)?);
             let init = spec
                 .init_containers
                 .map(|list| list.into_iter().map(init_container).collect());
@@ -381,10 +377,22 @@ impl Pod<'_> {
                 "initContainers",
                 init.transpose()?.map(Value::Array),
             );
+            put(
+                &mut fields,
+                "ephemeralContainers",
+                container_list(spec.ephemeral_containers)?,
+            );
             pod.insert("spec".to_owned(), Value::Object(fields));
         }
         Ok(Value::Object(pod))
     }
+}
+
+/// A list of pruned containers as JSON (`None` when the pod has none).
+fn container_list(list: Option<Vec<Object<Container>>>) -> serde_json::Result<Option<Value>> {
+    list.map(|list| list.into_iter().map(|Object(c)| c.into_value()).collect())
+        .transpose()
+        .map(|list| list.map(Value::Array))
 }
 
 /// An init container: pruned like the others, except the webhook's own, which is read whole.
@@ -469,6 +477,8 @@ mod tests {
                     "securityContext": {"runAsUser": 1000},
                     "livenessProbe": {"httpGet": {"path": "/", "port": 80}}
                 }],
+                "ephemeralContainers": [{"name": "debug", "image": "busybox", "stdin": true,
+                    "volumeMounts": [{"name": "secrets-injector", "mountPath": "/s"}]}],
                 "tolerations": [{"operator": "Exists"}],
                 "nodeSelector": {"kubernetes.io/os": "linux"}
             }
@@ -504,7 +514,9 @@ mod tests {
                         ],
                         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                         "securityContext": {"runAsUser": 1000}
-                    }]
+                    }],
+                    "ephemeralContainers": [{"name": "debug",
+                        "volumeMounts": [{"name": "secrets-injector", "mountPath": "/s"}]}]
                 }
             })
         );

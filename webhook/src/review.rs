@@ -1,9 +1,12 @@
-//! One AdmissionRequest in, one AdmissionResponse out: pods being created are mutated; the pod
-//! templates of workloads are checked with the same rules and denied when bad, never changed.
+//! One AdmissionRequest in, one AdmissionResponse out: pods being created are mutated; a pod
+//! UPDATE is denied when it changes the injector's image, never changed; the pod templates of
+//! workloads are checked with the same rules and denied when bad, never changed.
 
 use serde_json::Value;
 
-use crate::admission::{Object, Operation, Request, Response};
+use serde_json::value::RawValue;
+
+use crate::admission::{self, Object, Operation, Request, Response};
 use crate::config::MutationConfig;
 use crate::mutate::{Decision, mutate};
 use crate::pruned;
@@ -50,6 +53,12 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
     };
     let (group, kind) = (req.kind.group.as_ref(), req.kind.kind.as_ref());
     if (group, kind) == ("", "Pod") {
+        if req.operation == Operation::Update {
+            return match object {
+                Object::Raw(raw) => pod_update(req, raw, name),
+                Object::Pod(_) => skipped(name),
+            };
+        }
         if req.operation != Operation::Create {
             return skipped(name);
         }
@@ -130,6 +139,44 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
     Outcome {
         response,
         decision: "checked",
+        name: name.to_owned(),
+    }
+}
+
+/// A pod UPDATE: the webhook set its init containers' image when the pod was created, and the API
+/// server lets an UPDATE change an init container's image, so one that changes it is denied.
+/// Nothing else is checked and nothing is patched: the rest of a running pod's spec is immutable,
+/// and label or finalizer changes on injected pods must keep working.
+fn pod_update(req: &Request<'_>, object: &RawValue, name: &str) -> Outcome {
+    let read = admission::injector_images;
+    let (new, old) = match (read(object), req.old_object.map(read).transpose()) {
+        (Ok(new), Ok(old)) => (new, old.unwrap_or_default()),
+        (Err(e), _) | (_, Err(e)) => return unreadable(req, name, &e),
+    };
+    if new == old {
+        return Outcome {
+            response: Response::allow(&req.uid),
+            decision: "checked",
+            name: name.to_owned(),
+        };
+    }
+    // The first container whose image is new; else one that went away.
+    let (container, image) = new
+        .iter()
+        .find(|entry| !old.contains(entry))
+        .or_else(|| old.iter().find(|entry| !new.contains(entry)))
+        .map_or(("", None), |(container, image)| {
+            (container.as_ref(), image.as_deref())
+        });
+    let image = image.map_or_else(|| "no image".to_owned(), |image| format!("image {image:?}"));
+    Outcome {
+        response: Response::deny(
+            &req.uid,
+            format!(
+                "init container {container:?} ({image} in this update): the injector's image is set by the webhook and cannot be changed on a running pod; recreate the pod (delete it, or roll out its workload) to run another injector image"
+            ),
+        ),
+        decision: "denied",
         name: name.to_owned(),
     }
 }
@@ -241,17 +288,80 @@ mod tests {
         assert!(outcome.response.patch.is_none());
     }
 
+    /// An UPDATE of `old` to `new`, as the API server sends it.
+    fn update(old: Value, new: Value) -> Vec<u8> {
+        let mut body: Value =
+            serde_json::from_slice(&request(("", "v1", "Pod"), "UPDATE", new)).unwrap();
+        body["request"]["oldObject"] = old;
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    /// The injected pod, as the API server stores it.
+    fn injected() -> Value {
+        let mut object = pod(json!({"secrets-injector.io/objects": OBJECTS}));
+        let Decision::Patch { patch, .. } = mutate(&object, &cfg()) else {
+            panic!("expected a patch");
+        };
+        json_patch::patch(&mut object, &patch).unwrap();
+        object
+    }
+
     #[test]
-    fn only_pod_creation_mutates() {
-        let req = request(
-            ("", "v1", "Pod"),
-            "UPDATE",
+    fn a_pod_update_is_never_patched() {
+        // Not injected yet, forged, or injected: whatever else changes, no patch.
+        let mut forged = pod(json!({"secrets-injector.io/objects": OBJECTS}));
+        forged["spec"]["initContainers"] =
+            json!([{"name": "secrets-injector", "image": "evil:1", "args": ["--steal"]}]);
+        for old in [
             pod(json!({"secrets-injector.io/objects": OBJECTS})),
-        );
-        let outcome = answer(&req, &cfg());
-        assert_eq!(outcome.decision, "skipped");
+            forged,
+            injected(),
+        ] {
+            let mut new = old.clone();
+            new["metadata"]["labels"] = json!({"app": "web"});
+            let outcome = answer(&update(old, new), &cfg());
+            assert_eq!(outcome.decision, "checked");
+            assert!(outcome.response.allowed);
+            assert!(outcome.response.patch.is_none());
+        }
+    }
+
+    #[test]
+    fn a_pod_update_changing_the_injector_image_is_denied() {
+        let old = injected();
+        for container in ["secrets-injector", "secrets-injector-2"] {
+            let mut old = old.clone();
+            old["spec"]["initContainers"][0]["name"] = json!(container);
+            let mut new = old.clone();
+            new["spec"]["initContainers"][0]["image"] = json!("evil.example/miner:1");
+            let outcome = answer(&update(old.clone(), new.clone()), &cfg());
+            assert_eq!(outcome.decision, "denied", "{container}");
+            let message = &outcome.response.denial.as_ref().unwrap().message;
+            assert!(
+                message.starts_with(&format!(
+                    "init container {container:?} (image \"evil.example/miner:1\" in this update): the injector's image is set by the webhook and cannot be changed on a running pod; recreate the pod"
+                )),
+                "{message}"
+            );
+            // Its image removed: denied too.
+            new["spec"]["initContainers"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("image");
+            let outcome = answer(&update(old, new), &cfg());
+            assert_eq!(outcome.decision, "denied", "{container}");
+        }
+        // Another init container's image may change (the API server allows it): not ours.
+        let mut old = old;
+        old["spec"]["initContainers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "setup", "image": "busybox:1"}));
+        let mut new = old.clone();
+        new["spec"]["initContainers"][1]["image"] = json!("busybox:2");
+        let outcome = answer(&update(old, new), &cfg());
+        assert_eq!(outcome.decision, "checked");
         assert!(outcome.response.allowed);
-        assert!(outcome.response.patch.is_none());
     }
 
     #[test]
@@ -394,6 +504,25 @@ mod tests {
         );
         assert_eq!(outcome.decision, "skipped");
         assert!(outcome.response.allowed);
+    }
+
+    /// The pod is read pruned on CREATE: the ephemeral containers' mounts are kept for the check.
+    #[test]
+    fn a_writable_mount_of_the_files_in_an_ephemeral_container_is_denied() {
+        let mut object = pod(json!({"secrets-injector.io/objects": OBJECTS}));
+        object["spec"]["ephemeralContainers"] = json!([{
+            "name": "debug", "image": "busybox",
+            "volumeMounts": [{"name": "secrets-injector", "mountPath": "/s"}]
+        }]);
+        let outcome = answer(&request(("", "v1", "Pod"), "CREATE", object), &cfg());
+        assert_eq!(outcome.decision, "denied");
+        let message = &outcome.response.denial.as_ref().unwrap().message;
+        assert!(
+            message.contains(
+                "container \"debug\" mounts the volume \"secrets-injector\" at /s writable"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

@@ -167,12 +167,13 @@ fn the_default_install_fails_closed_in_opted_in_namespaces_only() {
             );
         }
     }
-    // Pods pass through the pods webhook only; workloads are checked, not mutated.
+    // Pods pass through the pods webhook only (UPDATEs to be denied when they change the
+    // injector's image); workloads are checked, not mutated.
     let pods = &configuration["webhooks"][0];
     assert_eq!(pods["rules"][0]["resources"], serde_json::json!(["pods"]));
     assert_eq!(
         pods["rules"][0]["operations"],
-        serde_json::json!(["CREATE"])
+        serde_json::json!(["CREATE", "UPDATE"])
     );
 }
 

@@ -109,7 +109,7 @@ fn a_pod_cannot_choose_the_injector_image_or_command() {
     assert_eq!(injector["image"], json!(IMAGE));
     assert_eq!(injector["command"], json!([INJECTOR_PATH]));
     let args = injector["args"].as_array().expect("args");
-    assert_eq!(args[0], json!("--mount-path"));
+    assert_eq!(args[0], json!("--mount-path=/mnt/secrets-store"));
     assert!(!args.contains(&json!("--steal")), "{args:?}");
     for name in ["secrets-injector.io/image", "secrets-injector.io/command"] {
         assert!(
@@ -276,6 +276,67 @@ fn the_files_are_read_only_in_every_target_even_when_the_pod_mounted_them_itself
 }
 
 #[test]
+fn a_second_writable_mount_of_the_files_is_refused_in_every_container() {
+    let own =
+        json!({"name": "secrets-injector", "mountPath": "/mnt/secrets-store", "readOnly": true});
+    let writable = |path: &str, read_only: Option<bool>| {
+        let mut mount = json!({"name": "secrets-injector", "mountPath": path});
+        if let Some(read_only) = read_only {
+            mount["readOnly"] = json!(read_only);
+        }
+        mount
+    };
+    let spec_with = |list: &str, container: Value| {
+        let mut spec = json!({"containers": [app()]});
+        if list == "containers" {
+            spec["containers"] = json!([container]);
+        } else {
+            spec[list] = json!([container]);
+        }
+        spec
+    };
+    for read_only in [None, Some(false)] {
+        // A target's second mount, beside its own (read-only) one.
+        let mut target = app();
+        target["volumeMounts"] = json!([own.clone(), writable("/data/rw", read_only)]);
+        // The same mount in a container that is not a target, an init container, an ephemeral
+        // container.
+        let mut other = json!({"name": "other", "image": "o:1"});
+        other["volumeMounts"] = json!([writable("/data/rw", read_only)]);
+        for (list, container, name, annotations) in [
+            ("containers", target, "app", json!({})),
+            (
+                "containers",
+                other.clone(),
+                "other",
+                json!({"secrets-injector.io/containers": "ghost"}),
+            ),
+            ("initContainers", other.clone(), "other", json!({})),
+            ("ephemeralContainers", other.clone(), "other", json!({})),
+        ] {
+            let pod = pod(annotations, spec_with(list, container));
+            let message = denied(&pod);
+            assert!(
+                message.contains(&format!(
+                    "container \"{name}\" mounts the volume \"secrets-injector\" at /data/rw writable"
+                )) && message.contains("remove the mount or set readOnly: true"),
+                "{list}, readOnly {read_only:?}: {message}"
+            );
+        }
+    }
+    // Read-only second mounts are fine, everywhere.
+    let mut target = app();
+    target["volumeMounts"] = json!([own.clone(), writable("/data/ro", Some(true))]);
+    let mut debug = json!({"name": "debug", "image": "d:1"});
+    debug["volumeMounts"] = json!([writable("/data/ro", Some(true))]);
+    let pod = pod(
+        json!({}),
+        json!({"containers": [target], "ephemeralContainers": [debug]}),
+    );
+    injected(&pod);
+}
+
+#[test]
 fn the_injector_gets_the_identity_of_the_first_target_only() {
     // The sidecar runs under another role, with its own token volume and a host mount: none of
     // it may reach the injector, which serves the app.
@@ -383,6 +444,94 @@ fn a_copied_mount_cannot_replace_the_injector_binary() {
             }
         }
         Decision::Skip => panic!("the pod asks for objects"),
+    }
+}
+
+/// Mount paths as a pod may write them: the runtime resolves `..`, `.` and doubled slashes, so
+/// each of these is `/usr/local/bin`.
+const ABNORMAL_BIN_DIRS: [&str; 4] = [
+    "/usr/local/bin/x/..",
+    "/usr/local/./bin",
+    "/usr/local//bin",
+    "/usr/lib/../local/bin/",
+];
+
+#[test]
+fn a_copied_token_mount_written_abnormally_cannot_hide_the_injector_binary() {
+    for dir in ABNORMAL_BIN_DIRS {
+        let mut app = app();
+        app["volumeMounts"] =
+            json!([{"name": "aws-iam-token", "mountPath": dir, "readOnly": true}]);
+        let pod = pod(
+            json!({}),
+            json!({"containers": [app], "volumes": [{"name": "aws-iam-token", "projected": {"sources": []}}]}),
+        );
+        let message = denied(&pod);
+        assert!(
+            message.contains(&format!("volume \"aws-iam-token\" at {dir},"))
+                && message.contains(INJECTOR_PATH),
+            "{dir}: {message}"
+        );
+    }
+}
+
+#[test]
+fn a_copied_variable_mount_written_abnormally_cannot_hide_the_injector_binary() {
+    for dir in ABNORMAL_BIN_DIRS {
+        for value in [INJECTOR_PATH.to_owned(), format!("{dir}/injector")] {
+            let mut app = app();
+            app["env"] = json!([{"name": "AWS_PROFILE_HELPER", "value": value}]);
+            app["volumeMounts"] = json!([{"name": "tools", "mountPath": dir}]);
+            let pod = pod(
+                json!({}),
+                json!({"containers": [app], "volumes": [{"name": "tools", "emptyDir": {}}]}),
+            );
+            let message = denied(&pod);
+            assert!(
+                message.contains(&format!("volume \"tools\" at {dir},")),
+                "{dir}, {value}: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_mount_path_written_abnormally_is_refused() {
+    for path in ABNORMAL_BIN_DIRS.into_iter().chain([
+        "/mnt/x/../secrets",
+        "/mnt/./secrets",
+        "/mnt//secrets",
+    ]) {
+        let pod = pod(
+            json!({"secrets-injector.io/mount-path": path}),
+            json!({"containers": [app()]}),
+        );
+        let message = denied(&pod);
+        assert!(
+            message.starts_with(&format!(
+                "annotation secrets-injector.io/mount-path: {path:?} is not a normal path"
+            )),
+            "{path}: {message}"
+        );
+    }
+}
+
+#[test]
+fn an_existing_mount_written_abnormally_still_clashes_with_the_mount_path() {
+    for existing in ["/x/../data", "/./data", "//data", "/data/x/..", "/data/."] {
+        let mut app = app();
+        app["volumeMounts"] = json!([{"name": "data", "mountPath": existing}]);
+        let pod = pod(
+            json!({"secrets-injector.io/mount-path": "/data"}),
+            json!({"containers": [app], "volumes": [{"name": "data", "emptyDir": {}}]}),
+        );
+        let message = denied(&pod);
+        assert!(
+            message.contains(&format!(
+                "/data is the same path as the mount {existing} (volume \"data\")"
+            )),
+            "{existing}: {message}"
+        );
     }
 }
 

@@ -438,3 +438,81 @@ fn latency_of_mutate_on_one_connection() {
         samples[499]
     );
 }
+
+/// The seeds pod as the API server stores it once the webhook mutated it.
+fn injected_pod(server: &Server) -> Value {
+    let review = review(
+        "7d6f2a10-0000-4000-8000-0000000000a0",
+        &fixture("seeds-example-pod.yaml"),
+        "default",
+    );
+    let response = server.post_review(&review);
+    assert_eq!(response["allowed"], true, "{response}");
+    patched(&review, &response)
+}
+
+fn update(server: &Server, old: &Value, new: &Value) -> Value {
+    let review =
+        admission::update_review("7d6f2a10-0000-4000-8000-0000000000a1", old, new, "default");
+    server.post_review(&review)
+}
+
+fn injector_at(pod: &Value) -> usize {
+    pod["spec"]["initContainers"]
+        .as_array()
+        .and_then(|list| list.iter().position(|c| c["name"] == "secrets-injector"))
+        .expect("the injector init container")
+}
+
+#[test]
+fn a_pod_update_changing_the_injector_image_is_denied() {
+    let server = Server::start();
+    let old = injected_pod(&server);
+    let mut new = old.clone();
+    new["spec"]["initContainers"][injector_at(&old)]["image"] = json!("evil.example/miner:1");
+    let response = update(&server, &old, &new);
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 400, "{response}");
+    let message = response["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("init container \"secrets-injector\"")
+            && message.contains("cannot be changed on a running pod; recreate the pod"),
+        "{message}"
+    );
+    assert!(response.get("patch").is_none(), "{response}");
+}
+
+#[test]
+fn a_pod_update_changing_a_label_is_allowed_with_no_patch() {
+    let server = Server::start();
+    let old = injected_pod(&server);
+    let mut new = old.clone();
+    new["metadata"]["labels"]["release"] = json!("canary");
+    let response = update(&server, &old, &new);
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response.get("patch").is_none(), "{response}");
+    // Removing a finalizer from an injected pod too.
+    let mut old = new.clone();
+    old["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
+    let response = update(&server, &old, &new);
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response.get("patch").is_none(), "{response}");
+}
+
+#[test]
+fn a_pod_update_with_a_forged_injector_gets_no_patch() {
+    // A pod carrying an unconverged injector container (it was never mutated: created while the
+    // namespace was not opted in, say): an UPDATE is never the moment to change it.
+    let server = Server::start();
+    let mut old = fixture("seeds-example-pod.yaml");
+    old["spec"]["initContainers"] = json!([{
+        "name": "secrets-injector", "image": "evil.example/miner:1",
+        "command": ["/bin/sh"], "args": ["--region", "us-east-1"]
+    }]);
+    let mut new = old.clone();
+    new["metadata"]["labels"]["release"] = json!("canary");
+    let response = update(&server, &old, &new);
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response.get("patch").is_none(), "{response}");
+    assert!(response.get("patchType").is_none(), "{response}");
+}

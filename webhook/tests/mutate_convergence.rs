@@ -150,6 +150,33 @@ fn a_pod_from_an_older_inject_gets_the_current_settings() {
 }
 
 #[test]
+fn a_pod_with_two_word_injector_flags_gets_flag_equals_value_words() {
+    let (mut old, _) = mutated(&fixture("minimal-pod.yaml"), &cfg());
+    let args = injector(&old)["args"].clone();
+    let two_words: Vec<Value> = args
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|arg| {
+            let (flag, value) = arg.as_str().unwrap().split_once('=').unwrap();
+            [json!(flag), json!(value)]
+        })
+        .collect();
+    let at = list(&old, "initContainers")
+        .iter()
+        .position(|c| c["name"] == "secrets-injector")
+        .unwrap();
+    old["spec"]["initContainers"][at]["args"] = Value::Array(two_words);
+    assert_eq!(
+        ops(&old, &cfg()),
+        pairs(&[("replace", &format!("/spec/initContainers/{at}/args"))])
+    );
+    let (out, _) = mutated(&old, &cfg());
+    assert_eq!(injector(&out)["args"], args);
+    assert_converged(&out, &cfg());
+}
+
+#[test]
 fn a_changed_mount_path_moves_every_mount() {
     let (mut out, _) = mutated(&fixture("sidecars-pod.yaml"), &cfg());
     annotate(
@@ -168,7 +195,10 @@ fn a_changed_mount_path_moves_every_mount() {
             }
         }
     }
-    assert_eq!(injector(&out)["args"][1], "/run/secrets/payments");
+    assert_eq!(
+        injector(&out)["args"][0],
+        "--mount-path=/run/secrets/payments"
+    );
     assert_converged(&out, &cfg());
 }
 

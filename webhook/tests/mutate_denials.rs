@@ -209,7 +209,7 @@ fn no_region_is_denied() {
         .push(json!({"name": "AWS_DEFAULT_REGION", "value": "ap-southeast-2"}));
     let (out, _) = mutated(&pod, &cfg);
     let args = injector(&out)["args"].clone();
-    assert_eq!(args[3], "ap-southeast-2");
+    assert_eq!(args[1], "--region=ap-southeast-2");
 }
 
 #[test]
@@ -217,11 +217,63 @@ fn region_precedence() {
     let mut pod = fixture("seeds-example-pod.yaml");
     // AWS_REGION us-east-1 on the container beats --default-region us-west-2.
     let (out, _) = mutated(&pod, &cfg());
-    assert_eq!(injector(&out)["args"][3], "us-east-1");
+    assert_eq!(injector(&out)["args"][1], "--region=us-east-1");
     // The annotation beats both.
     annotate(&mut pod, &[("secrets-injector.io/region", "eu-north-1")]);
     let (out, _) = mutated(&pod, &cfg());
-    assert_eq!(injector(&out)["args"][3], "eu-north-1");
+    assert_eq!(injector(&out)["args"][1], "--region=eu-north-1");
+}
+
+/// A region that looks like a flag is denied from every source, so it never reaches the
+/// injector's command line.
+#[test]
+fn flag_like_regions_are_denied_from_every_source() {
+    for region in ["--help", "-x", "us-east-1 --x"] {
+        let pod = pod_with(&[("secrets-injector.io/region", region)]);
+        assert_denied(
+            &pod,
+            &format!("annotation secrets-injector.io/region: {region:?} is not a region name"),
+        );
+        let pod = pod_with(&[
+            ("secrets-injector.io/region", "eu-west-1"),
+            ("secrets-injector.io/failover-region", region),
+        ]);
+        assert_denied(
+            &pod,
+            &format!(
+                "annotation secrets-injector.io/failover-region: {region:?} is not a region name"
+            ),
+        );
+        for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+            let mut pod = pod_with(&[]);
+            pod["spec"]["containers"][0]["env"] = json!([{"name": variable, "value": region}]);
+            assert_denied(
+                &pod,
+                &format!("{variable} {region:?} of container \"app\" is not an AWS region name"),
+            );
+        }
+    }
+}
+
+/// A flag-like value of another annotation stays inside its own `--flag=value` argument (the
+/// injector's `Cli` reads it as the env file's name: `injector/src/cli.rs`).
+#[test]
+fn a_flag_like_env_file_stays_the_env_files_value() {
+    let pod = pod_with(&[("secrets-injector.io/env-file", "--mount-path=/etc")]);
+    let (out, _) = mutated(&pod, &cfg());
+    let args = injector(&out)["args"].as_array().unwrap().clone();
+    assert_eq!(args[0], "--mount-path=/mnt/secrets-store");
+    assert!(
+        args.contains(&json!("--env-file=--mount-path=/etc")),
+        "{args:?}"
+    );
+    assert_eq!(
+        args.iter()
+            .filter(|a| a.as_str().unwrap().starts_with("--mount-path"))
+            .count(),
+        1,
+        "{args:?}"
+    );
 }
 
 #[test]
@@ -400,7 +452,7 @@ fn objects_annotation_over_64_kib_is_denied() {
         &cfg(),
     );
     let args = injector(&out)["args"].as_array().unwrap().clone();
-    assert_eq!(args.last().unwrap(), &json!(objects));
+    assert_eq!(args.last().unwrap(), &json!(format!("--objects={objects}")));
 }
 
 #[test]
@@ -482,7 +534,7 @@ fn containers_annotation_naming_nothing_present_still_injects() {
     let (out, warnings) = mutated(&pod, &cfg());
     assert_eq!(warnings.len(), 1);
     assert!(own_mount(named(&out, "containers", "app")).is_none());
-    assert_eq!(injector(&out)["args"][3], "us-west-2");
+    assert_eq!(injector(&out)["args"][1], "--region=us-west-2");
 }
 
 #[test]
@@ -511,6 +563,6 @@ fn one_object_is_enough() {
     assert!(warnings.is_empty());
     assert_eq!(
         injector(&out)["args"].as_array().unwrap().last().unwrap(),
-        ONE_OBJECT
+        &format!("--objects={ONE_OBJECT}")
     );
 }

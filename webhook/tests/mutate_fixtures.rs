@@ -41,14 +41,10 @@ fn eks_irsa_pod() {
     assert_eq!(
         args_of(&out),
         [
-            "--mount-path",
-            "/mnt/secrets-store",
-            "--region",
-            "eu-west-1",
-            "--env-file",
-            "env",
-            "--objects",
-            objects
+            "--mount-path=/mnt/secrets-store".to_owned(),
+            "--region=eu-west-1".to_owned(),
+            "--env-file=env".to_owned(),
+            format!("--objects={objects}")
         ]
     );
     assert_eq!(
@@ -163,8 +159,8 @@ fn pod_identity_pod() {
     assert_eq!(init["securityContext"]["runAsUser"], 2000);
     assert_eq!(init["securityContext"]["runAsGroup"], 2000);
     assert_eq!(
-        &args_of(&out)[..4],
-        ["--mount-path", "/run/secrets/app", "--region", "us-east-2"]
+        &args_of(&out)[..2],
+        ["--mount-path=/run/secrets/app", "--region=us-east-2"]
     );
     assert_eq!(
         own_mount(named(&out, "containers", "reports")),
@@ -191,7 +187,7 @@ fn minimal_pod_gets_every_list_created() {
     assert_eq!(init["securityContext"]["runAsUser"], 65532);
     assert_eq!(init["securityContext"]["runAsGroup"], 65532);
     // No region on the pod: the webhook's --default-region.
-    assert_eq!(&args_of(&out)[2..4], ["--region", "us-west-2"]);
+    assert_eq!(args_of(&out)[1], "--region=us-west-2");
     assert_eq!(list(&out, "volumes").len(), 1);
     assert_eq!(
         named(&out, "containers", "app")["volumeMounts"],
@@ -275,18 +271,12 @@ fn pod_with_init_containers_native_sidecar_and_security_contexts() {
     assert_eq!(
         args_of(&out),
         [
-            "--mount-path",
-            "/mnt/secrets-store",
-            "--region",
-            "eu-central-1",
-            "--failover-region",
-            "eu-west-1",
-            "--path-translation",
-            "False",
-            "--file-permission",
-            "0640",
-            "--objects",
-            objects
+            "--mount-path=/mnt/secrets-store".to_owned(),
+            "--region=eu-central-1".to_owned(),
+            "--failover-region=eu-west-1".to_owned(),
+            "--path-translation=False".to_owned(),
+            "--file-permission=0640".to_owned(),
+            format!("--objects={objects}")
         ]
     );
     // The native sidecar keeps its restartPolicy and its place after the injector.
@@ -318,16 +308,14 @@ fn seeds_example_gives_the_four_files() {
     assert!(warnings.is_empty(), "{warnings:?}");
     let args = args_of(&out);
     assert_eq!(
-        &args[..4],
-        [
-            "--mount-path",
-            "/mnt/secrets-store",
-            "--region",
-            "us-east-1"
-        ]
+        &args[..2],
+        ["--mount-path=/mnt/secrets-store", "--region=us-east-1"]
     );
     // The injector parses the same text with the same code: these are the files it writes.
-    let objects = &args[args.iter().position(|a| a == "--objects").unwrap() + 1];
+    let objects = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--objects="))
+        .unwrap();
     let plan = secrets_injector_objects::parse(objects, Settings::new("us-east-1")).unwrap();
     assert_eq!(
         plan.settings.path_translation,

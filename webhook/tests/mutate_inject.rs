@@ -155,10 +155,10 @@ fn multi_document_input_is_mutated_in_order() {
     // CronJob: spec.jobTemplate.spec.template, with its JSON annotation passed verbatim.
     let template = &out[1]["spec"]["jobTemplate"]["spec"]["template"];
     let init = injector_of(template);
-    assert_eq!(init["args"][3], "us-west-2");
+    assert_eq!(init["args"][1], "--region=us-west-2");
     assert_eq!(
         init["args"].as_array().unwrap().last().unwrap(),
-        r#"[{"objectName": "reports/smtp", "objectType": "secretsmanager"}]"#
+        r#"--objects=[{"objectName": "reports/smtp", "objectType": "secretsmanager"}]"#
     );
 
     // List: the Pod mutated, the Service untouched.

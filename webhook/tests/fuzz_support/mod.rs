@@ -185,6 +185,9 @@ const MOUNTS: &[(&str, &str)] = &[
     ("data", "/mnt/secrets-store"),
     ("data", "/mnt"),
     ("bin", "/usr/local/bin"),
+    ("bin", "/usr/local/bin/x/.."),
+    ("bin", "/usr/local//bin"),
+    ("data", "/x/../data"),
     ("secrets-injector", "/x"),
     ("secrets-injector", "/mnt/secrets-store"),
     ("ghost-volume", "/ghost"),
@@ -578,15 +581,8 @@ fn name_of(v: &Value) -> &str {
 }
 
 fn path_holds(dir: &str, path: &str) -> bool {
-    let dir: Vec<&str> = dir
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    let path: Vec<&str> = path
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    path.len() >= dir.len() && path[..dir.len()] == dir[..]
+    let (dir, path) = (normal(dir), normal(path));
+    path == dir || dir.is_empty() || path.starts_with(&format!("{dir}/"))
 }
 
 /// Whether the pod, as sent, is one the API server would have accepted in the respects the
@@ -623,11 +619,20 @@ fn app_containers(pod: &Value) -> impl Iterator<Item = &Value> {
         .filter(|c| name_of(c) != VOLUME_NAME)
 }
 
+/// The path as the runtime resolves it, without its leading '/': empty and `.` parts dropped,
+/// `..` removing the part before it.
 fn normal(path: &str) -> String {
-    path.split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
 }
 
 /// What an injected pod guarantees, whatever the pod asked for.
@@ -772,7 +777,15 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
         .iter()
         .map(|a| a.as_str().expect("arg"))
         .collect();
-    let flag = |name: &str| args.iter().position(|a| *a == name).map(|i| args[i + 1]);
+    // Every argument is one `--flag=value` word, so no value can be read as a flag.
+    assert!(
+        args.iter().all(|a| a.starts_with("--") && a.contains('=')),
+        "{args:?}"
+    );
+    let flag = |name: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
+    };
     let mount_path = flag("--mount-path").expect("--mount-path");
     let region = flag("--region").expect("--region");
     assert!(
@@ -845,6 +858,25 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
             !path_holds(mount_path, mount["mountPath"].as_str().unwrap_or("")),
             "{mount} is inside the files"
         );
+    }
+
+    // Only the injector can write the files: every other mount of the volume is read-only.
+    for key in ["initContainers", "containers", "ephemeralContainers"] {
+        for c in list(pod, key) {
+            if key == "initContainers" && name_of(c) == VOLUME_NAME {
+                continue;
+            }
+            for mount in c["volumeMounts"].as_array().map_or(&[][..], Vec::as_slice) {
+                if name_of(mount) == VOLUME_NAME {
+                    assert_eq!(
+                        mount["readOnly"],
+                        json!(true),
+                        "container {} can write the files: {mount}",
+                        name_of(c)
+                    );
+                }
+            }
+        }
     }
 
     // The targets: read-only mounts of the volume at the mount path.
