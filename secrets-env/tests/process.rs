@@ -307,6 +307,21 @@ fn an_unreadable_directory_fails_with_exit_1() {
 }
 
 #[test]
+fn an_unreadable_file_names_the_variable_with_exit_1() {
+    let dir = volume(&[("SECRET", SECRET.as_bytes())]);
+    symlink("LOOP", dir.path().join("LOOP")).unwrap();
+    let run = run(&["--dir", path(dir.path()), "--", "/bin/true"], &[]);
+    assert_reported(
+        &run,
+        1,
+        &[
+            &format!("cannot read {:?} (variable LOOP)", dir.path().join("LOOP")),
+            "symbolic links",
+        ],
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let dir = volume(&[("SECRET", SECRET.as_bytes())]);
     let d = path(dir.path());
