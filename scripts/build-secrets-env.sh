@@ -11,7 +11,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-target=$(rustc -vV | sed -n 's/^host: //p')
+target=
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) target=${2:?--target needs a target triple}; shift 2 ;;
@@ -19,6 +19,20 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--target TRIPLE]" >&2; exit 2 ;;
   esac
 done
+host=$(rustc -vV | sed -n 's/^host: //p')
+target=${target:-$host}
+if [ "$target" != "$host" ]; then
+  if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+    echo "the Rust standard library for $target is not installed: rustup target add $target" >&2
+    exit 1
+  fi
+  # Debian's cross compilers are named without the vendor: aarch64-linux-gnu-gcc.
+  linker_var="CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_LINKER"
+  cross_gcc="${target/-unknown-/-}-gcc"
+  if [ -z "${!linker_var:-}" ] && command -v "$cross_gcc" >/dev/null; then
+    export "$linker_var=$cross_gcc"
+  fi
+fi
 
 RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
   cargo build --profile static --locked --target "$target" -p secrets-env >&2
