@@ -1,6 +1,7 @@
 //! The static build (`scripts/build-secrets-env.sh`) runs where there is no libc at all: a root
 //! that holds only `secrets-env` and Debian's static busybox, entered with `chroot` (the tests
 //! run as root). A dynamic program in the same root fails, which shows the root has no libc.
+//! Nothing of glibc's name services is linked in.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -56,6 +57,16 @@ fn the_static_build_runs_in_a_root_without_a_libc() {
          (scripts/test.sh installs it)",
     );
     let binary = static_build();
+    // glibc's name services (users, hosts) load shared libraries named in nsswitch.conf at run
+    // time, which a static binary cannot do in an image without that glibc: none is linked in.
+    let bytes = fs::read(&binary).unwrap();
+    assert!(
+        !bytes
+            .windows(b"nsswitch.conf".len())
+            .any(|w| w == b"nsswitch.conf"),
+        "{} links glibc's name services (NSS): it would need glibc's shared libraries at run time",
+        binary.display()
+    );
 
     let root = TempDir::new().unwrap();
     let r = root.path();
