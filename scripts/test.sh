@@ -11,6 +11,12 @@ echo "== test tools (.venv)"
 # The Rust tests find moto_server and kubernetes-validate here.
 export SECRETS_INJECTOR_VENV="$root/.venv"
 
+echo "== system test tools (Debian's static busybox: the static secrets-env runs beside it in a root without a libc)"
+if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed"; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static
+fi
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 
