@@ -5,12 +5,12 @@
 //! that says what is wrong, and then still answer a normal review.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use secrets_injector_e2e::admission;
-use secrets_injector_e2e::https::{self, Client, SERVICE_NAME, Webhook};
+use secrets_injector_e2e::https::Certified;
 use serde_json::{Value, json};
 
 const IMAGE: &str = "registry.example.com/secrets-injector/injector:1.0.0";
@@ -24,39 +24,22 @@ fn program() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_webhook"))
 }
 
-struct Server {
-    _dir: tempfile::TempDir,
-    ca: PathBuf,
-    webhook: Webhook,
-}
+struct Server(Certified);
 
 impl Server {
     fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        https::make_certs(program(), dir.path(), &[]);
-        let webhook = Webhook::start(
+        Self(Certified::start(
             program(),
-            [
-                "--tls-cert".into(),
-                dir.path().join("tls.crt").into_os_string(),
-                "--tls-key".into(),
-                dir.path().join("tls.key").into_os_string(),
-                "--injector-image".into(),
-                IMAGE.into(),
-                "--default-region".into(),
-                std::ffi::OsString::from("eu-west-1"),
-            ],
-        );
-        Self {
-            ca: dir.path().join("ca.crt"),
-            _dir: dir,
-            webhook,
-        }
+            IMAGE,
+            &["--default-region", "eu-west-1"],
+        ))
     }
 
     /// Posts `body`; the status and the answer's bytes.
     fn post(&mut self, body: &[u8]) -> (u16, Vec<u8>) {
-        let response = Client::new(self.webhook.addr, SERVICE_NAME, &[&self.ca])
+        let response = self
+            .0
+            .client()
             .post_json("/mutate?timeout=10s", body)
             .expect("POST /mutate: the server answers");
         assert!(self.alive(), "the webhook exited");
@@ -83,7 +66,7 @@ impl Server {
     }
 
     fn alive(&mut self) -> bool {
-        self.webhook.wait_exit(Duration::ZERO).is_none()
+        self.0.webhook.wait_exit(Duration::ZERO).is_none()
     }
 
     /// A normal pod is still mutated: the server survived what came before.
