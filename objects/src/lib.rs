@@ -6,6 +6,7 @@ pub mod annotations;
 pub mod arn;
 pub mod envfile;
 pub mod error;
+pub mod jmes;
 pub mod mode;
 pub mod object;
 pub mod plan;

@@ -107,9 +107,10 @@ pub struct JmesEntry {
 }
 
 impl JmesEntry {
-    /// The compiled expression. Plans only hold entries whose expression compiled.
+    /// The compiled expression, within the bounds of [`crate::jmes`]. Plans only hold entries
+    /// whose expression compiled.
     pub fn compile(&self) -> Result<jmespath::Expression<'static>, jmespath::JmespathError> {
-        jmespath::compile(&self.path)
+        crate::jmes::compile(&self.path)
     }
 }
 

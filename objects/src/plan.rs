@@ -7,6 +7,7 @@ use crate::annotations::{
 };
 use crate::arn::Arn;
 use crate::error::{Error, Errors};
+use crate::jmes;
 use crate::mode::{AppIdentity, FileMode};
 use crate::object::{Failover, JmesEntry, Object, ObjectType, label};
 use crate::raw::{self, RawFailover, RawObject};
@@ -419,7 +420,8 @@ impl Check<'_> {
         let mut complete = true;
         for (j, entry) in raw.jmes_path.iter().enumerate() {
             let name = match &entry.path {
-                Some(path) => format!("jmesPath[{j}] (path {path:?})"),
+                // Only the start of a long path: the name is repeated in every message.
+                Some(path) => format!("jmesPath[{j}] (path {:?})", jmes::shorten(path, 64)),
                 None => format!("jmesPath[{j}]"),
             };
             let before = self.problems.len();
@@ -429,7 +431,9 @@ impl Check<'_> {
                      value, such as username"
                 )),
                 Some(path) => {
-                    if let Err(err) = jmespath::compile(path) {
+                    if let Some(problem) = jmes::check(path) {
+                        self.problems.push(format!("{name}: {problem}"));
+                    } else if let Err(err) = jmes::compile(path) {
                         self.problems.push(format!(
                             "{name}: the JMESPath expression {path:?} does not compile: {} at \
                              column {}; fix the expression (see https://jmespath.org)",

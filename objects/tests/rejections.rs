@@ -566,6 +566,42 @@ fn jmes_expression_that_does_not_compile() {
     assert!(!message.contains('\n'), "{message}");
 }
 
+/// A path the parser would recurse on until the stack overflows is refused before it: too
+/// long, or nesting too deep. The message names the entry (with only the start of the path),
+/// the limit, and how to fix it.
+#[test]
+fn jmes_expression_over_the_limits() {
+    let object = |path: &str| {
+        format!(
+            "- objectName: s\n  objectType: secretsmanager\n  jmesPath: [{{path: '{path}', objectAlias: U}}]"
+        )
+    };
+    let message = rejection(&object(&format!("{}a", "!".repeat(5000))), settings());
+    assert_object_error(
+        &message,
+        "objects[0] (objectName \"s\")",
+        &[
+            "jmesPath[0] (path \"!!!!!!!!",
+            "…\"): the JMESPath expression is 5001 bytes, over the limit of 1024 bytes; shorten it",
+        ],
+    );
+    assert!(message.len() < 400, "{message}");
+    let message = rejection(&object(&"(".repeat(30_000)), settings());
+    assert!(
+        message.contains("is 30000 bytes, over the limit of 1024 bytes"),
+        "{message}"
+    );
+    let message = rejection(&object(&"a[]".repeat(40)), settings());
+    assert_object_error(
+        &message,
+        "objects[0] (objectName \"s\")",
+        &[
+            "the JMESPath expression has 40 operators that nest",
+            "over the limit of 32;",
+        ],
+    );
+}
+
 #[test]
 fn jmes_entry_without_path() {
     let message = rejection(

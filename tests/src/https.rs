@@ -711,3 +711,38 @@ impl SecretVolume {
         }
     }
 }
+
+/// A `webhook serve` with certificates of its own from `webhook certs` (in a temp dir that lives
+/// as long as it does), started with `--tls-cert`, `--tls-key`, `--injector-image image` and
+/// `extra`; [`Certified::client`] trusts its CA.
+#[derive(Debug)]
+pub struct Certified {
+    dir: tempfile::TempDir,
+    pub webhook: Webhook,
+}
+
+impl Certified {
+    pub fn start(program: &Path, image: &str, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        make_certs(program, dir.path(), &[]);
+        let mut args: Vec<OsString> = vec![
+            "--tls-cert".into(),
+            dir.path().join("tls.crt").into(),
+            "--tls-key".into(),
+            dir.path().join("tls.key").into(),
+            "--injector-image".into(),
+            image.into(),
+        ];
+        args.extend(extra.iter().map(OsString::from));
+        let webhook = Webhook::start(program, args);
+        Self { dir, webhook }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(
+            self.webhook.addr,
+            SERVICE_NAME,
+            &[&self.dir.path().join("ca.crt")],
+        )
+    }
+}

@@ -73,8 +73,9 @@ fn apply(pod: &mut Value, cfg: &MutationConfig, name: &str, field: Option<&str>)
             message: format!("{prefix}{message}"),
         }),
         Decision::Patch { patch, warnings } => {
+            // On standard error, one a line, as kubectl shows an answer's warnings.
             for warning in warnings {
-                tracing::warn!(document = name, "{prefix}{warning}");
+                eprintln!("Warning: {name}: {prefix}{warning}");
             }
             json_patch::patch(pod, &patch).map_err(|e| Error::Denied {
                 document: name.to_owned(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use secrets_injector_objects::annotations::{self, PREFIX};
+use secrets_injector_objects::error::{self, Error};
 use secrets_injector_objects::mode::{AppIdentity, FileMode};
 use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
@@ -49,7 +50,7 @@ pub enum Request {
     /// Not asking for objects (no `objects` annotation, or `inject: "false"`).
     None,
     Inject(Box<Injection>),
-    /// Every reason to deny, joined with "; ".
+    /// Every reason to deny, in one capped message (`objects::error::message`).
     Deny(String),
 }
 
@@ -135,15 +136,17 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
     };
 
     let settings = settings(pod, cfg, first, &mut problems);
-    let plan = settings.and_then(|settings| match cfg.plans.parse(objects, settings) {
-        Ok(plan) => Some(plan),
-        Err(errors) => {
-            problems.extend(errors.0.iter().map(ToString::to_string));
-            None
+    let parsed = settings.map(|settings| cfg.plans.parse(objects, settings));
+    let plan = match parsed {
+        Some(Ok(plan)) if problems.is_empty() => plan,
+        parsed => {
+            let pod_problems: Vec<Error> = problems.into_iter().map(Error::pod).collect();
+            let errors = match &parsed {
+                Some(Err(errors)) => errors.0.as_slice(),
+                _ => &[],
+            };
+            return Request::Deny(error::message(pod_problems.iter().chain(errors)));
         }
-    });
-    let Some(plan) = plan.filter(|_| problems.is_empty()) else {
-        return Request::Deny(problems.join("; "));
     };
 
     // The injector runs as the app's user only when that user is not root (runAsNonRoot).
@@ -153,15 +156,10 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
     };
     let unreadable = plan.unreadable(app);
     if !unreadable.is_empty() {
-        return Request::Deny(
-            unreadable
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
+        return Request::Deny(error::message(&unreadable));
     }
-    warnings.extend(plan.warnings.iter().cloned());
+    let warnings =
+        error::capped_warnings(warnings.iter().chain(&plan.warnings).map(String::as_str));
     let args = injector_args(pod, &mount_path, &plan.settings.region, objects);
     Request::Inject(Box::new(Injection {
         region: plan.settings.region.clone(),

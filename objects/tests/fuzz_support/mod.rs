@@ -11,14 +11,17 @@
 
 use std::time::{Duration, Instant};
 
+use secrets_injector_objects::error::{MAX_LISTED, MAX_PROBLEM_BYTES};
 use secrets_injector_objects::relpath::MAX_NAME_BYTES;
 use secrets_injector_objects::{FileMode, ObjectType, PathTranslation, Plan, Settings, parse};
 
 /// Longest a single `parse` may take, even on a debug build of a slow, shared machine: the
 /// webhook answers inside the API server's timeout (10 s by default, often 2 to 5 s).
 pub const PARSE_BUDGET: Duration = Duration::from_secs(2);
-/// A denial message is for `kubectl`: it must stay readable whatever the annotation holds.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// A denial message is for `kubectl`: it must stay readable whatever the annotation holds. The
+/// bound the message cap gives (the first problems, each cut, and the count of the rest), with
+/// room for the webhook's prefix on a workload's template.
+pub const MAX_MESSAGE_BYTES: usize = MAX_LISTED * (MAX_PROBLEM_BYTES + 2) + 128;
 
 /// Turns fuzzer bytes (or pseudo-random bytes) into choices; past the end it gives zeros, so
 /// every input, even an empty one, decodes to something.

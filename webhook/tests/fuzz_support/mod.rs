@@ -531,7 +531,11 @@ pub fn check_request(
         "only pods being created are patched, not a {} {:?}",
         request.kind.kind, request.operation
     );
-    let object = object.expect("a patched request has an object");
+    // No object as sent only when the body nests past serde_json's limit elsewhere (`fuzz_raw`):
+    // the answer's other invariants are checked, the patch cannot be applied here.
+    let Some(object) = object else {
+        return outcome;
+    };
     let patch: json_patch::Patch = serde_json::from_slice(patch).expect("the patch is a JSONPatch");
     let mut pod = object.clone();
     json_patch::patch(&mut pod, &patch).unwrap_or_else(|e| panic!("the patch does not apply: {e}"));
@@ -930,9 +934,18 @@ pub fn fuzz_raw(data: &[u8]) {
     );
     match parsed {
         Ok(request) => {
-            // The object as sent (the request may hold it pruned).
-            let body: Value = serde_json::from_slice(data).expect("a parsed body is JSON");
-            let object = body.pointer("/request/object").filter(|o| !o.is_null());
+            // The object as sent (the request may hold it pruned). A body nested past
+            // serde_json's recursion limit in a field the review skips (iteratively) parses as a
+            // review but not as a `Value`: its answer is checked without the object.
+            let body: Option<Value> = match serde_json::from_slice(data) {
+                Ok(body) => Some(body),
+                Err(e) if e.to_string().starts_with("recursion limit exceeded") => None,
+                Err(e) => panic!("a parsed body is not JSON: {e}"),
+            };
+            let object = body
+                .as_ref()
+                .and_then(|body| body.pointer("/request/object"))
+                .filter(|o| !o.is_null());
             let cfg = MutationConfig {
                 default_region: Some("eu-west-1".to_owned()),
                 ..MutationConfig::for_tests(IMAGE)
