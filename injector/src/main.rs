@@ -157,7 +157,7 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
     }
 
     if let Some(env_path) = &plan.env_file {
-        let (env, left_out) = extract::env_file(env_path, plan.settings.default_mode, &files);
+        let (env, left_out) = extract::env_file(env_path, plan.env_file_mode(), &files);
         for name in left_out {
             tracing::warn!(
                 file = %name,
