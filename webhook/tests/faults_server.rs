@@ -56,10 +56,11 @@ fn objects() -> Value {
     json!({"secrets-injector.io/objects": "- objectName: /app/db\n  objectType: ssmparameter\n"})
 }
 
-/// Runs `webhook serve` that must fail to start; returns its exit status and output.
-fn failed_start(cert: &Path, key: &Path) -> (std::process::ExitStatus, String) {
+/// Runs `webhook serve` (with `extra` flags) that must fail to start; returns its exit status
+/// and output.
+fn failed_start(cert: &Path, key: &Path, extra: &[&str]) -> (std::process::ExitStatus, String) {
     let mut child = https::serve_command(program())
-        .args(serve_args(cert, key, &[]))
+        .args(serve_args(cert, key, extra))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -170,7 +171,7 @@ fn missing_or_corrupt_certificates_stop_the_start_with_a_clear_error() {
     ];
     for (what, cert, key, at_fault) in cases {
         let started = Instant::now();
-        let (status, output) = failed_start(&cert, &key);
+        let (status, output) = failed_start(&cert, &key, &[]);
         assert!(!status.success(), "{what}: exit {status}");
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -698,6 +699,23 @@ fn a_log_pipe_nobody_reads_does_not_stall_reviews() {
     assert!(
         elapsed < Duration::from_secs(60),
         "1,500 reviews took {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_body_budget_that_cannot_hold_one_largest_body_stops_the_start() {
+    let dir = certs();
+    let (status, output) = failed_start(
+        &dir.path().join("tls.crt"),
+        &dir.path().join("tls.key"),
+        &["--max-body-bytes-in-flight", "8388608"],
+    );
+    assert!(!status.success());
+    assert!(
+        output.contains(
+            "--max-body-bytes-in-flight 8388608 is too small for --max-body-bytes 8388608"
+        ) && output.contains("at least 11184811"),
+        "{output}"
     );
 }
 
