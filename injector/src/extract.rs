@@ -146,7 +146,8 @@ pub fn clash<'a>(path: &RelPath, written: impl IntoIterator<Item = &'a RelPath>)
 }
 
 /// The env file over the top-level files named like environment variables, and the names of
-/// the files left out (value not UTF-8 or containing NUL).
+/// the files left out (value not UTF-8 or containing NUL). `mode` is the plan's
+/// `env_file_mode()`: no more open than any file whose value it holds.
 pub fn env_file(path: &RelPath, mode: FileMode, files: &[File]) -> (File, Vec<String>) {
     let entries: Vec<(&str, &[u8])> = files
         .iter()

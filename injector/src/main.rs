@@ -87,8 +87,6 @@ fn init_logging(format: LogFormat) {
         "aws_runtime",
         "aws_sdk_secretsmanager",
         "aws_sdk_ssm",
-        "aws_sdk_sso",
-        "aws_sdk_ssooidc",
         "aws_sdk_sts",
         "aws_smithy_http",
         "aws_smithy_http_client",
@@ -129,6 +127,9 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
     for warning in &plan.warnings {
         tracing::warn!(warning = %warning, "objects annotation");
     }
+    if let Some(problem) = aws::missing_identity(|name| std::env::var(name).ok()) {
+        return fail(cli, "no AWS identity; nothing was fetched", &[problem]);
+    }
 
     let run = Run::new(Policy::DEFAULT, cli.deadline);
     // Every call already stops at the deadline; this only bounds what lies outside them
@@ -157,7 +158,7 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
     }
 
     if let Some(env_path) = &plan.env_file {
-        let (env, left_out) = extract::env_file(env_path, plan.settings.default_mode, &files);
+        let (env, left_out) = extract::env_file(env_path, plan.env_file_mode(), &files);
         for name in left_out {
             tracing::warn!(
                 file = %name,

@@ -364,13 +364,60 @@ fn file_permissions_apply_to_every_file() {
         ("P", 0o400),
         ("U", 0o660),
         ("dir/x", 0o444),
-        ("env", 0o640),
+        // It holds A, B, P, U and s: never more open than the most restrictive of them.
+        ("env", 0o400),
         ("s", 0o660),
     ]
     .iter()
     .map(|(p, m)| ((*p).to_owned(), *m))
     .collect();
     assert_eq!(modes, want);
+}
+
+/// The env file holds the values of other files, so it gets the default mode ANDed with theirs:
+/// a `0400` password does not become readable by everyone through it.
+#[test]
+fn the_env_file_is_never_more_open_than_the_files_it_holds() {
+    let moto = Moto::start();
+    let aws = Seeder::new(&moto.endpoint(), REGION);
+    aws.string("/app/password", "pw-SENTINEL");
+    aws.string("/app/user", "user-SENTINEL");
+    aws.string("/app/dir/x", "x-SENTINEL");
+    let cases = [
+        (
+            r#"
+- {objectName: /app/password, objectType: ssmparameter, objectAlias: DB_PASSWORD, filePermission: "0400"}
+- {objectName: /app/user, objectType: ssmparameter, objectAlias: DB_USER}
+"#,
+            0o400,
+        ),
+        (
+            r#"
+- {objectName: /app/password, objectType: ssmparameter, objectAlias: DB_PASSWORD, filePermission: "0440"}
+- {objectName: /app/user, objectType: ssmparameter, objectAlias: DB_USER, filePermission: "0644"}
+"#,
+            0o440,
+        ),
+        // Files inside an ssmparameterpath directory never go into the env file.
+        (
+            r#"
+- {objectName: /app/user, objectType: ssmparameter, objectAlias: DB_USER}
+- {objectName: /app/dir, objectType: ssmparameterpath, objectAlias: dir, filePermission: "0400"}
+"#,
+            0o644,
+        ),
+    ];
+    for (objects, want) in cases {
+        let pod = Pod::new(&moto.endpoint());
+        pod.run(objects, &["--env-file", "app.env"])
+            .assert_success();
+        let (env, mode) = &pod.files()["app.env"];
+        assert_eq!(*mode, want, "mode of the env file for {objects}");
+        assert!(
+            String::from_utf8_lossy(env).contains("DB_USER='user-SENTINEL'"),
+            "{objects}"
+        );
+    }
 }
 
 #[test]

@@ -20,6 +20,12 @@ impl FileMode {
         self.0
     }
 
+    /// The access both modes give (bitwise AND): a file holding the contents of files of both
+    /// modes must be no more open than either.
+    pub fn narrowed_by(self, other: FileMode) -> FileMode {
+        FileMode(self.0 & other.0)
+    }
+
     /// Whether the app's containers can read a file of this mode, given what the webhook
     /// knows of the app's identity. The injector runs as the app's `runAsUser` when there is
     /// one, so the app owns the files; else as another user, and the files belong to the

@@ -6,6 +6,7 @@ use crate::annotations::{
     ENV_FILE, FAILOVER_REGION, FILE_PERMISSION, MAX_OBJECTS_BYTES, OBJECTS, REGION,
 };
 use crate::arn::Arn;
+use crate::envfile;
 use crate::error::{Error, Errors};
 use crate::jmes;
 use crate::mode::{AppIdentity, FileMode};
@@ -105,8 +106,16 @@ impl Plan {
     /// the default mode is the one at fault.
     pub fn unreadable(&self, app: AppIdentity) -> Vec<Error> {
         let default = self.settings.default_mode;
-        let mut default_used = self.env_file.is_some();
         let mut errors = Vec::new();
+        let mut default_used = false;
+        if self.env_file.is_some() {
+            let mode = self.env_file_mode();
+            if mode == default {
+                default_used = true;
+            } else if let Err(problem) = mode.readable_by_app(app) {
+                errors.push(self.unreadable_env_file(mode, &problem));
+            }
+        }
         for object in &self.objects {
             // `None` for the object's own file, else the jmesPath entry's index.
             let files = std::iter::once((object.mode, None)).chain(
@@ -139,6 +148,48 @@ impl Plan {
             );
         }
         errors
+    }
+
+    /// The mode of the env file: the default mode narrowed by the mode of every file whose value
+    /// can go into it, so the env file is never more open than the most restrictive of them.
+    pub fn env_file_mode(&self) -> FileMode {
+        self.env_file_sources()
+            .fold(self.settings.default_mode, |mode, (_, own)| {
+                mode.narrowed_by(own)
+            })
+    }
+
+    /// The files whose values can go into the env file: top-level files named like environment
+    /// variables (the injector's rule, see `envfile`).
+    fn env_file_sources(&self) -> impl Iterator<Item = (&RelPath, FileMode)> {
+        self.static_files()
+            .filter(|(path, _)| path.is_top_level() && envfile::is_env_name(path.as_str()))
+    }
+
+    /// The denial of an env file the app could not read, naming the files that narrowed it.
+    fn unreadable_env_file(&self, mode: FileMode, problem: &str) -> Error {
+        const SHOWN: usize = 5;
+        let default = self.settings.default_mode;
+        let narrowing: Vec<String> = self
+            .env_file_sources()
+            .filter(|(_, own)| default.narrowed_by(*own) != default)
+            .map(|(path, own)| format!("{path} ({own})"))
+            .collect();
+        let mut named = narrowing[..narrowing.len().min(SHOWN)].join(", ");
+        if narrowing.len() > SHOWN {
+            named.push_str(&format!(" and {} more", narrowing.len() - SHOWN));
+        }
+        Error::annotation(
+            ENV_FILE,
+            format!(
+                "the env file gets mode {mode}, the default mode {default} narrowed by the \
+                 filePermission of the files it holds: {named}; it is never more open than \
+                 the files whose values it holds, and {problem}; give those files a mode with \
+                 the read access the app needs, give them a name that is not an environment \
+                 variable name (objectAlias) to keep them out of the env file, or drop the \
+                 env-file annotation"
+            ),
+        )
     }
 
     /// Every file known before fetching, with its mode: objects' files and `jmesPath` files

@@ -346,6 +346,53 @@ fn env_file_is_planned() {
     assert_eq!(plan.env_file.as_ref().map(|p| p.as_str()), Some("env"));
 }
 
+/// The env file's mode is the default mode ANDed with the mode of every file that can go into
+/// it: top-level files with environment-variable names, objects' own and jmesPath ones.
+#[test]
+fn the_env_file_is_never_more_open_than_the_files_it_holds() {
+    let env_mode = |annotation: &str| {
+        let mut settings = settings();
+        settings.env_file = Some("env".into());
+        plan_with(annotation, settings).env_file_mode().to_string()
+    };
+    assert_eq!(
+        env_mode("- {objectName: /a, objectType: ssmparameter, objectAlias: A}"),
+        "0644"
+    );
+    assert_eq!(
+        env_mode(
+            "- {objectName: /a, objectType: ssmparameter, objectAlias: DB_PASSWORD, filePermission: \"0400\"}\n\
+             - {objectName: /b, objectType: ssmparameter, objectAlias: B}"
+        ),
+        "0400"
+    );
+    assert_eq!(
+        env_mode(
+            "- {objectName: /a, objectType: ssmparameter, objectAlias: A, filePermission: \"0440\"}\n\
+             - {objectName: /b, objectType: ssmparameter, objectAlias: B, filePermission: \"0644\"}"
+        ),
+        "0440"
+    );
+    // jmesPath files count, and so does the object's own file.
+    assert_eq!(
+        env_mode(
+            "- objectName: s\n  objectType: secretsmanager\n  objectAlias: S\n  filePermission: \"0660\"\n  \
+               jmesPath: [{path: p, objectAlias: P, filePermission: \"0604\"}]"
+        ),
+        "0600"
+    );
+    // Files that cannot go into it do not narrow it: names that are not environment variable
+    // names, and the files inside ssmparameterpath directories.
+    assert_eq!(
+        env_mode(
+            "- {objectName: /a, objectType: ssmparameter, objectAlias: db.json, filePermission: \"0400\"}\n\
+             - {objectName: /dir, objectType: ssmparameterpath, objectAlias: dir, filePermission: \"0400\"}\n\
+             - {objectName: /c, objectType: ssmparameter, objectAlias: C}"
+        ),
+        "0644"
+    );
+}
+
 #[test]
 fn readable_modes_pass_the_app_check() {
     let plan = plan(SEEDS);

@@ -742,6 +742,46 @@ fn default_file_permission_the_app_could_not_read() {
     );
 }
 
+#[test]
+fn an_env_file_narrowed_until_the_app_could_not_read_it() {
+    let mut settings = settings();
+    settings.env_file = Some("app.env".into());
+    // Each file alone is readable under fsGroup (group read, others read), but the env file
+    // holding both gets 0400, which only its owner can read.
+    let plan = parse(
+        "- {objectName: /a, objectType: ssmparameter, objectAlias: DB_PASSWORD, filePermission: \"0440\"}\n\
+         - {objectName: /b, objectType: ssmparameter, objectAlias: API_KEY, filePermission: \"0604\"}\n\
+         - {objectName: /c, objectType: ssmparameter, objectAlias: PLAIN}",
+        settings,
+    )
+    .unwrap();
+    assert_eq!(plan.env_file_mode().to_string(), "0400");
+    let errors = plan.unreadable(AppIdentity {
+        run_as_user: None,
+        fs_group: Some(2000),
+    });
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let message = errors[0].to_string();
+    for part in [
+        "annotation secrets-injector.io/env-file: the env file gets mode 0400",
+        "DB_PASSWORD (0440), API_KEY (0604)",
+        "mode 0400 lets only the file's owner read it",
+        "objectAlias",
+        "drop the env-file annotation",
+    ] {
+        assert!(message.contains(part), "{part:?} in {message}");
+    }
+    assert!(!message.contains("PLAIN"), "{message}");
+    // With runAsUser the app owns the env file, and 0400 is enough.
+    assert!(
+        plan.unreadable(AppIdentity {
+            run_as_user: Some(1000),
+            fs_group: None,
+        })
+        .is_empty()
+    );
+}
+
 // Failover.
 
 #[test]

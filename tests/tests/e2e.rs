@@ -277,12 +277,21 @@ fn every_kind_of_object_lands_with_the_app_user_and_modes() {
             (1000, 2000),
             "{path} belongs to the app"
         );
-        let want =
-            if ["kinds_json", "PORT", "TLS", "nested.json", "DB_USER"].contains(&path.as_str()) {
-                0o600
-            } else {
-                0o640
-            };
+        // The env file holds PORT, TLS, DB_USER and kinds_json: it is no more open than they.
+        let want = if [
+            "kinds_json",
+            "PORT",
+            "TLS",
+            "nested.json",
+            "DB_USER",
+            "app.env",
+        ]
+        .contains(&path.as_str())
+        {
+            0o600
+        } else {
+            0o640
+        };
         assert_eq!(file.mode, want, "mode of {path}");
     }
     // Only top-level files with environment-variable names, shell-quoted.

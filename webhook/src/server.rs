@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_server::Handle;
@@ -18,6 +18,7 @@ use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use http_body_util::BodyExt;
 use rustls::crypto::CryptoProvider;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::admission;
 use crate::config::MutationConfig;
@@ -55,6 +56,15 @@ pub struct ServeArgs {
     /// Largest AdmissionReview body accepted, in bytes; a larger one gets HTTP 413.
     #[arg(long, env = "SECRETS_INJECTOR_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Bytes of request bodies held at once, all requests together; a quarter of it is kept for
+    /// bodies up to 256 KiB (every real review), so large bodies cannot crowd them out. A body
+    /// that does not fit gets HTTP 503 with Retry-After. At least 4/3 of --max-body-bytes.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_MAX_BODY_BYTES_IN_FLIGHT",
+        default_value_t = 24 * 1024 * 1024
+    )]
+    pub max_body_bytes_in_flight: usize,
     /// Log format.
     #[arg(
         long,
@@ -89,15 +99,22 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     max_body_bytes: usize,
+    budget: BodyBudget,
 }
 
 impl AppState {
-    pub fn new(mutation: MutationConfig, metrics: Arc<Metrics>, max_body_bytes: usize) -> Self {
+    pub fn new(
+        mutation: MutationConfig,
+        metrics: Arc<Metrics>,
+        max_body_bytes: usize,
+        budget: BodyBudget,
+    ) -> Self {
         Self {
             mutation: Arc::new(mutation),
             metrics,
             ready: Arc::new(AtomicBool::new(false)),
             max_body_bytes,
+            budget,
         }
     }
 
@@ -144,10 +161,120 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
+/// Bodies up to this size draw on the share of the in-flight budget kept for them; a real pod
+/// review is about 7 KiB, and the largest seen in practice about 100 KiB.
+pub const SMALL_BODY_BYTES: usize = 256 * 1024;
+/// The budget is counted in KiB so that any size fits tokio's `u32` permit counts.
+const BUDGET_UNIT: usize = 1024;
+
+/// The memory all request bodies may hold at once, in two pools: a quarter for bodies up to
+/// [`SMALL_BODY_BYTES`] and the rest for larger ones, so a burst of large bodies is refused
+/// while the reviews the API server really sends are still read.
+#[derive(Clone, Debug)]
+pub struct BodyBudget {
+    small: Arc<Semaphore>,
+    large: Arc<Semaphore>,
+}
+
+impl BodyBudget {
+    /// Checks that a body of `max_body_bytes` fits its pool (else it could never be read).
+    pub fn new(in_flight: usize, max_body_bytes: usize) -> Result<Self> {
+        let minimum = Self::minimum(max_body_bytes);
+        if in_flight < minimum {
+            return Err(Error::Serve(format!(
+                "--max-body-bytes-in-flight {in_flight} is too small for --max-body-bytes \
+                 {max_body_bytes}: a quarter of it is kept for bodies up to {SMALL_BODY_BYTES} \
+                 bytes and the rest must hold one body of --max-body-bytes; set it to at least \
+                 {minimum}"
+            )));
+        }
+        let small = in_flight / 4;
+        let permits = |bytes: usize| bytes.div_ceil(BUDGET_UNIT).min(Semaphore::MAX_PERMITS);
+        Ok(Self {
+            small: Arc::new(Semaphore::new(permits(small))),
+            large: Arc::new(Semaphore::new(permits(in_flight - small))),
+        })
+    }
+
+    /// The smallest budget whose large pool holds one body of `max_body_bytes` and whose small
+    /// pool holds one body of up to [`SMALL_BODY_BYTES`].
+    pub fn minimum(max_body_bytes: usize) -> usize {
+        max_body_bytes
+            .saturating_mul(4)
+            .div_ceil(3)
+            .max(4 * max_body_bytes.min(SMALL_BODY_BYTES))
+    }
+}
+
+/// The part of the budget one body holds; given back when dropped.
+#[derive(Debug)]
+pub struct BodyClaim {
+    budget: BodyBudget,
+    permit: Option<OwnedSemaphorePermit>,
+    large: bool,
+}
+
+impl BodyClaim {
+    fn new(budget: &BodyBudget) -> Self {
+        Self {
+            budget: budget.clone(),
+            permit: None,
+            large: false,
+        }
+    }
+
+    fn units(&self) -> usize {
+        self.permit
+            .as_ref()
+            .map_or(0, OwnedSemaphorePermit::num_permits)
+    }
+
+    /// Holds `bytes` of the budget, or refuses at once: a body never waits while holding part
+    /// of the budget, so partly received bodies cannot block each other (and each has the
+    /// body deadline).
+    fn grow_to(&mut self, bytes: usize) -> std::result::Result<(), BodyRejection> {
+        let units = bytes.div_ceil(BUDGET_UNIT);
+        if bytes > SMALL_BODY_BYTES && !self.large {
+            // A body that outgrows the small pool holds its whole size in the large pool and
+            // gives back what it held in the small one.
+            let permit = take(&self.budget.large, units)?;
+            self.permit = Some(permit);
+            self.large = true;
+            return Ok(());
+        }
+        let held = self.units();
+        if units <= held {
+            return Ok(());
+        }
+        let pool = if self.large {
+            &self.budget.large
+        } else {
+            &self.budget.small
+        };
+        let more = take(pool, units - held)?;
+        match &mut self.permit {
+            Some(permit) => permit.merge(more),
+            None => self.permit = Some(more),
+        }
+        Ok(())
+    }
+}
+
+fn take(
+    pool: &Arc<Semaphore>,
+    units: usize,
+) -> std::result::Result<OwnedSemaphorePermit, BodyRejection> {
+    let units = u32::try_from(units).map_err(|_| BodyRejection::Busy)?;
+    Arc::clone(pool)
+        .try_acquire_many_owned(units)
+        .map_err(|_| BodyRejection::Busy)
+}
+
 /// Why a request body was not read into a review.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BodyRejection {
     TooLarge { limit: usize },
+    Busy,
     TimedOut,
     Broken,
 }
@@ -156,6 +283,7 @@ impl BodyRejection {
     fn status(&self) -> StatusCode {
         match self {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::Broken => StatusCode::BAD_REQUEST,
         }
@@ -164,6 +292,7 @@ impl BodyRejection {
     fn reason(&self) -> &'static str {
         match self {
             Self::TooLarge { .. } => "too_large",
+            Self::Busy => "bodies_in_flight",
             Self::TimedOut => "body_timeout",
             Self::Broken => "body_error",
         }
@@ -172,20 +301,36 @@ impl BodyRejection {
     fn message(&self) -> String {
         match self {
             Self::TooLarge { limit } => format!("request body is larger than {limit} bytes\n"),
+            Self::Busy => "too many request bodies are being read at once \
+                           (--max-body-bytes-in-flight); retry shortly\n"
+                .to_owned(),
             Self::TimedOut => "request body not received in time\n".to_owned(),
             Self::Broken => "request body could not be read\n".to_owned(),
         }
     }
+
+    fn into_response(self) -> Response {
+        let mut response = text(self.status(), self.message());
+        if self == Self::Busy {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
 }
 
 /// Reads the whole body, at most `limit` bytes, within `deadline` in total (a per-read timeout
-/// would let a client trickle a byte at a time forever).
+/// would let a client trickle a byte at a time forever). The buffer grows as data arrives (a
+/// declared length is only a claim on the budget), and the returned claim holds the body's
+/// share of `budget` until dropped.
 pub async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    budget: &BodyBudget,
     deadline: Duration,
-) -> std::result::Result<Bytes, BodyRejection> {
+) -> std::result::Result<(Bytes, BodyClaim), BodyRejection> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -193,23 +338,40 @@ pub async fn read_body(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(BodyRejection::TooLarge { limit });
     }
+    // At most `limit`, checked above.
+    let declared = declared.map(|len| len as usize);
+    let mut claim = BodyClaim::new(budget);
+    // Claiming the declared length first refuses a body that cannot fit before reading it.
+    claim.grow_to(declared.unwrap_or(0))?;
     let collect = async {
         let mut body = body;
-        let mut buf = Vec::with_capacity(declared.map_or(0, |len| len as usize));
+        let mut buf = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| BodyRejection::Broken)?;
             if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > limit {
+                let needed = buf.len() + data.len();
+                if needed > limit {
                     return Err(BodyRejection::TooLarge { limit });
+                }
+                if needed > buf.capacity() {
+                    // Doubling, but never past the declared length or the limit: the claim
+                    // covers what is allocated, not only what was received.
+                    let capacity = needed
+                        .max(buf.capacity() * 2)
+                        .max(8 * 1024)
+                        .min(declared.unwrap_or(limit).max(needed));
+                    claim.grow_to(capacity)?;
+                    buf.reserve_exact(capacity - buf.len());
                 }
                 buf.extend_from_slice(&data);
             }
         }
         Ok(Bytes::from(buf))
     };
-    tokio::time::timeout(deadline, collect)
+    let bytes = tokio::time::timeout(deadline, collect)
         .await
-        .map_err(|_| BodyRejection::TimedOut)?
+        .map_err(|_| BodyRejection::TimedOut)??;
+    Ok((bytes, claim))
 }
 
 fn text(status: StatusCode, message: String) -> Response {
@@ -223,12 +385,21 @@ fn text(status: StatusCode, message: String) -> Response {
 
 async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let bytes = match read_body(&headers, body, state.max_body_bytes, REQUEST_TIMEOUT).await {
-        Ok(bytes) => bytes,
+    // The claim is held until the answer is built, as long as the body is.
+    let (bytes, _claim) = match read_body(
+        &headers,
+        body,
+        state.max_body_bytes,
+        &state.budget,
+        REQUEST_TIMEOUT,
+    )
+    .await
+    {
+        Ok(read) => read,
         Err(rejection) => {
             state.metrics.observe_rejected_request(rejection.reason());
             tracing::warn!(reason = rejection.reason(), "request to /mutate rejected");
-            return text(rejection.status(), rejection.message());
+            return rejection.into_response();
         }
     };
     let request = match admission::parse(&bytes) {
@@ -266,6 +437,7 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
 /// Serves until SIGTERM or SIGINT, then drains. Startup errors (certificate files, listeners) are
 /// returned before anything is served.
 pub async fn serve(args: ServeArgs, provider: Arc<CryptoProvider>) -> Result<()> {
+    let budget = BodyBudget::new(args.max_body_bytes_in_flight, args.max_body_bytes)?;
     let metrics = Arc::new(Metrics::new());
     let paths = CertPaths {
         cert: args.tls_cert.clone(),
@@ -291,7 +463,12 @@ pub async fn serve(args: ServeArgs, provider: Arc<CryptoProvider>) -> Result<()>
     let addr = local_addr(&listener)?;
     let metrics_addr = local_addr(&metrics_listener)?;
 
-    let state = AppState::new(args.mutation, Arc::clone(&metrics), args.max_body_bytes);
+    let state = AppState::new(
+        args.mutation,
+        Arc::clone(&metrics),
+        args.max_body_bytes,
+        budget,
+    );
     let handle: Handle<SocketAddr> = Handle::new();
     // Without TCP_NODELAY a response written in two segments can wait for a delayed ACK.
     let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls_config)))
@@ -396,39 +573,96 @@ mod tests {
         headers
     }
 
+    fn budget() -> BodyBudget {
+        BodyBudget::new(32 * 1024 * 1024, 8 * 1024 * 1024).expect("budget")
+    }
+
+    async fn read(
+        content_length: Option<usize>,
+        body: Body,
+        limit: usize,
+        budget: &BodyBudget,
+    ) -> std::result::Result<(Bytes, BodyClaim), BodyRejection> {
+        read_body(
+            &headers(content_length),
+            body,
+            limit,
+            budget,
+            REQUEST_TIMEOUT,
+        )
+        .await
+    }
+
     #[tokio::test]
     async fn bodies_over_the_limit_are_refused_declared_or_streamed() {
-        let declared = read_body(
-            &headers(Some(11)),
-            Body::from("x".repeat(11)),
-            10,
-            REQUEST_TIMEOUT,
-        )
-        .await;
-        assert_eq!(declared, Err(BodyRejection::TooLarge { limit: 10 }));
-        let streamed = read_body(
-            &headers(None),
-            Body::from("x".repeat(11)),
-            10,
-            REQUEST_TIMEOUT,
-        )
-        .await;
-        assert_eq!(streamed, Err(BodyRejection::TooLarge { limit: 10 }));
-        let fits = read_body(
-            &headers(None),
-            Body::from("x".repeat(10)),
-            10,
-            REQUEST_TIMEOUT,
-        )
-        .await;
-        assert_eq!(fits.unwrap().len(), 10);
+        let budget = budget();
+        let declared = read(Some(11), Body::from("x".repeat(11)), 10, &budget).await;
+        assert_eq!(
+            declared.map(|(b, _)| b),
+            Err(BodyRejection::TooLarge { limit: 10 })
+        );
+        let streamed = read(None, Body::from("x".repeat(11)), 10, &budget).await;
+        assert_eq!(
+            streamed.map(|(b, _)| b),
+            Err(BodyRejection::TooLarge { limit: 10 })
+        );
+        let fits = read(None, Body::from("x".repeat(10)), 10, &budget).await;
+        assert_eq!(fits.unwrap().0.len(), 10);
     }
 
     #[tokio::test]
     async fn a_body_that_never_ends_times_out() {
         let (_sender, stalled) = http_body_util::Channel::<Bytes>::new(1);
         let deadline = Duration::from_millis(50);
-        let result = read_body(&headers(None), Body::new(stalled), 10, deadline).await;
-        assert_eq!(result, Err(BodyRejection::TimedOut));
+        let result = read_body(&headers(None), Body::new(stalled), 10, &budget(), deadline).await;
+        assert_eq!(result.map(|(b, _)| b), Err(BodyRejection::TimedOut));
+    }
+
+    #[tokio::test]
+    async fn large_bodies_beyond_the_budget_are_refused_while_small_ones_are_read() {
+        const MIB: usize = 1024 * 1024;
+        let budget = budget();
+        let large = || Body::from(vec![b' '; 8 * MIB]);
+        // The large pool (24 MiB) holds three 8 MiB bodies, declared or streamed.
+        let mut held = Vec::new();
+        for length in [Some(8 * MIB), None, Some(8 * MIB)] {
+            held.push(read(length, large(), 8 * MIB, &budget).await.expect("fits"));
+        }
+        for length in [Some(8 * MIB), None] {
+            let refused = read(length, large(), 8 * MIB, &budget).await;
+            assert_eq!(refused.map(|(b, _)| b), Err(BodyRejection::Busy));
+        }
+        // Reviews of every realistic size are still read, many at once.
+        for _ in 0..30 {
+            let small = read(
+                Some(100 * 1024),
+                Body::from(vec![b' '; 100 * 1024]),
+                8 * MIB,
+                &budget,
+            );
+            held.push(small.await.expect("a review fits the small pool"));
+        }
+        // Given back when the bodies are dropped.
+        held.clear();
+        let again = read(Some(8 * MIB), large(), 8 * MIB, &budget).await;
+        assert_eq!(again.expect("fits again").0.len(), 8 * MIB);
+        assert_eq!(budget.large.available_permits(), 24 * 1024);
+        assert_eq!(budget.small.available_permits(), 8 * 1024);
+    }
+
+    #[test]
+    fn a_budget_that_cannot_hold_one_body_of_the_limit_is_refused() {
+        let error = BodyBudget::new(10 * 1024 * 1024, 8 * 1024 * 1024)
+            .expect_err("too small")
+            .to_string();
+        assert!(
+            error.contains("--max-body-bytes-in-flight 10485760")
+                && error.contains("at least 11184811"),
+            "{error}"
+        );
+        let minimum = BodyBudget::minimum(8 * 1024 * 1024);
+        assert!(BodyBudget::new(minimum, 8 * 1024 * 1024).is_ok());
+        assert!(BodyBudget::new(4 * 1024, 1024).is_ok());
+        assert!(BodyBudget::new(4 * 1024 - 1, 1024).is_err());
     }
 }

@@ -56,10 +56,11 @@ fn objects() -> Value {
     json!({"secrets-injector.io/objects": "- objectName: /app/db\n  objectType: ssmparameter\n"})
 }
 
-/// Runs `webhook serve` that must fail to start; returns its exit status and output.
-fn failed_start(cert: &Path, key: &Path) -> (std::process::ExitStatus, String) {
+/// Runs `webhook serve` (with `extra` flags) that must fail to start; returns its exit status
+/// and output.
+fn failed_start(cert: &Path, key: &Path, extra: &[&str]) -> (std::process::ExitStatus, String) {
     let mut child = https::serve_command(program())
-        .args(serve_args(cert, key, &[]))
+        .args(serve_args(cert, key, extra))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -170,7 +171,7 @@ fn missing_or_corrupt_certificates_stop_the_start_with_a_clear_error() {
     ];
     for (what, cert, key, at_fault) in cases {
         let started = Instant::now();
-        let (status, output) = failed_start(&cert, &key);
+        let (status, output) = failed_start(&cert, &key, &[]);
         assert!(!status.success(), "{what}: exit {status}");
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -698,5 +699,178 @@ fn a_log_pipe_nobody_reads_does_not_stall_reviews() {
     assert!(
         elapsed < Duration::from_secs(60),
         "1,500 reviews took {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_body_budget_that_cannot_hold_one_largest_body_stops_the_start() {
+    let dir = certs();
+    let (status, output) = failed_start(
+        &dir.path().join("tls.crt"),
+        &dir.path().join("tls.key"),
+        &["--max-body-bytes-in-flight", "8388608"],
+    );
+    assert!(!status.success());
+    assert!(
+        output.contains(
+            "--max-body-bytes-in-flight 8388608 is too small for --max-body-bytes 8388608"
+        ) && output.contains("at least 11184811"),
+        "{output}"
+    );
+}
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// The value of one series in the metrics text, 0 when absent.
+fn series(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0, |value| value.trim().parse().expect("counter value"))
+}
+
+/// The Deployment's memory limit is 128 Mi. 40 bodies of the largest accepted size (8 MiB) sent
+/// at once must leave the webhook's peak RSS under 96 MiB, the reviews the API server really
+/// sends must be answered meanwhile, every large body gets an answer, a 503 with Retry-After or
+/// a 413, and the memory goes back after the burst (with the allocator setting the Deployment
+/// gives the webhook).
+#[test]
+fn a_burst_of_large_bodies_stays_within_the_memory_limit() {
+    const LARGE: usize = 40;
+    const MAX_BODY: usize = 8 * 1024 * 1024;
+    const PEAK_BOUND_KIB: u64 = 96 * 1024;
+    const MAX_NORMAL: usize = 2000;
+    let dir = certs();
+    let deployment = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/base/deployment.yaml"),
+    )
+    .expect("the Deployment manifest");
+    assert!(
+        deployment.contains("- name: MIMALLOC_ARENA_EAGER_COMMIT\n              value: \"0\""),
+        "the Deployment no longer sets MIMALLOC_ARENA_EAGER_COMMIT"
+    );
+    let webhook = Webhook::start_with_env(
+        program(),
+        serve_args(
+            &dir.path().join("tls.crt"),
+            &dir.path().join("tls.key"),
+            &[],
+        ),
+        [("MIMALLOC_ARENA_EAGER_COMMIT", "0")],
+    );
+    let pid = webhook.pid();
+    let client = Client::new(webhook.addr, SERVICE_NAME, &[&dir.path().join("ca.crt")]);
+    for i in 0..5 {
+        let response = client
+            .post_json("/mutate", &review(&format!("warm-{i}"), objects()))
+            .expect("POST");
+        assert_eq!(response.status, 200);
+    }
+    let baseline = status_kib(pid, "VmRSS");
+
+    // A review with one huge annotation, padded to exactly the largest accepted size.
+    let large = {
+        let mut annotations = objects();
+        annotations["secrets-injector.io/pad"] = json!("");
+        let empty = review("large", annotations.clone()).len();
+        annotations["secrets-injector.io/pad"] = json!("a".repeat(MAX_BODY - empty));
+        review("large", annotations)
+    };
+    assert_eq!(large.len(), MAX_BODY);
+
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let start = std::sync::Barrier::new(LARGE + 1);
+    let (outcomes, normal) = std::thread::scope(|scope| {
+        let senders: Vec<_> = (0..LARGE)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut connection = client.connect().expect("connect");
+                    start.wait();
+                    // Written once; the answer may be lost when the server refuses the body and
+                    // closes the connection while it is still being written.
+                    let outcome =
+                        connection.request("POST", "/mutate", Some(("application/json", &large)));
+                    finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    outcome
+                })
+            })
+            .collect();
+        start.wait();
+        let mut normal = 0;
+        while finished.load(std::sync::atomic::Ordering::SeqCst) < LARGE && normal < MAX_NORMAL {
+            let uid = format!("during-burst-{normal}");
+            let response = client
+                .post_json("/mutate", &review(&uid, objects()))
+                .expect("a review during the burst");
+            assert_eq!(response.status, 200, "{}", response.text());
+            assert_eq!(response.json()["response"]["uid"], uid.as_str());
+            normal += 1;
+        }
+        let outcomes: Vec<_> = senders
+            .into_iter()
+            .map(|sender| sender.join().expect("sender thread"))
+            .collect();
+        (outcomes, normal)
+    });
+    let peak = status_kib(pid, "VmHWM");
+    assert!(
+        peak < PEAK_BOUND_KIB,
+        "peak RSS {peak} KiB over the bound of {PEAK_BOUND_KIB} KiB (baseline {baseline} KiB)"
+    );
+    eprintln!("baseline {baseline} KiB, peak {peak} KiB, {normal} reviews during the burst");
+    assert!(normal > 0, "no review was sent during the burst");
+
+    let mut answered = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(response) if response.status == 200 => answered += 1,
+            Ok(response) if response.status == 503 => {
+                assert_eq!(response.header("retry-after"), Some("1"));
+            }
+            Ok(response) => assert_eq!(response.status, 413, "{}", response.text()),
+            Err(e) => assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                ),
+                "a large body: {e}"
+            ),
+        }
+    }
+    // Every large body was either answered or counted as refused.
+    let metrics = webhook.metrics();
+    let refused = series(
+        &metrics,
+        "secrets_injector_rejected_requests_total{reason=\"bodies_in_flight\"}",
+    );
+    assert!(refused > 0, "no body was refused:\n{metrics}");
+    assert_eq!(answered + refused as usize, LARGE, "{metrics}");
+
+    // The memory goes back: a few reviews later, RSS is close to where it started.
+    let mut rss = status_kib(pid, "VmRSS");
+    for i in 0..50 {
+        if rss < baseline + 16 * 1024 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let response = client
+            .post_json("/mutate", &review(&format!("after-burst-{i}"), objects()))
+            .expect("POST after the burst");
+        assert_eq!(response.status, 200);
+        rss = status_kib(pid, "VmRSS");
+    }
+    assert!(
+        rss < baseline + 16 * 1024,
+        "RSS {rss} KiB after the burst, baseline {baseline} KiB"
     );
 }

@@ -196,6 +196,9 @@ pub struct Pod {
     /// Values besides those holding [`MARK`] that must never show up in any output.
     pub secret_values: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Variables of the usual environment (web identity, `AWS_EC2_METADATA_DISABLED`) to leave
+    /// out of this pod's.
+    pub unset: Vec<&'static str>,
 }
 
 impl Pod {
@@ -208,6 +211,7 @@ impl Pod {
             endpoint: endpoint.to_owned(),
             secret_values: Vec::new(),
             env: Vec::new(),
+            unset: Vec::new(),
         }
     }
 
@@ -224,7 +228,8 @@ impl Pod {
     pub fn run(&self, objects: &str, args: &[&str]) -> Outcome {
         std::fs::write(self.termination_log(), "").expect("termination log");
         let started = Instant::now();
-        let output = Command::new(env!("CARGO_BIN_EXE_injector"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_injector"));
+        command
             .env_clear()
             .env("HOME", self.dir.path())
             .env("AWS_ROLE_ARN", format!("arn:aws:iam::{ACCOUNT}:role/app"))
@@ -239,9 +244,11 @@ impl Pod {
             .args(["--region", REGION])
             .arg("--termination-log")
             .arg(self.termination_log())
-            .args(args)
-            .output()
-            .expect("run the injector");
+            .args(args);
+        for name in &self.unset {
+            command.env_remove(name);
+        }
+        let output = command.output().expect("run the injector");
         let outcome = Outcome {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
