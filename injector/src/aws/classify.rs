@@ -1,87 +1,21 @@
-//! AWS clients of one region, and what an SDK error means for retries, failover and the report.
+//! What an SDK error means for retries, failover and the report: its code, AWS's own message and
+//! its [`Kind`], kept as they came until a service module describes them for one object.
 
-use std::time::Duration;
-
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::error::CredentialsError;
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::error::{Error, Kind};
+use crate::error::{Failure, Kind};
 
-/// The clients of one region. Both come from one `SdkConfig`, so they share its credentials
-/// cache: the default chain (web identity, EKS Pod Identity, ...) is asked once per region.
-pub struct Clients {
-    pub region: String,
-    pub ssm: aws_sdk_ssm::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
+/// Throttling codes beyond the SDK's own list (`THROTTLING_ERRORS`, which the SDK's retry uses):
+/// Parameter Store answers `TooManyUpdates` when a parameter changes too often.
+const MORE_THROTTLING: &[&str] = &["TooManyUpdates"];
+
+fn is_throttling(code: &str) -> bool {
+    THROTTLING_ERRORS.contains(&code) || MORE_THROTTLING.contains(&code)
 }
-
-impl Clients {
-    /// The region comes from the flags, never from the environment; endpoints
-    /// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`) and credentials come from the
-    /// environment as the SDK reads them.
-    pub async fn load(region: &str) -> Clients {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_owned()))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(20))
-                    .build(),
-            )
-            .load()
-            .await;
-        // Our own loop retries these calls (see retry.rs); the STS client behind the
-        // credentials keeps the SDK's standard retry from `config`.
-        let ssm = aws_sdk_ssm::config::Builder::from(&config)
-            .retry_config(RetryConfig::disabled())
-            .build();
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(&config)
-            .retry_config(RetryConfig::disabled())
-            .build();
-        Clients {
-            region: region.to_owned(),
-            ssm: aws_sdk_ssm::Client::from_conf(ssm),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
-        }
-    }
-}
-
-/// An SDK error reduced to what the injector acts on. `message` is AWS's own text (it names
-/// resources and actions, never values), or the transport error chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub code: String,
-    pub message: String,
-    pub kind: Kind,
-}
-
-impl Failure {
-    /// The failure as an error carrying AWS's code and message; the callers word the hint
-    /// for each object once the retries are over.
-    pub fn into_raw(self) -> Error {
-        Error::object(self.code, self.message, self.kind)
-    }
-}
-
-const THROTTLING: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "TooManyUpdates",
-    "RequestLimitExceeded",
-    "ProvisionedThroughputExceededException",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "LimitExceededException",
-];
 
 const NOT_FOUND: &[&str] = &[
     "ParameterNotFound",
@@ -116,7 +50,8 @@ const FINAL_CREDENTIAL_CODES: &[&str] = &[
 pub fn classify_service(code: Option<&str>, message: Option<&str>, status: u16) -> Failure {
     let message = message.unwrap_or_default().to_owned();
     let kind = match code {
-        Some(c) if THROTTLING.contains(&c) => Kind::Throttled,
+        Some(c) if is_throttling(c) => Kind::Throttled,
+        Some(c) if TRANSIENT_ERRORS.contains(&c) => Kind::Transient,
         _ if message.contains("Rate exceeded") => Kind::Throttled,
         _ if status >= 500 => Kind::Transient,
         Some(c) if NOT_FOUND.contains(&c) => Kind::NotFound,
@@ -132,6 +67,7 @@ pub fn classify_service(code: Option<&str>, message: Option<&str>, status: u16) 
         code,
         message,
         kind,
+        gave_up_after: None,
     }
 }
 
@@ -177,11 +113,7 @@ where
 }
 
 fn transport(code: &str, err: &(dyn std::error::Error + 'static), kind: Kind) -> Failure {
-    Failure {
-        code: code.to_owned(),
-        message: error_chain(err),
-        kind,
-    }
+    Failure::new(code, error_chain(err), kind)
 }
 
 fn find_credentials_error<'a>(
@@ -267,6 +199,24 @@ mod tests {
             classify_service(Some("Whatever"), Some("Rate exceeded"), 400).kind,
             Kind::Throttled
         );
+    }
+
+    #[test]
+    fn the_sdks_throttling_and_transient_codes_are_used() {
+        for code in THROTTLING_ERRORS {
+            assert_eq!(
+                classify_service(Some(code), None, 400).kind,
+                Kind::Throttled,
+                "{code}"
+            );
+        }
+        for code in TRANSIENT_ERRORS {
+            assert_eq!(
+                classify_service(Some(code), None, 400).kind,
+                Kind::Transient,
+                "{code}"
+            );
+        }
     }
 
     #[test]
