@@ -26,8 +26,44 @@ impl Kind {
     }
 }
 
+/// An AWS answer or transport failure as it came: the code, AWS's own text (it names resources
+/// and actions, never values) or the transport's error chain, and what it means. A service
+/// module turns it into an [`Error::Object`] with a hint once the retries are over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+    pub kind: Kind,
+    /// Attempts made when the retries ran out (`None` when the failure was final at once).
+    pub gave_up_after: Option<u32>,
+}
+
+impl Failure {
+    pub fn new(code: impl Into<String>, message: impl Into<String>, kind: Kind) -> Self {
+        Failure {
+            code: code.into(),
+            message: message.into(),
+            kind,
+            gave_up_after: None,
+        }
+    }
+
+    /// AWS's message, with the number of attempts when the retries ran out.
+    pub fn detail(&self) -> String {
+        match self.gave_up_after {
+            None => self.message.clone(),
+            Some(n) if self.message.is_empty() => format!("(gave up after {n} attempts)"),
+            Some(n) => format!("{} (gave up after {n} attempts)", self.message),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A failed AWS call, not yet described for an object (see [`Failure`]).
+    #[error("{}: {}", .0.code, .0.detail())]
+    Aws(Failure),
+
     /// One object could not be fetched or turned into files.
     #[error("{code}: {hint}")]
     Object {
@@ -70,15 +106,26 @@ impl Error {
     pub fn copy_other(&self) -> Error {
         match self {
             Error::Deadline(d) => Error::Deadline(*d),
+            Error::Aws(failure) => Error::Aws(failure.clone()),
             other => Error::object("Error", other.to_string(), other.kind()),
         }
     }
 
     pub fn kind(&self) -> Kind {
         match self {
+            Error::Aws(failure) => failure.kind,
             Error::Object { kind, .. } => *kind,
             Error::Deadline(_) | Error::Io { .. } => Kind::Final,
         }
+    }
+}
+
+/// `hint`, then AWS's own message after a colon when it has one.
+pub fn with_message(hint: String, message: &str) -> String {
+    if message.is_empty() {
+        hint
+    } else {
+        format!("{hint}: {message}")
     }
 }
 
@@ -116,6 +163,23 @@ mod tests {
             "ParameterNotFound: does not exist in us-east-1"
         );
         assert_eq!(e.kind(), Kind::NotFound);
+    }
+
+    #[test]
+    fn an_aws_failure_shows_its_code_message_and_attempts() {
+        let mut failure = Failure::new("ThrottlingException", "Rate exceeded", Kind::Throttled);
+        assert_eq!(
+            Error::Aws(failure.clone()).to_string(),
+            "ThrottlingException: Rate exceeded"
+        );
+        failure.gave_up_after = Some(15);
+        let error = Error::Aws(failure);
+        assert_eq!(
+            error.to_string(),
+            "ThrottlingException: Rate exceeded (gave up after 15 attempts)"
+        );
+        assert_eq!(error.kind(), Kind::Throttled);
+        assert_eq!(error.copy_other().to_string(), error.to_string());
     }
 
     #[test]

@@ -8,8 +8,8 @@ use secrets_injector_objects::plan::path_parameter_file;
 use secrets_injector_objects::relpath::RelPath;
 use secrets_injector_objects::translation::PathTranslation;
 
+use crate::call::Fetched;
 use crate::error::{Error, Kind};
-use crate::fetch::Fetched;
 
 /// One file to write, relative to the mount directory.
 #[derive(Debug, PartialEq, Eq)]

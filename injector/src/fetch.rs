@@ -1,100 +1,18 @@
-//! From the plan to values: batching, concurrency, retries and failover.
-
-use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+//! From the plan to values: which objects go into which calls, how many run at once, and which
+//! go to the failover region. The calls themselves are in `aws`.
 
 use futures::future::{FutureExt, LocalBoxFuture};
 use futures::stream::{self, StreamExt};
 use secrets_injector_objects::object::ObjectType;
 use secrets_injector_objects::plan::Plan;
-use tokio::time::Instant;
 
-use crate::aws::Clients;
+use crate::aws::{Clients, secretsmanager, ssm};
+use crate::call::{Fetched, Run, Target};
 use crate::error::Error;
-use crate::retry::{self, Policy};
-use crate::{secretsmanager, ssm};
 
 /// Calls in flight at once: enough to hide latency, few enough not to trip the per-account
 /// request rates (Secrets Manager allows 10,000 GetSecretValue a second, Parameter Store 40).
 pub const CONCURRENCY: usize = 16;
-
-/// One thing to fetch in one region: an object's own name, or its `failoverObject`.
-#[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
-    /// Index of the object in the plan.
-    pub object: usize,
-    pub name: &'a str,
-    pub version: Option<&'a str>,
-    pub label: Option<&'a str>,
-    pub kind: ObjectType,
-}
-
-/// What arrived for one object.
-#[derive(Debug)]
-pub enum Fetched {
-    /// A parameter's or secret's value.
-    Value(Vec<u8>),
-    /// The parameters under `base` (the path asked for, which is the failover path after a
-    /// failover), as (name, value) pairs.
-    Path {
-        base: String,
-        parameters: Vec<(String, Vec<u8>)>,
-    },
-}
-
-/// The API calls counted for the summary line, attempts included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(clippy::enum_variant_names, reason = "named after the API operations")]
-pub enum Call {
-    GetParameters,
-    GetParametersByPath,
-    GetSecretValue,
-}
-
-#[derive(Debug, Default)]
-pub struct Calls([AtomicU32; 3]);
-
-impl Calls {
-    fn add(&self, call: Call, n: u32) {
-        self.0[call as usize].fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn get(&self, call: Call) -> u32 {
-        self.0[call as usize].load(Ordering::Relaxed)
-    }
-}
-
-/// What every call of one run shares: the retry policy, the deadline and the counters.
-pub struct Run {
-    pub policy: Policy,
-    pub deadline: Instant,
-    /// The `--deadline` value, for messages.
-    pub deadline_flag: Duration,
-    pub calls: Calls,
-}
-
-impl Run {
-    pub fn new(policy: Policy, deadline_flag: Duration) -> Run {
-        Run {
-            policy,
-            deadline: Instant::now() + deadline_flag,
-            deadline_flag,
-            calls: Calls::default(),
-        }
-    }
-
-    /// Runs one AWS call with retries, counting every attempt.
-    pub async fn retry<T, F, Fut>(&self, call: Call, f: F) -> Result<T, Error>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, Error>>,
-    {
-        let attempted = retry::run(self.policy, self.deadline, self.deadline_flag, f).await;
-        self.calls.add(call, attempted.attempts);
-        attempted.result
-    }
-}
 
 /// The targets of the plan's objects in the primary region.
 pub fn primary_targets(plan: &Plan) -> Vec<Target<'_>> {
@@ -344,16 +262,5 @@ mod tests {
              HTTP503: down)"
         );
         assert_eq!(e.kind(), Kind::NotFound);
-    }
-
-    #[test]
-    fn calls_are_counted_by_kind() {
-        let calls = Calls::default();
-        calls.add(Call::GetParameters, 2);
-        calls.add(Call::GetSecretValue, 1);
-        calls.add(Call::GetParameters, 1);
-        assert_eq!(calls.get(Call::GetParameters), 3);
-        assert_eq!(calls.get(Call::GetParametersByPath), 0);
-        assert_eq!(calls.get(Call::GetSecretValue), 1);
     }
 }

@@ -2,14 +2,13 @@
 //! secrets under its own AWS identity and writes them as files, all or nothing.
 
 mod aws;
+mod call;
 mod cli;
 mod error;
 mod extract;
 mod fetch;
 mod report;
 mod retry;
-mod secretsmanager;
-mod ssm;
 mod stage;
 
 use std::io::IsTerminal;
@@ -23,10 +22,10 @@ use secrets_injector_objects::{FileMode, PathTranslation, Settings};
 use tokio::time::Instant;
 use tracing_subscriber::EnvFilter;
 
+use crate::call::{Call, Fetched, Run};
 use crate::cli::{Cli, LogFormat};
 use crate::error::Kind;
 use crate::extract::File;
-use crate::fetch::{Call, Run};
 use crate::retry::Policy;
 
 /// Exit code of a run that wrote nothing because an object failed.
@@ -186,7 +185,7 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
 /// optional objects skipped because they do not exist.
 fn collect_files(
     plan: &Plan,
-    results: Vec<Result<fetch::Fetched, error::Error>>,
+    results: Vec<Result<Fetched, error::Error>>,
 ) -> (Vec<File>, Vec<String>, usize) {
     let mut files: Vec<File> = Vec::new();
     let mut failures = Vec::new();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::{Error, Kind};
+use crate::error::{Error, Failure, Kind};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -121,14 +121,13 @@ where
     }
 }
 
-/// Notes the number of attempts in the hint, keeping code and kind.
+/// Notes the number of attempts on the failure, for its description.
 fn exhausted(error: Error, attempts: u32) -> Error {
     match error {
-        Error::Object { code, hint, kind } => Error::Object {
-            code,
-            hint: format!("{hint} (gave up after {attempts} attempts)"),
-            kind,
-        },
+        Error::Aws(failure) => Error::Aws(Failure {
+            gave_up_after: Some(attempts),
+            ..failure
+        }),
         other => other,
     }
 }
@@ -185,11 +184,11 @@ mod tests {
             let n = calls.get();
             async move {
                 if n < 5 {
-                    Err(Error::object(
+                    Err(Error::Aws(Failure::new(
                         "ThrottlingException",
                         "Rate exceeded",
                         Kind::Throttled,
-                    ))
+                    )))
                 } else {
                     Ok(n)
                 }
@@ -203,11 +202,11 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn transient_failures_get_the_smaller_budget() {
         let out: Attempted<()> = run(FAST, far(), Duration::from_secs(60), || async {
-            Err(Error::object(
+            Err(Error::Aws(Failure::new(
                 "InternalServerError",
                 "HTTP 503",
                 Kind::Transient,
-            ))
+            )))
         })
         .await;
         assert_eq!(out.attempts, 3);
@@ -222,7 +221,11 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn final_failures_are_not_retried() {
         let out: Attempted<()> = run(FAST, far(), Duration::from_secs(60), || async {
-            Err(Error::object("AccessDeniedException", "no", Kind::Denied))
+            Err(Error::Aws(Failure::new(
+                "AccessDeniedException",
+                "no",
+                Kind::Denied,
+            )))
         })
         .await;
         assert_eq!(out.attempts, 1);
@@ -259,11 +262,11 @@ mod tests {
         let out: Attempted<()> = run(slow, deadline, Duration::from_millis(50), || {
             calls += 1;
             async {
-                Err(Error::object(
+                Err(Error::Aws(Failure::new(
                     "ThrottlingException",
                     "Rate exceeded",
                     Kind::Throttled,
-                ))
+                )))
             }
         })
         .await;

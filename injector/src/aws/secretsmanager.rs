@@ -3,9 +3,8 @@
 use secrets_injector_objects::arn::Arn;
 
 use crate::aws::{self, Clients};
-use crate::error::{Error, Kind};
-use crate::fetch::{Call, Run, Target};
-use crate::ssm::with_message;
+use crate::call::{Call, Run, Target};
+use crate::error::{Error, Failure, Kind, with_message};
 
 /// The secret's value: `SecretString` as it is, `SecretBinary` as its raw bytes.
 pub async fn get_secret_value(
@@ -25,7 +24,7 @@ pub async fn get_secret_value(
                 request
                     .send()
                     .await
-                    .map_err(|err| aws::classify(&err).into_raw())
+                    .map_err(|err| Error::Aws(aws::classify(&err)))
             }
         })
         .await
@@ -60,14 +59,11 @@ fn secret_arn(name: &str, region: &str) -> String {
 
 /// A raw Secrets Manager failure as the report shows it: the code and what to do about it.
 fn describe(target: &Target<'_>, region: &str, error: &Error) -> Error {
-    let Error::Object {
-        code,
-        hint: message,
-        kind,
-    } = error
-    else {
+    let Error::Aws(failure) = error else {
         return error.copy_other();
     };
+    let Failure { code, kind, .. } = failure;
+    let message = &failure.detail();
     let hint = match (kind, code.as_str()) {
         (Kind::NotFound, _) => format!("the secret, version or stage does not exist in {region}"),
         (Kind::Denied, _) => {
@@ -114,7 +110,11 @@ mod tests {
 
     #[test]
     fn not_found_names_the_region() {
-        let raw = Error::object("ResourceNotFoundException", "can't find", Kind::NotFound);
+        let raw = Error::Aws(Failure::new(
+            "ResourceNotFoundException",
+            "can't find",
+            Kind::NotFound,
+        ));
         assert_eq!(
             describe(&target("test/secret"), "us-west-2", &raw).to_string(),
             "ResourceNotFoundException: the secret, version or stage does not exist in us-west-2"
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn denied_names_the_action_and_an_arn_pattern() {
-        let raw = Error::object("AccessDeniedException", "", Kind::Denied);
+        let raw = Error::Aws(Failure::new("AccessDeniedException", "", Kind::Denied));
         let e = describe(&target("test/secret"), "us-east-1", &raw);
         assert!(
             e.to_string().starts_with(
@@ -137,7 +137,11 @@ mod tests {
 
     #[test]
     fn decryption_failure_asks_for_kms_decrypt() {
-        let raw = Error::object("DecryptionFailure", "key disabled", Kind::Final);
+        let raw = Error::Aws(Failure::new(
+            "DecryptionFailure",
+            "key disabled",
+            Kind::Final,
+        ));
         assert_eq!(
             describe(&target("s"), "us-east-1", &raw).to_string(),
             "DecryptionFailure: the role of this pod's service account needs kms:Decrypt on \

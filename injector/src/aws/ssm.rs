@@ -8,8 +8,8 @@ use secrets_injector_objects::arn::Arn;
 use secrets_injector_objects::object::ObjectType;
 
 use crate::aws::{self, Clients};
-use crate::error::{Error, Kind};
-use crate::fetch::{Call, Run, Target};
+use crate::call::{Call, Run, Target};
+use crate::error::{Error, Failure, Kind, with_message};
 
 /// At most this many names in one `GetParameters` call (the API's limit).
 pub const BATCH_SIZE: usize = 10;
@@ -90,7 +90,7 @@ pub async fn get_parameters(
 }
 
 fn refused_as_a_whole(error: &Error) -> bool {
-    matches!(error, Error::Object { code, kind, .. }
+    matches!(error, Error::Aws(Failure { code, kind, .. })
         if *kind == Kind::Denied || code == "ValidationException")
 }
 
@@ -113,7 +113,7 @@ async fn call_get_parameters(
                 request
                     .send()
                     .await
-                    .map_err(|err| aws::classify(&err).into_raw())
+                    .map_err(|err| Error::Aws(aws::classify(&err)))
             }
         })
         .await?;
@@ -168,14 +168,11 @@ fn parameter_arn(name: &str, region: &str) -> String {
 
 /// A raw SSM failure as the report shows it for `target`: the code and what to do about it.
 pub fn describe(target: &Target<'_>, region: &str, error: &Error) -> Error {
-    let Error::Object {
-        code,
-        hint: message,
-        kind,
-    } = error
-    else {
+    let Error::Aws(failure) = error else {
         return error.copy_other();
     };
+    let Failure { code, kind, .. } = failure;
+    let message = &failure.detail();
     let action = if target.kind == ObjectType::SsmParameterPath {
         "ssm:GetParametersByPath"
     } else {
@@ -205,14 +202,6 @@ pub fn describe(target: &Target<'_>, region: &str, error: &Error) -> Error {
     Error::object(code.clone(), hint, *kind)
 }
 
-pub(crate) fn with_message(hint: String, message: &str) -> String {
-    if message.is_empty() {
-        hint
-    } else {
-        format!("{hint}: {message}")
-    }
-}
-
 /// Every parameter under the target's path, recursively, every page: (name, value) pairs.
 pub async fn get_parameters_by_path(
     run: &Run,
@@ -237,7 +226,7 @@ pub async fn get_parameters_by_path(
                     request
                         .send()
                         .await
-                        .map_err(|err| aws::classify(&err).into_raw())
+                        .map_err(|err| Error::Aws(aws::classify(&err)))
                 }
             })
             .await
@@ -354,7 +343,7 @@ mod tests {
     #[test]
     fn denied_hint_names_the_action_and_resource() {
         let t = target(0, "/app/db");
-        let raw = Error::object("AccessDeniedException", "", Kind::Denied);
+        let raw = Error::Aws(Failure::new("AccessDeniedException", "", Kind::Denied));
         let e = describe(&t, "us-east-1", &raw);
         assert_eq!(
             e.to_string(),

@@ -1,142 +1,21 @@
-//! AWS clients of one region, and what an SDK error means for retries, failover and the report.
+//! What an SDK error means for retries, failover and the report: its code, AWS's own message and
+//! its [`Kind`], kept as they came until a service module describes them for one object.
 
-use std::time::Duration;
-
-use aws_config::BehaviorVersion;
-use aws_config::ecs::EcsCredentialsProvider;
-use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_config::meta::credentials::CredentialsProviderChain;
-use aws_config::provider_config::ProviderConfig;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
 use aws_credential_types::provider::error::CredentialsError;
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::error::{Error, Kind};
+use crate::error::{Failure, Kind};
 
-/// The clients of one region. Both come from one `SdkConfig`, so they share its credentials
-/// cache: the credentials chain (see [`credentials_chain`]) is asked once per region.
-pub struct Clients {
-    pub region: String,
-    pub ssm: aws_sdk_ssm::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
+/// Throttling codes beyond the SDK's own list (`THROTTLING_ERRORS`, which the SDK's retry uses):
+/// Parameter Store answers `TooManyUpdates` when a parameter changes too often.
+const MORE_THROTTLING: &[&str] = &["TooManyUpdates"];
+
+fn is_throttling(code: &str) -> bool {
+    THROTTLING_ERRORS.contains(&code) || MORE_THROTTLING.contains(&code)
 }
-
-impl Clients {
-    /// The region comes from the flags, never from the environment; endpoints
-    /// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`) come from the environment as the SDK
-    /// reads them, and credentials only from [`credentials_chain`].
-    pub async fn load(region: &str) -> Clients {
-        let region = aws_config::Region::new(region.to_owned());
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(Duration::from_secs(20))
-            .build();
-        let provider_config = ProviderConfig::without_region()
-            .with_region(Some(region.clone()))
-            .with_timeout_config(timeouts.clone());
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(region.clone())
-            .timeout_config(timeouts)
-            .credentials_provider(credentials_chain(&provider_config))
-            .load()
-            .await;
-        // Our own loop retries these calls (see retry.rs); the STS client behind the
-        // credentials keeps the SDK's standard retry.
-        let ssm = aws_sdk_ssm::config::Builder::from(&config)
-            .retry_config(RetryConfig::disabled())
-            .build();
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(&config)
-            .retry_config(RetryConfig::disabled())
-            .build();
-        Clients {
-            region: region.to_string(),
-            ssm: aws_sdk_ssm::Client::from_conf(ssm),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
-        }
-    }
-}
-
-/// The only places the injector takes credentials from, in this order: static keys the pod
-/// put in its own environment, its web identity (IRSA), its container credentials (EKS Pod
-/// Identity). Never the shared config files (they can name any command as a
-/// `credential_process`) and never the node's instance role (IMDS).
-fn credentials_chain(config: &ProviderConfig) -> CredentialsProviderChain {
-    CredentialsProviderChain::first_try(
-        "Environment",
-        EnvironmentVariableCredentialsProvider::new(),
-    )
-    .or_else(
-        "WebIdentityToken",
-        WebIdentityTokenCredentialsProvider::builder()
-            .configure(config)
-            .build(),
-    )
-    .or_else(
-        "EcsContainer",
-        EcsCredentialsProvider::builder().configure(config).build(),
-    )
-}
-
-/// Why the pod has no AWS identity the injector may use, from its environment as `var` reads
-/// it: none of static keys, a web identity or container credentials is set. Checked before any
-/// call, so a pod without one fails at once instead of at the deadline.
-pub fn missing_identity(var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let set = |name: &str| var(name).is_some_and(|value| !value.is_empty());
-    let static_keys = set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY");
-    let web_identity = set("AWS_ROLE_ARN") && set("AWS_WEB_IDENTITY_TOKEN_FILE");
-    let container = (set("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-        && set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"))
-        || set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    if static_keys || web_identity || container {
-        return None;
-    }
-    Some(
-        "NoIdentity: the pod has no AWS identity: neither AWS_ROLE_ARN with \
-         AWS_WEB_IDENTITY_TOKEN_FILE (an IAM role for the service account, IRSA) nor \
-         AWS_CONTAINER_CREDENTIALS_FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (an EKS \
-         Pod Identity association) is set in its environment; annotate the pod's service \
-         account with eks.amazonaws.com/role-arn, or create a Pod Identity association for it \
-         (the injector never uses the node's instance role, nor credentials from shared config \
-         files)"
-            .to_owned(),
-    )
-}
-
-/// An SDK error reduced to what the injector acts on. `message` is AWS's own text (it names
-/// resources and actions, never values), or the transport error chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub code: String,
-    pub message: String,
-    pub kind: Kind,
-}
-
-impl Failure {
-    /// The failure as an error carrying AWS's code and message; the callers word the hint
-    /// for each object once the retries are over.
-    pub fn into_raw(self) -> Error {
-        Error::object(self.code, self.message, self.kind)
-    }
-}
-
-const THROTTLING: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "TooManyUpdates",
-    "RequestLimitExceeded",
-    "ProvisionedThroughputExceededException",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "LimitExceededException",
-];
 
 const NOT_FOUND: &[&str] = &[
     "ParameterNotFound",
@@ -171,7 +50,8 @@ const FINAL_CREDENTIAL_CODES: &[&str] = &[
 pub fn classify_service(code: Option<&str>, message: Option<&str>, status: u16) -> Failure {
     let message = message.unwrap_or_default().to_owned();
     let kind = match code {
-        Some(c) if THROTTLING.contains(&c) => Kind::Throttled,
+        Some(c) if is_throttling(c) => Kind::Throttled,
+        Some(c) if TRANSIENT_ERRORS.contains(&c) => Kind::Transient,
         _ if message.contains("Rate exceeded") => Kind::Throttled,
         _ if status >= 500 => Kind::Transient,
         Some(c) if NOT_FOUND.contains(&c) => Kind::NotFound,
@@ -187,6 +67,7 @@ pub fn classify_service(code: Option<&str>, message: Option<&str>, status: u16) 
         code,
         message,
         kind,
+        gave_up_after: None,
     }
 }
 
@@ -232,11 +113,7 @@ where
 }
 
 fn transport(code: &str, err: &(dyn std::error::Error + 'static), kind: Kind) -> Failure {
-    Failure {
-        code: code.to_owned(),
-        message: error_chain(err),
-        kind,
-    }
+    Failure::new(code, error_chain(err), kind)
 }
 
 fn find_credentials_error<'a>(
@@ -325,6 +202,24 @@ mod tests {
     }
 
     #[test]
+    fn the_sdks_throttling_and_transient_codes_are_used() {
+        for code in THROTTLING_ERRORS {
+            assert_eq!(
+                classify_service(Some(code), None, 400).kind,
+                Kind::Throttled,
+                "{code}"
+            );
+        }
+        for code in TRANSIENT_ERRORS {
+            assert_eq!(
+                classify_service(Some(code), None, 400).kind,
+                Kind::Transient,
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
     fn server_errors_are_transient_and_keep_a_code() {
         let f = classify_service(None, None, 503);
         assert_eq!(f.kind, Kind::Transient);
@@ -397,58 +292,5 @@ mod tests {
         assert_eq!(error_chain(&e), "dispatch failure: connection refused");
         let long = Outer(std::io::Error::other("x".repeat(1000)));
         assert!(error_chain(&long).len() <= 403);
-    }
-
-    #[test]
-    fn an_identity_is_web_identity_container_credentials_or_static_keys() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
-        for enough in [
-            &[
-                ("AWS_ROLE_ARN", "arn:aws:iam::1:role/app"),
-                ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
-            ][..],
-            &[
-                (
-                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                    "http://169.254.170.23/v1/credentials",
-                ),
-                ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/t"),
-            ],
-            &[(
-                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                "/v2/credentials/x",
-            )],
-            &[
-                ("AWS_ACCESS_KEY_ID", "AKIA"),
-                ("AWS_SECRET_ACCESS_KEY", "s"),
-            ],
-        ] {
-            assert_eq!(missing_identity(env(enough)), None, "{enough:?}");
-        }
-        for missing in [
-            &[][..],
-            &[("AWS_ROLE_ARN", "arn:aws:iam::1:role/app")],
-            &[("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"), ("AWS_ROLE_ARN", "")],
-            &[(
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                "http://169.254.170.23/v1/credentials",
-            )],
-            &[("AWS_ACCESS_KEY_ID", "AKIA")],
-            &[("AWS_CONFIG_FILE", "/c"), ("AWS_PROFILE", "p")],
-        ] {
-            let message = missing_identity(env(missing)).expect("no identity");
-            assert!(
-                message.contains("eks.amazonaws.com/role-arn")
-                    && message.contains("Pod Identity association"),
-                "{message}"
-            );
-        }
     }
 }

@@ -1,0 +1,10 @@
+//! Everything that talks to AWS: the clients of a region, what an SDK error means, and one
+//! module per service. `fetch` decides what to call; these modules make the calls.
+
+mod classify;
+mod clients;
+pub mod secretsmanager;
+pub mod ssm;
+
+pub use classify::{classify, denied_resource, partition};
+pub use clients::{Clients, missing_identity};
