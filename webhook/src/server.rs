@@ -62,7 +62,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "SECRETS_INJECTOR_MAX_BODY_BYTES_IN_FLIGHT",
-        default_value_t = 24 * 1024 * 1024
+        default_value_t = 16 * 1024 * 1024
     )]
     pub max_body_bytes_in_flight: usize,
     /// Log format.
