@@ -172,6 +172,21 @@ fn run_injector(fixture: &Path, policy: &Value, objects: &[Value]) -> Outcome {
     }
 }
 
+impl Outcome {
+    /// The run succeeded and wrote exactly these top-level names.
+    #[track_caller]
+    fn assert_wrote(&self, names: &[&str]) {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "the injector failed: {}\n{}",
+            self.stderr,
+            self.termination_log
+        );
+        assert_eq!(self.files, names);
+    }
+}
+
 fn seeds_objects() -> Vec<Value> {
     vec![
         parameter("/test/parameter", "gonitest", "SecureString"),
@@ -203,22 +218,12 @@ fn seeds_example_runs_with_exactly_its_policy() {
     let fixture = fixture("seeds-example-pod.yaml");
     let policy = for_moto(&generated_policy(&fixture), None);
     let outcome = run_injector(&fixture, &policy, &seeds_objects());
-    assert_eq!(
-        outcome.code,
-        Some(0),
-        "the injector failed: {}\n{}",
-        outcome.stderr,
-        outcome.termination_log
-    );
-    assert_eq!(
-        outcome.files,
-        [
-            "SECRET_PASSWORD",
-            "SECRET_USERNAME",
-            "_test_parameter",
-            "test_secret"
-        ]
-    );
+    outcome.assert_wrote(&[
+        "SECRET_PASSWORD",
+        "SECRET_USERNAME",
+        "_test_parameter",
+        "test_secret",
+    ]);
 }
 
 #[test]
@@ -226,24 +231,14 @@ fn every_object_kind_runs_and_each_statement_is_needed() {
     let fixture = fixture("every-object-kind-pod.yaml");
     let generated = generated_policy(&fixture);
     let outcome = run_injector(&fixture, &for_moto(&generated, None), &every_kind_objects());
-    assert_eq!(
-        outcome.code,
-        Some(0),
-        "the injector failed: {}\n{}",
-        outcome.stderr,
-        outcome.termination_log
-    );
-    assert_eq!(
-        outcome.files,
-        [
-            "SECRET_USERNAME",
-            "_test_parameter",
-            "api-key",
-            "config",
-            "db",
-            "test_secret"
-        ]
-    );
+    outcome.assert_wrote(&[
+        "SECRET_USERNAME",
+        "_test_parameter",
+        "api-key",
+        "config",
+        "db",
+        "test_secret",
+    ]);
 
     let statements: Vec<(&str, &str)> = generated["Statement"]
         .as_array()

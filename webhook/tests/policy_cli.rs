@@ -166,6 +166,26 @@ fn example_manifests_and_standard_input() {
 }
 
 #[test]
+fn shipped_example_policy_is_the_commands_output() {
+    let examples = workspace_root().join("manifests/examples");
+    let pod = examples.join("pod.yaml");
+    let text = ok(&[
+        "-f",
+        pod.to_str().unwrap(),
+        "--account",
+        ACCOUNT,
+        "--kms-key",
+        KMS_KEY,
+    ]);
+    let shipped =
+        std::fs::read_to_string(examples.join("iam-policy.json")).expect("iam-policy.json");
+    assert_eq!(
+        shipped, text,
+        "manifests/examples/iam-policy.json is not what webhook policy writes for pod.yaml"
+    );
+}
+
+#[test]
 fn terraform_for_the_seeds_example() {
     let path = fixture("seeds-example-pod.yaml");
     let text = ok(&[
