@@ -57,7 +57,7 @@ pub struct PolicyArgs {
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
     /// Region of pods that set none, as the webhook's --default-region.
-    #[arg(long, value_parser = parse_region)]
+    #[arg(long, value_parser = crate::config::parse_region)]
     pub default_region: Option<String>,
     /// Print only this role's document; both, labelled, when the pods assume a role.
     #[arg(long, value_enum)]
@@ -74,14 +74,6 @@ pub struct PolicyArgs {
     /// With --trust: ARN of the pod's role, which the assumed role must trust.
     #[arg(long, requires = "trust")]
     pub pod_role_arn: Option<String>,
-}
-
-fn parse_region(text: &str) -> std::result::Result<String, String> {
-    if secrets_injector_objects::settings::is_valid_region(text) {
-        Ok(text.to_owned())
-    } else {
-        Err(secrets_injector_objects::settings::region_problem(text))
-    }
 }
 
 /// The flags, checked.
