@@ -45,19 +45,19 @@ pub struct PolicyArgs {
     #[arg(short = 'f', long = "filename")]
     pub file: Option<PathBuf>,
     /// Account (twelve digits) of the objects named by name rather than ARN.
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     pub account: Option<String>,
     /// AWS partition of the ARNs written for names.
     #[arg(long, default_value = "aws")]
     pub partition: String,
     /// ARN of a customer-managed KMS key that encrypts some of the objects (repeatable).
-    #[arg(long = "kms-key")]
+    #[arg(long = "kms-key", value_name = "ARN")]
     pub kms_keys: Vec<String>,
     /// Output: IAM policy JSON, or Terraform aws_iam_policy_document data sources.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
     /// Region of pods that set none, as the webhook's --default-region.
-    #[arg(long, value_parser = crate::config::parse_region)]
+    #[arg(long, value_name = "REGION", value_parser = crate::config::parse_region)]
     pub default_region: Option<String>,
     /// Print only this role's document; both, labelled, when the pods assume a role.
     #[arg(long, value_enum)]
@@ -66,13 +66,13 @@ pub struct PolicyArgs {
     #[arg(long)]
     pub trust: bool,
     /// With --trust: ARN of the cluster's IAM OIDC provider (IRSA).
-    #[arg(long, requires = "trust")]
+    #[arg(long, value_name = "ARN", requires = "trust")]
     pub oidc_provider: Option<String>,
     /// With --trust: the pod's service account, NAMESPACE/NAME.
-    #[arg(long, requires = "trust")]
+    #[arg(long, value_name = "NAMESPACE/NAME", requires = "trust")]
     pub service_account: Option<String>,
     /// With --trust: ARN of the pod's role, which the assumed role must trust.
-    #[arg(long, requires = "trust")]
+    #[arg(long, value_name = "ARN", requires = "trust")]
     pub pod_role_arn: Option<String>,
 }
 
