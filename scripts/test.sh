@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs the pinned test tools into .venv
-# (moto, kubernetes-validate, helm-python-sdk, cel-python, pytest), then format, lint, Rust tests and the
+# (moto, kubernetes-validate, helm-python-sdk, cel-python, parliament, pytest), then format, lint, Rust tests and the
 # manifest tests. Nothing is skipped: a test whose tool is missing fails and says so.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

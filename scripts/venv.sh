@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates (or reuses) .venv with the pinned test tools: moto (AWS API emulator),
 # kubernetes-validate (offline Kubernetes schema validation), helm-python-sdk (chart rendering),
-# cel-python (evaluates the webhooks' matchConditions).
+# cel-python (evaluates the webhooks' matchConditions), parliament (lints IAM policies).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"

@@ -66,6 +66,8 @@ def test_service_account_role_is_trusted_for_it(rendered):
 
 
 def test_iam_policy_grants_exactly_what_the_injector_calls():
+    # `webhook policy -f manifests/examples/pod.yaml --account ... --kms-key ...` writes this file
+    # (webhook/tests/policy_cli.rs checks that it still does).
     policy = json.loads((MANIFESTS / "examples" / "iam-policy.json").read_text())
     assert policy["Version"] == "2012-10-17"
     grants = {}
@@ -74,20 +76,20 @@ def test_iam_policy_grants_exactly_what_the_injector_calls():
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         for action in actions:
             grants[action] = statement
+    # The example has no ssmparameterpath object, so no ssm:GetParametersByPath.
     assert set(grants) == {
         "ssm:GetParameters",
-        "ssm:GetParametersByPath",
         "secretsmanager:GetSecretValue",
         "kms:Decrypt",
     }
     # The seeds' objects, by ARN: the parameter, and the secret with its random suffix.
-    assert grants["ssm:GetParameters"]["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/test/parameter"
-    assert grants["ssm:GetParametersByPath"]["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/test"
-    assert grants["secretsmanager:GetSecretValue"]["Resource"] == (
+    assert grants["ssm:GetParameters"]["Resource"] == [f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/test/parameter"]
+    assert grants["secretsmanager:GetSecretValue"]["Resource"] == [
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:test/secret-??????"
-    )
+    ]
     kms = grants["kms:Decrypt"]
-    assert kms["Resource"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
+    [key] = kms["Resource"]
+    assert key.startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
     assert sorted(kms["Condition"]["StringEquals"]["kms:ViaService"]) == [
         f"secretsmanager.{REGION}.amazonaws.com",
         f"ssm.{REGION}.amazonaws.com",

@@ -20,6 +20,19 @@ impl Moto {
     /// Starts moto and waits until it answers HTTP. Panics with moto's own output when it
     /// does not come up.
     pub fn start() -> Moto {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts moto enforcing IAM policies after its first `free_calls` calls (setup calls, and
+    /// each unsigned `AssumeRoleWithWebIdentity`, count too; a call past the count without valid
+    /// credentials is refused). For SSM and Secrets Manager moto checks the action only: every
+    /// call is matched against resource `*`.
+    pub fn start_enforcing_iam(free_calls: usize) -> Moto {
+        Self::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", &free_calls.to_string())])
+    }
+
+    /// Starts moto with these extra environment variables.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let program = venv_program("moto_server");
         let mut last_error = String::new();
         // The free port is found by binding port 0 and releasing it, so another process can
@@ -30,6 +43,7 @@ impl Moto {
             let log_file = std::fs::File::create(&log).expect("create the moto log file");
             let child = Command::new(&program)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("clone the moto log file"))
                 .stderr(log_file)

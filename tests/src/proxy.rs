@@ -104,6 +104,9 @@ struct State {
     faults: Vec<(Fault, u32)>,
     /// Attempts seen per (fault, request body), for `per_call` faults.
     attempts: std::collections::HashMap<(usize, Vec<u8>), u32>,
+    /// Rewrite moto's XML error bodies on JSON-protocol calls as JSON (see
+    /// [`Proxy::json_errors`]).
+    json_errors: bool,
 }
 
 /// The running proxy; stops accepting on drop.
@@ -153,6 +156,14 @@ impl Proxy {
         let mut state = self.lock();
         state.faults = faults.into_iter().map(|f| (f, 0)).collect();
         state.attempts.clear();
+    }
+
+    /// Answers moto's own errors to JSON-protocol calls (SSM, Secrets Manager) in that
+    /// protocol: moto writes the errors of its IAM enforcement (`AccessDenied`) as XML whatever
+    /// the service, which no SDK of a JSON-protocol service can read. The status, the code and the
+    /// message stay moto's; only the body's format changes, to what AWS sends.
+    pub fn json_errors(&self) {
+        self.lock().json_errors = true;
     }
 
     /// Forgets the records.
@@ -250,6 +261,8 @@ fn serve(stream: TcpStream, upstream: SocketAddr, state: &Mutex<State>) {
         let operation = request.operation();
         let region = request.region();
         let fault = pick_fault(state, &request, &operation, region.as_deref());
+        let json_errors = request.header("x-amz-target").is_some()
+            && state.lock().unwrap_or_else(|e| e.into_inner()).json_errors;
         state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -262,6 +275,7 @@ fn serve(stream: TcpStream, upstream: SocketAddr, state: &Mutex<State>) {
         let response = match fault {
             Some(kind) => fault_response(kind),
             None => match forward(&request, upstream) {
+                Some(response) if json_errors => xml_error_as_json(&response).unwrap_or(response),
                 Some(response) => response,
                 None => fault_response(FaultKind::Unavailable),
             },
@@ -362,6 +376,42 @@ fn forward(request: &Request, upstream: SocketAddr) -> Option<Vec<u8>> {
     let mut raw = Vec::new();
     conn.read_to_end(&mut raw).ok()?;
     reframe(&raw)
+}
+
+/// A reframed response whose body is an XML `<ErrorResponse>`, with the same status, code and
+/// message as a JSON-protocol error; `None` for any other response.
+fn xml_error_as_json(response: &[u8]) -> Option<Vec<u8>> {
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let status_line = std::str::from_utf8(&response[..split])
+        .ok()?
+        .lines()
+        .next()?;
+    let body = std::str::from_utf8(&response[split + 4..]).ok()?;
+    if !body.contains("<ErrorResponse") {
+        return None;
+    }
+    let element = |name: &str| {
+        let start = body.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = start + body[start..].find(&format!("</{name}>"))?;
+        let text = &body[start..end];
+        Some(
+            text.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        )
+    };
+    let code = element("Code")?;
+    let message = element("Message").unwrap_or_default();
+    let json = serde_json::json!({"__type": code, "message": message}).to_string();
+    Some(
+        format!(
+            "{status_line}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {code}\r\nContent-Length: {}\r\n\r\n{json}",
+            json.len()
+        )
+        .into_bytes(),
+    )
 }
 
 /// Rewrites an upstream response (read to EOF) with `Content-Length` and keep-alive.

@@ -135,7 +135,8 @@ fn parse_image(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-fn parse_region(text: &str) -> Result<String, String> {
+/// A region flag: a region name, or the reason it is not one.
+pub(crate) fn parse_region(text: &str) -> Result<String, String> {
     if secrets_injector_objects::settings::is_valid_region(text) {
         Ok(text.to_owned())
     } else {

@@ -11,6 +11,9 @@ pub enum Error {
     /// `webhook inject`: a document the webhook would deny, with the admission message.
     #[error("{document}: {message}")]
     Denied { document: String, message: String },
+    /// `webhook policy`: a flag or a pod that no policy can be written for.
+    #[error("{0}")]
+    Policy(String),
     /// `webhook inject`: the result cannot be written.
     #[error("{0}")]
     Output(String),

@@ -13,14 +13,32 @@ use crate::{Error, Result};
 /// with every pod and pod template mutated. A pod template the webhook would deny is an error
 /// naming the document and giving the admission message.
 pub fn run(input: &str, cfg: &MutationConfig) -> Result<String> {
-    let mut documents: Vec<Value> = serde_saphyr::from_multiple(input)
-        .map_err(|e| Error::Input(format!("the input is not YAML or JSON: {e}")))?;
-    for (index, document) in documents.iter_mut().enumerate() {
-        let label = format!("document {}", index + 1);
-        inject_document(document, cfg, &label)?;
-    }
+    let mut documents = read_documents(input)?;
+    for_each_pod(&mut documents, &mut |pod, name, field| {
+        apply(pod, cfg, name, field)
+    })?;
     serde_saphyr::to_string_multiple(&documents)
         .map_err(|e| Error::Output(format!("the result cannot be written as YAML: {e}")))
+}
+
+/// The YAML or JSON documents (`---` separated) of `webhook inject` and `webhook policy`.
+pub fn read_documents(input: &str) -> Result<Vec<Value>> {
+    serde_saphyr::from_multiple(input)
+        .map_err(|e| Error::Input(format!("the input is not YAML or JSON: {e}")))
+}
+
+/// What is called for every pod and pod template: the pod (or template), how messages name its
+/// document, and the template's field (`spec.template`) or `None` for a pod.
+pub type Visit<'a> = dyn FnMut(&mut Value, &str, Option<&str>) -> Result<()> + 'a;
+
+/// Calls `visit` on every pod and workload pod template of `documents` (inside `List`s too), in
+/// order, stopping at the first error.
+pub fn for_each_pod(documents: &mut [Value], visit: &mut Visit<'_>) -> Result<()> {
+    for (index, document) in documents.iter_mut().enumerate() {
+        let label = format!("document {}", index + 1);
+        visit_document(document, &label, visit)?;
+    }
+    Ok(())
 }
 
 /// `Deployment web` for messages; the kind alone when the name is missing.
@@ -35,7 +53,7 @@ fn describe(document: &Value) -> String {
     }
 }
 
-fn inject_document(document: &mut Value, cfg: &MutationConfig, label: &str) -> Result<()> {
+fn visit_document(document: &mut Value, label: &str, visit: &mut Visit<'_>) -> Result<()> {
     let kind = document.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = document
         .get("apiVersion")
@@ -46,19 +64,19 @@ fn inject_document(document: &mut Value, cfg: &MutationConfig, label: &str) -> R
     if kind == "List" || kind.ends_with("List") {
         if let Some(items) = document.get_mut("items").and_then(Value::as_array_mut) {
             for (index, item) in items.iter_mut().enumerate() {
-                inject_document(item, cfg, &format!("{label}, items[{index}]"))?;
+                visit_document(item, &format!("{label}, items[{index}]"), visit)?;
             }
         }
         return Ok(());
     }
     if (group, kind) == ("", "Pod") {
-        return apply(document, cfg, &name, None);
+        return visit(document, &name, None);
     }
     let Some((pointer, field)) = template_location(group, kind) else {
         return Ok(());
     };
     match document.pointer_mut(pointer) {
-        Some(template) => apply(template, cfg, &name, Some(field)),
+        Some(template) => visit(template, &name, Some(field)),
         None => Ok(()),
     }
 }

@@ -14,6 +14,7 @@ pub mod patch;
 pub mod plan;
 pub mod plan_cache;
 pub mod pod;
+pub mod policy;
 pub mod pruned;
 pub mod quantity;
 pub mod resources;

@@ -1,5 +1,6 @@
 //! `webhook`: the admission webhook server (`serve`), its offline twin for manifests (`inject`),
-//! and a certificate maker for clusters without cert-manager (`certs`).
+//! the IAM policy a manifest's pods need (`policy`), and a certificate maker for clusters without
+//! cert-manager (`certs`).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrets_injector_webhook::certs::{self, CertsArgs};
 use secrets_injector_webhook::config::MutationConfig;
+use secrets_injector_webhook::policy::{self, PolicyArgs};
 use secrets_injector_webhook::server::{self, ServeArgs};
 use secrets_injector_webhook::{inject, telemetry};
 
@@ -33,6 +35,8 @@ enum Command {
     Inject(Box<InjectArgs>),
     /// Make a self-signed CA and a serving certificate for the webhook's Service.
     Certs(CertsArgs),
+    /// Print the least-privilege IAM policy (or trust policy) the pods of manifests need.
+    Policy(Box<PolicyArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         }
         Command::Inject(args) => report(run_inject(&args)),
         Command::Certs(args) => report(run_certs(&args)),
+        Command::Policy(args) => report(run_policy(&args)),
     }
 }
 
@@ -97,21 +102,32 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn run_inject(args: &InjectArgs) -> anyhow::Result<()> {
     args.mutation.validate()?;
-    let input = match args.file.as_deref() {
+    let input = read_input(args.file.as_deref())?;
+    let output = inject::run(&input, &args.mutation)?;
+    print!("{output}");
+    Ok(())
+}
+
+fn run_policy(args: &PolicyArgs) -> anyhow::Result<()> {
+    let input = read_input(args.file.as_deref())?;
+    print!("{}", policy::run(&input, args)?);
+    Ok(())
+}
+
+/// The text of `-f FILE`, or standard input when it is absent or "-".
+fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    match file {
         Some(path) if path.as_os_str() != "-" => {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
         }
         _ => {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("reading standard input")?;
-            text
+            Ok(text)
         }
-    };
-    let output = inject::run(&input, &args.mutation)?;
-    print!("{output}");
-    Ok(())
+    }
 }
 
 fn run_certs(args: &CertsArgs) -> anyhow::Result<()> {
