@@ -9,9 +9,9 @@ mod fuzz_support;
 use std::time::{Duration, Instant};
 
 use secrets_injector_objects::{PathTranslation, Settings};
-use secrets_injector_webhook::config::MutationConfig;
-use secrets_injector_webhook::mutate::{Decision, mutate};
-use secrets_injector_webhook::plan::INJECTOR_PATH;
+use secrets_injector_webhook::mutation::INJECTOR_PATH;
+use secrets_injector_webhook::mutation::MutationConfig;
+use secrets_injector_webhook::mutation::{Decision, mutate};
 use serde_json::{Value, json};
 
 use fuzz_support::{IMAGE, check_injected};

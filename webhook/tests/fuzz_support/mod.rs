@@ -1,7 +1,7 @@
 //! What the fuzz targets (fuzz/fuzz_targets/admission_review.rs, pod_annotations.rs) and the
 //! property tests of `webhook/tests/fuzz_review.rs` share: a generator of hostile pods (forged
 //! init containers and volumes, root and privileged security contexts, annotations that try
-//! every escape) and the invariants every answer of `review::respond` must keep.
+//! every escape) and the invariants every answer of `admission::respond` must keep.
 
 #![allow(
     dead_code,
@@ -15,12 +15,12 @@ pub mod objects;
 use std::time::{Duration, Instant};
 
 use secrets_injector_objects::annotations::{self, VOLUME_NAME};
+use secrets_injector_webhook::admission::Outcome;
 use secrets_injector_webhook::admission::{self, Operation, Request};
-use secrets_injector_webhook::config::{InjectorUser, MutationConfig};
-use secrets_injector_webhook::mutate::{Decision, mutate};
-use secrets_injector_webhook::plan::INJECTOR_PATH;
+use secrets_injector_webhook::mutation::INJECTOR_PATH;
+use secrets_injector_webhook::mutation::{Decision, mutate};
+use secrets_injector_webhook::mutation::{InjectorUser, MutationConfig};
 use secrets_injector_webhook::pod;
-use secrets_injector_webhook::review::{self, Outcome};
 use serde_json::{Map, Value, json};
 
 pub use objects::{Bytes, Rng};
@@ -490,7 +490,7 @@ pub fn check_request(
     cfg: &MutationConfig,
 ) -> Outcome {
     let started = Instant::now();
-    let outcome = review::respond(request, cfg);
+    let outcome = admission::respond(request, cfg);
     let elapsed = started.elapsed();
     assert!(elapsed < REVIEW_BUDGET, "a review took {elapsed:?}");
     let response = &outcome.response;

@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use serde_json::value::RawValue;
 
-use crate::admission::{self, Object, Operation, Request, Response};
-use crate::config::MutationConfig;
-use crate::mutate::{Decision, mutate};
-use crate::pruned;
+use super::review::{self, Object, Operation, Request, Response};
+use crate::mutation::config::MutationConfig;
+use crate::mutation::{Decision, mutate};
+use crate::pod::pruned;
 
 /// The response and what was decided, for logs and metrics.
 #[derive(Debug)]
@@ -148,7 +148,7 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
 /// Nothing else is checked and nothing is patched: the rest of a running pod's spec is immutable,
 /// and label or finalizer changes on injected pods must keep working.
 fn pod_update(req: &Request<'_>, object: &RawValue, name: &str) -> Outcome {
-    let read = admission::injector_images;
+    let read = review::injector_images;
     let (new, old) = match (read(object), req.old_object.map(read).transpose()) {
         (Ok(new), Ok(old)) => (new, old.unwrap_or_default()),
         (Err(e), _) | (_, Err(e)) => return unreadable(req, name, &e),

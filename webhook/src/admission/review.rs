@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use secrets_injector_objects::annotations::VOLUME_NAME;
 
-use crate::pruned::{self, Key};
+use crate::pod::pruned::{self, Key};
 
 /// The only version the webhook speaks (the MutatingWebhookConfiguration asks for it alone).
 pub const API_VERSION: &str = "admission.k8s.io/v1";

@@ -11,11 +11,11 @@ use serde_json::{Map, Value, json};
 
 use secrets_injector_objects::annotations::{STATUS, STATUS_INJECTED, VOLUME_NAME};
 
-use crate::config::{InjectorUser, MutationConfig};
-use crate::plan::{INJECTOR_PATH, Injection, own_mount_index};
+use super::config::{InjectorUser, MutationConfig};
+use super::injection::{INJECTOR_PATH, Injection, own_mount_index};
+use super::quantity::Quantity;
+use super::resources;
 use crate::pod::{self, ContainerList, Identity};
-use crate::quantity::Quantity;
-use crate::resources;
 
 /// Fields of the init container the webhook does not own but keeps: the API server defaults them.
 const KEPT_FIELDS: [&str; 3] = ["name", "imagePullPolicy", "terminationMessagePath"];
