@@ -12,7 +12,7 @@ mod respond;
 mod review;
 
 pub(crate) use respond::template_location;
-pub use respond::{Outcome, respond};
+pub use respond::{Outcome, Verdict, respond};
 pub use review::{
     API_VERSION, Denial, InjectorImages, KIND, Kind, Object, Operation, Request, Response,
     injector_images, parse,

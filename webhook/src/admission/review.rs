@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use secrets_injector_objects::annotations::VOLUME_NAME;
+use secrets_injector_objects::annotations::INIT_CONTAINER_NAME;
 
 use crate::pod::pruned::{self, Key};
 
@@ -213,7 +213,7 @@ pub fn injector_images(pod: &RawValue) -> serde_json::Result<InjectorImages<'_>>
         .unwrap_or_default()
         .into_iter()
         .filter_map(|c| Some((c.name?, c.image)))
-        .filter(|(name, _)| name.starts_with(VOLUME_NAME))
+        .filter(|(name, _)| name.starts_with(INIT_CONTAINER_NAME))
         .collect())
 }
 

@@ -71,7 +71,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
 
     if let Some(clash) = pod::containers(pod, ContainerList::Containers)
         .iter()
-        .find(|c| pod::name(c) == annotations::VOLUME_NAME)
+        .find(|c| pod::name(c) == annotations::INIT_CONTAINER_NAME)
     {
         problems.push(format!(
             "container name {:?} is reserved for the webhook's init container; rename the container",
@@ -190,12 +190,12 @@ fn resolve_targets(pod: &Value, warnings: &mut Vec<String>) -> Targets {
     }
     if names
         .as_deref()
-        .is_some_and(|names| names.iter().any(|n| n == annotations::VOLUME_NAME))
+        .is_some_and(|names| names.iter().any(|n| n == annotations::INIT_CONTAINER_NAME))
     {
         warnings.push(format!(
             "annotation {}: {:?} is the webhook's own init container and is ignored",
             annotations::CONTAINERS,
-            annotations::VOLUME_NAME
+            annotations::INIT_CONTAINER_NAME
         ));
     }
     let targets = pod::targets(pod, names.as_deref());
@@ -304,7 +304,7 @@ fn writable_volume_mounts(pod: &Value, targets: &Targets) -> Vec<String> {
     for list in ContainerList::ALL {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
             if list == ContainerList::InitContainers
-                && pod::name(container) == annotations::VOLUME_NAME
+                && pod::name(container) == annotations::INIT_CONTAINER_NAME
             {
                 continue;
             }

@@ -164,7 +164,7 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     let Some(names) = names else {
         return Targets {
             found: (0..regular.len())
-                .filter(|&i| name(&regular[i]) != annotations::VOLUME_NAME)
+                .filter(|&i| name(&regular[i]) != annotations::INIT_CONTAINER_NAME)
                 .map(|index| ContainerRef {
                     list: ContainerList::Containers,
                     index,
@@ -175,7 +175,7 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     };
     let wanted = |container: &Value| {
         let n = name(container);
-        n != annotations::VOLUME_NAME && names.iter().any(|wanted| wanted == n)
+        n != annotations::INIT_CONTAINER_NAME && names.iter().any(|wanted| wanted == n)
     };
     let mut found: Vec<ContainerRef> = (0..regular.len())
         .filter(|&i| wanted(&regular[i]))
@@ -195,7 +195,10 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     let mut missing: Vec<String> = Vec::new();
     for wanted_name in names {
         let present = regular.iter().chain(init).any(|c| name(c) == wanted_name);
-        if !present && wanted_name != annotations::VOLUME_NAME && !missing.contains(wanted_name) {
+        if !present
+            && wanted_name != annotations::INIT_CONTAINER_NAME
+            && !missing.contains(wanted_name)
+        {
             missing.push(wanted_name.clone());
         }
     }

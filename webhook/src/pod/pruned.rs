@@ -21,7 +21,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use secrets_injector_objects::annotations::{INJECT, OBJECTS, PREFIX, VOLUME_NAME};
+use secrets_injector_objects::annotations::{
+    INIT_CONTAINER_NAME, INJECT, OBJECTS, PREFIX, VOLUME_NAME,
+};
 
 use crate::pod;
 
@@ -404,7 +406,7 @@ fn container_list(list: Option<Vec<JsonObject<Container>>>) -> serde_json::Resul
 fn init_container(raw: &RawValue) -> serde_json::Result<Value> {
     match serde_json::from_str::<JsonObject<Container>>(raw.get()) {
         Ok(JsonObject(container))
-            if container.name.as_ref().and_then(Value::as_str) != Some(VOLUME_NAME) =>
+            if container.name.as_ref().and_then(Value::as_str) != Some(INIT_CONTAINER_NAME) =>
         {
             container.into_value()
         }

@@ -422,14 +422,14 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     let elapsed = started.elapsed();
     state
         .metrics
-        .observe_review(&request.kind.kind, outcome.decision, elapsed);
+        .observe_review(&request.kind.kind, outcome.verdict.as_str(), elapsed);
     tracing::info!(
         uid = %request.uid,
         kind = %request.kind.kind,
         namespace = request.namespace.as_deref().unwrap_or(""),
         name = %outcome.name,
         operation = request.operation.as_str(),
-        decision = outcome.decision,
+        decision = outcome.verdict.as_str(),
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         "review"
     );

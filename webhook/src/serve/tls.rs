@@ -322,7 +322,7 @@ mod tests {
     }
 
     fn bundle() -> certs::Bundle {
-        certs::generate(&certs::Request::for_service("svc", "ns")).expect("certificates")
+        certs::generate(&certs::CertRequest::for_service("svc", "ns")).expect("certificates")
     }
 
     #[test]

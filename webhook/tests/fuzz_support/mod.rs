@@ -14,9 +14,9 @@ pub mod objects;
 
 use std::time::{Duration, Instant};
 
-use secrets_injector_objects::annotations::{self, VOLUME_NAME};
-use secrets_injector_webhook::admission::Outcome;
+use secrets_injector_objects::annotations::{self, INIT_CONTAINER_NAME, VOLUME_NAME};
 use secrets_injector_webhook::admission::{self, Operation, Request};
+use secrets_injector_webhook::admission::{Outcome, Verdict};
 use secrets_injector_webhook::mutation::INJECTOR_PATH;
 use secrets_injector_webhook::mutation::{Decision, mutate};
 use secrets_injector_webhook::mutation::{InjectorUser, MutationConfig};
@@ -292,7 +292,7 @@ fn container(b: &mut Bytes<'_>, name: &str, tame: bool) -> Value {
 /// A forged `secrets-injector` init container: what a pod would send to run something else,
 /// or the injector as root, under the webhook's name.
 fn forged_injector(b: &mut Bytes<'_>) -> Value {
-    let mut c = container(b, VOLUME_NAME, false);
+    let mut c = container(b, INIT_CONTAINER_NAME, false);
     let fields = c.as_object_mut().expect("object");
     fields.insert(
         "image".to_owned(),
@@ -348,7 +348,7 @@ pub fn pod(b: &mut Bytes<'_>) -> Value {
             annotations.insert((*name).to_owned(), json!(value));
         }
     }
-    let names = ["sidecar", "proxy", "app", VOLUME_NAME];
+    let names = ["sidecar", "proxy", "app", INIT_CONTAINER_NAME];
     let mut containers = vec![container(b, "app", tame)];
     for _ in 0..b.below(3) {
         let name = if tame {
@@ -504,7 +504,7 @@ pub fn check_request(
     assert_eq!(rendered["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(rendered["kind"], "AdmissionReview");
     if !response.allowed {
-        assert_eq!(outcome.decision, "denied");
+        assert_eq!(outcome.verdict, Verdict::Denied);
         let denial = response.denial.as_ref().expect("a denial has a status");
         assert_eq!(denial.code, 400, "denials are 400");
         assert_eq!(rendered["response"]["status"]["code"], 400);
@@ -557,7 +557,7 @@ fn same_as_the_whole_pod(
     };
     let response = &outcome.response;
     match mutate(object, cfg) {
-        Decision::Skip => assert_eq!(outcome.decision, "skipped"),
+        Decision::Skip => assert_eq!(outcome.verdict, Verdict::Skipped),
         Decision::Deny(message) => {
             assert_eq!(
                 response.denial.as_ref().map(|d| d.message.as_str()),
@@ -620,7 +620,7 @@ fn app_containers(pod: &Value) -> impl Iterator<Item = &Value> {
     list(pod, "containers")
         .iter()
         .chain(list(pod, "initContainers"))
-        .filter(|c| name_of(c) != VOLUME_NAME)
+        .filter(|c| name_of(c) != INIT_CONTAINER_NAME)
 }
 
 /// The path as the runtime resolves it, without its leading '/': empty and `.` parts dropped,
@@ -671,7 +671,7 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
     // The init container: exactly one, the webhook's image and command, locked down.
     let injectors: Vec<&Value> = list(pod, "initContainers")
         .iter()
-        .filter(|c| name_of(c) == VOLUME_NAME)
+        .filter(|c| name_of(c) == INIT_CONTAINER_NAME)
         .collect();
     // A pod with two containers of one name is refused by the API server whatever the webhook
     // does; for every other pod the webhook's container is the only one of its name.
@@ -867,7 +867,7 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
     // Only the injector can write the files: every other mount of the volume is read-only.
     for key in ["initContainers", "containers", "ephemeralContainers"] {
         for c in list(pod, key) {
-            if key == "initContainers" && name_of(c) == VOLUME_NAME {
+            if key == "initContainers" && name_of(c) == INIT_CONTAINER_NAME {
                 continue;
             }
             for mount in c["volumeMounts"].as_array().map_or(&[][..], Vec::as_slice) {
