@@ -7,8 +7,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::review::{self, Object, Operation, Request, Response};
-use crate::mutation::config::MutationConfig;
-use crate::mutation::{Decision, mutate};
+use crate::mutation::{Decision, MutationConfig, mutate};
 use crate::pod::pruned;
 
 /// The response and what was decided, for logs and metrics.
