@@ -10,7 +10,7 @@ use base64::Engine;
 use kube_core::DynamicObject;
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use secrets_injector_e2e::admission::{body, create_review, update_review};
-use secrets_injector_webhook::admission::{self, Request, Response};
+use secrets_injector_webhook::admission::{self, Refusal, Request, Response};
 use secrets_injector_webhook::mutation::MutationConfig;
 use serde_json::{Map, Value};
 
@@ -191,10 +191,7 @@ fn kube_core_reads_every_corpus_review_as_the_webhook_does() {
             // keeps; kube-core looks at neither.
             let ours = match ours {
                 Ok(ours) => ours,
-                Err(reason)
-                    if reason.starts_with("expected kind AdmissionReview")
-                        || reason.starts_with("request body is not valid JSON: not UTF-8") =>
-                {
+                Err(Refusal::OtherType | Refusal::NotUtf8 { .. }) => {
                     stricter += 1;
                     continue;
                 }

@@ -14,6 +14,6 @@ mod review;
 pub(crate) use respond::template_location;
 pub use respond::{Outcome, Verdict, respond};
 pub use review::{
-    API_VERSION, Denial, InjectorImages, KIND, Kind, Object, Operation, Request, Response,
+    API_VERSION, Denial, InjectorImages, KIND, Kind, Object, Operation, Refusal, Request, Response,
     injector_images, parse,
 };

@@ -940,7 +940,8 @@ pub fn fuzz_raw(data: &[u8]) {
             };
             check_request(&request, object, &cfg);
         }
-        Err(reason) => {
+        Err(refusal) => {
+            let reason = refusal.to_string();
             assert!(
                 !reason.is_empty() && reason.len() < 200,
                 "reason {reason:?}"
