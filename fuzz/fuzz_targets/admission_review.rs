@@ -1,5 +1,5 @@
 //! Any bytes as the body of `POST /mutate`: parsed as the server parses it, and when it is an
-//! AdmissionReview, answered by `review::respond` with every invariant checked.
+//! AdmissionReview, answered by `admission::respond` with every invariant checked.
 
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! Hostile pods generated from the input (annotations, forged init containers and volumes, root
-//! and privileged security contexts), reviewed by `review::respond`, and the injected pod checked:
+//! and privileged security contexts), reviewed by `admission::respond`, and the injected pod checked:
 //! the webhook's image and command, locked down, writing only to its in-memory volume.
 
 #![no_main]

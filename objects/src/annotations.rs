@@ -38,8 +38,11 @@ pub const DEFAULT_MOUNT_PATH: &str = "/mnt/secrets-store";
 pub const MAX_OBJECTS_BYTES: usize = 64 * 1024;
 /// Value of [`STATUS`] once the webhook has injected the pod.
 pub const STATUS_INJECTED: &str = "injected";
-/// Name of the volume the webhook adds, and of its init container.
+/// Name of the in-memory volume the webhook adds.
 pub const VOLUME_NAME: &str = "secrets-injector";
+/// Name of the init container the webhook adds (the same as its volume's, so `kubectl describe`
+/// pairs them).
+pub const INIT_CONTAINER_NAME: &str = "secrets-injector";
 
 /// The known annotation closest to `name` (a full annotation name, or only the part after
 /// the prefix), for the warning on an unknown one. `None` when nothing is close.

@@ -1,15 +1,14 @@
-//! Hostile annotations fail fast, with a clear message.
-
-use std::time::{Duration, Instant};
+//! Hostile annotations are stopped at a limit, with a clear message.
 
 use secrets_injector_objects::{Settings, parse};
 
-fn rejected_quickly(annotation: &str) -> String {
-    let start = Instant::now();
-    let errors = parse(annotation, Settings::new("us-east-1")).expect_err("must be rejected");
-    let elapsed = start.elapsed();
-    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
-    errors.to_string()
+/// The denial of a hostile annotation. The work is bounded, not timed: each test checks the
+/// message names the limit that stopped it (the size, before the parser reads a byte; or the
+/// parser's alias and depth budget), so the work stops there whatever the machine's load.
+fn rejected(annotation: &str) -> String {
+    parse(annotation, Settings::new("us-east-1"))
+        .expect_err("must be rejected")
+        .to_string()
 }
 
 #[test]
@@ -17,7 +16,7 @@ fn three_mib_annotation_is_rejected_before_parsing() {
     let item = "- objectName: /app/db\n  objectType: ssmparameter\n";
     let annotation = item.repeat(3 * 1024 * 1024 / item.len() + 1);
     assert!(annotation.len() > 3 * 1024 * 1024);
-    let message = rejected_quickly(&annotation);
+    let message = rejected(&annotation);
     assert!(
         message.starts_with("annotation secrets-injector.io/objects: is "),
         "{message}"
@@ -36,7 +35,7 @@ fn just_over_64_kib_is_rejected_and_64_kib_is_not() {
     assert_eq!(at_limit.len(), 64 * 1024);
     assert!(parse(&at_limit, Settings::new("us-east-1")).is_ok());
     let over = pad(64 * 1024 + 1);
-    let message = rejected_quickly(&over);
+    let message = rejected(&over);
     assert!(
         message.contains("is 65537 bytes, over the limit"),
         "{message}"
@@ -56,7 +55,7 @@ g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
 h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
 i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 "#;
-    let message = rejected_quickly(annotation);
+    let message = rejected(annotation);
     assert!(
         message.starts_with(
             "annotation secrets-injector.io/objects: is not valid YAML for an objects list: \
@@ -80,7 +79,7 @@ fn billion_laughs_inside_an_object_list_is_rejected() {
   x6: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]
   x7: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]
 "#;
-    let message = rejected_quickly(annotation);
+    let message = rejected(annotation);
     assert!(
         message.contains("expands too much through aliases"),
         "{message}"
@@ -90,13 +89,13 @@ fn billion_laughs_inside_an_object_list_is_rejected() {
 #[test]
 fn deep_nesting_is_rejected() {
     let annotation = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
-    let message = rejected_quickly(&annotation);
+    let message = rejected(&annotation);
     assert!(message.contains("nests too deeply"), "{message}");
 
     let block: String = (0..200)
         .map(|depth| format!("{}- \n", "  ".repeat(depth)))
         .collect();
-    let message = rejected_quickly(&block);
+    let message = rejected(&block);
     assert!(message.contains("nests too deeply"), "{message}");
 }
 

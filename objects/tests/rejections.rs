@@ -1,5 +1,7 @@
 //! Every rule of SPEC's "Rejected at admission" list that concerns the objects, each with
-//! bad input and a check that the message names the annotation, the object and the rule.
+//! bad input and a check that the message names the annotation, the object and the rule: one
+//! table of cases (`cases`), then the few checks of another shape (several problems at once, and
+//! the modes the app could not read, which are found after parsing).
 
 use secrets_injector_objects::{AppIdentity, Error, PathTranslation, Settings, parse};
 
@@ -28,13 +30,6 @@ fn rejected_with(annotation: &str, settings: Settings) -> Vec<Error> {
     }
 }
 
-/// The one error `annotation` gives, as text.
-fn rejection(annotation: &str, settings: Settings) -> String {
-    let errors = rejected_with(annotation, settings);
-    assert_eq!(errors.len(), 1, "{errors:#?}");
-    errors[0].to_string()
-}
-
 /// Asserts the message names the annotation, the object and every part of the rule given.
 fn assert_object_error(message: &str, label: &str, rule: &[&str]) {
     let prefix = format!("{OBJECTS}{label}: ");
@@ -47,586 +42,683 @@ fn assert_object_error(message: &str, label: &str, rule: &[&str]) {
     }
 }
 
-// File names.
+/// One annotation that must be refused with exactly one message, one line, that starts with
+/// `start` and holds every part of `holds`.
+struct Case {
+    name: String,
+    annotation: String,
+    settings: Settings,
+    start: String,
+    holds: Vec<String>,
+    shorter_than: Option<usize>,
+}
 
-#[test]
-fn empty_file_name() {
-    let message = rejection(
-        "- {objectName: x, objectType: secretsmanager, objectAlias: /}",
-        directories(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"x\")",
-        &[
+fn case(name: impl Into<String>, annotation: impl Into<String>, settings: Settings) -> Case {
+    Case {
+        name: name.into(),
+        annotation: annotation.into(),
+        settings,
+        start: String::new(),
+        holds: Vec::new(),
+        shorter_than: None,
+    }
+}
+
+impl Case {
+    /// The message is about this object of the list (`objects[0] (objectName "x")`).
+    fn object(mut self, label: &str) -> Self {
+        self.start = format!("{OBJECTS}{label}: ");
+        self
+    }
+
+    fn starts(mut self, start: impl Into<String>) -> Self {
+        self.start = start.into();
+        self
+    }
+
+    fn holds<S: Into<String>>(mut self, parts: impl IntoIterator<Item = S>) -> Self {
+        self.holds.extend(parts.into_iter().map(Into::into));
+        self
+    }
+
+    fn shorter_than(mut self, bytes: usize) -> Self {
+        self.shorter_than = Some(bytes);
+        self
+    }
+
+    /// What is wrong with the answer to this case, if anything.
+    fn problem(&self) -> Option<String> {
+        let errors = match parse(&self.annotation, self.settings.clone()) {
+            Ok(plan) => return Some(format!("accepted: {plan:?}")),
+            Err(errors) => errors.0,
+        };
+        if errors.len() != 1 {
+            return Some(format!("{} errors, not one: {errors:#?}", errors.len()));
+        }
+        let message = errors[0].to_string();
+        if !message.starts_with(&self.start) {
+            return Some(format!("does not start with {:?}: {message:?}", self.start));
+        }
+        if let Some(part) = self
+            .holds
+            .iter()
+            .find(|part| !message.contains(part.as_str()))
+        {
+            return Some(format!("has no {part:?}: {message:?}"));
+        }
+        if message.contains('\n') {
+            return Some(format!("is not one line: {message:?}"));
+        }
+        if let Some(bytes) = self.shorter_than.filter(|&bytes| message.len() >= bytes) {
+            return Some(format!(
+                "is {} bytes, not under {bytes}: {message:?}",
+                message.len()
+            ));
+        }
+        None
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let mut cases = vec![
+        // File names.
+        case(
+            "empty_file_name",
+            "- {objectName: x, objectType: secretsmanager, objectAlias: /}",
+            directories(),
+        )
+        .object("objects[0] (objectName \"x\")")
+        .holds([
             "objectAlias \"/\" gives no valid file name",
             "would be empty",
             "set objectAlias",
-        ],
-    );
-}
-
-#[test]
-fn dot_file_name() {
-    let message = rejection(
-        "- {objectName: x, objectType: secretsmanager, objectAlias: .}",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"x\")",
-        &["\".\" is not allowed"],
-    );
-}
-
-#[test]
-fn dot_dot_file_name() {
-    let message = rejection(
-        "- {objectName: x, objectType: secretsmanager, objectAlias: ..}",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"x\")",
-        &["\"..\" is not allowed"],
-    );
-}
-
-#[test]
-fn traversal_with_false_translation_as_in_ascp() {
-    let cases = [
+        ]),
+        case(
+            "dot_file_name",
+            "- {objectName: x, objectType: secretsmanager, objectAlias: .}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"x\")")
+        .holds(["\".\" is not allowed"]),
+        case(
+            "dot_dot_file_name",
+            "- {objectName: x, objectType: secretsmanager, objectAlias: ..}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"x\")")
+        .holds(["\"..\" is not allowed"]),
+        case(
+            "nul_in_file_name",
+            "- {objectName: x, objectType: secretsmanager, objectAlias: \"a\\0b\"}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"x\")")
+        .holds(["contains a NUL byte"]),
+        case(
+            "slash_parts_must_each_be_valid_with_false",
+            "- {objectName: x, objectType: secretsmanager, objectAlias: \"a//b\"}",
+            directories(),
+        )
+        .object("objects[0] (objectName \"x\")")
+        .holds(["would be empty"]),
+        case(
+            "file_name_over_255_bytes (alias)",
+            format!(
+                "- {{objectName: x, objectType: secretsmanager, objectAlias: {}}}",
+                "a".repeat(256)
+            ),
+            settings(),
+        )
+        .object("objects[0] (objectName \"x\")")
+        .holds(["is 256 bytes, over the 255-byte limit"]),
+        case(
+            "file_name_over_255_bytes (name)",
+            format!(
+                "- {{objectName: /{}, objectType: ssmparameter}}",
+                "p".repeat(255)
+            ),
+            settings(),
+        )
+        .holds(["objectName \"/ppp", "set objectAlias"]),
+        case(
+            "jmes_alias_leaving_the_directory",
+            "- objectName: x\n  objectType: secretsmanager\n  jmesPath: [{path: a, objectAlias: ../etc/passwd}]",
+            directories(),
+        )
+        .object("objects[0] (objectName \"x\")")
+        .holds([
+            "jmesPath[0] (path \"a\"): objectAlias \"../etc/passwd\" gives no valid file name",
+            "\"..\" is not allowed",
+        ]),
+        // Two entries, one file.
+        case(
+            "two_objects_with_one_file",
+            "- {objectName: secret1, objectType: ssmparameter}\n- {objectName: secret1, objectType: ssmparameter}",
+            settings(),
+        )
+        .object("objects[1] (objectName \"secret1\")")
+        .holds([
+            "the file of objects[1] (objectName \"secret1\") is \"secret1\", which is also the file of objects[0] (objectName \"secret1\")",
+            "change an objectAlias",
+        ]),
+        case(
+            "same_name_with_different_labels_and_no_alias_still_collide",
+            "- {objectName: s, objectType: secretsmanager, objectVersionLabel: AWSCURRENT}\n\
+             - {objectName: s, objectType: secretsmanager, objectVersionLabel: AWSPREVIOUS}",
+            settings(),
+        )
+        .holds(["is \"s\", which is also the file of objects[0]"]),
+        case(
+            "alias_colliding_with_another_object",
+            "- {objectName: secret1, objectType: ssmparameter, objectAlias: aliasOne}\n\
+             - {objectName: secret2, objectType: ssmparameter, objectAlias: aliasOne}",
+            settings(),
+        )
+        .object("objects[1] (objectName \"secret2\")")
+        .holds(["is \"aliasOne\", which is also"]),
+        case(
+            "names_that_translate_to_one_file",
+            "- {objectName: /a/b, objectType: ssmparameter}\n- {objectName: _a_b, objectType: secretsmanager}",
+            settings(),
+        )
+        .holds(["is \"_a_b\", which is also the file of objects[0]"]),
+        case(
+            "jmes_alias_colliding_with_an_object",
+            "- {objectName: secret1, objectType: ssmparameter, objectAlias: aliasOne}\n\
+             - objectName: secret2\n  objectType: ssmparameter\n  jmesPath: [{path: username, objectAlias: aliasOne}]",
+            settings(),
+        )
+        .object("objects[1] (objectName \"secret2\")")
+        .holds([
+            "the file of jmesPath[0] (path \"username\") of objects[1] (objectName \"secret2\") is \"aliasOne\"",
+            "also the file of objects[0]",
+        ]),
+        case(
+            "two_jmes_aliases_in_one_object",
+            "- objectName: s\n  objectType: secretsmanager\n  jmesPath:\n    - {path: a, objectAlias: X}\n    - {path: b, objectAlias: X}",
+            settings(),
+        )
+        .holds([
+            "jmesPath[1] (path \"b\")",
+            "also the file of jmesPath[0] (path \"a\")",
+        ]),
+        case(
+            "jmes_alias_equal_to_its_own_object_file",
+            "- objectName: s\n  objectType: secretsmanager\n  jmesPath: [{path: a, objectAlias: s}]",
+            settings(),
+        )
+        .holds(["is \"s\", which is also the file of objects[0] (objectName \"s\")"]),
+        case(
+            "env_file_colliding_with_an_object",
+            "- {objectName: /test/parameter, objectType: ssmparameter}",
+            Settings {
+                env_file: Some("_test_parameter".into()),
+                ..settings()
+            },
+        )
+        .starts("annotation secrets-injector.io/env-file: the env file is \"_test_parameter\"")
+        .holds(["also the file of objects[0] (objectName \"/test/parameter\")"]),
+        case(
+            "file_inside_a_path_directory",
+            "- {objectName: /app, objectType: ssmparameterpath, objectAlias: config}\n\
+             - {objectName: x, objectType: secretsmanager, objectAlias: config/x}",
+            directories(),
+        )
+        .object("objects[1] (objectName \"x\")")
+        .holds([
+            "inside the directory of objects[0] (objectName \"/app\")",
+            "choose a name outside that directory",
+        ]),
+        case(
+            "file_equal_to_a_path_directory",
+            "- {objectName: /app, objectType: ssmparameterpath, objectAlias: config}\n\
+             - {objectName: config, objectType: secretsmanager}",
+            settings(),
+        )
+        .holds(["also the directory of objects[0] (objectName \"/app\")"]),
+        case(
+            "file_that_must_also_be_a_directory",
+            "- {objectName: /a, objectType: ssmparameter}\n- {objectName: /a/b, objectType: ssmparameter}",
+            directories(),
+        )
+        .object("objects[1] (objectName \"/a/b\")")
+        .holds(["is \"a/b\", which needs \"a\" to be a directory, but that is the file of objects[0]"]),
+        // Names and types.
+        case(
+            "missing_object_name",
+            "- {objectType: ssmparameter, objectAlias: x}",
+            settings(),
+        )
+        .object("objects[0]")
+        .holds(["objectName is required"]),
+        case(
+            "missing_object_name (empty)",
+            "- {objectName: \"\", objectType: ssmparameter, objectAlias: x}",
+            settings(),
+        )
+        .object("objects[0]")
+        .holds(["objectName is required"]),
+        case(
+            "name_without_object_type",
+            "- objectName: SomeSecret",
+            settings(),
+        )
+        .object("objects[0] (objectName \"SomeSecret\")")
+        .holds([
+            "objectType is required when objectName is not an ARN",
+            "set objectType: ssmparameter, secretsmanager or ssmparameterpath",
+        ]),
+        case("arn_that_does_not_parse", "- objectName: \"arn::\"", settings())
+            .object("objects[0] (objectName \"arn::\")")
+            .holds([
+                "objectName \"arn::\" is not a valid ARN",
+                "arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE",
+            ]),
+        case(
+            "arn_of_another_service",
+            "- objectName: arn:aws:sts:us-east-1:123456789012:parameter/feaw",
+            settings(),
+        )
+        .object("objects[0] (objectName \"arn:aws:sts:us-east-1:123456789012:parameter/feaw\")")
+        .holds(["is an ARN of service \"sts\" that names no SSM parameter or Secrets Manager secret"]),
+        case(
+            "object_type_contradicting_the_arn",
+            "- objectName: arn:aws:secretsmanager:us-east-1:123456789012:secret:/feaw\n  objectType: ssmparameter",
+            settings(),
+        )
+        .object("objects[0] (objectName \"arn:aws:secretsmanager:us-east-1:123456789012:secret:/feaw\")")
+        .holds([
+            "objectType ssmparameter (the object's type) contradicts objectName, an ARN whose type is secretsmanager",
+        ]),
+        case(
+            "object_name_arn_in_another_region",
+            "- {objectName: \"arn:aws:secretsmanager:us-west-1:123456789012:secret:secret1\", objectAlias: test}",
+            Settings::new("us-west-2"),
+        )
+        .object("objects[0] (objectName \"arn:aws:secretsmanager:us-west-1:123456789012:secret:secret1\")")
+        .holds([
+            "objectName is an ARN in region \"us-west-1\", but the region (secrets-injector.io/region) is \"us-west-2\"",
+        ]),
+        case(
+            "path_object_with_an_arn",
+            "- {objectName: \"arn:aws:ssm:us-east-1:123456789012:parameter/app\", objectType: ssmparameterpath, objectAlias: app}",
+            settings(),
+        )
+        .holds(["an ssmparameterpath object takes a parameter path starting with '/'"]),
+        case(
+            "path_object_not_starting_with_a_slash",
+            "- {objectName: app/config, objectType: ssmparameterpath, objectAlias: app}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"app/config\")")
+        .holds(["must be a parameter path starting with '/'"]),
+        case(
+            "path_object_without_alias",
+            "- {objectName: /app/config, objectType: ssmparameterpath}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"/app/config\")")
+        .holds(["an ssmparameterpath object needs objectAlias"]),
+        // Versions.
+        case(
+            "ssm_version_and_label_together",
+            "- {objectName: SomeParameter, objectType: ssmparameter, objectVersion: 3, objectVersionLabel: SomeLabel}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"SomeParameter\")")
+        .holds(["objectVersion and objectVersionLabel cannot both be set on an SSM parameter"]),
+        case(
+            "ssm_label_that_begins_with_a_digit",
+            "- {objectName: p, objectType: ssmparameter, objectVersionLabel: \"3\"}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"p\")")
+        .holds(["begins with a digit"]),
+        case(
+            "versions_on_a_path_object",
+            "- {objectName: /app, objectType: ssmparameterpath, objectAlias: app, objectVersion: 2}",
+            settings(),
+        )
+        .holds(["do not apply to an ssmparameterpath object"]),
+        // jmesPath.
+        case(
+            "jmes_path_on_a_path_object",
+            "- objectName: /app\n  objectType: ssmparameterpath\n  objectAlias: app\n  jmesPath: [{path: a, objectAlias: A}]",
+            settings(),
+        )
+        .object("objects[0] (objectName \"/app\")")
+        .holds(["jmesPath does not apply to an ssmparameterpath object"]),
+        case(
+            "jmes_expression_that_does_not_compile",
+            "- objectName: s\n  objectType: secretsmanager\n  jmesPath: [{path: \"user[\", objectAlias: U}]",
+            settings(),
+        )
+        .object("objects[0] (objectName \"s\")")
+        .holds([
+            "jmesPath[0] (path \"user[\"): the JMESPath expression \"user[\" does not compile: Parse error:",
+            "at column",
+        ]),
+        // A path the parser would recurse on until the stack overflows is refused before it:
+        // too long, or nesting too deep. The message names the entry (with only the start of the
+        // path), the limit, and how to fix it.
+        case(
+            "jmes_expression_over_the_limits (5001 bytes)",
+            jmes_object(&format!("{}a", "!".repeat(5000))),
+            settings(),
+        )
+        .object("objects[0] (objectName \"s\")")
+        .holds([
+            "jmesPath[0] (path \"!!!!!!!!",
+            "…\"): the JMESPath expression is 5001 bytes, over the limit of 1024 bytes; shorten it",
+        ])
+        .shorter_than(400),
+        case(
+            "jmes_expression_over_the_limits (30000 bytes)",
+            jmes_object(&"(".repeat(30_000)),
+            settings(),
+        )
+        .holds(["is 30000 bytes, over the limit of 1024 bytes"]),
+        case(
+            "jmes_expression_over_the_limits (40 nested operators)",
+            jmes_object(&"a[]".repeat(40)),
+            settings(),
+        )
+        .object("objects[0] (objectName \"s\")")
+        .holds([
+            "the JMESPath expression has 40 operators that nest",
+            "over the limit of 32;",
+        ]),
+        case(
+            "jmes_entry_without_path",
+            "- objectName: secret2\n  objectType: ssmparameter\n  jmesPath: [{objectAlias: aliasOne}]",
+            settings(),
+        )
+        .object("objects[0] (objectName \"secret2\")")
+        .holds(["jmesPath[0]: path is required"]),
+        case(
+            "jmes_entry_without_alias",
+            "- objectName: secret2\n  objectType: ssmparameter\n  jmesPath: [{path: username}]",
+            settings(),
+        )
+        .object("objects[0] (objectName \"secret2\")")
+        .holds(["jmesPath[0] (path \"username\"): objectAlias is required"]),
+        case(
+            "jmes_path_that_is_not_a_list",
+            "- objectName: s\n  objectType: secretsmanager\n  jmesPath: {path: a, objectAlias: A}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"s\")")
+        .holds(["jmesPath is a mapping, not a list"]),
+        // File modes.
+        case(
+            "yaml_number_file_permission_follows_the_same_rule",
+            "- {objectName: s, objectType: secretsmanager, filePermission: 644}",
+            settings(),
+        )
+        .holds(["filePermission \"644\" is not a file mode of four octal digits"]),
+        case(
+            "jmes_file_permission_not_four_octal_digits",
+            "- objectName: s\n  objectType: secretsmanager\n  jmesPath: [{path: a, objectAlias: A, filePermission: efgh}]",
+            settings(),
+        )
+        .object("objects[0] (objectName \"s\")")
+        .holds([
+            "jmesPath[0] (path \"a\"): filePermission \"efgh\" is not a file mode of four octal digits",
+        ]),
+        // Failover.
+        case(
+            "failover_without_alias",
+            "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:secret1\"\n  \
+               failoverObject:\n    objectName: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:secret1\"",
+            with_failover(),
+        )
+        .holds(["failoverObject needs objectAlias on the object"]),
+        case(
+            "failover_without_failover_region",
+            "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:secret1\"\n  objectAlias: test\n  \
+               failoverObject: {objectName: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:secret1\"}",
+            settings(),
+        )
+        .holds([
+            "failoverObject needs a failover region; set the annotation secrets-injector.io/failover-region",
+        ]),
+        case(
+            "failover_region_equal_to_the_region",
+            "- {objectName: s, objectType: secretsmanager}",
+            Settings {
+                failover_region: Some("us-east-1".into()),
+                ..settings()
+            },
+        )
+        .starts("annotation secrets-injector.io/failover-region: \"us-east-1\" is the region itself"),
+        case(
+            "failover_version_differing_from_the_primary",
+            "- objectName: MySecret1\n  objectType: ssmparameter\n  objectVersion: 1\n  objectAlias: test\n  \
+               failoverObject: {objectName: MySecretInAnotherRegion, objectVersion: 2}",
+            with_failover(),
+        )
+        .object("objects[0] (objectName \"MySecret1\")")
+        .holds(["failoverObject.objectVersion (\"2\") differs from objectVersion (\"1\")"]),
+        case(
+            "failover_version_differing_from_the_primary (not set)",
+            "- objectName: s\n  objectType: secretsmanager\n  objectVersion: v1\n  objectAlias: test\n  \
+               failoverObject: {objectName: s}",
+            with_failover(),
+        )
+        .holds(["failoverObject.objectVersion (not set) differs from objectVersion (\"v1\")"]),
+        case(
+            "failover_arn_outside_the_failover_region",
+            "- objectName: \"arn:aws:secretsmanager:us-west-1:123456789012:secret:secret1\"\n  objectAlias: test\n  \
+               failoverObject: {objectName: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:secret1\"}",
+            Settings {
+                failover_region: Some("us-east-2".into()),
+                ..Settings::new("us-west-1")
+            },
+        )
+        .holds([
+            "failoverObject.objectName is an ARN in region \"us-west-2\", but the region \
+             (secrets-injector.io/failover-region) is \"us-east-2\"",
+        ]),
+        case(
+            "failover_name_without_object_type_as_in_ascp",
+            "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:secret1\"\n  objectAlias: test\n  \
+               failoverObject: {objectName: MySecret}",
+            with_failover(),
+        )
+        .holds(["objectType is required when failoverObject.objectName is not an ARN"]),
+        case(
+            "failover_arn_of_another_kind",
+            "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:secret1\"\n  objectAlias: test\n  \
+               failoverObject: {objectName: \"arn:aws:ssm:us-west-2:123456789012:parameter/secret1\"}",
+            with_failover(),
+        )
+        .holds(["contradicts failoverObject.objectName, an ARN whose type is ssmparameter"]),
+        case(
+            "failover_arn_of_another_kind (unknown service)",
+            "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:secret1\"\n  objectAlias: test\n  \
+               failoverObject: {objectName: \"arn:aws:bad:us-west-2:123456789012:secret:secret1\"}",
+            with_failover(),
+        )
+        .holds(["an ARN of service \"bad\""]),
+        case(
+            "failover_ssm_version_and_label_together",
+            "- objectName: MySecret1\n  objectType: ssmparameter\n  objectVersion: 2\n  objectAlias: test\n  \
+               failoverObject:\n    objectName: MySecretInAnotherRegion\n    objectVersion: 2\n    objectVersionLabel: MyLabel",
+            with_failover(),
+        )
+        .holds([
+            "failoverObject.objectVersion and failoverObject.objectVersionLabel cannot both be set",
+        ]),
+        case(
+            "failover_without_object_name",
+            "- {objectName: s, objectType: secretsmanager, objectAlias: t, failoverObject: {objectVersionLabel: x}}",
+            with_failover(),
+        )
+        .holds(["failoverObject.objectName is required"]),
+        // Field types.
+        case(
+            "names_must_be_strings",
+            "- {objectName: s, objectType: secretsmanager, objectAlias: [a]}",
+            settings(),
+        )
+        .holds(["objectAlias is a list, not a string"]),
+        // The list as a whole.
+        case(
+            "yaml_that_does_not_parse",
+            "- objectName: secret1\n  objectType: secretsmanager\n- {",
+            settings(),
+        )
+        .starts(format!("{OBJECTS}is not valid YAML: "))
+        .holds(["write a YAML (or JSON) list of objects"]),
+        case(
+            "yaml_with_a_duplicate_key",
+            "- {objectName: a, objectName: b, objectType: secretsmanager}",
+            settings(),
+        )
+        .holds(["duplicate mapping key: objectName"]),
+        case(
+            "yaml_that_is_not_a_list_of_mappings (mapping)",
+            "objectName: x\nobjectType: ssmparameter",
+            settings(),
+        )
+        .starts(format!("{OBJECTS}is a mapping, not a list of objects")),
+        case(
+            "yaml_that_is_not_a_list_of_mappings (string)",
+            "- just-a-name",
+            settings(),
+        )
+        .object("objects[0]")
+        .holds(["is a string, not a mapping"]),
+        case(
+            "annotation_over_64_kib",
+            format!(
+                "- {{objectName: s, objectType: secretsmanager}}\n#{}",
+                "x".repeat(64 * 1024)
+            ),
+            settings(),
+        )
+        .holds(["over the limit of 65536 bytes"]),
+    ];
+    // The rules ASCP refuses traversal with: ".." is refused whatever the translation.
+    for (i, annotation) in [
         "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:/../pathTest-abc123\"",
         "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:mypath/../../pathTest-abc123\"",
         "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:mypath/..\"",
         "- {objectName: \"../mypath\", objectType: secretsmanager}",
         "- {objectName: \"mypath/../../param\", objectType: secretsmanager}",
         "- {objectName: \"mypath/..\", objectType: ssmparameter}",
-    ];
-    for case in cases {
-        let message = rejection(case, directories());
-        assert!(
-            message.contains("\"..\" is not allowed"),
-            "{case}: {message}"
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        cases.push(
+            case(
+                format!("traversal_with_false_translation_as_in_ascp[{i}]"),
+                annotation,
+                directories(),
+            )
+            .holds(["\"..\" is not allowed", "objectName \""]),
         );
-        assert!(message.contains("objectName \""), "{message}");
     }
-}
-
-#[test]
-fn nul_in_file_name() {
-    let message = rejection(
-        "- {objectName: x, objectType: secretsmanager, objectAlias: \"a\\0b\"}",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"x\")",
-        &["contains a NUL byte"],
-    );
-}
-
-#[test]
-fn slash_parts_must_each_be_valid_with_false() {
-    let message = rejection(
-        "- {objectName: x, objectType: secretsmanager, objectAlias: \"a//b\"}",
-        directories(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"x\")",
-        &["would be empty"],
-    );
-}
-
-#[test]
-fn file_name_over_255_bytes() {
-    let alias = "a".repeat(256);
-    let message = rejection(
-        &format!("- {{objectName: x, objectType: secretsmanager, objectAlias: {alias}}}"),
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"x\")",
-        &["is 256 bytes, over the 255-byte limit"],
-    );
-    let name = format!("/{}", "p".repeat(255));
-    let message = rejection(
-        &format!("- {{objectName: {name}, objectType: ssmparameter}}"),
-        settings(),
-    );
-    assert!(message.contains("objectName \"/ppp"), "{message}");
-    assert!(message.contains("set objectAlias"), "{message}");
-}
-
-#[test]
-fn jmes_alias_leaving_the_directory() {
-    let message = rejection(
-        "- objectName: x\n  objectType: secretsmanager\n  jmesPath: [{path: a, objectAlias: ../etc/passwd}]",
-        directories(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"x\")",
-        &[
-            "jmesPath[0] (path \"a\"): objectAlias \"../etc/passwd\" gives no valid file name",
-            "\"..\" is not allowed",
-        ],
-    );
-}
-
-// Two entries, one file.
-
-#[test]
-fn two_objects_with_one_file() {
-    let message = rejection(
-        "- {objectName: secret1, objectType: ssmparameter}\n- {objectName: secret1, objectType: ssmparameter}",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[1] (objectName \"secret1\")",
-        &[
-            "the file of objects[1] (objectName \"secret1\") is \"secret1\", which is also the file of objects[0] (objectName \"secret1\")",
-            "change an objectAlias",
-        ],
-    );
-}
-
-#[test]
-fn same_name_with_different_labels_and_no_alias_still_collide() {
-    let message = rejection(
-        "- {objectName: s, objectType: secretsmanager, objectVersionLabel: AWSCURRENT}\n\
-         - {objectName: s, objectType: secretsmanager, objectVersionLabel: AWSPREVIOUS}",
-        settings(),
-    );
-    assert!(
-        message.contains("is \"s\", which is also the file of objects[0]"),
-        "{message}"
-    );
-}
-
-#[test]
-fn alias_colliding_with_another_object() {
-    let message = rejection(
-        "- {objectName: secret1, objectType: ssmparameter, objectAlias: aliasOne}\n\
-         - {objectName: secret2, objectType: ssmparameter, objectAlias: aliasOne}",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[1] (objectName \"secret2\")",
-        &["is \"aliasOne\", which is also"],
-    );
-}
-
-#[test]
-fn names_that_translate_to_one_file() {
-    let message = rejection(
-        "- {objectName: /a/b, objectType: ssmparameter}\n- {objectName: _a_b, objectType: secretsmanager}",
-        settings(),
-    );
-    assert!(
-        message.contains("is \"_a_b\", which is also the file of objects[0]"),
-        "{message}"
-    );
-}
-
-#[test]
-fn jmes_alias_colliding_with_an_object() {
-    let message = rejection(
-        "- {objectName: secret1, objectType: ssmparameter, objectAlias: aliasOne}\n\
-         - objectName: secret2\n  objectType: ssmparameter\n  jmesPath: [{path: username, objectAlias: aliasOne}]",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[1] (objectName \"secret2\")",
-        &[
-            "the file of jmesPath[0] (path \"username\") of objects[1] (objectName \"secret2\") is \"aliasOne\"",
-            "also the file of objects[0]",
-        ],
-    );
-}
-
-#[test]
-fn two_jmes_aliases_in_one_object() {
-    let message = rejection(
-        "- objectName: s\n  objectType: secretsmanager\n  jmesPath:\n    - {path: a, objectAlias: X}\n    - {path: b, objectAlias: X}",
-        settings(),
-    );
-    assert!(message.contains("jmesPath[1] (path \"b\")"), "{message}");
-    assert!(
-        message.contains("also the file of jmesPath[0] (path \"a\")"),
-        "{message}"
-    );
-}
-
-#[test]
-fn jmes_alias_equal_to_its_own_object_file() {
-    let message = rejection(
-        "- objectName: s\n  objectType: secretsmanager\n  jmesPath: [{path: a, objectAlias: s}]",
-        settings(),
-    );
-    assert!(
-        message.contains("is \"s\", which is also the file of objects[0] (objectName \"s\")"),
-        "{message}"
-    );
-}
-
-#[test]
-fn env_file_colliding_with_an_object() {
-    let mut settings = settings();
-    settings.env_file = Some("_test_parameter".into());
-    let errors = rejected_with(
-        "- {objectName: /test/parameter, objectType: ssmparameter}",
-        settings,
-    );
-    assert_eq!(errors.len(), 1);
-    let message = errors[0].to_string();
-    assert!(
-        message.starts_with(
-            "annotation secrets-injector.io/env-file: the env file is \"_test_parameter\""
-        ),
-        "{message}"
-    );
-    assert!(
-        message.contains("also the file of objects[0] (objectName \"/test/parameter\")"),
-        "{message}"
-    );
-}
-
-#[test]
-fn file_inside_a_path_directory() {
-    let message = rejection(
-        "- {objectName: /app, objectType: ssmparameterpath, objectAlias: config}\n\
-         - {objectName: x, objectType: secretsmanager, objectAlias: config/x}",
-        directories(),
-    );
-    assert_object_error(
-        &message,
-        "objects[1] (objectName \"x\")",
-        &[
-            "inside the directory of objects[0] (objectName \"/app\")",
-            "choose a name outside that directory",
-        ],
-    );
-}
-
-#[test]
-fn file_equal_to_a_path_directory() {
-    let message = rejection(
-        "- {objectName: /app, objectType: ssmparameterpath, objectAlias: config}\n\
-         - {objectName: config, objectType: secretsmanager}",
-        settings(),
-    );
-    assert!(
-        message.contains("also the directory of objects[0] (objectName \"/app\")"),
-        "{message}"
-    );
-}
-
-#[test]
-fn file_that_must_also_be_a_directory() {
-    let message = rejection(
-        "- {objectName: /a, objectType: ssmparameter}\n- {objectName: /a/b, objectType: ssmparameter}",
-        directories(),
-    );
-    assert_object_error(
-        &message,
-        "objects[1] (objectName \"/a/b\")",
-        &["is \"a/b\", which needs \"a\" to be a directory, but that is the file of objects[0]"],
-    );
-}
-
-// Names and types.
-
-#[test]
-fn missing_object_name() {
-    let message = rejection("- {objectType: ssmparameter, objectAlias: x}", settings());
-    assert_object_error(&message, "objects[0]", &["objectName is required"]);
-    let message = rejection(
-        "- {objectName: \"\", objectType: ssmparameter, objectAlias: x}",
-        settings(),
-    );
-    assert_object_error(&message, "objects[0]", &["objectName is required"]);
-}
-
-#[test]
-fn name_without_object_type() {
-    let message = rejection("- objectName: SomeSecret", settings());
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"SomeSecret\")",
-        &[
-            "objectType is required when objectName is not an ARN",
-            "set objectType: ssmparameter, secretsmanager or ssmparameterpath",
-        ],
-    );
-}
-
-#[test]
-fn arn_that_does_not_parse() {
-    let message = rejection("- objectName: \"arn::\"", settings());
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"arn::\")",
-        &[
-            "objectName \"arn::\" is not a valid ARN",
-            "arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE",
-        ],
-    );
-}
-
-#[test]
-fn arn_of_another_service() {
-    let message = rejection(
-        "- objectName: arn:aws:sts:us-east-1:123456789012:parameter/feaw",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"arn:aws:sts:us-east-1:123456789012:parameter/feaw\")",
-        &["is an ARN of service \"sts\" that names no SSM parameter or Secrets Manager secret"],
-    );
-}
-
-#[test]
-fn unknown_object_type_case_matters() {
     for bad in ["SSMParameter", "ssm", "sts"] {
-        let message = rejection(
-            &format!("- {{objectName: x, objectType: {bad}}}"),
-            settings(),
-        );
-        assert_object_error(
-            &message,
-            "objects[0] (objectName \"x\")",
-            &[
-                &format!("objectType \"{bad}\" is not known (spelling and case matter)"),
-                "use ssmparameter, secretsmanager or ssmparameterpath",
-            ],
+        cases.push(
+            case(
+                format!("unknown_object_type_case_matters ({bad})"),
+                format!("- {{objectName: x, objectType: {bad}}}"),
+                settings(),
+            )
+            .object("objects[0] (objectName \"x\")")
+            .holds([
+                format!("objectType \"{bad}\" is not known (spelling and case matter)"),
+                "use ssmparameter, secretsmanager or ssmparameterpath".to_owned(),
+            ]),
         );
     }
-}
-
-#[test]
-fn object_type_contradicting_the_arn() {
-    let message = rejection(
-        "- objectName: arn:aws:secretsmanager:us-east-1:123456789012:secret:/feaw\n  objectType: ssmparameter",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"arn:aws:secretsmanager:us-east-1:123456789012:secret:/feaw\")",
-        &[
-            "objectType ssmparameter (the object's type) contradicts objectName, an ARN whose type is secretsmanager",
-        ],
-    );
-}
-
-#[test]
-fn object_name_arn_in_another_region() {
-    let message = rejection(
-        "- {objectName: \"arn:aws:secretsmanager:us-west-1:123456789012:secret:secret1\", objectAlias: test}",
-        Settings::new("us-west-2"),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"arn:aws:secretsmanager:us-west-1:123456789012:secret:secret1\")",
-        &[
-            "objectName is an ARN in region \"us-west-1\", but the region (secrets-injector.io/region) is \"us-west-2\"",
-        ],
-    );
-}
-
-#[test]
-fn path_object_with_an_arn() {
-    let message = rejection(
-        "- {objectName: \"arn:aws:ssm:us-east-1:123456789012:parameter/app\", objectType: ssmparameterpath, objectAlias: app}",
-        settings(),
-    );
-    assert!(
-        message.contains("an ssmparameterpath object takes a parameter path starting with '/'"),
-        "{message}"
-    );
-}
-
-#[test]
-fn path_object_not_starting_with_a_slash() {
-    let message = rejection(
-        "- {objectName: app/config, objectType: ssmparameterpath, objectAlias: app}",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"app/config\")",
-        &["must be a parameter path starting with '/'"],
-    );
-}
-
-#[test]
-fn path_object_without_alias() {
-    let message = rejection(
-        "- {objectName: /app/config, objectType: ssmparameterpath}",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"/app/config\")",
-        &["an ssmparameterpath object needs objectAlias"],
-    );
-}
-
-// Versions.
-
-#[test]
-fn ssm_version_and_label_together() {
-    let message = rejection(
-        "- {objectName: SomeParameter, objectType: ssmparameter, objectVersion: 3, objectVersionLabel: SomeLabel}",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"SomeParameter\")",
-        &["objectVersion and objectVersionLabel cannot both be set on an SSM parameter"],
-    );
-}
-
-#[test]
-fn ssm_version_that_is_not_a_number() {
     for bad in ["VersionId", "0", "-1", "1.5"] {
-        let message = rejection(
-            &format!("- {{objectName: p, objectType: ssmparameter, objectVersion: \"{bad}\"}}"),
-            settings(),
-        );
-        assert_object_error(
-            &message,
-            "objects[0] (objectName \"p\")",
-            &[&format!(
+        cases.push(
+            case(
+                format!("ssm_version_that_is_not_a_number ({bad})"),
+                format!("- {{objectName: p, objectType: ssmparameter, objectVersion: \"{bad}\"}}"),
+                settings(),
+            )
+            .object("objects[0] (objectName \"p\")")
+            .holds([format!(
                 "objectVersion \"{bad}\" of an SSM parameter must be a version number"
-            )],
+            )]),
         );
     }
+    for bad in ["abc9", "000", "00000", "0888", "1777", "640"] {
+        cases.push(
+            case(
+                format!("file_permission_not_four_octal_digits ({bad})"),
+                format!(
+                    "- {{objectName: s, objectType: secretsmanager, filePermission: \"{bad}\"}}"
+                ),
+                settings(),
+            )
+            .object("objects[0] (objectName \"s\")")
+            .holds([format!(
+                "filePermission \"{bad}\" is not a file mode of four octal digits at most 0777"
+            )]),
+        );
+    }
+    for bad in ["yes", "\"true\"", "1"] {
+        cases.push(
+            case(
+                format!("optional_must_be_a_boolean ({bad})"),
+                format!("- {{objectName: s, objectType: secretsmanager, optional: {bad}}}"),
+                settings(),
+            )
+            .object("objects[0] (objectName \"s\")")
+            .holds(["optional is", "not a boolean; write true or false"]),
+        );
+    }
+    for empty in ["[]", "", "# nothing\n", "~"] {
+        cases.push(
+            case(
+                format!("list_with_no_objects ({empty:?})"),
+                empty,
+                settings(),
+            )
+            .starts(format!("{OBJECTS}lists no objects")),
+        );
+    }
+    cases
+}
+
+fn jmes_object(path: &str) -> String {
+    format!(
+        "- objectName: s\n  objectType: secretsmanager\n  jmesPath: [{{path: '{path}', objectAlias: U}}]"
+    )
 }
 
 #[test]
-fn ssm_label_that_begins_with_a_digit() {
-    let message = rejection(
-        "- {objectName: p, objectType: ssmparameter, objectVersionLabel: \"3\"}",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"p\")",
-        &["begins with a digit"],
-    );
-}
-
-#[test]
-fn versions_on_a_path_object() {
-    let message = rejection(
-        "- {objectName: /app, objectType: ssmparameterpath, objectAlias: app, objectVersion: 2}",
-        settings(),
-    );
+fn every_case_is_refused_with_its_message() {
+    let cases = cases();
+    let mut names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
     assert!(
-        message.contains("do not apply to an ssmparameterpath object"),
-        "{message}"
+        names.windows(2).all(|w| w[0] != w[1]),
+        "two cases share a name"
     );
-}
-
-// jmesPath.
-
-#[test]
-fn jmes_path_on_a_path_object() {
-    let message = rejection(
-        "- objectName: /app\n  objectType: ssmparameterpath\n  objectAlias: app\n  jmesPath: [{path: a, objectAlias: A}]",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"/app\")",
-        &["jmesPath does not apply to an ssmparameterpath object"],
-    );
-}
-
-#[test]
-fn jmes_expression_that_does_not_compile() {
-    let message = rejection(
-        "- objectName: s\n  objectType: secretsmanager\n  jmesPath: [{path: \"user[\", objectAlias: U}]",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"s\")",
-        &[
-            "jmesPath[0] (path \"user[\"): the JMESPath expression \"user[\" does not compile: Parse error:",
-            "at column",
-        ],
-    );
-    assert!(!message.contains('\n'), "{message}");
-}
-
-/// A path the parser would recurse on until the stack overflows is refused before it: too
-/// long, or nesting too deep. The message names the entry (with only the start of the path),
-/// the limit, and how to fix it.
-#[test]
-fn jmes_expression_over_the_limits() {
-    let object = |path: &str| {
-        format!(
-            "- objectName: s\n  objectType: secretsmanager\n  jmesPath: [{{path: '{path}', objectAlias: U}}]"
-        )
-    };
-    let message = rejection(&object(&format!("{}a", "!".repeat(5000))), settings());
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"s\")",
-        &[
-            "jmesPath[0] (path \"!!!!!!!!",
-            "…\"): the JMESPath expression is 5001 bytes, over the limit of 1024 bytes; shorten it",
-        ],
-    );
-    assert!(message.len() < 400, "{message}");
-    let message = rejection(&object(&"(".repeat(30_000)), settings());
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| c.problem().map(|problem| format!("{}: {problem}", c.name)))
+        .collect();
     assert!(
-        message.contains("is 30000 bytes, over the limit of 1024 bytes"),
-        "{message}"
-    );
-    let message = rejection(&object(&"a[]".repeat(40)), settings());
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"s\")",
-        &[
-            "the JMESPath expression has 40 operators that nest",
-            "over the limit of 32;",
-        ],
+        failures.is_empty(),
+        "{} of {} cases fail:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
     );
 }
 
-#[test]
-fn jmes_entry_without_path() {
-    let message = rejection(
-        "- objectName: secret2\n  objectType: ssmparameter\n  jmesPath: [{objectAlias: aliasOne}]",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"secret2\")",
-        &["jmesPath[0]: path is required"],
-    );
-}
+// Checks of another shape.
 
+/// ASCP's own example: ".username" does not compile either, and both problems are reported.
 #[test]
-fn jmes_entry_without_alias() {
-    let message = rejection(
-        "- objectName: secret2\n  objectType: ssmparameter\n  jmesPath: [{path: username}]",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"secret2\")",
-        &["jmesPath[0] (path \"username\"): objectAlias is required"],
-    );
-    // ASCP's own example: ".username" does not compile either, and both are reported.
+fn jmes_entry_without_alias_and_a_path_that_does_not_compile() {
     let errors = rejected_with(
         "- objectName: secret2\n  objectType: ssmparameter\n  jmesPath: [{path: .username}]",
         settings(),
@@ -634,65 +726,6 @@ fn jmes_entry_without_alias() {
     assert_eq!(errors.len(), 2, "{errors:#?}");
     assert!(errors[0].to_string().contains("does not compile"));
     assert!(errors[1].to_string().contains("objectAlias is required"));
-}
-
-#[test]
-fn jmes_path_that_is_not_a_list() {
-    let message = rejection(
-        "- objectName: s\n  objectType: secretsmanager\n  jmesPath: {path: a, objectAlias: A}",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"s\")",
-        &["jmesPath is a mapping, not a list"],
-    );
-}
-
-// File modes.
-
-#[test]
-fn file_permission_not_four_octal_digits() {
-    for bad in ["abc9", "000", "00000", "0888", "1777", "640"] {
-        let message = rejection(
-            &format!("- {{objectName: s, objectType: secretsmanager, filePermission: \"{bad}\"}}"),
-            settings(),
-        );
-        assert_object_error(
-            &message,
-            "objects[0] (objectName \"s\")",
-            &[&format!(
-                "filePermission \"{bad}\" is not a file mode of four octal digits at most 0777"
-            )],
-        );
-    }
-}
-
-#[test]
-fn yaml_number_file_permission_follows_the_same_rule() {
-    let message = rejection(
-        "- {objectName: s, objectType: secretsmanager, filePermission: 644}",
-        settings(),
-    );
-    assert!(
-        message.contains("filePermission \"644\" is not a file mode of four octal digits"),
-        "{message}"
-    );
-}
-
-#[test]
-fn jmes_file_permission_not_four_octal_digits() {
-    let message = rejection(
-        "- objectName: s\n  objectType: secretsmanager\n  jmesPath: [{path: a, objectAlias: A, filePermission: efgh}]",
-        settings(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"s\")",
-        &[
-            "jmesPath[0] (path \"a\"): filePermission \"efgh\" is not a file mode of four octal digits",
-        ],
-    );
 }
 
 #[test]
@@ -779,240 +812,6 @@ fn an_env_file_narrowed_until_the_app_could_not_read_it() {
             fs_group: None,
         })
         .is_empty()
-    );
-}
-
-// Failover.
-
-#[test]
-fn failover_without_alias() {
-    let message = rejection(
-        "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:secret1\"\n  \
-           failoverObject:\n    objectName: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:secret1\"",
-        with_failover(),
-    );
-    assert!(
-        message.contains("failoverObject needs objectAlias on the object"),
-        "{message}"
-    );
-}
-
-#[test]
-fn failover_without_failover_region() {
-    let message = rejection(
-        "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:secret1\"\n  objectAlias: test\n  \
-           failoverObject: {objectName: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:secret1\"}",
-        settings(),
-    );
-    assert!(message.contains("failoverObject needs a failover region; set the annotation secrets-injector.io/failover-region"), "{message}");
-}
-
-#[test]
-fn failover_region_equal_to_the_region() {
-    let mut settings = settings();
-    settings.failover_region = Some("us-east-1".into());
-    let message = rejection("- {objectName: s, objectType: secretsmanager}", settings);
-    assert!(
-        message.starts_with(
-            "annotation secrets-injector.io/failover-region: \"us-east-1\" is the region itself"
-        ),
-        "{message}"
-    );
-}
-
-#[test]
-fn failover_version_differing_from_the_primary() {
-    let message = rejection(
-        "- objectName: MySecret1\n  objectType: ssmparameter\n  objectVersion: 1\n  objectAlias: test\n  \
-           failoverObject: {objectName: MySecretInAnotherRegion, objectVersion: 2}",
-        with_failover(),
-    );
-    assert_object_error(
-        &message,
-        "objects[0] (objectName \"MySecret1\")",
-        &["failoverObject.objectVersion (\"2\") differs from objectVersion (\"1\")"],
-    );
-    let message = rejection(
-        "- objectName: s\n  objectType: secretsmanager\n  objectVersion: v1\n  objectAlias: test\n  \
-           failoverObject: {objectName: s}",
-        with_failover(),
-    );
-    assert!(
-        message
-            .contains("failoverObject.objectVersion (not set) differs from objectVersion (\"v1\")"),
-        "{message}"
-    );
-}
-
-#[test]
-fn failover_arn_outside_the_failover_region() {
-    let mut settings = Settings::new("us-west-1");
-    settings.failover_region = Some("us-east-2".into());
-    let message = rejection(
-        "- objectName: \"arn:aws:secretsmanager:us-west-1:123456789012:secret:secret1\"\n  objectAlias: test\n  \
-           failoverObject: {objectName: \"arn:aws:secretsmanager:us-west-2:123456789012:secret:secret1\"}",
-        settings,
-    );
-    assert!(
-        message.contains(
-            "failoverObject.objectName is an ARN in region \"us-west-2\", but the region \
-             (secrets-injector.io/failover-region) is \"us-east-2\""
-        ),
-        "{message}"
-    );
-}
-
-#[test]
-fn failover_name_without_object_type_as_in_ascp() {
-    let message = rejection(
-        "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:secret1\"\n  objectAlias: test\n  \
-           failoverObject: {objectName: MySecret}",
-        with_failover(),
-    );
-    assert!(
-        message.contains("objectType is required when failoverObject.objectName is not an ARN"),
-        "{message}"
-    );
-}
-
-#[test]
-fn failover_arn_of_another_kind() {
-    let message = rejection(
-        "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:secret1\"\n  objectAlias: test\n  \
-           failoverObject: {objectName: \"arn:aws:ssm:us-west-2:123456789012:parameter/secret1\"}",
-        with_failover(),
-    );
-    assert!(
-        message
-            .contains("contradicts failoverObject.objectName, an ARN whose type is ssmparameter"),
-        "{message}"
-    );
-    let message = rejection(
-        "- objectName: \"arn:aws:secretsmanager:us-east-1:123456789012:secret:secret1\"\n  objectAlias: test\n  \
-           failoverObject: {objectName: \"arn:aws:bad:us-west-2:123456789012:secret:secret1\"}",
-        with_failover(),
-    );
-    assert!(message.contains("an ARN of service \"bad\""), "{message}");
-}
-
-#[test]
-fn failover_ssm_version_and_label_together() {
-    let message = rejection(
-        "- objectName: MySecret1\n  objectType: ssmparameter\n  objectVersion: 2\n  objectAlias: test\n  \
-           failoverObject:\n    objectName: MySecretInAnotherRegion\n    objectVersion: 2\n    objectVersionLabel: MyLabel",
-        with_failover(),
-    );
-    assert!(
-        message.contains(
-            "failoverObject.objectVersion and failoverObject.objectVersionLabel cannot both be set"
-        ),
-        "{message}"
-    );
-}
-
-#[test]
-fn failover_without_object_name() {
-    let message = rejection(
-        "- {objectName: s, objectType: secretsmanager, objectAlias: t, failoverObject: {objectVersionLabel: x}}",
-        with_failover(),
-    );
-    assert!(
-        message.contains("failoverObject.objectName is required"),
-        "{message}"
-    );
-}
-
-// Field types.
-
-#[test]
-fn optional_must_be_a_boolean() {
-    for bad in ["yes", "\"true\"", "1"] {
-        let message = rejection(
-            &format!("- {{objectName: s, objectType: secretsmanager, optional: {bad}}}"),
-            settings(),
-        );
-        assert_object_error(
-            &message,
-            "objects[0] (objectName \"s\")",
-            &["optional is", "not a boolean; write true or false"],
-        );
-    }
-}
-
-#[test]
-fn names_must_be_strings() {
-    let message = rejection(
-        "- {objectName: s, objectType: secretsmanager, objectAlias: [a]}",
-        settings(),
-    );
-    assert!(
-        message.contains("objectAlias is a list, not a string"),
-        "{message}"
-    );
-}
-
-// The list as a whole.
-
-#[test]
-fn list_with_no_objects() {
-    for empty in ["[]", "", "# nothing\n", "~"] {
-        let message = rejection(empty, settings());
-        assert!(
-            message.starts_with(&format!("{OBJECTS}lists no objects")),
-            "{empty:?}: {message}"
-        );
-    }
-}
-
-#[test]
-fn yaml_that_does_not_parse() {
-    let message = rejection(
-        "- objectName: secret1\n  objectType: secretsmanager\n- {",
-        settings(),
-    );
-    assert!(
-        message.starts_with(&format!("{OBJECTS}is not valid YAML: ")),
-        "{message}"
-    );
-    assert!(
-        message.contains("write a YAML (or JSON) list of objects"),
-        "{message}"
-    );
-}
-
-#[test]
-fn yaml_with_a_duplicate_key() {
-    let message = rejection(
-        "- {objectName: a, objectName: b, objectType: secretsmanager}",
-        settings(),
-    );
-    assert!(
-        message.contains("duplicate mapping key: objectName"),
-        "{message}"
-    );
-}
-
-#[test]
-fn yaml_that_is_not_a_list_of_mappings() {
-    let message = rejection("objectName: x\nobjectType: ssmparameter", settings());
-    assert!(
-        message.starts_with(&format!("{OBJECTS}is a mapping, not a list of objects")),
-        "{message}"
-    );
-    let message = rejection("- just-a-name", settings());
-    assert_object_error(&message, "objects[0]", &["is a string, not a mapping"]);
-}
-
-#[test]
-fn annotation_over_64_kib() {
-    let annotation = format!(
-        "- {{objectName: s, objectType: secretsmanager}}\n#{}",
-        "x".repeat(64 * 1024)
-    );
-    let message = rejection(&annotation, settings());
-    assert!(
-        message.contains("over the limit of 65536 bytes"),
-        "{message}"
     );
 }
 

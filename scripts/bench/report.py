@@ -94,6 +94,16 @@ def part_injector(r: dict, out: list) -> None:
     out += ["", f"Machine: before {machine_text(r['machine_before'])}; after {machine_text(r['machine_after'])}.", ""]
 
 
+def one_connection_row(r: dict) -> list:
+    """POST /mutate one request at a time on one keep-alive connection (absent from older runs)."""
+    one = r.get("one_connection")
+    if one is None:
+        return []
+    lat = one["latency_ms"]
+    return [f"| POST /mutate one request at a time, 1 connection | {one['rps']:.0f} req/s, p50 {ms(lat['p50'])}, "
+            f"p90 {ms(lat['p90'])}, p99 {ms(lat['p99'])}, max {ms(lat['max'])} | | |"]
+
+
 def part_webhook(r: dict, out: list) -> None:
     h, m, p = r["healthz"], r["mutate"], r["paced"]
     ratio = m["rps"] / h["rps"]
@@ -120,6 +130,7 @@ def part_webhook(r: dict, out: list) -> None:
         f"({r['mutate_fresh']['rps'] / h['rps']:.2f}× of healthz) | | |",
         f"| POST /mutate flat out, the same pod without the objects annotation (allowed, no patch) | "
         f"{r['mutate_plain']['rps']:.0f} req/s, p50 {ms(r['mutate_plain']['latency_ms']['p50'])} | | |",
+        *one_connection_row(r),
         f"| POST /mutate paced, 8 connections | {p['rps']:.0f} req/s ({per_conn:.0f} per connection), "
         f"p50 {ms(p['latency_ms']['p50'])}, p90 {ms(p['latency_ms']['p90'])} | ~100/s per connection | |",
         f"| **p99 at the paced load** | **{ms(p['latency_ms']['p99'])}** (p99.9 {ms(p['latency_ms']['p999'])}, "
@@ -140,9 +151,10 @@ def part_webhook(r: dict, out: list) -> None:
     for key, label in (("healthz", "GET /healthz"), ("mutate_plain", "POST /mutate, pod without objects"),
                        ("mutate", "POST /mutate, realistic pod (full mutation)"),
                        ("mutate_fresh", "POST /mutate, realistic pod, list never seen"),
+                       ("one_connection", "POST /mutate, one at a time on 1 connection"),
                        ("paced", "POST /mutate, paced")):
-        cpu = r[key].get("server_cpu_us_per_request")
-        client = r[key].get("client_cpu_us_per_request")
+        cpu = r.get(key, {}).get("server_cpu_us_per_request")
+        client = r.get(key, {}).get("client_cpu_us_per_request")
         if cpu is None or client is None:
             continue
         bound = 2e6 / (cpu + client)

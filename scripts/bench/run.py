@@ -341,6 +341,9 @@ class Bench:
         res["mutate_fresh"] = self.wrk(port, "/mutate", body, expect, 32, 2, secs, 0, pid=p.pid, fresh=True)
         bl.log("webhook: /mutate flat out, a pod that asks for nothing")
         res["mutate_plain"] = self.wrk(port, "/mutate", plain_body, expect, 32, 2, secs, 0, pid=p.pid)
+        bl.log("webhook: /mutate one request at a time on one connection")
+        # The latency one client sees with nothing else in flight (a test before, now measured).
+        res["one_connection"] = self.wrk(port, "/mutate", body, expect, 1, 1, secs, 0, pid=p.pid)
         bl.log("webhook: /mutate paced, 8 connections")
         # Each connection waits 9 ms after every answer: about 100 reviews a second each.
         res["paced"] = self.wrk(port, "/mutate", body, expect, 8, 2, 3 if self.args.quick else 15, 9, pid=p.pid)

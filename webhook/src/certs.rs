@@ -22,7 +22,7 @@ use crate::{Error, Result};
 
 /// What the certificates are for.
 #[derive(clap::Args, Clone, Debug)]
-pub struct Request {
+pub struct CertRequest {
     /// Name of the webhook's Service.
     #[arg(
         long,
@@ -56,7 +56,7 @@ pub struct Request {
 #[derive(clap::Args, Clone, Debug)]
 pub struct CertsArgs {
     #[command(flatten)]
-    pub request: Request,
+    pub request: CertRequest,
     /// Name of the Secret in `secret.yaml`.
     #[arg(
         long,
@@ -77,7 +77,7 @@ pub struct Bundle {
     pub key_pem: String,
 }
 
-impl Request {
+impl CertRequest {
     /// The defaults for a Service, as the command line gives them.
     pub fn for_service(service: &str, namespace: &str) -> Self {
         Self {
@@ -149,7 +149,7 @@ fn gen_error(what: &str, e: rcgen::Error) -> Error {
 
 /// Makes a new CA (ECDSA P-256) and a serving certificate it signs, valid from an hour ago (for
 /// clock skew) for the requested number of days.
-pub fn generate(request: &Request) -> Result<Bundle> {
+pub fn generate(request: &CertRequest) -> Result<Bundle> {
     request.validate()?;
     let now = OffsetDateTime::now_utc();
     let not_before = now - Duration::hours(1);
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn names_cover_every_form_of_the_service_name() {
-        let mut request = Request::for_service("hook", "infra");
+        let mut request = CertRequest::for_service("hook", "infra");
         request.extra_sans = vec!["127.0.0.1".into(), "hook.example.com".into(), "hook".into()];
         assert_eq!(
             request.subject_alt_names(),
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn the_serving_certificate_is_signed_by_the_ca_for_the_service_names() {
-        let mut request = Request::for_service("hook", "infra");
+        let mut request = CertRequest::for_service("hook", "infra");
         request.extra_sans = vec!["127.0.0.1".into()];
         request.days = 30;
         let bundle = generate(&request).unwrap();
@@ -389,31 +389,31 @@ mod tests {
 
     #[test]
     fn bad_requests_are_refused_with_the_flag_named() {
-        let bad_service = Request::for_service("Hook_1", "infra");
+        let bad_service = CertRequest::for_service("Hook_1", "infra");
         assert!(generate(&bad_service).unwrap_err().to_string().starts_with(
             "certificate generation: --service \"Hook_1\" is not a valid Kubernetes name"
         ));
-        let bad_namespace = Request::for_service("hook", "-infra");
+        let bad_namespace = CertRequest::for_service("hook", "-infra");
         assert!(
             generate(&bad_namespace)
                 .unwrap_err()
                 .to_string()
                 .contains("--namespace \"-infra\" is not a valid Kubernetes name")
         );
-        let mut too_long = Request::for_service("hook", "infra");
+        let mut too_long = CertRequest::for_service("hook", "infra");
         too_long.days = 4000;
         assert_eq!(
             generate(&too_long).unwrap_err().to_string(),
             "certificate generation: --days 4000 is longer than the CA's --ca-days 3650: the \
              serving certificate would outlive its CA"
         );
-        let mut zero = Request::for_service("hook", "infra");
+        let mut zero = CertRequest::for_service("hook", "infra");
         zero.days = 0;
         assert_eq!(
             generate(&zero).unwrap_err().to_string(),
             "certificate generation: --days must be at least 1"
         );
-        let mut bad_san = Request::for_service("hook", "infra");
+        let mut bad_san = CertRequest::for_service("hook", "infra");
         bad_san.extra_sans = vec!["hôte".into()];
         assert!(
             generate(&bad_san)
@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn the_secret_manifest_and_ca_bundle_carry_the_pems() {
-        let bundle = generate(&Request::for_service("hook", "infra")).unwrap();
+        let bundle = generate(&CertRequest::for_service("hook", "infra")).unwrap();
         let yaml = secret_manifest("hook-tls", "infra", &bundle).unwrap();
         let secret: Secret = serde_saphyr::from_str(&yaml).unwrap();
         assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
@@ -450,7 +450,7 @@ mod tests {
     fn run_writes_the_files_with_the_key_private() {
         let dir = std::env::temp_dir().join(format!("certs-run-{}", std::process::id()));
         let args = CertsArgs {
-            request: Request::for_service("hook", "infra"),
+            request: CertRequest::for_service("hook", "infra"),
             secret_name: "hook-tls".into(),
             out_dir: dir.clone(),
         };

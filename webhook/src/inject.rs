@@ -4,9 +4,8 @@
 
 use serde_json::Value;
 
-use crate::config::MutationConfig;
-use crate::mutate::{Decision, mutate};
-use crate::review::template_location;
+use crate::admission::template_location;
+use crate::mutation::{Decision, MutationConfig, mutate};
 use crate::{Error, Result};
 
 /// Reads YAML or JSON documents (`---` separated), and returns them as YAML, in the same order,

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrets_injector_webhook::certs::{self, CertsArgs};
-use secrets_injector_webhook::config::MutationConfig;
+use secrets_injector_webhook::inject;
+use secrets_injector_webhook::mutation::MutationConfig;
 use secrets_injector_webhook::policy::{self, PolicyArgs};
-use secrets_injector_webhook::server::{self, ServeArgs};
-use secrets_injector_webhook::{inject, telemetry};
+use secrets_injector_webhook::serve::{self, ServeArgs, telemetry};
 
 // Each review allocates thousands of small JSON nodes from several threads at once; glibc's
 // allocator spent over a quarter of the webhook's CPU time on them under load.
@@ -96,7 +96,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(server::serve(args, provider))?;
+    runtime.block_on(serve::serve(args, provider))?;
     Ok(())
 }
 

@@ -8,6 +8,8 @@ mod fuzz_support;
 
 use std::path::PathBuf;
 
+use secrets_injector_webhook::admission::Verdict;
+
 use fuzz_support::{Bytes, Rng, check_review, config, fuzz_raw, fuzz_structured, generated_review};
 
 /// Generated reviews per run: seconds on a debug build.
@@ -61,9 +63,9 @@ fn generated_hostile_reviews_keep_every_invariant() {
         let review = generated_review(&mut b);
         let outcome = std::panic::catch_unwind(|| check_review(&review, &cfg))
             .unwrap_or_else(|_| panic!("seed {seed} broke an invariant; review {review}"));
-        match outcome.decision {
-            "mutated" | "unchanged" => mutated += 1,
-            "denied" => denied += 1,
+        match outcome.verdict {
+            Verdict::Mutated | Verdict::Unchanged => mutated += 1,
+            Verdict::Denied => denied += 1,
             _ => {}
         }
     }

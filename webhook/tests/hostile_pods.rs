@@ -6,12 +6,10 @@
 
 mod fuzz_support;
 
-use std::time::{Duration, Instant};
-
 use secrets_injector_objects::{PathTranslation, Settings};
-use secrets_injector_webhook::config::MutationConfig;
-use secrets_injector_webhook::mutate::{Decision, mutate};
-use secrets_injector_webhook::plan::INJECTOR_PATH;
+use secrets_injector_webhook::mutation::INJECTOR_PATH;
+use secrets_injector_webhook::mutation::MutationConfig;
+use secrets_injector_webhook::mutation::{Decision, mutate};
 use serde_json::{Value, json};
 
 use fuzz_support::{IMAGE, check_injected};
@@ -55,14 +53,7 @@ fn injected(pod: &Value) -> (Value, Vec<String>) {
 }
 
 fn denied(pod: &Value) -> String {
-    let started = Instant::now();
-    let decision = mutate(pod, &cfg());
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
-    match decision {
+    match mutate(pod, &cfg()) {
         Decision::Deny(message) => message,
         other => panic!("expected a denial, got {other:?}"),
     }
@@ -710,48 +701,37 @@ fn annotations_cannot_point_the_injector_at_another_host() {
 
 #[test]
 fn injector_resources_cannot_blow_up_the_webhook() {
-    // The only annotation besides the objects that is parsed as YAML: it needs the same limits
-    // (the objects parser turns each of these down in milliseconds).
+    // The only annotation besides the objects that is parsed as YAML: it needs the same limits.
+    // The work is bounded, not timed: what is over the size limit is denied before the parser
+    // sees it, and an alias bomb stops at the parser's alias budget.
     let laughs = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\nlimits: {memory: 64Mi}\n";
     let deep = format!("limits: {}1{}", "[".repeat(100_000), "]".repeat(100_000));
     let big = format!("limits: {{memory: 64Mi}}\n#{}", "x".repeat(256 * 1024));
-    let mut slow = Vec::new();
-    for (what, text) in [
-        ("an alias bomb", laughs.to_owned()),
-        ("deep nesting", deep),
-        ("256 KiB", big),
+    let before_parsing = "bytes, over the limit of 4096 bytes";
+    for (what, text, stopped_by) in [
+        ("an alias bomb", laughs.to_owned(), "budget"),
+        ("deep nesting", deep, before_parsing),
+        ("256 KiB", big, before_parsing),
     ] {
         let pod = pod(
             json!({"secrets-injector.io/injector-resources": text}),
             json!({"containers": [app()]}),
         );
-        let started = Instant::now();
-        let decision = mutate(&pod, &cfg());
-        let elapsed = started.elapsed();
-        // A long comment is still valid YAML; the other two must be denied.
-        match decision {
-            Decision::Deny(message) => {
-                assert!(
-                    message.starts_with("annotation secrets-injector.io/injector-resources: "),
-                    "{what}: {message:.300}"
-                );
-                assert!(
-                    message.len() < 4096,
-                    "{what}: {} bytes: {message:.300}",
-                    message.len()
-                );
-            }
-            Decision::Patch { .. } if what == "256 KiB" => {}
-            other => panic!("{what}: expected a denial, got {other:?}"),
-        }
-        if elapsed > Duration::from_millis(500) {
-            slow.push(format!("{what} took {elapsed:?}"));
-        }
+        let message = denied(&pod);
+        assert!(
+            message.starts_with("annotation secrets-injector.io/injector-resources: "),
+            "{what}: {message:.300}"
+        );
+        assert!(
+            message.contains(stopped_by),
+            "{what} must stop at {stopped_by:?}: {message:.300}"
+        );
+        assert!(
+            message.len() < 4096,
+            "{what}: {} bytes: {message:.300}",
+            message.len()
+        );
     }
-    assert!(
-        slow.is_empty(),
-        "parse the annotation with the objects parser's YAML limits: {slow:?}"
-    );
 }
 
 #[test]

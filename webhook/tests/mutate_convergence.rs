@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 /// The operations as (op, path) pairs, for asserting what a patch touches.
 fn ops(
     pod: &Value,
-    cfg: &secrets_injector_webhook::config::MutationConfig,
+    cfg: &secrets_injector_webhook::mutation::MutationConfig,
 ) -> Vec<(String, String)> {
     let (patch, _) = patch_of(pod, cfg);
     patch

@@ -4,7 +4,7 @@
 mod mutate_support;
 
 use mutate_support::*;
-use secrets_injector_webhook::mutate::{Decision, mutate};
+use secrets_injector_webhook::mutation::{Decision, mutate};
 use serde_json::{Value, json};
 
 const ONE_OBJECT: &str = "- objectName: /app/db\n  objectType: ssmparameter\n";

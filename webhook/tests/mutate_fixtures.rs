@@ -341,7 +341,7 @@ fn seeds_example_gives_the_four_files() {
 #[test]
 fn injector_user_none_leaves_the_user_to_the_platform() {
     let mut cfg = cfg();
-    cfg.injector_user = secrets_injector_webhook::config::InjectorUser::Unset;
+    cfg.injector_user = secrets_injector_webhook::mutation::InjectorUser::Unset;
     let (out, _) = mutated(&fixture("minimal-pod.yaml"), &cfg);
     let context = &injector(&out)["securityContext"];
     assert!(context.get("runAsUser").is_none(), "{context}");

@@ -7,7 +7,7 @@ mod mutate_support;
 use std::collections::BTreeSet;
 
 use mutate_support::*;
-use secrets_injector_webhook::mutate::{Decision, mutate};
+use secrets_injector_webhook::mutation::{Decision, mutate};
 use serde_json::{Map, Value, json};
 
 const PODS: usize = 400;

@@ -1,6 +1,6 @@
 //! `webhook policy`: the least-privilege IAM policy a pod's role needs, from the pod's own
 //! manifest. The pods are read as `webhook inject` reads them and resolved by the webhook's own
-//! admission rules (`plan::build`), so the policy grants exactly what the injector will call.
+//! admission rules (`mutation::injection::build`), so the policy grants exactly what the injector will call.
 
 pub mod render;
 pub mod statements;
@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use serde_json::Value;
 
-use crate::config::MutationConfig;
-use crate::plan::{self, Request};
+use crate::mutation::MutationConfig;
+use crate::mutation::injection::{self, Ask};
 use crate::{Error, Result, inject, pod};
 use render::Role;
 use statements::{AssumeRole, Document, KmsKey, PodRequest, Target};
@@ -57,7 +57,7 @@ pub struct PolicyArgs {
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
     /// Region of pods that set none, as the webhook's --default-region.
-    #[arg(long, value_name = "REGION", value_parser = crate::config::parse_region)]
+    #[arg(long, value_name = "REGION", value_parser = crate::mutation::config::parse_region)]
     pub default_region: Option<String>,
     /// Print only this role's document; both, labelled, when the pods assume a role.
     #[arg(long, value_enum)]
@@ -235,13 +235,13 @@ fn read_pods(input: &str, default_region: Option<String>) -> Result<Vec<PodReque
     let mut pods = Vec::new();
     inject::for_each_pod(&mut documents, &mut |pod, name, field| {
         let prefix = field.map(|f| format!("{f}: ")).unwrap_or_default();
-        match plan::build(pod, &cfg) {
-            Request::None => Ok(()),
-            Request::Deny(message) => Err(Error::Denied {
+        match injection::build(pod, &cfg) {
+            Ask::None => Ok(()),
+            Ask::Deny(message) => Err(Error::Denied {
                 document: name.to_owned(),
                 message: format!("{prefix}{message}"),
             }),
-            Request::Inject(injection) => {
+            Ask::Inject(injection) => {
                 pods.push(pod_request(pod, name, &prefix, &injection.plan)?);
                 Ok(())
             }

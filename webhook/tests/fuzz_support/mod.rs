@@ -1,7 +1,7 @@
 //! What the fuzz targets (fuzz/fuzz_targets/admission_review.rs, pod_annotations.rs) and the
 //! property tests of `webhook/tests/fuzz_review.rs` share: a generator of hostile pods (forged
 //! init containers and volumes, root and privileged security contexts, annotations that try
-//! every escape) and the invariants every answer of `review::respond` must keep.
+//! every escape) and the invariants every answer of `admission::respond` must keep.
 
 #![allow(
     dead_code,
@@ -12,24 +12,19 @@
 #[path = "../../../objects/tests/fuzz_support/mod.rs"]
 pub mod objects;
 
-use std::time::{Duration, Instant};
-
-use secrets_injector_objects::annotations::{self, VOLUME_NAME};
+use secrets_injector_objects::annotations::{self, INIT_CONTAINER_NAME, VOLUME_NAME};
 use secrets_injector_webhook::admission::{self, Operation, Request};
-use secrets_injector_webhook::config::{InjectorUser, MutationConfig};
-use secrets_injector_webhook::mutate::{Decision, mutate};
-use secrets_injector_webhook::plan::INJECTOR_PATH;
+use secrets_injector_webhook::admission::{Outcome, Verdict};
+use secrets_injector_webhook::mutation::INJECTOR_PATH;
+use secrets_injector_webhook::mutation::{Decision, mutate};
+use secrets_injector_webhook::mutation::{InjectorUser, MutationConfig};
 use secrets_injector_webhook::pod;
-use secrets_injector_webhook::review::{self, Outcome};
 use serde_json::{Map, Value, json};
 
 pub use objects::{Bytes, Rng};
 
 /// The image every injected pod must run, whatever it asks for.
 pub const IMAGE: &str = "registry.example.com/secrets-injector/injector:1.0.0";
-/// Longest one review may take on a debug build of a shared machine; the API server's own
-/// timeout is 10 s at most.
-pub const REVIEW_BUDGET: Duration = Duration::from_secs(3);
 pub const UID: &str = "0f0e0d0c-0b0a-0908-0706-050403020100";
 
 pub fn config(b: &mut Bytes<'_>) -> MutationConfig {
@@ -292,7 +287,7 @@ fn container(b: &mut Bytes<'_>, name: &str, tame: bool) -> Value {
 /// A forged `secrets-injector` init container: what a pod would send to run something else,
 /// or the injector as root, under the webhook's name.
 fn forged_injector(b: &mut Bytes<'_>) -> Value {
-    let mut c = container(b, VOLUME_NAME, false);
+    let mut c = container(b, INIT_CONTAINER_NAME, false);
     let fields = c.as_object_mut().expect("object");
     fields.insert(
         "image".to_owned(),
@@ -348,7 +343,7 @@ pub fn pod(b: &mut Bytes<'_>) -> Value {
             annotations.insert((*name).to_owned(), json!(value));
         }
     }
-    let names = ["sidecar", "proxy", "app", VOLUME_NAME];
+    let names = ["sidecar", "proxy", "app", INIT_CONTAINER_NAME];
     let mut containers = vec![container(b, "app", tame)];
     for _ in 0..b.below(3) {
         let name = if tame {
@@ -489,10 +484,7 @@ pub fn check_request(
     object: Option<&Value>,
     cfg: &MutationConfig,
 ) -> Outcome {
-    let started = Instant::now();
-    let outcome = review::respond(request, cfg);
-    let elapsed = started.elapsed();
-    assert!(elapsed < REVIEW_BUDGET, "a review took {elapsed:?}");
+    let outcome = admission::respond(request, cfg);
     let response = &outcome.response;
     same_as_the_whole_pod(request, object, &outcome, cfg);
     assert_eq!(
@@ -504,7 +496,7 @@ pub fn check_request(
     assert_eq!(rendered["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(rendered["kind"], "AdmissionReview");
     if !response.allowed {
-        assert_eq!(outcome.decision, "denied");
+        assert_eq!(outcome.verdict, Verdict::Denied);
         let denial = response.denial.as_ref().expect("a denial has a status");
         assert_eq!(denial.code, 400, "denials are 400");
         assert_eq!(rendered["response"]["status"]["code"], 400);
@@ -557,7 +549,7 @@ fn same_as_the_whole_pod(
     };
     let response = &outcome.response;
     match mutate(object, cfg) {
-        Decision::Skip => assert_eq!(outcome.decision, "skipped"),
+        Decision::Skip => assert_eq!(outcome.verdict, Verdict::Skipped),
         Decision::Deny(message) => {
             assert_eq!(
                 response.denial.as_ref().map(|d| d.message.as_str()),
@@ -620,7 +612,7 @@ fn app_containers(pod: &Value) -> impl Iterator<Item = &Value> {
     list(pod, "containers")
         .iter()
         .chain(list(pod, "initContainers"))
-        .filter(|c| name_of(c) != VOLUME_NAME)
+        .filter(|c| name_of(c) != INIT_CONTAINER_NAME)
 }
 
 /// The path as the runtime resolves it, without its leading '/': empty and `.` parts dropped,
@@ -671,7 +663,7 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
     // The init container: exactly one, the webhook's image and command, locked down.
     let injectors: Vec<&Value> = list(pod, "initContainers")
         .iter()
-        .filter(|c| name_of(c) == VOLUME_NAME)
+        .filter(|c| name_of(c) == INIT_CONTAINER_NAME)
         .collect();
     // A pod with two containers of one name is refused by the API server whatever the webhook
     // does; for every other pod the webhook's container is the only one of its name.
@@ -867,7 +859,7 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
     // Only the injector can write the files: every other mount of the volume is read-only.
     for key in ["initContainers", "containers", "ephemeralContainers"] {
         for c in list(pod, key) {
-            if key == "initContainers" && name_of(c) == VOLUME_NAME {
+            if key == "initContainers" && name_of(c) == INIT_CONTAINER_NAME {
                 continue;
             }
             for mount in c["volumeMounts"].as_array().map_or(&[][..], Vec::as_slice) {
@@ -925,13 +917,9 @@ pub fn fuzz_structured(data: &[u8]) {
 /// The raw fuzz target: any bytes as a request body. Whatever parses is answered with the
 /// invariants kept; the rest is what the server answers 400 to.
 pub fn fuzz_raw(data: &[u8]) {
-    let started = Instant::now();
+    // Not timed: the fuzzer's own -timeout catches a slow input, and a test on a loaded machine
+    // would fail for the machine's sake.
     let parsed = admission::parse(data);
-    assert!(
-        started.elapsed() < REVIEW_BUDGET,
-        "parsing took {:?}",
-        started.elapsed()
-    );
     match parsed {
         Ok(request) => {
             // The object as sent (the request may hold it pruned). A body nested past
@@ -952,7 +940,8 @@ pub fn fuzz_raw(data: &[u8]) {
             };
             check_request(&request, object, &cfg);
         }
-        Err(reason) => {
+        Err(refusal) => {
+            let reason = refusal.to_string();
             assert!(
                 !reason.is_empty() && reason.len() < 200,
                 "reason {reason:?}"

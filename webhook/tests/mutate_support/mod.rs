@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use json_patch::Patch;
-use secrets_injector_webhook::config::MutationConfig;
-use secrets_injector_webhook::mutate::{Decision, mutate};
+use secrets_injector_webhook::mutation::MutationConfig;
+use secrets_injector_webhook::mutation::{Decision, mutate};
 use serde_json::Value;
 
 pub const IMAGE: &str = "public.ecr.aws/example/secrets-injector:0.1.0";

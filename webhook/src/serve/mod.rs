@@ -1,5 +1,12 @@
-//! `webhook serve`: the HTTPS transport around `review::respond`, the health endpoints, the
-//! metrics listener and graceful shutdown.
+//! `webhook serve`: the HTTPS transport around `admission::respond`, the health endpoints, the
+//! metrics listener and graceful shutdown; `tls` reloads the serving certificate, `metrics` and
+//! `telemetry` (with `log_buffer`, its non-blocking writer) are what the server tells about
+//! itself.
+
+pub(crate) mod log_buffer;
+pub(crate) mod metrics;
+pub mod telemetry;
+pub(crate) mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,12 +28,11 @@ use rustls::crypto::CryptoProvider;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::admission;
-use crate::config::MutationConfig;
-use crate::metrics::{self, Metrics};
-use crate::review;
-use crate::telemetry::LogFormat;
-use crate::tls::{self, CertPaths, Reloader, Resolver};
+use crate::mutation::MutationConfig;
 use crate::{Error, Result};
+use metrics::Metrics;
+use telemetry::LogFormat;
+use tls::{CertPaths, Reloader, Resolver};
 
 /// How long a client may take for the TLS handshake, for a request's headers and for its body:
 /// the API server sends a review in milliseconds, so this only bounds slow or stalled clients.
@@ -412,18 +418,18 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
             return text(StatusCode::BAD_REQUEST, format!("{reason}\n"));
         }
     };
-    let outcome = review::respond(&request, &state.mutation);
+    let outcome = admission::respond(&request, &state.mutation);
     let elapsed = started.elapsed();
     state
         .metrics
-        .observe_review(&request.kind.kind, outcome.decision, elapsed);
+        .observe_review(&request.kind.kind, outcome.verdict.as_str(), elapsed);
     tracing::info!(
         uid = %request.uid,
         kind = %request.kind.kind,
         namespace = request.namespace.as_deref().unwrap_or(""),
         name = %outcome.name,
         operation = request.operation.as_str(),
-        decision = outcome.decision,
+        decision = outcome.verdict.as_str(),
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         "review"
     );

@@ -6,20 +6,45 @@ use serde_json::Value;
 
 use serde_json::value::RawValue;
 
-use crate::admission::{self, Object, Operation, Request, Response};
-use crate::config::MutationConfig;
-use crate::mutate::{Decision, mutate};
-use crate::pruned;
+use super::review::{self, Object, Operation, Request, Response};
+use crate::mutation::{Decision, MutationConfig, mutate};
+use crate::pod::pruned;
 
 /// The response and what was decided, for logs and metrics.
 #[derive(Debug)]
 pub struct Outcome {
     pub response: Response,
-    /// `skipped`, `mutated`, `unchanged`, `denied` or `checked`.
-    pub decision: &'static str,
+    pub verdict: Verdict,
     /// The object's name, or its `generateName` when it has none yet (empty when neither was
     /// read).
     pub name: String,
+}
+
+/// What was decided about a request, as logs and metrics name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not a request the webhook looks at, or a pod that does not ask for objects.
+    Skipped,
+    /// A pod being created, patched.
+    Mutated,
+    /// A pod being created that already has everything: allowed without a patch.
+    Unchanged,
+    Denied,
+    /// A workload's pod template, or a pod UPDATE, found good (never patched).
+    Checked,
+}
+
+impl Verdict {
+    /// The `decision` label of logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Skipped => "skipped",
+            Self::Mutated => "mutated",
+            Self::Unchanged => "unchanged",
+            Self::Denied => "denied",
+            Self::Checked => "checked",
+        }
+    }
 }
 
 /// Where a workload kind keeps its pod template, as a JSON pointer and as a field path for
@@ -42,7 +67,7 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
     let name = req.name.as_deref().unwrap_or_default();
     let skipped = |name: &str| Outcome {
         response: Response::allow(&req.uid),
-        decision: "skipped",
+        verdict: Verdict::Skipped,
         name: name.to_owned(),
     };
     if req.sub_resource.is_some() {
@@ -74,30 +99,30 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
             },
         };
         let name = name_of(name, object);
-        let outcome = |response, decision| Outcome {
+        let outcome = |response, verdict| Outcome {
             response,
-            decision,
+            verdict,
             name: name.to_owned(),
         };
         return match mutate(object, cfg) {
             Decision::Skip => skipped(name),
-            Decision::Deny(message) => outcome(Response::deny(&req.uid, message), "denied"),
+            Decision::Deny(message) => outcome(Response::deny(&req.uid, message), Verdict::Denied),
             Decision::Patch { patch, warnings } => {
                 let mut response = Response::allow(&req.uid);
                 response.warnings = warnings;
                 if patch.0.is_empty() {
-                    return outcome(response, "unchanged");
+                    return outcome(response, Verdict::Unchanged);
                 }
                 // A pod's patch is a few KiB: one allocation instead of a series of doublings.
                 let mut bytes = Vec::with_capacity(4096);
                 match serde_json::to_writer(&mut bytes, &patch) {
                     Ok(()) => {
                         response.patch = Some(bytes);
-                        outcome(response, "mutated")
+                        outcome(response, Verdict::Mutated)
                     }
                     Err(e) => outcome(
                         Response::deny(&req.uid, format!("the patch cannot be written: {e}")),
-                        "denied",
+                        Verdict::Denied,
                     ),
                 }
             }
@@ -126,7 +151,7 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
         Decision::Deny(message) => {
             return Outcome {
                 response: Response::deny(&req.uid, format!("{field}: {message}")),
-                decision: "denied",
+                verdict: Verdict::Denied,
                 name: name.to_owned(),
             };
         }
@@ -138,7 +163,7 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
     };
     Outcome {
         response,
-        decision: "checked",
+        verdict: Verdict::Checked,
         name: name.to_owned(),
     }
 }
@@ -148,7 +173,7 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
 /// Nothing else is checked and nothing is patched: the rest of a running pod's spec is immutable,
 /// and label or finalizer changes on injected pods must keep working.
 fn pod_update(req: &Request<'_>, object: &RawValue, name: &str) -> Outcome {
-    let read = admission::injector_images;
+    let read = review::injector_images;
     let (new, old) = match (read(object), req.old_object.map(read).transpose()) {
         (Ok(new), Ok(old)) => (new, old.unwrap_or_default()),
         (Err(e), _) | (_, Err(e)) => return unreadable(req, name, &e),
@@ -156,7 +181,7 @@ fn pod_update(req: &Request<'_>, object: &RawValue, name: &str) -> Outcome {
     if new == old {
         return Outcome {
             response: Response::allow(&req.uid),
-            decision: "checked",
+            verdict: Verdict::Checked,
             name: name.to_owned(),
         };
     }
@@ -176,7 +201,7 @@ fn pod_update(req: &Request<'_>, object: &RawValue, name: &str) -> Outcome {
                 "init container {container:?} ({image} in this update): the injector's image is set by the webhook and cannot be changed on a running pod; recreate the pod (delete it, or roll out its workload) to run another injector image"
             ),
         ),
-        decision: "denied",
+        verdict: Verdict::Denied,
         name: name.to_owned(),
     }
 }
@@ -197,7 +222,7 @@ fn name_of<'a>(name: &'a str, object: &'a Value) -> &'a str {
 fn unreadable(req: &Request<'_>, name: &str, e: &serde_json::Error) -> Outcome {
     Outcome {
         response: Response::deny(&req.uid, format!("the object cannot be read: {e}")),
-        decision: "denied",
+        verdict: Verdict::Denied,
         name: name.to_owned(),
     }
 }
@@ -269,7 +294,7 @@ mod tests {
             pod(json!({"secrets-injector.io/objects": OBJECTS})),
         );
         let outcome = answer(&req, &cfg());
-        assert_eq!(outcome.decision, "mutated");
+        assert_eq!(outcome.verdict, Verdict::Mutated);
         assert!(outcome.response.allowed);
         assert_eq!(outcome.response.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
         let patch: json_patch::Patch =
@@ -283,7 +308,7 @@ mod tests {
     fn pod_not_asking_is_skipped() {
         let req = request(("", "v1", "Pod"), "CREATE", pod(json!({"other": "x"})));
         let outcome = answer(&req, &cfg());
-        assert_eq!(outcome.decision, "skipped");
+        assert_eq!(outcome.verdict, Verdict::Skipped);
         assert!(outcome.response.allowed);
         assert!(outcome.response.patch.is_none());
     }
@@ -320,7 +345,7 @@ mod tests {
             let mut new = old.clone();
             new["metadata"]["labels"] = json!({"app": "web"});
             let outcome = answer(&update(old, new), &cfg());
-            assert_eq!(outcome.decision, "checked");
+            assert_eq!(outcome.verdict, Verdict::Checked);
             assert!(outcome.response.allowed);
             assert!(outcome.response.patch.is_none());
         }
@@ -335,7 +360,7 @@ mod tests {
             let mut new = old.clone();
             new["spec"]["initContainers"][0]["image"] = json!("evil.example/miner:1");
             let outcome = answer(&update(old.clone(), new.clone()), &cfg());
-            assert_eq!(outcome.decision, "denied", "{container}");
+            assert_eq!(outcome.verdict, Verdict::Denied, "{container}");
             let message = &outcome.response.denial.as_ref().unwrap().message;
             assert!(
                 message.starts_with(&format!(
@@ -349,7 +374,7 @@ mod tests {
                 .unwrap()
                 .remove("image");
             let outcome = answer(&update(old, new), &cfg());
-            assert_eq!(outcome.decision, "denied", "{container}");
+            assert_eq!(outcome.verdict, Verdict::Denied, "{container}");
         }
         // Another init container's image may change (the API server allows it): not ours.
         let mut old = old;
@@ -360,7 +385,7 @@ mod tests {
         let mut new = old.clone();
         new["spec"]["initContainers"][1]["image"] = json!("busybox:2");
         let outcome = answer(&update(old, new), &cfg());
-        assert_eq!(outcome.decision, "checked");
+        assert_eq!(outcome.verdict, Verdict::Checked);
         assert!(outcome.response.allowed);
     }
 
@@ -372,7 +397,7 @@ mod tests {
             pod(json!({"secrets-injector.io/objects": "[]"})),
         );
         let outcome = answer(&req, &cfg());
-        assert_eq!(outcome.decision, "denied");
+        assert_eq!(outcome.verdict, Verdict::Denied);
         assert!(!outcome.response.allowed);
         assert_eq!(outcome.response.denial.as_ref().unwrap().code, 400);
         assert!(
@@ -398,7 +423,7 @@ mod tests {
         };
         json_patch::patch(&mut object, &patch).unwrap();
         let outcome = answer(&request(("", "v1", "Pod"), "CREATE", object), &cfg);
-        assert_eq!(outcome.decision, "unchanged");
+        assert_eq!(outcome.verdict, Verdict::Unchanged);
         assert!(outcome.response.allowed);
         assert!(outcome.response.patch.is_none());
     }
@@ -428,7 +453,7 @@ mod tests {
                 &request(("apps", "v1", "Deployment"), operation, good.clone()),
                 &cfg(),
             );
-            assert_eq!(outcome.decision, "checked");
+            assert_eq!(outcome.verdict, Verdict::Checked);
             assert!(outcome.response.allowed);
             assert!(outcome.response.patch.is_none());
             let warnings = outcome.response.warnings;
@@ -447,7 +472,7 @@ mod tests {
             &request(("apps", "v1", "Deployment"), "UPDATE", bad),
             &cfg(),
         );
-        assert_eq!(outcome.decision, "denied");
+        assert_eq!(outcome.verdict, Verdict::Denied);
         assert_eq!(outcome.response.denial.as_ref().unwrap().code, 400);
         assert!(
             outcome.response.denial.as_ref().unwrap().message.starts_with(
@@ -464,7 +489,7 @@ mod tests {
             ),
             &cfg(),
         );
-        assert_eq!(outcome.decision, "skipped");
+        assert_eq!(outcome.verdict, Verdict::Skipped);
     }
 
     #[test]
@@ -485,7 +510,7 @@ mod tests {
             &request(("batch", "v1", "CronJob"), "CREATE", cronjob),
             &cfg(),
         );
-        assert_eq!(outcome.decision, "denied");
+        assert_eq!(outcome.verdict, Verdict::Denied);
         assert!(
             outcome.response.denial.as_ref().unwrap().message.starts_with(
                 "spec.jobTemplate.spec.template: annotation secrets-injector.io/init-first: \"yes\" is not a boolean"
@@ -502,7 +527,7 @@ mod tests {
             &request(("", "v1", "ConfigMap"), "CREATE", config_map),
             &cfg(),
         );
-        assert_eq!(outcome.decision, "skipped");
+        assert_eq!(outcome.verdict, Verdict::Skipped);
         assert!(outcome.response.allowed);
     }
 
@@ -515,7 +540,7 @@ mod tests {
             "volumeMounts": [{"name": "secrets-injector", "mountPath": "/s"}]
         }]);
         let outcome = answer(&request(("", "v1", "Pod"), "CREATE", object), &cfg());
-        assert_eq!(outcome.decision, "denied");
+        assert_eq!(outcome.verdict, Verdict::Denied);
         let message = &outcome.response.denial.as_ref().unwrap().message;
         assert!(
             message.contains(
@@ -541,7 +566,7 @@ mod tests {
             let object = pod(annotations.clone());
             let full = !matches!(mutate(&object, &cfg), Decision::Skip);
             let outcome = answer(&request(("", "v1", "Pod"), "CREATE", object), &cfg);
-            assert_eq!(outcome.decision != "skipped", full, "{annotations}");
+            assert_eq!(outcome.verdict != Verdict::Skipped, full, "{annotations}");
         }
     }
 }

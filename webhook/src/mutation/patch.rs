@@ -9,13 +9,15 @@ use json_patch::{
 };
 use serde_json::{Map, Value, json};
 
-use secrets_injector_objects::annotations::{STATUS, STATUS_INJECTED, VOLUME_NAME};
+use secrets_injector_objects::annotations::{
+    INIT_CONTAINER_NAME, STATUS, STATUS_INJECTED, VOLUME_NAME,
+};
 
-use crate::config::{InjectorUser, MutationConfig};
-use crate::plan::{INJECTOR_PATH, Injection, own_mount_index};
+use super::config::{InjectorUser, MutationConfig};
+use super::injection::{INJECTOR_PATH, Injection, own_mount_index};
+use super::quantity::Quantity;
+use super::resources;
 use crate::pod::{self, ContainerList, Identity};
-use crate::quantity::Quantity;
-use crate::resources;
 
 /// Fields of the init container the webhook does not own but keeps: the API server defaults them.
 const KEPT_FIELDS: [&str; 3] = ["name", "imagePullPolicy", "terminationMessagePath"];
@@ -208,7 +210,7 @@ fn desired_container(injection: Injection, cfg: &MutationConfig) -> Map<String, 
     mounts.push(json!({"name": VOLUME_NAME, "mountPath": mount_path}));
     mounts.extend(copied_mounts);
     let mut container = Map::new();
-    container.insert("name".to_owned(), json!(VOLUME_NAME));
+    container.insert("name".to_owned(), json!(INIT_CONTAINER_NAME));
     container.insert("image".to_owned(), json!(cfg.injector_image));
     container.insert("command".to_owned(), json!([INJECTOR_PATH]));
     container.insert(
@@ -240,7 +242,10 @@ fn init_container(
     let init_first = injection.init_first;
     let desired = desired_container(injection, cfg);
     let init = pod::containers(pod, ContainerList::InitContainers);
-    let Some(mut index) = init.iter().position(|c| pod::name(c) == VOLUME_NAME) else {
+    let Some(mut index) = init
+        .iter()
+        .position(|c| pod::name(c) == INIT_CONTAINER_NAME)
+    else {
         let container = Value::Object(desired);
         if !has_container(pod.get("spec"), "initContainers") {
             ops.push(add(ptr(&["spec", "initContainers"]), json!([container])));

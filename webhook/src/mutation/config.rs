@@ -4,8 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::plan_cache::PlanCache;
-use crate::quantity::Quantity;
+use super::plan_cache::PlanCache;
+use super::quantity::Quantity;
 use crate::{Error, Result};
 
 /// The user the init container runs as when the app container has no `runAsUser` of its own.

@@ -13,9 +13,9 @@ use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
 use secrets_injector_objects::translation::PathTranslation;
 
-use crate::config::MutationConfig;
+use super::config::MutationConfig;
+use super::resources;
 use crate::pod::{self, ContainerList, Identity, Targets};
-use crate::resources;
 
 /// Absolute path of the injector binary in its image (the init container's `command[0]`).
 pub const INJECTOR_PATH: &str = "/usr/local/bin/injector";
@@ -23,12 +23,10 @@ pub const INJECTOR_PATH: &str = "/usr/local/bin/injector";
 /// Everything the patch needs, checked.
 #[derive(Debug)]
 pub struct Injection {
-    /// The parsed object list (validated; kept for its warnings and file checks).
+    /// The checked object list (`webhook policy` reads what the injector will fetch from it).
     pub plan: Arc<Plan>,
     /// Where the files appear.
     pub mount_path: String,
-    /// The resolved region passed to the injector.
-    pub region: String,
     pub targets: Targets,
     /// The app's identity, from the first target container and the pod.
     pub identity: Identity,
@@ -46,7 +44,7 @@ pub struct Injection {
 
 /// What a pod asks for.
 #[derive(Debug)]
-pub enum Request {
+pub enum Ask {
     /// Not asking for objects (no `objects` annotation, or `inject: "false"`).
     None,
     Inject(Box<Injection>),
@@ -54,25 +52,19 @@ pub enum Request {
     Deny(String),
 }
 
-/// Whether a pod with these `objects` and `inject` annotations asks for objects: a non-blank
-/// list, not switched off.
-pub fn asks(objects: Option<&str>, inject: Option<&str>) -> bool {
-    objects.is_some_and(|objects| !objects.trim().is_empty()) && inject != Some("false")
-}
-
 /// Reads and checks a pod's annotations against the webhook's settings.
-pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
+pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
     let objects = pod::annotation(pod, annotations::OBJECTS);
     let Some(objects) =
-        objects.filter(|_| asks(objects, pod::annotation(pod, annotations::INJECT)))
+        objects.filter(|_| pod::asks(objects, pod::annotation(pod, annotations::INJECT)))
     else {
-        return Request::None;
+        return Ask::None;
     };
     if !pod.get("spec").is_some_and(Value::is_object) {
-        return Request::Deny("the pod has no spec".to_owned());
+        return Ask::Deny("the pod has no spec".to_owned());
     }
     if pod::is_windows(pod) {
-        return Request::Deny(format!(
+        return Ask::Deny(format!(
             "annotation {}: the pod runs on Windows (spec.os.name: windows), and the injector's init \
              container needs Linux security settings that a Windows pod cannot have; run the pod on \
              Linux or remove the annotation",
@@ -84,7 +76,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
 
     if let Some(clash) = pod::containers(pod, ContainerList::Containers)
         .iter()
-        .find(|c| pod::name(c) == annotations::VOLUME_NAME)
+        .find(|c| pod::name(c) == annotations::INIT_CONTAINER_NAME)
     {
         problems.push(format!(
             "container name {:?} is reserved for the webhook's init container; rename the container",
@@ -145,7 +137,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
                 Some(Err(errors)) => errors.0.as_slice(),
                 _ => &[],
             };
-            return Request::Deny(error::message(pod_problems.iter().chain(errors)));
+            return Ask::Deny(error::message(pod_problems.iter().chain(errors)));
         }
     };
 
@@ -156,13 +148,12 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Request {
     };
     let unreadable = plan.unreadable(app);
     if !unreadable.is_empty() {
-        return Request::Deny(error::message(&unreadable));
+        return Ask::Deny(error::message(&unreadable));
     }
     let warnings =
         error::capped_warnings(warnings.iter().chain(&plan.warnings).map(String::as_str));
     let args = injector_args(pod, &mount_path, &plan.settings.region, objects);
-    Request::Inject(Box::new(Injection {
-        region: plan.settings.region.clone(),
+    Ask::Inject(Box::new(Injection {
         plan,
         mount_path,
         targets,
@@ -205,12 +196,12 @@ fn resolve_targets(pod: &Value, warnings: &mut Vec<String>) -> Targets {
     }
     if names
         .as_deref()
-        .is_some_and(|names| names.iter().any(|n| n == annotations::VOLUME_NAME))
+        .is_some_and(|names| names.iter().any(|n| n == annotations::INIT_CONTAINER_NAME))
     {
         warnings.push(format!(
             "annotation {}: {:?} is the webhook's own init container and is ignored",
             annotations::CONTAINERS,
-            annotations::VOLUME_NAME
+            annotations::INIT_CONTAINER_NAME
         ));
     }
     let targets = pod::targets(pod, names.as_deref());
@@ -319,7 +310,7 @@ fn writable_volume_mounts(pod: &Value, targets: &Targets) -> Vec<String> {
     for list in ContainerList::ALL {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
             if list == ContainerList::InitContainers
-                && pod::name(container) == annotations::VOLUME_NAME
+                && pod::name(container) == annotations::INIT_CONTAINER_NAME
             {
                 continue;
             }

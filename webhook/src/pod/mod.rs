@@ -1,11 +1,27 @@
-//! Reads what the mutation needs from a pod (or a workload's pod template) as JSON: annotations,
-//! target containers, the app's identity and security context, and the AWS identity env and mounts
-//! the init container copies. Works on `serde_json::Value` so fields this version of the API does
-//! not know survive untouched.
+//! The pod, as the mutation sees it: `pruned` reads a pod being created from the review's body,
+//! keeping only the fields the mutation looks at; the accessors here read what the mutation needs
+//! from that pod (or a workload's pod template) as JSON: annotations, target containers, the app's
+//! identity and security context, and the AWS identity env and mounts the init container copies.
+//! They work on `serde_json::Value` so fields this version of the API does not know survive
+//! untouched.
+//!
+//! THE RULE: `pruned` keeps every field that these accessors, `mutation::injection` and
+//! `mutation::patch` read. A new read of a field `pruned` skips makes the webhook decide on a pod
+//! it never saw whole (the field reads as absent). `webhook/tests/mutate_pruned.rs`
+//! runs the mutation over a corpus of real and generated pods, pruned and whole, and fails when the
+//! answers differ: extend `pruned` in the same change as the new read.
 
 use serde_json::Value;
 
 use secrets_injector_objects::annotations;
+
+pub mod pruned;
+
+/// Whether a pod with these `objects` and `inject` annotations asks for objects: a non-blank
+/// list, not switched off.
+pub fn asks(objects: Option<&str>, inject: Option<&str>) -> bool {
+    objects.is_some_and(|objects| !objects.trim().is_empty()) && inject != Some("false")
+}
 
 /// The container lists of a pod: a target is in one of the first two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +164,7 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     let Some(names) = names else {
         return Targets {
             found: (0..regular.len())
-                .filter(|&i| name(&regular[i]) != annotations::VOLUME_NAME)
+                .filter(|&i| name(&regular[i]) != annotations::INIT_CONTAINER_NAME)
                 .map(|index| ContainerRef {
                     list: ContainerList::Containers,
                     index,
@@ -159,7 +175,7 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     };
     let wanted = |container: &Value| {
         let n = name(container);
-        n != annotations::VOLUME_NAME && names.iter().any(|wanted| wanted == n)
+        n != annotations::INIT_CONTAINER_NAME && names.iter().any(|wanted| wanted == n)
     };
     let mut found: Vec<ContainerRef> = (0..regular.len())
         .filter(|&i| wanted(&regular[i]))
@@ -179,7 +195,10 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     let mut missing: Vec<String> = Vec::new();
     for wanted_name in names {
         let present = regular.iter().chain(init).any(|c| name(c) == wanted_name);
-        if !present && wanted_name != annotations::VOLUME_NAME && !missing.contains(wanted_name) {
+        if !present
+            && wanted_name != annotations::INIT_CONTAINER_NAME
+            && !missing.contains(wanted_name)
+        {
             missing.push(wanted_name.clone());
         }
     }

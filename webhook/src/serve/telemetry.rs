@@ -9,7 +9,7 @@ use std::io;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::log_buffer::{self, Flusher};
+use super::log_buffer::{self, Flusher};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

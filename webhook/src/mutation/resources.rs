@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::config::MutationConfig;
-use crate::quantity::Quantity;
+use super::config::MutationConfig;
+use super::quantity::Quantity;
 
 /// The resources the init container may ask for. Extended resources and claims belong to the app.
 const RESOURCE_NAMES: [&str; 3] = ["cpu", "memory", "ephemeral-storage"];

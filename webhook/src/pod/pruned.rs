@@ -6,7 +6,7 @@
 //! container whole (they are compared field by field). Images, probes, ports, labels, managed fields, other
 //! annotations and the rest are skipped without being built, which is most of a real pod.
 //!
-//! The result is the same JSON tree with those fields missing, so `plan` and `patch` read it as
+//! The result is the same JSON tree with those fields missing, so `mutation::injection` and `mutation::patch` read it as
 //! they read a whole pod, and list positions (which the patch addresses) are unchanged. A pod not
 //! shaped as the API writes pods is read whole instead.
 
@@ -21,27 +21,29 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use secrets_injector_objects::annotations::{INJECT, OBJECTS, PREFIX, VOLUME_NAME};
+use secrets_injector_objects::annotations::{
+    INIT_CONTAINER_NAME, INJECT, OBJECTS, PREFIX, VOLUME_NAME,
+};
 
-use crate::{plan, pod};
+use crate::pod;
 
 /// `T` read only from a JSON object: serde's derived structs also accept an array of their
 /// fields in order, which the API never writes and the mutation would not read as a pod.
-struct Object<T>(T);
+struct JsonObject<T>(T);
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields<T>(PhantomData<T>);
 
         impl<'de, T: Deserialize<'de>> Visitor<'de> for Fields<T> {
-            type Value = Object<T>;
+            type Value = JsonObject<T>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
-                T::deserialize(MapAccessDeserializer::new(map)).map(Object)
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<JsonObject<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(JsonObject)
             }
         }
 
@@ -114,7 +116,8 @@ pub struct Pod<'a>(PodFields<'a>);
 
 impl<'de> Deserialize<'de> for Pod<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Object::<PodFields<'de>>::deserialize(deserializer).map(|Object(fields)| Pod(fields))
+        JsonObject::<PodFields<'de>>::deserialize(deserializer)
+            .map(|JsonObject(fields)| Pod(fields))
     }
 }
 
@@ -150,8 +153,8 @@ impl<'de> Visitor<'de> for PodVisitor {
                     return Err(de::Error::duplicate_field("metadata"));
                 }
                 "metadata" => {
-                    let read: Option<Object<Metadata>> = map.next_value()?;
-                    metadata = Some(read.map(|Object(m)| m));
+                    let read: Option<JsonObject<Metadata>> = map.next_value()?;
+                    metadata = Some(read.map(|JsonObject(m)| m));
                 }
                 "spec" if spec.is_some() => return Err(de::Error::duplicate_field("spec")),
                 "spec" if metadata.as_ref().is_some_and(|m| !asks(m.as_ref())) => {
@@ -159,8 +162,8 @@ impl<'de> Visitor<'de> for PodVisitor {
                     spec = Some(None);
                 }
                 "spec" => {
-                    let read: Option<Object<Spec<'de>>> = map.next_value()?;
-                    spec = Some(read.map(|Object(s)| s));
+                    let read: Option<JsonObject<Spec<'de>>> = map.next_value()?;
+                    spec = Some(read.map(|JsonObject(s)| s));
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -174,10 +177,10 @@ impl<'de> Visitor<'de> for PodVisitor {
     }
 }
 
-/// `plan::asks` on the annotations read so far.
+/// `pod::asks` on the annotations read so far.
 fn asks(metadata: Option<&Metadata>) -> bool {
     let annotation = |name: &str| metadata?.annotations.as_ref()?.0.get(name)?.as_str();
-    plan::asks(annotation(OBJECTS), annotation(INJECT))
+    pod::asks(annotation(OBJECTS), annotation(INJECT))
 }
 
 #[derive(Deserialize)]
@@ -201,11 +204,11 @@ struct Spec<'a> {
     #[serde(default)]
     volumes: Option<Vec<Volume>>,
     #[serde(default)]
-    containers: Option<Vec<Object<Container>>>,
+    containers: Option<Vec<JsonObject<Container>>>,
     #[serde(default, borrow)]
     init_containers: Option<Vec<&'a RawValue>>,
     #[serde(default)]
-    ephemeral_containers: Option<Vec<Object<Container>>>,
+    ephemeral_containers: Option<Vec<JsonObject<Container>>>,
 }
 
 /// What to keep of a list entry, from its `name`.
@@ -389,17 +392,21 @@ impl Pod<'_> {
 }
 
 /// A list of pruned containers as JSON (`None` when the pod has none).
-fn container_list(list: Option<Vec<Object<Container>>>) -> serde_json::Result<Option<Value>> {
-    list.map(|list| list.into_iter().map(|Object(c)| c.into_value()).collect())
-        .transpose()
-        .map(|list| list.map(Value::Array))
+fn container_list(list: Option<Vec<JsonObject<Container>>>) -> serde_json::Result<Option<Value>> {
+    list.map(|list| {
+        list.into_iter()
+            .map(|JsonObject(c)| c.into_value())
+            .collect()
+    })
+    .transpose()
+    .map(|list| list.map(Value::Array))
 }
 
 /// An init container: pruned like the others, except the webhook's own, which is read whole.
 fn init_container(raw: &RawValue) -> serde_json::Result<Value> {
-    match serde_json::from_str::<Object<Container>>(raw.get()) {
-        Ok(Object(container))
-            if container.name.as_ref().and_then(Value::as_str) != Some(VOLUME_NAME) =>
+    match serde_json::from_str::<JsonObject<Container>>(raw.get()) {
+        Ok(JsonObject(container))
+            if container.name.as_ref().and_then(Value::as_str) != Some(INIT_CONTAINER_NAME) =>
         {
             container.into_value()
         }

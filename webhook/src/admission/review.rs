@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use secrets_injector_objects::annotations::VOLUME_NAME;
+use secrets_injector_objects::annotations::INIT_CONTAINER_NAME;
 
-use crate::pruned::{self, Key};
+use crate::pod::pruned::{self, Key};
 
 /// The only version the webhook speaks (the MutatingWebhookConfiguration asks for it alone).
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -213,7 +213,7 @@ pub fn injector_images(pod: &RawValue) -> serde_json::Result<InjectorImages<'_>>
         .unwrap_or_default()
         .into_iter()
         .filter_map(|c| Some((c.name?, c.image)))
-        .filter(|(name, _)| name.starts_with(VOLUME_NAME))
+        .filter(|(name, _)| name.starts_with(INIT_CONTAINER_NAME))
         .collect())
 }
 
@@ -249,10 +249,54 @@ struct TypeOnly<'a> {
     api_version: Option<Cow<'a, str>>,
 }
 
-/// Parses an AdmissionReview of `admission.k8s.io/v1` and takes its request. The reason on
-/// failure is short and never quotes the body.
-pub fn parse(body: &[u8]) -> Result<Request<'_>, String> {
-    let at = |e: &serde_json::Error| format!("(line {}, column {})", e.line(), e.column());
+/// Why a body is not a review the webhook answers (the server's HTTP 400). Its text is short and
+/// never quotes the body; positions are `(line, column)` as serde_json counts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not UTF-8 from this position.
+    NotUtf8 { line: usize, column: usize },
+    /// Not JSON at this position.
+    NotJson { line: usize, column: usize },
+    /// JSON, but not an object with string `kind` and `apiVersion`.
+    NotTyped { line: usize, column: usize },
+    /// Another kind, or another version of AdmissionReview.
+    OtherType,
+    /// An `admission.k8s.io/v1` AdmissionReview whose fields are not as the API writes them.
+    NotAReview { line: usize, column: usize },
+    /// An AdmissionReview without `request`.
+    NoRequest,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::NotUtf8 { line, column } => write!(
+                f,
+                "request body is not valid JSON: not UTF-8 (line {line}, column {column})"
+            ),
+            Self::NotJson { line, column } => write!(
+                f,
+                "request body is not valid JSON (line {line}, column {column})"
+            ),
+            Self::NotTyped { line, column } => write!(
+                f,
+                "request body is not a JSON object with kind and apiVersion (line {line}, column {column})"
+            ),
+            Self::OtherType => write!(
+                f,
+                "expected kind AdmissionReview of apiVersion {API_VERSION}"
+            ),
+            Self::NotAReview { line, column } => write!(
+                f,
+                "request body is not a valid AdmissionReview (line {line}, column {column})"
+            ),
+            Self::NoRequest => f.write_str("the AdmissionReview has no request"),
+        }
+    }
+}
+
+/// Parses an AdmissionReview of `admission.k8s.io/v1` and takes its request.
+pub fn parse(body: &[u8]) -> Result<Request<'_>, Refusal> {
     // JSON is UTF-8 throughout; serde_json checks only the strings it keeps, and the webhook
     // skips most of a review.
     let text = match std::str::from_utf8(body) {
@@ -266,34 +310,31 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, String> {
     let review = match read_review::<true>(text).or_else(|_| read_review::<false>(text)) {
         Ok(review) => review,
         Err(full) => {
-            let types: TypeOnly<'_> =
-                serde_json::from_slice(body).map_err(|e| match e.classify() {
+            let types: TypeOnly<'_> = serde_json::from_slice(body).map_err(|e| {
+                let (line, column) = (e.line(), e.column());
+                match e.classify() {
                     serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                        format!("request body is not valid JSON {}", at(&e))
+                        Refusal::NotJson { line, column }
                     }
-                    _ => format!(
-                        "request body is not a JSON object with kind and apiVersion {}",
-                        at(&e)
-                    ),
-                })?;
+                    _ => Refusal::NotTyped { line, column },
+                }
+            })?;
             check_types(types.kind.as_deref(), types.api_version.as_deref())?;
-            return Err(format!(
-                "request body is not a valid AdmissionReview {}",
-                at(&full)
-            ));
+            return Err(Refusal::NotAReview {
+                line: full.line(),
+                column: full.column(),
+            });
         }
     };
     check_types(review.kind.as_deref(), review.api_version.as_deref())?;
-    review
-        .request
-        .ok_or_else(|| "the AdmissionReview has no request".to_owned())
+    review.request.ok_or(Refusal::NoRequest)
 }
 
 /// Where the body stops being UTF-8, as serde_json would say it.
-fn not_utf8(valid: &[u8]) -> String {
+fn not_utf8(valid: &[u8]) -> Refusal {
     let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
     let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
-    format!("request body is not valid JSON: not UTF-8 (line {line}, column {column})")
+    Refusal::NotUtf8 { line, column }
 }
 
 /// The review's type and its request.
@@ -312,11 +353,9 @@ fn read_review<const PRUNED: bool>(text: &str) -> serde_json::Result<Read<'_>> {
     })
 }
 
-fn check_types(kind: Option<&str>, api_version: Option<&str>) -> Result<(), String> {
+fn check_types(kind: Option<&str>, api_version: Option<&str>) -> Result<(), Refusal> {
     if kind != Some(KIND) || api_version != Some(API_VERSION) {
-        return Err(format!(
-            "expected kind AdmissionReview of apiVersion {API_VERSION}"
-        ));
+        return Err(Refusal::OtherType);
     }
     Ok(())
 }
@@ -608,7 +647,7 @@ mod tests {
             USER_INFO,
             REQUEST_UID,
         ]);
-        let reason = parse(&body).unwrap_err();
+        let reason = parse(&body).unwrap_err().to_string();
         assert!(
             reason.starts_with("request body is not a valid AdmissionReview"),
             "{reason}"
@@ -640,7 +679,7 @@ mod tests {
         for field in ["uid", "kind", "resource", "operation", "userInfo"] {
             let mut request = complete.clone();
             request.as_object_mut().unwrap().remove(field);
-            let reason = parse(&review(request)).unwrap_err();
+            let reason = parse(&review(request)).unwrap_err().to_string();
             assert!(
                 reason.starts_with("request body is not a valid AdmissionReview"),
                 "without {field}: {reason}"
@@ -701,7 +740,7 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_admission_reviews_get_a_short_reason() {
-        let reason = |body: &str| parse(body.as_bytes()).unwrap_err();
+        let reason = |body: &str| parse(body.as_bytes()).unwrap_err().to_string();
         assert_eq!(
             reason("{not json"),
             "request body is not valid JSON (line 1, column 2)"
@@ -728,7 +767,7 @@ mod tests {
             reason(r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#),
             "the AdmissionReview has no request"
         );
-        let not_utf8 = parse(b"{\"kind\":\n \"A\xffB\"}").unwrap_err();
+        let not_utf8 = parse(b"{\"kind\":\n \"A\xffB\"}").unwrap_err().to_string();
         assert_eq!(
             not_utf8,
             "request body is not valid JSON: not UTF-8 (line 2, column 4)"

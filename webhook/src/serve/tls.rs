@@ -17,7 +17,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::metrics::Metrics;
+use super::metrics::Metrics;
 use crate::{Error, Result};
 
 /// Where the serving certificate chain and its private key are.
@@ -163,6 +163,7 @@ impl Resolver {
         self.current.store(certified);
     }
 
+    #[cfg(test)]
     pub fn current(&self) -> Arc<CertifiedKey> {
         self.current.load_full()
     }
@@ -321,7 +322,7 @@ mod tests {
     }
 
     fn bundle() -> certs::Bundle {
-        certs::generate(&certs::Request::for_service("svc", "ns")).expect("certificates")
+        certs::generate(&certs::CertRequest::for_service("svc", "ns")).expect("certificates")
     }
 
     #[test]
