@@ -462,18 +462,7 @@ fn a_pod_the_webhook_denies_never_reaches_the_injector() {
 #[test]
 fn the_injector_in_its_image_trusts_the_ca_bundle_at_the_sdk_path() {
     let world = world();
-    let certs = tempfile::tempdir().expect("temp dir");
-    https::make_certs(
-        &workspace_binary("webhook"),
-        certs.path(),
-        &["--extra-san", "127.0.0.1"],
-    );
-    let proxy = Proxy::start_tls(
-        world.moto.addr(),
-        &certs.path().join("tls.crt"),
-        &certs.path().join("tls.key"),
-    );
-    assert!(proxy.endpoint().starts_with("https://127.0.0.1:"));
+    let (proxy, certs) = tls_proxy(&world);
     let mut mutated = admit(&world, &example_pod("true"), &proxy.endpoint());
 
     let refused = run(&mutated);
@@ -492,11 +481,7 @@ fn the_injector_in_its_image_trusts_the_ca_bundle_at_the_sdk_path() {
     );
     assert!(refused.entries.is_empty());
 
-    let mut bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt")
-        .expect("Debian's CA bundle (the one scripts/images.sh puts in the image)");
-    bundle.extend(std::fs::read(certs.path().join("ca.crt")).expect("the test CA"));
-    let bundle_file = certs.path().join("bundle.crt");
-    std::fs::write(&bundle_file, bundle).expect("write the bundle");
+    let bundle_file = bundle_with_test_ca(certs.path());
     mutated["spec"]["volumes"]
         .as_array_mut()
         .expect("volumes")
@@ -522,4 +507,32 @@ fn the_injector_in_its_image_trusts_the_ca_bundle_at_the_sdk_path() {
     assert_eq!(trusted.text("SECRET_USERNAME"), "example");
     assert_eq!(proxy.count("AssumeRoleWithWebIdentity"), 1);
     assert!(proxy.count("GetParameters") >= 1);
+}
+
+/// moto behind an HTTPS proxy whose certificate (for 127.0.0.1) comes from a CA of the test's
+/// own, made by `webhook certs`; the directory holds `ca.crt`.
+fn tls_proxy(world: &World) -> (Proxy, tempfile::TempDir) {
+    let certs = tempfile::tempdir().expect("temp dir");
+    https::make_certs(
+        &workspace_binary("webhook"),
+        certs.path(),
+        &["--extra-san", "127.0.0.1"],
+    );
+    let proxy = Proxy::start_tls(
+        world.moto.addr(),
+        &certs.path().join("tls.crt"),
+        &certs.path().join("tls.key"),
+    );
+    assert!(proxy.endpoint().starts_with("https://127.0.0.1:"));
+    (proxy, certs)
+}
+
+/// Debian's CA bundle (the one scripts/images.sh puts in the image) plus the test CA.
+fn bundle_with_test_ca(certs: &std::path::Path) -> PathBuf {
+    let mut bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt")
+        .expect("Debian's CA bundle (ca-certificates)");
+    bundle.extend(std::fs::read(certs.join("ca.crt")).expect("the test CA"));
+    let file = certs.join("bundle.crt");
+    std::fs::write(&file, bundle).expect("write the bundle");
+    file
 }
