@@ -113,7 +113,12 @@ cp "$ca_bundle" "$context/webhook/ca-certificates.crt"
 for image in injector webhook; do
   name="ghcr.io/secrets-injector/$image:$tag"
   echo "== $engine build $name" >&2
+  previous=$($engine image inspect --format '{{.Id}}' "$name" 2>/dev/null || true)
   "${build[@]}" --platform "linux/$arch" -f "$image/Containerfile" -t "$name" "$context/$image" >&2
+  # The image this tag named before is left without a name: remove it, unless something uses it.
+  if [ -n "$previous" ] && [ "$previous" != "$($engine image inspect --format '{{.Id}}' "$name")" ]; then
+    $engine rmi "$previous" >/dev/null 2>&1 || true
+  fi
 done
 for image in injector webhook; do
   name="ghcr.io/secrets-injector/$image:$tag"

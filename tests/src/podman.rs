@@ -139,6 +139,19 @@ pub fn test_images() {
     });
 }
 
+/// The id of a local image, `None` when there is none.
+fn image_id(image: &str) -> Option<String> {
+    let out = podman(
+        QUICK_TIMEOUT,
+        &["image", "inspect", "--format", "{{.Id}}", image],
+    )
+    .output()
+    .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// Builds the busybox app image (once per process) from `tests/images/busybox/Containerfile`.
 pub fn app_image() -> &'static str {
     static BUILT: OnceLock<()> = OnceLock::new();
@@ -156,6 +169,7 @@ pub fn app_image() -> &'static str {
         let context = tempfile::tempdir().expect("temp dir");
         std::fs::copy(busybox, context.path().join("busybox")).expect("copy busybox");
         let containerfile = workspace_root().join("tests/images/busybox/Containerfile");
+        let previous = image_id(APP_IMAGE);
         let out = output(
             &mut podman(
                 BUILD_TIMEOUT,
@@ -177,6 +191,10 @@ pub fn app_image() -> &'static str {
             "podman build of {APP_IMAGE} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // The image the tag named before is left without a name: remove it, unless in use.
+        if let Some(previous) = previous.filter(|p| Some(p) != image_id(APP_IMAGE).as_ref()) {
+            let _ = podman(QUICK_TIMEOUT, &["rmi", &previous]).output();
+        }
     });
     APP_IMAGE
 }
