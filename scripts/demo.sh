@@ -14,8 +14,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-echo "== setting up (.venv with pinned moto; cargo build; the images, from scratch)"
+echo "== setting up (.venv with pinned moto; podman, runc, busybox-static; cargo build; the images, from scratch)"
 ./scripts/venv.sh
+./scripts/system-tools.sh
 cargo build --workspace --bins --locked --quiet
 ./scripts/images.sh --profile dev --tag test
 bin="$root/target/debug"

@@ -12,14 +12,7 @@ echo "== test tools (.venv)"
 export SECRETS_INJECTOR_VENV="$root/.venv"
 
 echo "== system test tools (podman and runc run the pods' containers; Debian's static busybox is the app image)"
-missing=()
-for package in busybox-static podman runc; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+./scripts/system-tools.sh
 
 echo "== cargo fmt"
 cargo fmt --all -- --check
