@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # The main job, end to end on one machine: start the AWS API emulator (moto), seed the example
-# parameter and secret, run `webhook inject` on the example pod, run the injected init container
-# the way the kubelet does (its command, args, env and mounts, read-only root, non-root user),
-# and show the files the app container sees. Stops everything it started, even on Ctrl-C.
+# parameter and secret, run `webhook inject` on the example pod, run the pod's containers with
+# podman as a node would (the injector image's init container with its command, args, env and
+# mounts, read-only root, non-root user; then the app container from a busybox image), and show
+# the files as the app container sees them, from inside it. Stops everything it started, even on
+# Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "demo.sh runs the init container in a private mount namespace (unshare -m, bind mounts, chroot): run it as root, e.g. sudo ./scripts/demo.sh" >&2
+  echo "demo.sh runs containers with podman as root (rootless podman needs subuid setup): run it as root, e.g. sudo ./scripts/demo.sh" >&2
   exit 1
 fi
 
-echo "== setting up (.venv with pinned moto; cargo build)"
+echo "== setting up (.venv with pinned moto; podman, runc, busybox-static; cargo build; the images, from scratch)"
 ./scripts/venv.sh
+./scripts/system-tools.sh
 cargo build --workspace --bins --locked --quiet
+./scripts/images.sh --profile dev --tag test
 bin="$root/target/debug"
 py="$root/.venv/bin/python"
 
@@ -51,11 +55,23 @@ PY
 echo "== the example pod, as EKS hands it to the webhook (IRSA env and token volume added)"
 "$bin/kubelet-sim" eks-irsa --role-arn arn:aws:iam::123456789012:role/demo-app --region us-east-1 \
   --env "AWS_ENDPOINT_URL=$endpoint" <manifests/examples/pod.yaml >"$work/pod.json"
+# nginx cannot be pulled here: the app container runs the busybox image and looks at the volume.
+"$py" - "$work/pod.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+pod = json.load(open(path))
+app = pod["spec"]["containers"][0]
+app["image"] = "localhost/secrets-injector/busybox:test"
+app["command"] = ["/bin/busybox", "sh", "-c",
+                  "cd /mnt/secrets-store && busybox ls -l"
+                  " && for f in *; do echo \"--- $f\"; busybox cat \"$f\"; echo; done"]
+json.dump(pod, open(path, "w"))
+PY
 
 echo "== webhook inject"
 "$bin/webhook" inject -f "$work/pod.json" \
-  --injector-image ghcr.io/secrets-injector/injector:0.1.0 --default-region us-east-1 >"$work/pod.injected.yaml"
+  --injector-image ghcr.io/secrets-injector/injector:test --default-region us-east-1 >"$work/pod.injected.yaml"
 grep -nE 'secrets-injector|/usr/local/bin/injector|mountPath' "$work/pod.injected.yaml" | sed 's/^/  /'
 
-echo "== running the init container as the kubelet would; the app container sees:"
-"$bin/kubelet-sim" run --injector "$bin/injector" <"$work/pod.injected.yaml"
+echo "== running the pod with podman as a node would; the app container's view of /mnt/secrets-store:"
+"$bin/kubelet-sim" run <"$work/pod.injected.yaml"

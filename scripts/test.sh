@@ -11,11 +11,8 @@ echo "== test tools (.venv)"
 # The Rust tests find moto_server and kubernetes-validate here.
 export SECRETS_INJECTOR_VENV="$root/.venv"
 
-echo "== system test tools (Debian's static busybox: the static secrets-env runs beside it in a root without a libc)"
-if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed"; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static
-fi
+echo "== system test tools (podman and runc run the pods' containers; Debian's static busybox is the app image)"
+./scripts/system-tools.sh
 
 echo "== cargo fmt"
 cargo fmt --all -- --check
@@ -29,6 +26,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo build (the binaries the end-to-end tests run)"
 cargo build --workspace --bins --locked
 
+echo "== container images the end-to-end tests run (static dev-profile binaries, from scratch)"
+./scripts/images.sh --profile dev --tag test
+
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -36,5 +36,5 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 # One closing line for the whole Rust suite (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rust: %d passed, %d failed\n", p, f }' "$log"
 
-echo "== manifest and chart tests (kustomize, Helm chart, Dockerfiles)"
+echo "== manifest and chart tests (kustomize, Helm chart, Containerfiles)"
 "$root/.venv/bin/python" -m pytest -q tests/manifests

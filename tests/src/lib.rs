@@ -1,12 +1,14 @@
 //! The test harness shared by every test of the workspace: the real tools the tests talk to
-//! (moto, kubernetes-validate), an HTTPS client for the webhook, and a kubelet-like runner for
-//! the injected init container. Tests fail with a clear message when a tool is missing.
+//! (moto, kubernetes-validate, podman), an HTTPS client for the webhook, and a pod runner that
+//! runs an injected pod's containers on a real container runtime. Tests fail with a clear
+//! message when a tool is missing.
 
 pub mod admission;
 pub mod eks;
 pub mod https;
-pub mod kubelet;
 pub mod moto;
+pub mod pod_runner;
+pub mod podman;
 pub mod proxy;
 pub mod seed;
 pub mod tools;

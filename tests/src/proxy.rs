@@ -3,10 +3,12 @@
 //!
 //! Point `AWS_ENDPOINT_URL` at [`Proxy::endpoint`]. The operation comes from `X-Amz-Target`
 //! (JSON protocol: SSM, Secrets Manager) or the `Action` form field (query protocol: STS); the
-//! region from the credential scope of the SigV4 `Authorization` header.
+//! region from the credential scope of the SigV4 `Authorization` header. [`Proxy::start_tls`]
+//! serves HTTPS instead, with a certificate of the test's own CA.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -112,6 +114,7 @@ struct State {
 /// The running proxy; stops accepting on drop.
 pub struct Proxy {
     addr: SocketAddr,
+    scheme: &'static str,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
@@ -120,6 +123,30 @@ pub struct Proxy {
 impl Proxy {
     /// Listens on a free port of 127.0.0.1 and forwards to `upstream` (moto's address).
     pub fn start(upstream: SocketAddr) -> Proxy {
+        Proxy::listen(upstream, None)
+    }
+
+    /// Like [`Proxy::start`], serving HTTPS with this PEM certificate chain and key.
+    pub fn start_tls(upstream: SocketAddr, cert: &Path, key: &Path) -> Proxy {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(cert)
+            .expect("read the proxy's certificate")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("PEM certificates");
+        let key = PrivateKeyDer::from_pem_file(key).expect("read the proxy's key");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("the proxy's certificate and key");
+        Proxy::listen(upstream, Some(Arc::new(config)))
+    }
+
+    fn listen(upstream: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>) -> Proxy {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
         let state = Arc::new(Mutex::new(State::default()));
@@ -133,22 +160,33 @@ impl Proxy {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
                     let state = Arc::clone(&state);
-                    std::thread::spawn(move || serve(stream, upstream, &state));
+                    let tls = tls.clone();
+                    std::thread::spawn(move || match tls {
+                        None => serve(stream, upstream, &state),
+                        Some(config) => {
+                            let Ok(conn) = rustls::ServerConnection::new(config) else {
+                                return;
+                            };
+                            serve(rustls::StreamOwned::new(conn, stream), upstream, &state);
+                        }
+                    });
                 }
             })
         };
         Proxy {
             addr,
+            scheme,
             state,
             stop,
             accept: Some(accept),
         }
     }
 
-    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), for `AWS_ENDPOINT_URL`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Replaces the faults (and restarts their counters).
@@ -250,13 +288,8 @@ impl Request {
 
 /// Serves one client connection: one or more requests, each forwarded on a fresh upstream
 /// connection (or faulted).
-fn serve(stream: TcpStream, upstream: SocketAddr, state: &Mutex<State>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
-    let Ok(write_half) = stream.try_clone() else {
-        return;
-    };
+fn serve<S: Read + Write>(stream: S, upstream: SocketAddr, state: &Mutex<State>) {
     let mut reader = BufReader::new(stream);
-    let mut writer = write_half;
     while let Some(request) = read_request(&mut reader) {
         let operation = request.operation();
         let region = request.region();
@@ -280,11 +313,15 @@ fn serve(stream: TcpStream, upstream: SocketAddr, state: &Mutex<State>) {
                 None => fault_response(FaultKind::Unavailable),
             },
         };
-        if writer.write_all(&response).is_err() {
+        let writer = reader.get_mut();
+        if writer
+            .write_all(&response)
+            .and_then(|()| writer.flush())
+            .is_err()
+        {
             return;
         }
     }
-    let _ = writer.shutdown(Shutdown::Both);
 }
 
 fn pick_fault(
@@ -323,7 +360,7 @@ fn pick_fault(
     None
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+fn read_request<S: Read>(reader: &mut BufReader<S>) -> Option<Request> {
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).ok()? == 0 {
         return None;

@@ -1,15 +1,17 @@
 //! End to end, with nothing faked of our own: a pod manifest goes through the real `webhook
 //! serve` over HTTPS as an AdmissionReview; the returned JSONPatch is applied; the mutated pod is
-//! validated against the Kubernetes 1.33 schemas; its init container runs like the kubelet runs it
-//! (command, args, env, mounts, read-only root, non-root user); the real injector fetches from
-//! moto with web-identity credentials; and the app container's view of the volume is checked.
+//! validated against the Kubernetes 1.33 schemas; its containers run with podman as a node runs
+//! them (tests/src/pod_runner.rs: the injector image built by scripts/images.sh, command, args,
+//! env, mounts, read-only root, non-root user); the real injector fetches from moto with
+//! web-identity credentials; and the app container's view of the volume is checked.
 
 use std::path::PathBuf;
 
 use secrets_injector_e2e::admission::{self, apply_patch, create_review};
 use secrets_injector_e2e::https::{self, Client, Webhook};
-use secrets_injector_e2e::kubelet::{self, Run, Volumes};
 use secrets_injector_e2e::moto::Moto;
+use secrets_injector_e2e::pod_runner::{self, ContainerRun, PodRun, Volumes};
+use secrets_injector_e2e::podman::{self, APP_IMAGE, INJECTOR_IMAGE};
 use secrets_injector_e2e::proxy::Proxy;
 use secrets_injector_e2e::seed::{self, call, parameter, secret};
 use secrets_injector_e2e::tools::{workspace_binary, workspace_root};
@@ -18,7 +20,6 @@ use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";
 const SERVICE_NAME: &str = "secrets-injector.secrets-injector.svc";
-const IMAGE: &str = "ghcr.io/secrets-injector/injector:0.1.0";
 const ROLE: &str = "arn:aws:iam::123456789012:role/app";
 
 struct World {
@@ -31,6 +32,7 @@ struct World {
 /// A moto and a webhook of the test's own; both stop when it is dropped (a `static` would
 /// never be dropped and would leave the processes running).
 fn world() -> World {
+    podman::test_images();
     let moto = Moto::start();
     seed::seed(
         &moto.endpoint(),
@@ -55,7 +57,7 @@ fn world() -> World {
             "--tls-key".into(),
             path("tls.key"),
             "--injector-image".into(),
-            IMAGE.into(),
+            INJECTOR_IMAGE.into(),
         ],
     );
     World {
@@ -66,10 +68,16 @@ fn world() -> World {
     }
 }
 
-fn example_pod() -> Value {
+/// The example pod, its app container running `script` (busybox sh) in the busybox image
+/// instead of nginx, which cannot be pulled here.
+fn example_pod(script: &str) -> Value {
     let text = std::fs::read_to_string(workspace_root().join("manifests/examples/pod.yaml"))
         .expect("manifests/examples/pod.yaml");
-    serde_saphyr::from_str(&text).expect("the example pod parses")
+    let mut pod: Value = serde_saphyr::from_str(&text).expect("the example pod parses");
+    let app = &mut pod["spec"]["containers"][0];
+    app["image"] = json!(APP_IMAGE);
+    app["command"] = json!(["/bin/busybox", "sh", "-c", script]);
+    pod
 }
 
 /// A pod with one app container, these annotations and this pod securityContext.
@@ -80,7 +88,7 @@ fn pod(name: &str, annotations: Value, security: Value) -> Value {
         "spec": {
             "serviceAccountName": "app",
             "securityContext": security,
-            "containers": [{"name": "app", "image": "busybox:1.37", "command": ["sleep", "3600"]}]
+            "containers": [{"name": "app", "image": APP_IMAGE, "command": ["/bin/busybox", "true"]}]
         }
     })
 }
@@ -109,13 +117,17 @@ fn admit(world: &World, pod: &Value, endpoint: &str) -> Value {
     mutated
 }
 
-fn run(mutated: &Value) -> Run {
+fn run(mutated: &Value) -> PodRun {
     let volumes = Volumes::for_pod(mutated, "web-identity-token");
-    kubelet::run_init_container(mutated, &volumes, &workspace_binary("injector"))
+    pod_runner::run_pod(mutated, &volumes)
 }
 
-fn assert_no_leak(run: &Run, values: &[&str]) {
-    let output = run.all_output();
+/// No value in what the injector printed or left as its termination message.
+fn assert_no_leak(run: &ContainerRun, values: &[&str]) {
+    let output = format!(
+        "{}\n{}\n{}",
+        run.stdout, run.stderr, run.termination_message
+    );
     for value in values {
         assert!(
             !output.contains(value),
@@ -127,9 +139,11 @@ fn assert_no_leak(run: &Run, values: &[&str]) {
 #[test]
 fn the_seeds_example_gives_the_four_files_in_the_app_container() {
     let world = world();
-    let mutated = admit(&world, &example_pod(), &world.moto.endpoint());
+    let script = "cd /mnt/secrets-store && busybox ls -ln && busybox cat SECRET_USERNAME && echo \
+                  && (busybox touch new 2>/dev/null && echo writable || echo read-only)";
+    let mutated = admit(&world, &example_pod(script), &world.moto.endpoint());
 
-    let app = kubelet::container(&mutated, "nginx");
+    let app = pod_runner::container(&mutated, "nginx");
     let mount = app["volumeMounts"]
         .as_array()
         .expect("mounts")
@@ -144,7 +158,8 @@ fn the_seeds_example_gives_the_four_files_in_the_app_container() {
     );
 
     let run = run(&mutated);
-    assert_eq!(run.exit_code, 0, "stderr: {}", run.stderr);
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
     assert_eq!(
         run.entries,
         [
@@ -168,8 +183,32 @@ fn the_seeds_example_gives_the_four_files_in_the_app_container() {
             "no runAsUser in the pod: the injector's default user"
         );
     }
-    assert!(run.termination_log.is_empty());
-    assert_no_leak(&run, &["gonitest", "example1234"]);
+    assert!(injector.termination_log.is_empty());
+    assert_no_leak(injector, &["gonitest", "example1234"]);
+
+    // What the app container sees, from inside it: its own user, the files read-only.
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    let listing: Vec<&str> = app.stdout.lines().collect();
+    for name in [
+        "SECRET_PASSWORD",
+        "SECRET_USERNAME",
+        "_test_parameter",
+        "test_secret",
+    ] {
+        assert!(
+            listing.iter().any(|l| l.starts_with("-rw-r--r--")
+                && l.contains(" 65532 ")
+                && l.ends_with(&format!(" {name}"))),
+            "{name} in the app's listing:\n{}",
+            app.stdout
+        );
+    }
+    assert!(
+        app.stdout.ends_with("\nexample\nread-only\n"),
+        "{}",
+        app.stdout
+    );
 }
 
 #[test]
@@ -249,12 +288,13 @@ fn every_kind_of_object_lands_with_the_app_user_and_modes() {
         json!({"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000}),
     );
     let mutated = admit(&world, &pod, &endpoint);
-    let init = kubelet::container(&mutated, "secrets-injector");
+    let init = pod_runner::container(&mutated, "secrets-injector");
     assert_eq!(init["securityContext"]["runAsUser"], 1000);
     assert_eq!(init["securityContext"]["runAsGroup"], 3000);
 
     let run = run(&mutated);
-    assert_eq!(run.exit_code, 0, "stderr: {}", run.stderr);
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
     assert_eq!(run.text("PLAIN"), "plain-value");
     assert_eq!(run.text("LIST"), "a,b,c");
     assert_eq!(run.text("v2"), "v2-value");
@@ -310,7 +350,7 @@ fn every_kind_of_object_lands_with_the_app_user_and_modes() {
         "nested.json is not an environment name:\n{env}"
     );
     assert_no_leak(
-        &run,
+        injector,
         &["plain-value", "v2-value", "db.internal", "example1234"],
     );
 }
@@ -338,9 +378,11 @@ fn a_missing_parameter_leaves_the_volume_empty_and_says_why() {
     );
     let mutated = admit(&world, &pod, &world.moto.endpoint());
     let run = run(&mutated);
-    assert_ne!(run.exit_code, 0);
+    let injector = run.injector();
+    assert_ne!(injector.exit_code, 0);
+    assert_eq!(run.containers.len(), 1, "the app never starts");
     assert!(run.entries.is_empty(), "nothing written: {:?}", run.entries);
-    let message = &run.termination_log;
+    let message = &injector.termination_log;
     assert!(
         message.contains(r#"objects[1] (objectName "/fail/missing")"#)
             && message.contains("ParameterNotFound"),
@@ -355,7 +397,7 @@ fn a_missing_parameter_leaves_the_volume_empty_and_says_why() {
         !message.contains("objects[0]"),
         "the present one did not fail"
     );
-    assert_no_leak(&run, &["present-value"]);
+    assert_no_leak(injector, &["present-value"]);
 }
 
 #[test]
@@ -388,7 +430,8 @@ fn the_injector_makes_one_credential_call_and_batched_fetches() {
     );
     let mutated = admit(&world, &pod, &proxy.endpoint());
     let run = run(&mutated);
-    assert_eq!(run.exit_code, 0, "stderr: {}", run.stderr);
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
     assert_eq!(run.files.len(), 28);
     assert_eq!(run.text("_batch_p24"), "value-24");
     assert_eq!(proxy.count("AssumeRoleWithWebIdentity"), 1);
@@ -399,7 +442,7 @@ fn the_injector_makes_one_credential_call_and_batched_fetches() {
 #[test]
 fn a_pod_the_webhook_denies_never_reaches_the_injector() {
     let world = world();
-    let mut bad = example_pod();
+    let mut bad = example_pod("true");
     bad["metadata"]["annotations"]["secrets-injector.io/objects"] =
         json!("- objectName: /x\n  objectAlias: \"..\"\n  objectType: ssmparameter\n");
     eks::add_irsa(&mut bad, ROLE, REGION, &[]);
@@ -418,4 +461,87 @@ fn a_pod_the_webhook_denies_never_reaches_the_injector() {
         "{message}"
     );
     assert!(response.get("patch").is_none_or(Value::is_null));
+}
+
+/// The injector in its image trusts the CA bundle at `/etc/ssl/certs/ca-certificates.crt`, the
+/// file the AWS SDK's HTTPS client (rustls-native-certs) reads: moto behind an HTTPS proxy whose
+/// certificate comes from a CA of the test's own is refused with the image's bundle (Debian's
+/// public CAs: no fallback trusts it), and reached when a bundle holding that CA is mounted at
+/// that path and nowhere else (no `SSL_CERT_FILE`, nothing else in the pod changed).
+#[test]
+fn the_injector_in_its_image_trusts_the_ca_bundle_at_the_sdk_path() {
+    let world = world();
+    let (proxy, certs) = tls_proxy(&world);
+    let mut mutated = admit(&world, &example_pod("true"), &proxy.endpoint());
+
+    let refused = run(&mutated);
+    let injector = refused.injector();
+    assert_ne!(injector.exit_code, 0, "{injector:#?}");
+    assert!(
+        injector
+            .termination_message
+            .contains("invalid peer certificate: UnknownIssuer"),
+        "{injector:#?}"
+    );
+    assert!(
+        proxy.records().is_empty(),
+        "no request got past the TLS handshake: {:?}",
+        proxy.records()
+    );
+    assert!(refused.entries.is_empty());
+
+    let bundle_file = bundle_with_test_ca(certs.path());
+    mutated["spec"]["volumes"]
+        .as_array_mut()
+        .expect("volumes")
+        .push(json!({"name": "ca-bundle", "hostPath": {"path": bundle_file, "type": "File"}}));
+    let init = mutated["spec"]["initContainers"]
+        .as_array_mut()
+        .expect("init containers")
+        .iter_mut()
+        .find(|c| c["name"] == "secrets-injector")
+        .expect("the injector");
+    init["volumeMounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .push(json!({
+            "name": "ca-bundle",
+            "mountPath": "/etc/ssl/certs/ca-certificates.crt",
+            "readOnly": true
+        }));
+
+    let trusted = run(&mutated);
+    let injector = trusted.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    assert_eq!(trusted.text("SECRET_USERNAME"), "example");
+    assert_eq!(proxy.count("AssumeRoleWithWebIdentity"), 1);
+    assert!(proxy.count("GetParameters") >= 1);
+}
+
+/// moto behind an HTTPS proxy whose certificate (for 127.0.0.1) comes from a CA of the test's
+/// own, made by `webhook certs`; the directory holds `ca.crt`.
+fn tls_proxy(world: &World) -> (Proxy, tempfile::TempDir) {
+    let certs = tempfile::tempdir().expect("temp dir");
+    https::make_certs(
+        &workspace_binary("webhook"),
+        certs.path(),
+        &["--extra-san", "127.0.0.1"],
+    );
+    let proxy = Proxy::start_tls(
+        world.moto.addr(),
+        &certs.path().join("tls.crt"),
+        &certs.path().join("tls.key"),
+    );
+    assert!(proxy.endpoint().starts_with("https://127.0.0.1:"));
+    (proxy, certs)
+}
+
+/// Debian's CA bundle (the one scripts/images.sh puts in the image) plus the test CA.
+fn bundle_with_test_ca(certs: &std::path::Path) -> PathBuf {
+    let mut bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt")
+        .expect("Debian's CA bundle (ca-certificates)");
+    bundle.extend(std::fs::read(certs.join("ca.crt")).expect("the test CA"));
+    let file = certs.join("bundle.crt");
+    std::fs::write(&file, bundle).expect("write the bundle");
+    file
 }

@@ -1,18 +1,17 @@
 //! Command-line front of the test harness, for `scripts/demo.sh` and for debugging by hand:
 //! `kubelet-sim eks-irsa` does what the EKS pod-identity webhook does to a pod, and
-//! `kubelet-sim run` runs the pod's injected init container like the kubelet and prints the
-//! files the app container would see.
+//! `kubelet-sim run` runs the pod's containers with podman as a node would (the init containers,
+//! then the app containers, from the images the pod names) and prints what each printed.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use secrets_injector_e2e::{eks, kubelet};
+use secrets_injector_e2e::{eks, pod_runner, podman};
 use serde_json::Value;
 
 #[derive(Parser)]
-#[command(about = "Run a pod's secrets-injector init container the way the kubelet does")]
+#[command(about = "Run a pod's containers with podman the way a node does")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,11 +29,8 @@ enum Command {
         #[arg(long = "env")]
         env: Vec<String>,
     },
-    /// Read a mutated pod (YAML or JSON) on stdin, run its init container, print the files.
+    /// Read a pod (YAML or JSON) on stdin, run its containers, print their output.
     Run {
-        /// The injector binary to place at the init container's command[0].
-        #[arg(long)]
-        injector: PathBuf,
         /// The projected service-account token's content.
         #[arg(long, default_value = "demo-web-identity-token")]
         token: String,
@@ -65,26 +61,30 @@ fn main() -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&pod).expect("JSON"));
             ExitCode::SUCCESS
         }
-        Command::Run { injector, token } => {
+        Command::Run { token } => {
             let pod = read_pod();
-            let volumes = kubelet::Volumes::for_pod(&pod, &token);
-            let run = kubelet::run_init_container(&pod, &volumes, &injector);
-            for line in run.stdout.lines() {
-                println!("injector log: {line}");
-            }
-            eprint!("{}", run.stderr);
-            if run.exit_code != 0 {
-                eprintln!(
-                    "init container failed with exit code {}; termination message:\n{}",
-                    run.exit_code, run.termination_log
+            // The busybox app image the demo's app container runs.
+            podman::app_image();
+            let volumes = pod_runner::Volumes::for_pod(&pod, &token);
+            let run = pod_runner::run_pod(&pod, &volumes);
+            let mut ok = true;
+            for container in &run.containers {
+                println!(
+                    "--- container {} exited with {}",
+                    container.name, container.exit_code
                 );
-                return ExitCode::FAILURE;
+                print!("{}", container.stdout);
+                eprint!("{}", container.stderr);
+                if container.exit_code != 0 {
+                    ok = false;
+                    eprintln!("termination message:\n{}", container.termination_message);
+                }
             }
-            for (path, file) in &run.files {
-                println!("--- {path} (mode {:04o})", file.mode);
-                println!("{}", String::from_utf8_lossy(&file.content));
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             }
-            ExitCode::SUCCESS
         }
     }
 }

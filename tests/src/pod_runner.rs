@@ -1,0 +1,570 @@
+//! Runs a pod's containers with podman, as a node's kubelet and container runtime would: the init
+//! containers one after the other (stopping at the first that fails, as the pod would wait there),
+//! then the app containers. Each runs from the image its spec names (built locally: nothing is
+//! pulled) with:
+//!
+//! | pod spec | podman |
+//! | --- | --- |
+//! | `command`, `args` | `--entrypoint` (JSON, which also drops the image's `CMD`, as Kubernetes does), then the args |
+//! | `env` (`value`; `valueFrom.fieldRef` of `metadata.name`/`metadata.namespace`) | `--env NAME=VALUE` |
+//! | `runAsUser`, `runAsGroup` (container, else pod) | `--user UID[:GID]` |
+//! | `fsGroup`, `supplementalGroups` | `--group-add` |
+//! | `runAsNonRoot` | refused before the start, with the kubelet's message, when the user is root |
+//! | `readOnlyRootFilesystem` | `--read-only --read-only-tmpfs=false` (podman would add tmpfs at /tmp, /run; Kubernetes does not) |
+//! | `capabilities.drop` / `add` | `--cap-drop` / `--cap-add` |
+//! | `allowPrivilegeEscalation: false` | `--security-opt no-new-privileges` |
+//! | `seccompProfile` `RuntimeDefault` / `Unconfined` | podman's default profile / `--security-opt seccomp=unconfined` |
+//! | `privileged` | `--privileged` |
+//! | `resources.limits` `memory`, `cpu` | `--memory`, `--cpus` |
+//! | `workingDir` | `--workdir` |
+//! | `volumeMounts` (`subPath`, `readOnly`) | `--volume HOST:PATH[:ro]` |
+//! | `emptyDir` | one host directory shared by the containers: mode 0777, with `fsGroup` its group and setgid, as the kubelet makes it |
+//! | projected `serviceAccountToken` | a file holding the token at the projection's path |
+//! | `hostPath` | that host path |
+//! | `terminationMessagePath` | a host file mounted there (0666), read back after the run |
+//! | `terminationMessagePolicy: FallbackToLogsOnError` | [`ContainerRun::termination_message`] falls back to the log's tail |
+//!
+//! Not mapped, and why:
+//! - the pod network: every container gets `--network host`, so it reaches the AWS emulator on
+//!   the host's loopback (a pod's own network namespace would need a CNI setup this machine lacks);
+//! - `emptyDir.medium: Memory` and `sizeLimit`: the directory is on disk, unbounded (a tmpfs
+//!   cannot be shared between containers without mounting it on the host for each test);
+//! - app containers run one after the other, each to its end, not side by side: the tests give
+//!   them commands that look at the volume and exit;
+//! - restarts (`restartPolicy`, back-off, sidecars with `restartPolicy: Always`): a failed init
+//!   container ends the run, and the result says so;
+//! - `resources.requests` (scheduling only), probes, ports, lifecycle hooks;
+//! - `seccompProfile: Localhost`, AppArmor, SELinux options, `procMount`: podman takes them but
+//!   the profiles named live on the node; a spec that asks for them panics;
+//! - `runAsGroup` without `runAsUser` in a non-numeric image user (podman needs `--user U:G`);
+//! - podman adds `HOSTNAME`, `HOME`, `container=podman` and, when the image has none, `PATH`
+//!   to the environment (containerd adds `HOSTNAME` and `PATH`); its default capability set is
+//!   a little smaller than containerd's (no `NET_RAW`, `MKNOD`, `AUDIT_WRITE`), which changes
+//!   nothing for containers that drop `ALL`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::podman;
+
+/// The init container's name, which is also the name of its volume.
+pub const INJECTOR: &str = "secrets-injector";
+
+/// The bound of one container's run.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What the kubelet keeps of a failed container's log for the termination message.
+const FALLBACK_LINES: usize = 80;
+const FALLBACK_BYTES: usize = 2048;
+
+/// One file of a volume as the app container sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileView {
+    pub content: Vec<u8>,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// One container's run.
+#[derive(Debug)]
+pub struct ContainerRun {
+    pub name: String,
+    /// The container's exit code; 125 to 127 are podman's own (it could not start it), -1 a
+    /// container the kubelet would have refused to start (`runAsNonRoot`).
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The termination-message file as the container left it.
+    pub termination_log: String,
+    /// What `kubectl describe pod` shows: the file, else (`FallbackToLogsOnError`, failed) the
+    /// log's tail.
+    pub termination_message: String,
+}
+
+/// What a run of the pod produced.
+#[derive(Debug)]
+pub struct PodRun {
+    /// The containers that ran, in order.
+    pub containers: Vec<ContainerRun>,
+    /// Every regular file of the injector's volume after the run, by its path in the volume.
+    pub files: BTreeMap<String, FileView>,
+    /// Every entry of that volume (files and directories), to prove nothing else is left.
+    pub entries: Vec<String>,
+}
+
+impl PodRun {
+    /// The run of the container `name`; panics when it did not run.
+    pub fn container(&self, name: &str) -> &ContainerRun {
+        self.containers
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "container {name} did not run; the runs: {:#?}",
+                    self.containers
+                )
+            })
+    }
+
+    /// The run of the injector's init container.
+    pub fn injector(&self) -> &ContainerRun {
+        self.container(INJECTOR)
+    }
+
+    pub fn file(&self, path: &str) -> &FileView {
+        self.files.get(path).unwrap_or_else(|| {
+            panic!(
+                "no file {path} in the volume; files: {:?}; runs: {:#?}",
+                self.files.keys().collect::<Vec<_>>(),
+                self.containers
+            )
+        })
+    }
+
+    pub fn text(&self, path: &str) -> String {
+        String::from_utf8(self.file(path).content.clone()).expect("UTF-8 file")
+    }
+
+    /// Everything every container printed or left for the user, to search for leaked values.
+    pub fn all_output(&self) -> String {
+        self.containers
+            .iter()
+            .map(|c| format!("{}\n{}\n{}\n", c.stdout, c.stderr, c.termination_message))
+            .collect()
+    }
+}
+
+/// Host directories standing in for the pod's volumes.
+pub struct Volumes {
+    dirs: BTreeMap<String, PathBuf>,
+    _temp: tempfile::TempDir,
+}
+
+impl Volumes {
+    /// An empty directory for every `emptyDir` volume of the pod, and for every projected
+    /// service-account token volume (`aws-iam-token`, `eks-pod-identity-token`) a directory
+    /// holding `token` at each path the projection names.
+    pub fn for_pod(pod: &Value, token: &str) -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut dirs = BTreeMap::new();
+        for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+            let name = volume["name"].as_str().expect("volume name");
+            if let Some(path) = volume["hostPath"]["path"].as_str() {
+                dirs.insert(name.to_string(), PathBuf::from(path));
+                continue;
+            }
+            let dir = temp.path().join(name);
+            fs::create_dir_all(&dir).expect("volume dir");
+            if volume.get("emptyDir").is_some() {
+                // The kubelet makes emptyDir volumes world-writable; with fsGroup it hands the
+                // group to the pod and sets the setgid bit so new files inherit it.
+                let mut mode = 0o777;
+                if let Some(group) = pod["spec"]["securityContext"]["fsGroup"].as_u64() {
+                    std::os::unix::fs::chown(&dir, None, Some(group as u32)).expect("chown");
+                    mode |= 0o2000;
+                }
+                fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).expect("chmod");
+            } else {
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+            }
+            for source in volume["projected"]["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let Some(path) = source["serviceAccountToken"]["path"].as_str() {
+                    let file = dir.join(path);
+                    fs::create_dir_all(file.parent().expect("token dir")).expect("token dir");
+                    fs::write(&file, token).expect("token file");
+                    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).expect("chmod");
+                }
+            }
+            dirs.insert(name.to_string(), dir);
+        }
+        Volumes { dirs, _temp: temp }
+    }
+
+    pub fn dir(&self, volume: &str) -> &Path {
+        self.dirs
+            .get(volume)
+            .unwrap_or_else(|| panic!("the pod has no volume {volume}"))
+    }
+}
+
+/// Finds a container by name in `spec.initContainers` or `spec.containers`.
+pub fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    ["initContainers", "containers"]
+        .iter()
+        .flat_map(|list| pod["spec"][*list].as_array().into_iter().flatten())
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("the pod has no container {name}"))
+}
+
+/// Runs the pod: its init containers in order, then, when they all succeeded, its app
+/// containers; then reads back the injector's volume (when the pod has one).
+pub fn run_pod(pod: &Value, volumes: &Volumes) -> PodRun {
+    let mut containers = Vec::new();
+    let inits = pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    let mut failed = false;
+    for spec in inits {
+        let run = run_container(pod, spec, volumes);
+        failed = run.exit_code != 0;
+        containers.push(run);
+        if failed {
+            break;
+        }
+    }
+    if !failed {
+        for spec in pod["spec"]["containers"].as_array().into_iter().flatten() {
+            containers.push(run_container(pod, spec, volumes));
+        }
+    }
+    let (files, entries) = match volumes.dirs.get(INJECTOR) {
+        Some(dir) => read_volume(dir),
+        None => (BTreeMap::new(), Vec::new()),
+    };
+    PodRun {
+        containers,
+        files,
+        entries,
+    }
+}
+
+/// Runs one container of `pod` to its end.
+pub fn run_container(pod: &Value, spec: &Value, volumes: &Volumes) -> ContainerRun {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let container = spec["name"].as_str().expect("container name").to_string();
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or("pod");
+    let image = spec["image"].as_str().expect("container image");
+    let run_name = format!(
+        "{pod_name}-{container}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let work = tempfile::tempdir().expect("temp dir");
+    fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let termination_log = work.path().join("termination-log");
+    fs::write(&termination_log, b"").expect("termination log");
+    fs::set_permissions(&termination_log, fs::Permissions::from_mode(0o666)).expect("chmod");
+
+    let mut args = podman::run_args(&run_name);
+    flag(&mut args, "--hostname", pod_name.to_string());
+
+    let security = &spec["securityContext"];
+    let pod_security = &pod["spec"]["securityContext"];
+    let id = |key: &str| {
+        security[key]
+            .as_u64()
+            .or_else(|| pod_security[key].as_u64())
+    };
+    let (uid, gid) = (id("runAsUser"), id("runAsGroup"));
+    let user = match (uid, gid) {
+        (Some(u), Some(g)) => Some(format!("{u}:{g}")),
+        (Some(u), None) => Some(u.to_string()),
+        (None, Some(g)) => {
+            let image_user = podman::image_user(image);
+            let image_uid = image_user.split(':').next().unwrap_or("");
+            assert!(
+                image_uid.parse::<u32>().is_ok(),
+                "runAsGroup without runAsUser needs a numeric image user; {image} has {image_user:?}"
+            );
+            Some(format!("{image_uid}:{g}"))
+        }
+        (None, None) => None,
+    };
+    let non_root = security["runAsNonRoot"]
+        .as_bool()
+        .or_else(|| pod_security["runAsNonRoot"].as_bool())
+        == Some(true);
+    if non_root {
+        let effective = match uid {
+            Some(u) => u.to_string(),
+            None => podman::image_user(image),
+        };
+        let effective = effective.split(':').next().unwrap_or("").to_string();
+        if effective.is_empty() || effective == "0" || effective == "root" {
+            let message = "container has runAsNonRoot and image will run as root".to_string();
+            return ContainerRun {
+                name: container,
+                exit_code: -1,
+                stdout: String::new(),
+                stderr: message.clone(),
+                termination_log: String::new(),
+                termination_message: message,
+            };
+        }
+        assert!(
+            effective.parse::<u32>().is_ok(),
+            "container has runAsNonRoot and image has non-numeric user ({effective}), \
+             cannot verify user is non-root"
+        );
+    }
+    if let Some(user) = user {
+        flag(&mut args, "--user", user);
+    }
+    let groups = pod_security["supplementalGroups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(pod_security.get("fsGroup"));
+    for group in groups {
+        flag(
+            &mut args,
+            "--group-add",
+            group.as_u64().expect("numeric group").to_string(),
+        );
+    }
+    if security["readOnlyRootFilesystem"].as_bool() == Some(true) {
+        args.push("--read-only".into());
+        args.push("--read-only-tmpfs=false".into());
+    }
+    for cap in security["capabilities"]["drop"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        flag(
+            &mut args,
+            "--cap-drop",
+            cap.as_str().expect("capability").to_string(),
+        );
+    }
+    for cap in security["capabilities"]["add"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        flag(
+            &mut args,
+            "--cap-add",
+            cap.as_str().expect("capability").to_string(),
+        );
+    }
+    if security["allowPrivilegeEscalation"].as_bool() == Some(false) {
+        flag(&mut args, "--security-opt", "no-new-privileges".into());
+    }
+    if security["privileged"].as_bool() == Some(true) {
+        args.push("--privileged".into());
+    }
+    let seccomp = security["seccompProfile"]["type"]
+        .as_str()
+        .or_else(|| pod_security["seccompProfile"]["type"].as_str());
+    match seccomp {
+        None | Some("RuntimeDefault") => {}
+        Some("Unconfined") => flag(&mut args, "--security-opt", "seccomp=unconfined".into()),
+        Some(other) => panic!("seccompProfile {other} is not mapped (the profile lives on a node)"),
+    }
+    for key in ["appArmorProfile", "seLinuxOptions", "procMount"] {
+        assert!(
+            security.get(key).is_none(),
+            "securityContext.{key} is not mapped by the pod runner"
+        );
+    }
+    let limits = &spec["resources"]["limits"];
+    if let Some(memory) = limits["memory"].as_str() {
+        flag(&mut args, "--memory", bytes(memory).to_string());
+    }
+    if let Some(cpu) = limits["cpu"].as_str() {
+        flag(&mut args, "--cpus", cpus(cpu));
+    }
+    if let Some(dir) = spec["workingDir"].as_str() {
+        flag(&mut args, "--workdir", dir.to_string());
+    }
+    for var in spec["env"].as_array().into_iter().flatten() {
+        let name = var["name"].as_str().expect("env name");
+        let value = match var["value"].as_str() {
+            Some(value) => value.to_string(),
+            None => match var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+                Some("metadata.name") => pod_name.to_string(),
+                Some("metadata.namespace") => pod["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string(),
+                _ => panic!(
+                    "env {name} of {container}: the runner resolves `value` and the fieldRefs \
+                     metadata.name and metadata.namespace only"
+                ),
+            },
+        };
+        flag(&mut args, "--env", format!("{name}={value}"));
+    }
+    for mount in spec["volumeMounts"].as_array().into_iter().flatten() {
+        let name = mount["name"].as_str().expect("mount name");
+        let path = mount["mountPath"].as_str().expect("mountPath");
+        let mut host = volumes.dir(name).to_path_buf();
+        if let Some(sub) = mount["subPath"].as_str() {
+            host = host.join(sub);
+        }
+        let mut volume = format!("{}:{path}", host.display());
+        if mount["readOnly"].as_bool() == Some(true) {
+            volume.push_str(":ro");
+        }
+        flag(&mut args, "--volume", volume);
+    }
+    let message_path = spec["terminationMessagePath"]
+        .as_str()
+        .unwrap_or("/dev/termination-log");
+    flag(
+        &mut args,
+        "--volume",
+        format!("{}:{message_path}", termination_log.display()),
+    );
+    let words = |key: &str| -> Vec<String> {
+        spec[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|w| w.as_str().expect("string").to_string())
+            .collect()
+    };
+    let command = words("command");
+    if !command.is_empty() {
+        flag(
+            &mut args,
+            "--entrypoint",
+            serde_json::to_string(&command).expect("JSON"),
+        );
+    }
+    args.push(image.to_string());
+    args.extend(words("args"));
+
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = podman::output(
+        &mut podman::podman(RUN_TIMEOUT, &args),
+        &format!("podman run of container {container} ({image})"),
+    );
+    podman::remove_container(&run_name);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let exit_code = output.status.code().unwrap_or(-1);
+    let termination_log = fs::read_to_string(&termination_log).unwrap_or_default();
+    let fallback = spec["terminationMessagePolicy"] == "FallbackToLogsOnError";
+    let termination_message = if termination_log.is_empty() && fallback && exit_code != 0 {
+        log_tail(&format!("{stdout}{stderr}"))
+    } else {
+        termination_log.clone()
+    };
+    ContainerRun {
+        name: container,
+        exit_code,
+        stdout,
+        stderr,
+        termination_log,
+        termination_message,
+    }
+}
+
+/// Adds `--name value`.
+fn flag(args: &mut Vec<String>, name: &str, value: String) {
+    args.push(name.to_string());
+    args.push(value);
+}
+
+/// The last 80 lines of a log, at most 2048 bytes: what the kubelet takes.
+fn log_tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = lines[lines.len().saturating_sub(FALLBACK_LINES)..].join("\n");
+    let mut start = tail.len().saturating_sub(FALLBACK_BYTES);
+    while !tail.is_char_boundary(start) {
+        start += 1;
+    }
+    tail[start..].to_string()
+}
+
+/// A Kubernetes memory quantity in bytes (`64Mi`, `1G`, `1048576`).
+fn bytes(quantity: &str) -> u64 {
+    let units: [(&str, u64); 8] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("k", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+    ];
+    for (suffix, factor) in units {
+        if let Some(number) = quantity.strip_suffix(suffix) {
+            return number.parse::<u64>().expect("memory quantity") * factor;
+        }
+    }
+    quantity.parse().expect("memory quantity")
+}
+
+/// A Kubernetes CPU quantity as podman's `--cpus` (`200m` is `0.2`).
+fn cpus(quantity: &str) -> String {
+    match quantity.strip_suffix('m') {
+        Some(milli) => format!(
+            "{:.3}",
+            milli.parse::<f64>().expect("cpu quantity") / 1000.0
+        ),
+        None => quantity.to_string(),
+    }
+}
+
+fn read_volume(dir: &Path) -> (BTreeMap<String, FileView>, Vec<String>) {
+    let mut files = BTreeMap::new();
+    let mut entries = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in fs::read_dir(&current).expect("read volume") {
+            let entry = entry.expect("volume entry");
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(dir)
+                .expect("inside the volume")
+                .to_string_lossy()
+                .into_owned();
+            let meta = fs::symlink_metadata(&path).expect("stat");
+            entries.push(relative.clone());
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                files.insert(
+                    relative,
+                    FileView {
+                        content: fs::read(&path).expect("read file"),
+                        mode: meta.mode() & 0o7777,
+                        uid: meta.uid(),
+                        gid: meta.gid(),
+                    },
+                );
+            }
+        }
+    }
+    entries.sort();
+    (files, entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(bytes("64Mi"), 64 << 20);
+        assert_eq!(bytes("1G"), 1_000_000_000);
+        assert_eq!(bytes("4096"), 4096);
+        assert_eq!(cpus("200m"), "0.200");
+        assert_eq!(cpus("2"), "2");
+    }
+
+    #[test]
+    fn the_log_tail_keeps_the_last_lines_and_bytes() {
+        let log: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let tail = log_tail(&log);
+        assert!(tail.starts_with("line 20\n") && tail.ends_with("line 99"));
+        let long = "x".repeat(5000);
+        assert_eq!(log_tail(&long).len(), FALLBACK_BYTES);
+    }
+}

@@ -1,0 +1,136 @@
+//! The pod runner must give the containers what a node gives them, and no more: these tests hold
+//! it to that with the busybox app image, so that the end-to-end tests prove something about a
+//! real pod.
+
+use secrets_injector_e2e::pod_runner::{Volumes, run_pod};
+use secrets_injector_e2e::podman::app_image;
+use serde_json::{Value, json};
+
+/// A pod whose init container runs `script` (busybox sh) with the injector's security context,
+/// and whose app container runs `app_script` with the volume mounted read-only.
+fn pod(script: &str, app_script: &str) -> Value {
+    let image = app_image();
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "team-a"},
+        "spec": {
+            "securityContext": {"fsGroup": 2000, "supplementalGroups": [3000]},
+            "initContainers": [{
+                "name": "secrets-injector", "image": image,
+                "command": ["/bin/busybox", "sh", "-c"], "args": [script],
+                "env": [
+                    {"name": "GREETING", "value": "it's here"},
+                    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+                ],
+                "securityContext": {
+                    "runAsUser": 1234, "runAsGroup": 4321, "runAsNonRoot": true,
+                    "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+                    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}
+                },
+                "resources": {"limits": {"memory": "64Mi", "cpu": "500m"}},
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "volumeMounts": [
+                    {"name": "secrets-injector", "mountPath": "/mnt/secrets-store"},
+                    {"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount", "readOnly": true}
+                ]
+            }],
+            "containers": [{
+                "name": "app", "image": image,
+                "command": ["/bin/busybox", "sh", "-c", app_script],
+                "securityContext": {"runAsUser": 1000},
+                "volumeMounts": [{"name": "secrets-injector", "mountPath": "/mnt/secrets-store", "readOnly": true}]
+            }],
+            "volumes": [
+                {"name": "secrets-injector", "emptyDir": {"medium": "Memory"}},
+                {"name": "aws-iam-token", "projected": {"sources": [
+                    {"serviceAccountToken": {"audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token"}}
+                ]}}
+            ]
+        }
+    })
+}
+
+#[test]
+fn the_containers_get_their_user_groups_env_mounts_and_a_read_only_root() {
+    let init = r#"
+        cd /mnt/secrets-store
+        echo "$(busybox id -u) $(busybox id -g) $(busybox id -G)" > id
+        echo "$GREETING from $POD" > env
+        (busybox touch /not-writable 2>/dev/null && echo writable || echo read-only) > root
+        (busybox touch /tmp/x 2>/dev/null && echo writable || echo read-only) > tmp
+        (echo x > /var/run/secrets/eks.amazonaws.com/serviceaccount/token 2>/dev/null && echo writable || echo read-only) > token-mount
+        busybox cat /var/run/secrets/eks.amazonaws.com/serviceaccount/token > token
+        busybox grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status > status
+        { busybox cat /sys/fs/cgroup/memory.max 2>/dev/null || busybox cat /sys/fs/cgroup/memory/memory.limit_in_bytes; } > memory
+        echo done > /dev/termination-log
+    "#;
+    let app = r#"
+        busybox id -u
+        busybox cat /mnt/secrets-store/env
+        busybox touch /mnt/secrets-store/new 2>/dev/null && echo volume-writable || echo volume-read-only
+    "#;
+    let pod = pod(init, app);
+    let volumes = Volumes::for_pod(&pod, "the-token");
+    let run = run_pod(&pod, &volumes);
+    let init = run.injector();
+    assert_eq!(init.exit_code, 0, "{init:#?}");
+    assert_eq!(
+        run.text("id"),
+        "1234 4321 4321 2000 3000\n",
+        "runAsUser, runAsGroup, then fsGroup and supplementalGroups"
+    );
+    assert_eq!(run.text("env"), "it's here from p\n");
+    assert_eq!(run.text("root"), "read-only\n");
+    assert_eq!(run.text("tmp"), "read-only\n", "no tmpfs added at /tmp");
+    assert_eq!(run.text("token-mount"), "read-only\n");
+    assert_eq!(run.text("token"), "the-token");
+    let status = run.text("status");
+    assert!(status.contains("CapEff:\t0000000000000000"), "{status}");
+    assert!(status.contains("CapBnd:\t0000000000000000"), "{status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    assert_eq!(run.text("memory").trim(), (64u64 << 20).to_string());
+    assert_eq!(init.termination_log, "done\n");
+    let id = run.file("id");
+    assert_eq!(
+        (id.uid, id.gid),
+        (1234, 2000),
+        "fsGroup owns files in the emptyDir"
+    );
+
+    let app = run.container("app");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    assert_eq!(
+        app.stdout, "1000\nit's here from p\nvolume-read-only\n",
+        "{app:#?}"
+    );
+    assert!(!run.files.contains_key("new"));
+}
+
+#[test]
+fn a_failing_init_container_stops_the_pod_and_its_log_is_the_message() {
+    let pod = pod("echo nope >&2; exit 3", "echo app ran");
+    let volumes = Volumes::for_pod(&pod, "token");
+    let run = run_pod(&pod, &volumes);
+    assert_eq!(run.containers.len(), 1, "the app never starts: {run:#?}");
+    let init = run.injector();
+    assert_eq!(init.exit_code, 3);
+    assert!(init.stderr.contains("nope"));
+    assert_eq!(init.termination_log, "");
+    assert_eq!(init.termination_message, "nope", "FallbackToLogsOnError");
+    assert!(run.files.is_empty());
+}
+
+#[test]
+fn run_as_non_root_refuses_a_root_user() {
+    let mut pod = pod("true", "true");
+    pod["spec"]["initContainers"][0]["securityContext"]["runAsUser"] = json!(0);
+    let volumes = Volumes::for_pod(&pod, "token");
+    let run = run_pod(&pod, &volumes);
+    let init = run.injector();
+    assert_eq!(init.exit_code, -1);
+    assert_eq!(
+        init.termination_message,
+        "container has runAsNonRoot and image will run as root"
+    );
+    assert_eq!(run.containers.len(), 1);
+}
