@@ -129,19 +129,31 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
     if let Some(problem) = aws::missing_identity(|name| std::env::var(name).ok()) {
         return fail(cli, "no AWS identity; nothing was fetched", &[problem]);
     }
+    let http = match aws::https_client(std::env::var_os("AWS_CA_BUNDLE").as_deref()) {
+        Ok(http) => http,
+        Err(problem) => {
+            return fail(
+                cli,
+                "the CA bundle cannot be used; nothing was fetched",
+                &[problem],
+            );
+        }
+    };
 
     let run = Run::new(Policy::DEFAULT, cli.deadline);
     // Every call already stops at the deadline; this only bounds what lies outside them
     // (loading the SDK configuration), a moment later so the calls' own errors come first.
     let backstop = run.deadline + Duration::from_secs(1);
-    let results = match tokio::time::timeout_at(backstop, fetch::fetch_all(&plan, &run)).await {
-        Ok(results) => results,
-        Err(_elapsed) => plan
-            .objects
-            .iter()
-            .map(|_| Err(error::Error::Deadline(cli.deadline)))
-            .collect(),
-    };
+    let results =
+        match tokio::time::timeout_at(backstop, fetch::fetch_all(&plan, &run, http.as_ref())).await
+        {
+            Ok(results) => results,
+            Err(_elapsed) => plan
+                .objects
+                .iter()
+                .map(|_| Err(error::Error::Deadline(cli.deadline)))
+                .collect(),
+        };
     let (mut files, failures, skipped) = collect_files(&plan, results);
 
     if !failures.is_empty() {

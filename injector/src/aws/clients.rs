@@ -10,6 +10,7 @@ use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 /// The clients of one region. Both come from one `SdkConfig`, so they share its credentials
 /// cache: the credentials chain (see [`credentials_chain`]) is asked once per region.
@@ -22,19 +23,25 @@ pub struct Clients {
 impl Clients {
     /// The region comes from the flags, never from the environment; endpoints
     /// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`) come from the environment as the SDK
-    /// reads them, and credentials only from [`credentials_chain`].
-    pub async fn load(region: &str) -> Clients {
+    /// reads them, and credentials only from [`credentials_chain`]. `http` replaces the SDK's
+    /// HTTPS client for every call, STS's included (see `trust`).
+    pub async fn load(region: &str, http: Option<&SharedHttpClient>) -> Clients {
         let region = aws_config::Region::new(region.to_owned());
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(5))
             .operation_attempt_timeout(Duration::from_secs(20))
             .build();
-        let provider_config = ProviderConfig::without_region()
+        let mut provider_config = ProviderConfig::without_region()
             .with_region(Some(region.clone()))
             .with_timeout_config(timeouts.clone());
-        let config = aws_config::defaults(BehaviorVersion::latest())
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(region.clone())
-            .timeout_config(timeouts)
+            .timeout_config(timeouts);
+        if let Some(http) = http {
+            provider_config = provider_config.with_http_client(http.clone());
+            loader = loader.http_client(http.clone());
+        }
+        let config = loader
             .credentials_provider(credentials_chain(&provider_config))
             .load()
             .await;

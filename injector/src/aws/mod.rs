@@ -5,6 +5,8 @@ mod classify;
 mod clients;
 pub mod secretsmanager;
 pub mod ssm;
+mod trust;
 
 pub use classify::{classify, denied_resource, partition};
 pub use clients::{Clients, missing_identity};
+pub use trust::https_client;
