@@ -143,11 +143,6 @@ class Bench:
         res["awscli"] = self.timed("awscli", cli, expected, self.runs(3, 1), 0, RTT_MS,
                                    extra_env={"AWS_CLI": str(bl.VENV / "bin" / "aws")}, memory_runs=1)
         res["binary_bytes"] = {"injector": self.injector.stat().st_size, "webhook": self.webhook.stat().st_size}
-        if shutil.which("strip"):
-            # What `strip = true` (symbols too) in the release profile would give.
-            stripped = self.work / "injector.stripped"
-            subprocess.run(["strip", "-o", stripped, self.injector], check=True)
-            res["binary_bytes"]["injector_stripped"] = stripped.stat().st_size
         res["machine_after"] = machine_load()
         self.results["parts"]["injector"] = res
 
