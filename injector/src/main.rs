@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
+use secrets_injector_objects::error as objects_error;
 use secrets_injector_objects::plan::{self, Plan};
 use secrets_injector_objects::{FileMode, PathTranslation, Settings};
 use tokio::time::Instant;
@@ -123,7 +124,8 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
             return fail(cli, "the objects are invalid; nothing was written", &lines);
         }
     };
-    for warning in &plan.warnings {
+    // Capped as at admission: a list of thousands of objects must not flood the pod's log.
+    for warning in objects_error::capped_warnings(plan.warnings.iter().map(String::as_str)) {
         tracing::warn!(warning = %warning, "objects annotation");
     }
     if let Some(problem) = aws::missing_identity(|name| std::env::var(name).ok()) {

@@ -36,3 +36,27 @@ fn a_deeply_nested_jmes_path_fails_with_a_message_not_a_signal() {
         assert!(pod.entries().is_empty());
     }
 }
+
+#[test]
+fn warnings_of_a_huge_list_are_capped_in_the_log() {
+    // Never reached within the deadline: only what is logged before any call matters here.
+    let pod = Pod::new("http://127.0.0.1:9");
+    let objects: String = (0..1000)
+        .map(|i| format!("- {{objectName: /p{i}, objectType: ssmparameter, colour: red}}\n"))
+        .collect();
+    let out = pod.run(&objects, &["--deadline", "1s"]);
+    let warnings: Vec<_> = out
+        .logs()
+        .into_iter()
+        .filter(|line| line["message"] == "objects annotation")
+        .collect();
+    // The first ones (at most 20, within the same byte budget as at admission), then one that
+    // counts the rest.
+    assert!((2..=21).contains(&warnings.len()), "{}", warnings.len());
+    let shown = warnings.len() - 1;
+    let last = warnings.last().expect("a warning")["warning"]
+        .as_str()
+        .expect("text")
+        .to_owned();
+    assert!(last.contains(&format!("{} more", 1000 - shown)), "{last}");
+}
