@@ -15,6 +15,14 @@ pub const ENV_FILE: &str = "secrets-injector.io/env-file";
 pub const INIT_FIRST: &str = "secrets-injector.io/init-first";
 pub const INJECTOR_RESOURCES: &str = "secrets-injector.io/injector-resources";
 pub const STATUS: &str = "secrets-injector.io/status";
+pub const REFRESH_INTERVAL: &str = "secrets-injector.io/refresh-interval";
+pub const REFRESH_SIGNAL: &str = "secrets-injector.io/refresh-signal";
+pub const REFRESH_URL: &str = "secrets-injector.io/refresh-url";
+pub const ENV_CONTAINERS: &str = "secrets-injector.io/env-containers";
+pub const SECRET_PROVIDER_CLASS: &str = "secrets-injector.io/secret-provider-class";
+pub const ASSUME_ROLE_ARN: &str = "secrets-injector.io/assume-role-arn";
+pub const ASSUME_ROLE_EXTERNAL_ID: &str = "secrets-injector.io/assume-role-external-id";
+pub const ASSUME_ROLE_DURATION_SECONDS: &str = "secrets-injector.io/assume-role-duration-seconds";
 
 /// All annotations under [`PREFIX`] that mean something; any other gets a warning.
 pub const KNOWN: &[&str] = &[
@@ -43,6 +51,14 @@ pub const VOLUME_NAME: &str = "secrets-injector";
 /// Name of the init container the webhook adds (the same as its volume's, so `kubectl describe`
 /// pairs them).
 pub const INIT_CONTAINER_NAME: &str = "secrets-injector";
+/// Name of the native sidecar that refreshes the files (`refresh-interval`).
+pub const REFRESH_CONTAINER_NAME: &str = "secrets-injector-refresh";
+/// Name of the in-memory volume that carries `secrets-env` (`env-containers`).
+pub const BIN_VOLUME_NAME: &str = "secrets-injector-bin";
+/// Where [`BIN_VOLUME_NAME`] is mounted, read-only, in the containers that get variables.
+pub const BIN_MOUNT_PATH: &str = "/secrets-injector/bin";
+/// `secrets-env` as the rewritten `command[0]` names it.
+pub const SECRETS_ENV_PATH: &str = "/secrets-injector/bin/secrets-env";
 
 /// The known annotation closest to `name` (a full annotation name, or only the part after
 /// the prefix), for the warning on an unknown one. `None` when nothing is close.

@@ -11,6 +11,7 @@ pub mod mode;
 pub mod object;
 pub mod plan;
 mod raw;
+pub mod refresh;
 pub mod relpath;
 pub mod settings;
 pub mod translation;

@@ -17,12 +17,11 @@ use crate::{Error, Result, inject, pod};
 use render::Role;
 use statements::{AssumeRole, Document, KmsKey, PodRequest, Target};
 
-/// SPEC's role chaining annotations. The webhook does not pass them to the injector yet, but the
-/// policy for the chained role can already be written.
-pub const ASSUME_ROLE_ARN: &str = "secrets-injector.io/assume-role-arn";
-pub const ASSUME_ROLE_EXTERNAL_ID: &str = "secrets-injector.io/assume-role-external-id";
-/// SPEC's refresh annotation: the sidecar also calls `DescribeSecret`.
-pub const REFRESH_INTERVAL: &str = "secrets-injector.io/refresh-interval";
+/// SPEC's role chaining annotations (the policy for the chained role), and the refresh
+/// annotation (the sidecar also calls `DescribeSecret`).
+pub use secrets_injector_objects::annotations::{
+    ASSUME_ROLE_ARN, ASSUME_ROLE_EXTERNAL_ID, REFRESH_INTERVAL,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
