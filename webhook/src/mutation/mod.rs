@@ -11,6 +11,7 @@ pub(crate) mod injection;
 pub(crate) mod patch;
 pub(crate) mod plan_cache;
 pub(crate) mod quantity;
+pub(crate) mod refresh;
 pub(crate) mod resources;
 
 use json_patch::Patch;
