@@ -180,9 +180,15 @@ fn unknown_annotation_warnings(pod: &Value) -> Vec<String> {
             Some(known) => {
                 format!("annotation {name} is not known and is ignored; did you mean {known}?")
             }
+            // The names without their common prefix, so the whole list fits in one warning.
             None => format!(
-                "annotation {name} is not known and is ignored; known annotations: {}",
-                annotations::KNOWN.join(", ")
+                "annotation {name} is not known and is ignored; known annotations: {PREFIX} \
+                 followed by {}",
+                annotations::KNOWN
+                    .iter()
+                    .map(|known| &known[PREFIX.len()..])
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
         .collect()

@@ -138,8 +138,8 @@ pub fn read(
         return None;
     };
     let before = problems.len();
-    let checked = Interval::parse(interval)
-        .and_then(|parsed| parsed.at_least(cfg.refresh_min_interval));
+    let checked =
+        Interval::parse(interval).and_then(|parsed| parsed.at_least(cfg.refresh_min_interval));
     if let Err(message) = checked {
         problems.push(format!("annotation {REFRESH_INTERVAL}: {message}"));
     }

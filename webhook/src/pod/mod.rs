@@ -201,8 +201,7 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     let mut missing: Vec<String> = Vec::new();
     for wanted_name in names {
         let present = regular.iter().chain(init).any(|c| name(c) == wanted_name);
-        if !present && !is_own_container(wanted_name) && !missing.contains(wanted_name)
-        {
+        if !present && !is_own_container(wanted_name) && !missing.contains(wanted_name) {
             missing.push(wanted_name.clone());
         }
     }
