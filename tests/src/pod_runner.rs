@@ -231,7 +231,7 @@ pub fn run_pod(pod: &Value, volumes: &Volumes) -> PodRun {
             match Sidecar::start(pod, spec, volumes, pid) {
                 Ok(sidecar) => sidecars.push(sidecar),
                 Err(run) => {
-                    containers.push(run);
+                    containers.push(*run);
                     failed = true;
                     break;
                 }
@@ -327,7 +327,7 @@ impl Sidecar {
         spec: &Value,
         volumes: &Volumes,
         pid: Option<&str>,
-    ) -> Result<Self, ContainerRun> {
+    ) -> Result<Self, Box<ContainerRun>> {
         let prepared = prepare(pod, spec, volumes, pid)?;
         let output = |name: &str| {
             fs::File::create(prepared.work.path().join(name)).expect("sidecar output file")
@@ -344,7 +344,7 @@ impl Sidecar {
                 return Ok(sidecar);
             }
             if sidecar.child.try_wait().expect("podman run").is_some() {
-                return Err(sidecar.stop());
+                return Err(Box::new(sidecar.stop()));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -377,7 +377,7 @@ pub fn run_container(pod: &Value, spec: &Value, volumes: &Volumes) -> ContainerR
 fn run_in(pod: &Value, spec: &Value, volumes: &Volumes, pid: Option<&str>) -> ContainerRun {
     let prepared = match prepare(pod, spec, volumes, pid) {
         Ok(prepared) => prepared,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let args: Vec<&str> = prepared.args.iter().map(String::as_str).collect();
     let output = podman::output(
@@ -448,7 +448,7 @@ fn prepare(
     spec: &Value,
     volumes: &Volumes,
     pid: Option<&str>,
-) -> Result<Prepared, ContainerRun> {
+) -> Result<Prepared, Box<ContainerRun>> {
     let container = spec["name"].as_str().expect("container name").to_string();
     let pod_name = pod["metadata"]["name"].as_str().unwrap_or("pod");
     let image = spec["image"].as_str().expect("container image");
@@ -498,14 +498,14 @@ fn prepare(
         let effective = effective.split(':').next().unwrap_or("").to_string();
         if effective.is_empty() || effective == "0" || effective == "root" {
             let message = "container has runAsNonRoot and image will run as root".to_string();
-            return Err(ContainerRun {
+            return Err(Box::new(ContainerRun {
                 name: container,
                 exit_code: -1,
                 stdout: String::new(),
                 stderr: message.clone(),
                 termination_log: String::new(),
                 termination_message: message,
-            });
+            }));
         }
         assert!(
             effective.parse::<u32>().is_ok(),
