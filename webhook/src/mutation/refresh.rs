@@ -351,12 +351,16 @@ pub fn sidecar(pod: &Value, desired: Option<Map<String, Value>>, ops: &mut Vec<P
     let current = init.iter().position(own);
     match (desired, current) {
         (None, None) => {}
-        (None, Some(index)) => {
-            ops.push(patch::remove(patch::ptr(&[
-                "spec",
-                "initContainers",
-                &index.to_string(),
-            ])));
+        (None, Some(_)) => {
+            // Every one, the last first: a pod the API server will refuse for its duplicate
+            // names still gets none from the webhook.
+            for index in (0..init.len()).rev().filter(|&i| own(&init[i])) {
+                ops.push(patch::remove(patch::ptr(&[
+                    "spec",
+                    "initContainers",
+                    &index.to_string(),
+                ])));
+            }
         }
         (Some(desired), None) => {
             let at = injector.map_or(0, |i| i + 1).to_string();
