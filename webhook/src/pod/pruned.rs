@@ -1,9 +1,10 @@
 //! A pod read from its JSON with only the fields the mutation looks at: the name, the annotations
-//! under the webhook's prefix, the security contexts, the name of each volume, each container's
+//! under the webhook's prefix, the security contexts, `shareProcessNamespace` and `restartPolicy`
+//! (the refresh rules), the name of each volume, each container's
 //! name, mounts, security context and the env entries the init container would copy (`AWS_*` and
 //! the proxy variables, which include the region), likewise for ephemeral containers (for their
 //! mounts), and the webhook's own volume and init
-//! container whole (they are compared field by field). Images, probes, ports, labels, managed fields, other
+//! containers whole (they are compared field by field). Images, probes, ports, labels, managed fields, other
 //! annotations and the rest are skipped without being built, which is most of a real pod.
 //!
 //! The result is the same JSON tree with those fields missing, so `mutation::injection` and `mutation::patch` read it as
