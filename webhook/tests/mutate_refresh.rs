@@ -251,6 +251,28 @@ fn a_forged_or_stale_sidecar_is_set_to_the_current_one() {
 }
 
 #[test]
+fn an_init_container_another_webhook_adds_does_not_come_between() {
+    let (out, _) = mutated(&seeds_with_interval(), &cfg());
+    let other = json!({"name": "istio-init", "image": "istio/proxyv2:1.24"});
+    for at in [0, 1, 2] {
+        let mut reinvoked = out.clone();
+        reinvoked["spec"]["initContainers"]
+            .as_array_mut()
+            .unwrap()
+            .insert(at, other.clone());
+        let (after, _) = mutated(&reinvoked, &cfg());
+        // init-first: the files and their refresh come before it wherever it was put.
+        assert_eq!(
+            init_names(&after),
+            ["secrets-injector", SIDECAR, "istio-init"],
+            "inserted at {at}"
+        );
+        assert_eq!(sidecar(&after), sidecar(&out));
+        assert_converged(&after, &cfg());
+    }
+}
+
+#[test]
 fn fields_the_api_server_defaults_are_left_alone() {
     let (mut out, _) = mutated(&fixture("refresh-pod.yaml"), &cfg());
     for container in out["spec"]["initContainers"].as_array_mut().unwrap() {
