@@ -248,3 +248,31 @@ fn a_sidecar_that_ends_early_is_reported_with_its_output() {
     assert_eq!(sidecar.termination_message, "no such subcommand");
     assert_eq!(run.containers.last().unwrap().name, "sidecar");
 }
+
+#[test]
+fn a_sidecar_signals_the_app_in_the_shared_process_namespace() {
+    // What `refresh-signal` needs of the node: the sidecar, as the app's user and with no
+    // capabilities, sees and signals the app's processes by name (the pause container's, of
+    // another user, refuse it).
+    let app = r#"
+        trap 'echo got-hup; exit 0' HUP
+        while true; do busybox sleep 0.1; done
+    "#;
+    let mut pod = sidecar_pod(true, app);
+    pod["spec"]["initContainers"][1]["command"] = json!([
+        "/bin/busybox",
+        "sh",
+        "-c",
+        // This busybox has no pkill: the same by hand, every process named busybox (the
+        // sidecar's own ignore it).
+        "trap '' HUP; echo x > /v/beat; while true; do \
+         for p in /proc/[0-9]*; do \
+         [ \"$(busybox cat $p/comm 2>/dev/null)\" = busybox ] && kill -HUP ${p#/proc/} 2>/dev/null; \
+         done; busybox sleep 0.2; done"
+    ]);
+    let volumes = Volumes::for_pod(&pod, "token");
+    let run = run_pod(&pod, &volumes);
+    let app = run.container("app");
+    assert_eq!(app.exit_code, 0, "{run:#?}");
+    assert_eq!(app.stdout, "got-hup\n");
+}
