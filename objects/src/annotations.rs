@@ -38,6 +38,9 @@ pub const KNOWN: &[&str] = &[
     INIT_FIRST,
     INJECTOR_RESOURCES,
     STATUS,
+    REFRESH_INTERVAL,
+    REFRESH_SIGNAL,
+    REFRESH_URL,
 ];
 
 pub const DEFAULT_MOUNT_PATH: &str = "/mnt/secrets-store";
@@ -120,7 +123,7 @@ mod tests {
 
     #[test]
     fn known_names_carry_the_prefix() {
-        assert_eq!(KNOWN.len(), 12);
+        assert_eq!(KNOWN.len(), 15);
         for name in KNOWN {
             assert!(name.starts_with(PREFIX), "{name}");
         }
@@ -145,6 +148,11 @@ mod tests {
             closest_known("secrets-injector.io/container"),
             Some(CONTAINERS)
         );
+        assert_eq!(
+            closest_known("secrets-injector.io/refresh-intervall"),
+            Some(REFRESH_INTERVAL)
+        );
+        assert_eq!(closest_known("refresh-signa"), Some(REFRESH_SIGNAL));
     }
 
     #[test]

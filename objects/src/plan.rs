@@ -87,6 +87,7 @@ pub fn parse(objects_annotation: &str, settings: Settings) -> Result<Plan, Error
         });
     }
     errors.extend(collisions(&claims));
+    errors.extend(reserved(&claims));
 
     if errors.is_empty() {
         Ok(Plan {
@@ -642,6 +643,28 @@ impl Claim {
             Owner::EnvFile => Error::annotation(ENV_FILE, message),
         }
     }
+}
+
+/// A claim whose top-level name starts with `..`: the volume's layout keeps those names for the
+/// directory the files live in and the link to it, which a file of that name would replace.
+fn reserved(claims: &[Claim]) -> Vec<Error> {
+    claims
+        .iter()
+        .filter(|claim| claim.path.is_reserved())
+        .map(|claim| {
+            let fix = match claim.owner {
+                Owner::Object(_) => "set objectAlias to a name that does not start with \"..\"",
+                Owner::EnvFile => "choose an env-file name that does not start with \"..\"",
+            };
+            claim.error(format!(
+                "{} is {:?}, which starts with \"..\": names starting with \"..\" are reserved \
+                 for the volume's own entries (..data and the timestamped directory an update \
+                 swaps in, as in ConfigMap volumes); {fix}",
+                claim.what,
+                claim.path.as_str()
+            ))
+        })
+        .collect()
 }
 
 /// Two claims on one path, or a path inside another claim's file or directory.

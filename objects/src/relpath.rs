@@ -6,6 +6,10 @@ use std::str::FromStr;
 /// Longest file name most Linux file systems (and tmpfs) accept.
 pub const MAX_NAME_BYTES: usize = 255;
 
+/// Top-level names starting with this belong to the volume's layout (`..data` and the
+/// timestamped directories an update swaps in), as in the kubelet's atomic writer.
+pub const RESERVED_PREFIX: &str = "..";
+
 /// A relative path inside the mount directory: one or more components joined by `/`, none
 /// empty, `.` or `..`, none with a NUL byte, none longer than 255 bytes. So it can never
 /// leave the directory.
@@ -48,6 +52,12 @@ impl RelPath {
     /// The last component.
     pub fn file_name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
+    /// Whether the top-level name starts with [`RESERVED_PREFIX`], which the volume's layout
+    /// keeps for itself (names deeper down are inside a generation's directory, and free).
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with(RESERVED_PREFIX)
     }
 
     /// Whether the path is one file name directly in the mount directory.
@@ -145,6 +155,8 @@ mod tests {
         assert!(!p.is_top_level());
         assert!(path("x").is_top_level());
         assert_eq!(path("..a").as_str(), "..a");
+        assert!(path("..a").is_reserved() && path("..data/x").is_reserved());
+        assert!(!path("a/..b").is_reserved() && !path(".a").is_reserved());
         assert_eq!(p.to_string(), "a/b/c");
         assert_eq!(p.parents().collect::<Vec<_>>(), [path("a"), path("a/b")]);
     }

@@ -147,6 +147,66 @@ fn cases() -> Vec<Case> {
         )
         .object("objects[0] (objectName \"x\")")
         .holds(["\"..\" is not allowed"]),
+        // Names starting with ".." are the volume layout's own (..data, ..<timestamp>).
+        case(
+            "reserved_alias",
+            "- {objectName: x, objectType: secretsmanager, objectAlias: ..data}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"x\")")
+        .holds([
+            "the file of objects[0] (objectName \"x\") is \"..data\", which starts with \"..\"",
+            "reserved for the volume's own entries",
+            "set objectAlias to a name that does not start with \"..\"",
+        ]),
+        case(
+            "reserved_name",
+            "- {objectName: ..token, objectType: ssmparameter}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"..token\")")
+        .holds(["\"..token\", which starts with \"..\""]),
+        case(
+            "reserved_after_path_translation",
+            "- {objectName: /.hidden, objectType: ssmparameter}",
+            Settings {
+                path_translation: PathTranslation::Replace('.'),
+                ..settings()
+            },
+        )
+        .object("objects[0] (objectName \"/.hidden\")")
+        .holds(["\"..hidden\", which starts with \"..\""]),
+        case(
+            "reserved_directory_with_false",
+            "- {objectName: /..2026_11_30/db, objectType: ssmparameter}",
+            directories(),
+        )
+        .object("objects[0] (objectName \"/..2026_11_30/db\")")
+        .holds(["\"..2026_11_30/db\", which starts with \"..\""]),
+        case(
+            "reserved_jmes_alias",
+            "- objectName: s\n  objectType: secretsmanager\n  jmesPath: [{path: a, objectAlias: ..user}]",
+            settings(),
+        )
+        .object("objects[0] (objectName \"s\")")
+        .holds(["the file of jmesPath[0] (path \"a\")", "\"..user\", which starts with \"..\""]),
+        case(
+            "reserved_path_directory",
+            "- {objectName: /app, objectType: ssmparameterpath, objectAlias: ..config}",
+            settings(),
+        )
+        .object("objects[0] (objectName \"/app\")")
+        .holds(["the directory of objects[0]", "\"..config\", which starts with \"..\""]),
+        case(
+            "reserved_env_file",
+            "- {objectName: x, objectType: secretsmanager}",
+            Settings {
+                env_file: Some("..env".into()),
+                ..settings()
+            },
+        )
+        .starts("annotation secrets-injector.io/env-file: the env file is \"..env\"")
+        .holds(["choose an env-file name that does not start with \"..\""]),
         case(
             "nul_in_file_name",
             "- {objectName: x, objectType: secretsmanager, objectAlias: \"a\\0b\"}",

@@ -67,6 +67,13 @@ HELM_CASES: dict[str, dict] = {
             },
             "user": "1000",
             "volumeSizeLimit": "4Mi",
+            "refresh": {
+                "minInterval": "1m",
+                "resources": {
+                    "requests": {"cpu": "5m", "memory": "12Mi"},
+                    "limits": {"cpu": "50m", "memory": "24Mi"},
+                },
+            },
         },
         "replicas": 3,
         "resources": {"requests": {"cpu": "100m", "memory": "96Mi"}, "limits": {"memory": "256Mi"}},

@@ -326,6 +326,11 @@ def test_chart_options_reach_the_webhook_flags(helm_rendered):
         "--injector-cpu-limit=200m",
         "--injector-memory-limit=64Mi",
         "--injector-user=1000",
+        "--refresh-min-interval=1m",
+        "--refresh-cpu-request=5m",
+        "--refresh-memory-request=12Mi",
+        "--refresh-cpu-limit=50m",
+        "--refresh-memory-limit=24Mi",
         "--log-format=text",
     ]
     spec = one(docs, "Deployment")["spec"]

@@ -22,6 +22,10 @@ BAD_VALUES = [
     # Root is never a default user of the init container.
     ({"injector": {"image": {"repository": "ghcr.io/x/injector", "tag": ""}, "user": "0"}}, "/injector/user"),
     ({"injector": {"image": {"repository": "ghcr.io/x/injector", "tag": ""}, "volumeSizeLimit": "big"}}, "/injector/volumeSizeLimit"),
+    ({"injector": {"image": {"repository": "ghcr.io/x/injector", "tag": ""}, "refresh": {"minInterval": "30"}}}, "/injector/refresh/minInterval"),
+    ({"injector": {"image": {"repository": "ghcr.io/x/injector", "tag": ""}, "refresh": {"minInterval": "1d"}}}, "/injector/refresh/minInterval"),
+    ({"injector": {"image": {"repository": "ghcr.io/x/injector", "tag": ""}, "refresh": {"resources": {"limits": {"memory": "lots"}}}}}, "/injector/refresh/resources/limits/memory"),
+    ({"injector": {"image": {"repository": "ghcr.io/x/injector", "tag": ""}, "refresh": {"interval": "5m"}}}, "interval"),
     ({"resources": {"limits": {"memory": "a lot"}}}, "/resources/limits/memory"),
     ({"failurePolicy": "ignore"}, "/failurePolicy"),
     ({"timeoutSeconds": 30}, "/timeoutSeconds"),

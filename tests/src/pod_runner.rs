@@ -1,7 +1,11 @@
 //! Runs a pod's containers with podman, as a node's kubelet and container runtime would: the init
 //! containers one after the other (stopping at the first that fails, as the pod would wait there),
-//! then the app containers. Each runs from the image its spec names (built locally: nothing is
-//! pulled) with:
+//! then the app containers. An init container with `restartPolicy: Always` (a native sidecar) is
+//! started in the background once the init containers before it finished, counts as started once
+//! it runs (no startup probes), keeps running while the rest of the pod runs, and is stopped
+//! (SIGTERM, then SIGKILL after 10 s) after the app containers ended, the last started first, as
+//! the kubelet does. Each runs from the image its spec names (built locally: nothing is pulled)
+//! with:
 //!
 //! | pod spec | podman |
 //! | --- | --- |
@@ -23,6 +27,7 @@
 //! | `hostPath` | that host path |
 //! | `terminationMessagePath` | a host file mounted there (0666), read back after the run |
 //! | `terminationMessagePolicy: FallbackToLogsOnError` | [`ContainerRun::termination_message`] falls back to the log's tail |
+//! | `shareProcessNamespace: true` | a stand-in for the pod's pause container (busybox `sleep`, as user 65535, PID 1 of the namespace) started first; every container joins its PID namespace with `--pid container:NAME`, as the kubelet joins them to the sandbox's (podman's `--pod` would need its own pause image, which cannot be pulled here) |
 //!
 //! Not mapped, and why:
 //! - the pod network: every container gets `--network host`, so it reaches the AWS emulator on
@@ -31,8 +36,9 @@
 //!   cannot be shared between containers without mounting it on the host for each test);
 //! - app containers run one after the other, each to its end, not side by side: the tests give
 //!   them commands that look at the volume and exit;
-//! - restarts (`restartPolicy`, back-off, sidecars with `restartPolicy: Always`): a failed init
-//!   container ends the run, and the result says so;
+//! - restarts (`restartPolicy`, back-off): a failed init container ends the run, and the result
+//!   says so; a sidecar that ends before it is stopped is not started again, and its run (exit
+//!   code, output) says so;
 //! - `resources.requests` (scheduling only), probes, ports, lifecycle hooks;
 //! - `seccompProfile: Localhost`, AppArmor, SELinux options, `procMount`: podman takes them but
 //!   the profiles named live on the node; a spec that asks for them panics;
@@ -207,17 +213,32 @@ pub fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("the pod has no container {name}"))
 }
 
-/// Runs the pod: its init containers in order, then, when they all succeeded, its app
-/// containers; then reads back the injector's volume (when the pod has one).
+/// Runs the pod: its init containers in order (sidecars started in the background), then, when
+/// they all succeeded, its app containers; then stops the sidecars and reads back the injector's
+/// volume (when the pod has one).
 pub fn run_pod(pod: &Value, volumes: &Volumes) -> PodRun {
+    let sandbox = Sandbox::start(pod);
+    let pid = sandbox.as_ref().map(|sandbox| sandbox.name.as_str());
     let mut containers = Vec::new();
+    let mut sidecars = Vec::new();
     let inits = pod["spec"]["initContainers"]
         .as_array()
         .into_iter()
         .flatten();
     let mut failed = false;
     for spec in inits {
-        let run = run_container(pod, spec, volumes);
+        if spec["restartPolicy"] == "Always" {
+            match Sidecar::start(pod, spec, volumes, pid) {
+                Ok(sidecar) => sidecars.push(sidecar),
+                Err(run) => {
+                    containers.push(*run);
+                    failed = true;
+                    break;
+                }
+            }
+            continue;
+        }
+        let run = run_in(pod, spec, volumes, pid);
         failed = run.exit_code != 0;
         containers.push(run);
         if failed {
@@ -226,9 +247,11 @@ pub fn run_pod(pod: &Value, volumes: &Volumes) -> PodRun {
     }
     if !failed {
         for spec in pod["spec"]["containers"].as_array().into_iter().flatten() {
-            containers.push(run_container(pod, spec, volumes));
+            containers.push(run_in(pod, spec, volumes, pid));
         }
     }
+    containers.extend(sidecars.into_iter().rev().map(Sidecar::stop));
+    drop(sandbox);
     let (files, entries) = match volumes.dirs.get(INJECTOR) {
         Some(dir) => read_volume(dir),
         None => (BTreeMap::new(), Vec::new()),
@@ -240,17 +263,196 @@ pub fn run_pod(pod: &Value, volumes: &Volumes) -> PodRun {
     }
 }
 
+/// The stand-in for the pod's pause container when its containers share one process namespace:
+/// PID 1 of that namespace, removed when dropped.
+struct Sandbox {
+    name: String,
+}
+
+impl Sandbox {
+    fn start(pod: &Value) -> Option<Self> {
+        if pod["spec"]["shareProcessNamespace"] != true {
+            return None;
+        }
+        let pod_name = pod["metadata"]["name"].as_str().unwrap_or("pod");
+        let name = unique_name(pod_name, "pause");
+        let mut args = podman::run_args(&name);
+        args.extend(
+            [
+                "--detach",
+                "--read-only",
+                "--user",
+                "65535:65535",
+                "--cap-drop",
+                "ALL",
+                "--entrypoint",
+                r#"["/bin/busybox","sleep","2147483647"]"#,
+                podman::app_image(),
+            ]
+            .map(str::to_string),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = podman::output(
+            &mut podman::podman(RUN_TIMEOUT, &args),
+            "podman run of the pod's pause container",
+        );
+        assert!(
+            out.status.success(),
+            "podman run of the pause container: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(Sandbox { name })
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        podman::remove_container(&self.name);
+    }
+}
+
+/// A native sidecar running in the background.
+struct Sidecar {
+    prepared: Prepared,
+    child: std::process::Child,
+}
+
+/// How many times a starting sidecar is looked at before the runner gives up on it.
+const START_POLLS: u32 = 1200;
+
+impl Sidecar {
+    /// Starts the sidecar and waits until it runs (`Err`: it could not start, or ended first).
+    fn start(
+        pod: &Value,
+        spec: &Value,
+        volumes: &Volumes,
+        pid: Option<&str>,
+    ) -> Result<Self, Box<ContainerRun>> {
+        let prepared = prepare(pod, spec, volumes, pid)?;
+        let output = |name: &str| {
+            fs::File::create(prepared.work.path().join(name)).expect("sidecar output file")
+        };
+        let args: Vec<&str> = prepared.args.iter().map(String::as_str).collect();
+        let child = podman::podman(RUN_TIMEOUT, &args)
+            .stdout(output("stdout"))
+            .stderr(output("stderr"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("podman run of sidecar {}: {e}", prepared.container));
+        let mut sidecar = Sidecar { prepared, child };
+        for _ in 0..START_POLLS {
+            if podman::is_running(&sidecar.prepared.run_name) {
+                return Ok(sidecar);
+            }
+            if sidecar.child.try_wait().expect("podman run").is_some() {
+                return Err(Box::new(sidecar.stop()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let name = sidecar.prepared.container.clone();
+        let run = sidecar.stop();
+        panic!("sidecar {name} was not running after {START_POLLS} looks: {run:#?}");
+    }
+
+    /// Stops the sidecar as the kubelet does at the pod's end, and collects its run.
+    fn stop(mut self) -> ContainerRun {
+        let name = self.prepared.run_name.clone();
+        if self.child.try_wait().expect("podman run").is_none() {
+            let _ = podman::podman(RUN_TIMEOUT, &["stop", "--time", "10", &name]).output();
+        }
+        let status = self.child.wait().expect("podman run of a sidecar");
+        podman::remove_container(&name);
+        let read = |file: &str| fs::read(self.prepared.work.path().join(file)).unwrap_or_default();
+        let (stdout, stderr) = (read("stdout"), read("stderr"));
+        self.prepared
+            .finish(&stdout, &stderr, status.code().unwrap_or(-1))
+    }
+}
+
 /// Runs one container of `pod` to its end.
 pub fn run_container(pod: &Value, spec: &Value, volumes: &Volumes) -> ContainerRun {
+    run_in(pod, spec, volumes, None)
+}
+
+/// Runs one container of `pod` to its end, in the PID namespace of container `pid` if given.
+fn run_in(pod: &Value, spec: &Value, volumes: &Volumes, pid: Option<&str>) -> ContainerRun {
+    let prepared = match prepare(pod, spec, volumes, pid) {
+        Ok(prepared) => prepared,
+        Err(refused) => return *refused,
+    };
+    let args: Vec<&str> = prepared.args.iter().map(String::as_str).collect();
+    let output = podman::output(
+        &mut podman::podman(RUN_TIMEOUT, &args),
+        &format!(
+            "podman run of container {} ({})",
+            prepared.container, prepared.image
+        ),
+    );
+    podman::remove_container(&prepared.run_name);
+    prepared.finish(
+        &output.stdout,
+        &output.stderr,
+        output.status.code().unwrap_or(-1),
+    )
+}
+
+/// A name for a podman container no other run of this process or another uses.
+fn unique_name(pod_name: &str, container: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let container = spec["name"].as_str().expect("container name").to_string();
-    let pod_name = pod["metadata"]["name"].as_str().unwrap_or("pod");
-    let image = spec["image"].as_str().expect("container image");
-    let run_name = format!(
+    format!(
         "{pod_name}-{container}-{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::SeqCst)
-    );
+    )
+}
+
+/// A container ready to run: its `podman run` arguments and where its results go.
+struct Prepared {
+    container: String,
+    image: String,
+    run_name: String,
+    args: Vec<String>,
+    fallback: bool,
+    /// Holds the termination-message file (and a sidecar's output).
+    work: tempfile::TempDir,
+}
+
+impl Prepared {
+    fn termination_log(&self) -> PathBuf {
+        self.work.path().join("termination-log")
+    }
+
+    fn finish(self, stdout: &[u8], stderr: &[u8], exit_code: i32) -> ContainerRun {
+        let stdout = String::from_utf8_lossy(stdout).into_owned();
+        let stderr = String::from_utf8_lossy(stderr).into_owned();
+        let termination_log = fs::read_to_string(self.termination_log()).unwrap_or_default();
+        let termination_message = if termination_log.is_empty() && self.fallback && exit_code != 0 {
+            log_tail(&format!("{stdout}{stderr}"))
+        } else {
+            termination_log.clone()
+        };
+        ContainerRun {
+            name: self.container,
+            exit_code,
+            stdout,
+            stderr,
+            termination_log,
+            termination_message,
+        }
+    }
+}
+
+/// The `podman run` arguments for one container of `pod`, or (`Err`) the run of a container the
+/// kubelet would refuse to start.
+fn prepare(
+    pod: &Value,
+    spec: &Value,
+    volumes: &Volumes,
+    pid: Option<&str>,
+) -> Result<Prepared, Box<ContainerRun>> {
+    let container = spec["name"].as_str().expect("container name").to_string();
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or("pod");
+    let image = spec["image"].as_str().expect("container image");
+    let run_name = unique_name(pod_name, &container);
     let work = tempfile::tempdir().expect("temp dir");
     fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
     let termination_log = work.path().join("termination-log");
@@ -259,7 +461,9 @@ pub fn run_container(pod: &Value, spec: &Value, volumes: &Volumes) -> ContainerR
 
     let mut args = podman::run_args(&run_name);
     flag(&mut args, "--hostname", pod_name.to_string());
-
+    if let Some(pid) = pid {
+        flag(&mut args, "--pid", format!("container:{pid}"));
+    }
     let security = &spec["securityContext"];
     let pod_security = &pod["spec"]["securityContext"];
     let id = |key: &str| {
@@ -294,14 +498,14 @@ pub fn run_container(pod: &Value, spec: &Value, volumes: &Volumes) -> ContainerR
         let effective = effective.split(':').next().unwrap_or("").to_string();
         if effective.is_empty() || effective == "0" || effective == "root" {
             let message = "container has runAsNonRoot and image will run as root".to_string();
-            return ContainerRun {
+            return Err(Box::new(ContainerRun {
                 name: container,
                 exit_code: -1,
                 stdout: String::new(),
                 stderr: message.clone(),
                 termination_log: String::new(),
                 termination_message: message,
-            };
+            }));
         }
         assert!(
             effective.parse::<u32>().is_ok(),
@@ -438,30 +642,14 @@ pub fn run_container(pod: &Value, spec: &Value, volumes: &Volumes) -> ContainerR
     args.push(image.to_string());
     args.extend(words("args"));
 
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = podman::output(
-        &mut podman::podman(RUN_TIMEOUT, &args),
-        &format!("podman run of container {container} ({image})"),
-    );
-    podman::remove_container(&run_name);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let exit_code = output.status.code().unwrap_or(-1);
-    let termination_log = fs::read_to_string(&termination_log).unwrap_or_default();
-    let fallback = spec["terminationMessagePolicy"] == "FallbackToLogsOnError";
-    let termination_message = if termination_log.is_empty() && fallback && exit_code != 0 {
-        log_tail(&format!("{stdout}{stderr}"))
-    } else {
-        termination_log.clone()
-    };
-    ContainerRun {
-        name: container,
-        exit_code,
-        stdout,
-        stderr,
-        termination_log,
-        termination_message,
-    }
+    Ok(Prepared {
+        container,
+        image: image.to_string(),
+        run_name,
+        args,
+        fallback: spec["terminationMessagePolicy"] == "FallbackToLogsOnError",
+        work,
+    })
 }
 
 /// Adds `--name value`.

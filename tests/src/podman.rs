@@ -99,6 +99,22 @@ pub fn remove_container(name: &str) {
     let _ = podman(QUICK_TIMEOUT, &["rm", "--force", "--ignore", name]).output();
 }
 
+/// Whether the container `name` exists and runs.
+pub fn is_running(name: &str) -> bool {
+    podman(
+        QUICK_TIMEOUT,
+        &[
+            "container",
+            "inspect",
+            "--format",
+            "{{.State.Running}}",
+            name,
+        ],
+    )
+    .output()
+    .is_ok_and(|out| out.status.success() && out.stdout.starts_with(b"true"))
+}
+
 /// The `User` of an image's configuration (empty: root).
 pub fn image_user(image: &str) -> String {
     let out = output(

@@ -32,6 +32,11 @@ struct World {
 /// A moto and a webhook of the test's own; both stop when it is dropped (a `static` would
 /// never be dropped and would leave the processes running).
 fn world() -> World {
+    world_with(&[])
+}
+
+/// [`world`] with more flags for `webhook serve`.
+fn world_with(flags: &[&str]) -> World {
     podman::test_images();
     let moto = Moto::start();
     seed::seed(
@@ -58,7 +63,9 @@ fn world() -> World {
             path("tls.key"),
             "--injector-image".into(),
             INJECTOR_IMAGE.into(),
-        ],
+        ]
+        .into_iter()
+        .chain(flags.iter().map(|flag| std::ffi::OsString::from(*flag))),
     );
     World {
         moto,
@@ -544,4 +551,97 @@ fn bundle_with_test_ca(certs: &std::path::Path) -> PathBuf {
     let file = certs.join("bundle.crt");
     std::fs::write(&file, bundle).expect("write the bundle");
     file
+}
+
+/// The sidecar ran until it was stopped; a failure naming the missing half of the feature when
+/// the injector has no `refresh` subcommand, so that can never pass.
+fn assert_the_sidecar_ran(sidecar: &ContainerRun) {
+    assert!(
+        !sidecar.stderr.contains("unexpected argument 'refresh'"),
+        "the injector in {INJECTOR_IMAGE} has no `refresh` subcommand, which the sidecar the \
+         webhook adds runs (SPEC \"Refresh while running\"): build the injector side of refresh \
+         first. The sidecar's run: {sidecar:#?}"
+    );
+    assert_eq!(
+        sidecar.exit_code, 0,
+        "the sidecar ends with 0 only when stopped (SIGTERM): {sidecar:#?}"
+    );
+}
+
+#[test]
+fn the_sidecar_refreshes_a_rotated_value_and_signals_the_app() {
+    let world = world_with(&["--refresh-min-interval=1s"]);
+    // The app records the first value where the test sees it, waits until the file holds
+    // another, then until its SIGHUP came (the sidecar signals after the swap). It gives up when
+    // the sidecar's process is gone (it shares the pod's process namespace).
+    let script = r#"
+        cd /mnt/secrets-store
+        hups=0
+        trap 'hups=$((hups+1))' HUP
+        first=$(busybox cat _test_parameter)
+        echo "$first" > /scratch/started
+        until [ "$(busybox cat _test_parameter)" != "$first" ]; do
+            busybox pidof injector >/dev/null || { echo "the sidecar is gone" >&2; exit 3; }
+            busybox sleep 0.2
+        done
+        echo "first=$first now=$(busybox cat _test_parameter) user=$(busybox cat SECRET_USERNAME)"
+        until [ "$hups" -gt 0 ]; do busybox sleep 0.2; done
+        echo "hups=$hups"
+        busybox ls -a
+    "#;
+    let mut pod = example_pod(script);
+    let annotations = &mut pod["metadata"]["annotations"];
+    annotations["secrets-injector.io/refresh-interval"] = json!("2s");
+    annotations["secrets-injector.io/refresh-signal"] = json!("SIGHUP busybox");
+    pod["spec"]["shareProcessNamespace"] = json!(true);
+    pod["spec"]["securityContext"] = json!({"runAsUser": 1000, "runAsGroup": 1000});
+    pod["spec"]["volumes"] = json!([{"name": "scratch", "emptyDir": {}}]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "scratch", "mountPath": "/scratch"}]);
+    let mutated = admit(&world, &pod, &world.moto.endpoint());
+
+    let sidecar = pod_runner::container(&mutated, "secrets-injector-refresh");
+    assert_eq!(sidecar["restartPolicy"], "Always");
+    assert_eq!(
+        sidecar["command"],
+        json!(["/usr/local/bin/injector", "refresh"])
+    );
+    let args = sidecar["args"].as_array().expect("args");
+    assert_eq!(
+        args[args.len() - 2..],
+        [json!("--interval=2s"), json!("--signal=SIGHUP busybox")]
+    );
+
+    let volumes = Volumes::for_pod(&mutated, "web-identity-token");
+    let started = volumes.dir("scratch").join("started");
+    let run = std::thread::scope(|scope| {
+        let running = scope.spawn(|| pod_runner::run_pod(&mutated, &volumes));
+        // Rotate only once the app has read the first value.
+        while !started.exists() && !running.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if started.exists() {
+            seed::seed(
+                &world.moto.endpoint(),
+                REGION,
+                &[parameter("/test/parameter", "rotated", "SecureString")],
+            );
+        }
+        running.join().expect("the pod run")
+    });
+
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    let sidecar = run.container("secrets-injector-refresh");
+    assert_the_sidecar_ran(sidecar);
+    assert_no_leak(sidecar, &["gonitest", "rotated", "example1234"]);
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    let lines: Vec<&str> = app.stdout.lines().collect();
+    assert_eq!(
+        lines[..2],
+        ["first=gonitest now=rotated user=example", "hups=1"],
+        "{app:#?}"
+    );
+    assert!(lines.contains(&"..data"), "the atomic layout: {lines:?}");
 }

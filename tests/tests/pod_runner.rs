@@ -134,3 +134,145 @@ fn run_as_non_root_refuses_a_root_user() {
     );
     assert_eq!(run.containers.len(), 1);
 }
+
+/// A pod with a native sidecar between two init containers, the sidecar writing a heartbeat
+/// until it is stopped; `app_script` runs in the app container.
+fn sidecar_pod(share: bool, app_script: &str) -> Value {
+    let image = app_image();
+    let user = json!({"runAsUser": 1234, "runAsGroup": 1234});
+    let hardened = json!({
+        "runAsUser": 1234, "runAsGroup": 1234, "runAsNonRoot": true,
+        "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}
+    });
+    let rw = json!([{"name": "secrets-injector", "mountPath": "/v"}]);
+    let sidecar = r#"
+        trap 'echo stopped > /v/sidecar-stopped; exit 0' TERM
+        busybox cat /v/first > /v/sidecar-saw-first 2>/dev/null || echo missing > /v/sidecar-saw-first
+        busybox id -u > /v/sidecar-id
+        (busybox touch /x 2>/dev/null && echo writable || echo read-only) > /v/sidecar-root
+        i=0
+        while true; do i=$((i+1)); echo $i > /v/beat; busybox sleep 0.1; done
+    "#;
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "sc", "namespace": "team-a"},
+        "spec": {
+            "shareProcessNamespace": share,
+            "initContainers": [
+                {"name": "first", "image": image, "command": ["/bin/busybox", "sh", "-c", "echo done > /v/first"],
+                 "securityContext": user, "volumeMounts": rw},
+                {"name": "sidecar", "image": image, "restartPolicy": "Always",
+                 "command": ["/bin/busybox", "sh", "-c", sidecar],
+                 "securityContext": hardened, "volumeMounts": rw},
+                {"name": "second", "image": image,
+                 "command": ["/bin/busybox", "sh", "-c", "until [ -e /v/beat ]; do busybox sleep 0.1; done; echo ok > /v/second"],
+                 "securityContext": user, "volumeMounts": rw}
+            ],
+            "containers": [{
+                "name": "app", "image": image,
+                "command": ["/bin/busybox", "sh", "-c", app_script],
+                "securityContext": user,
+                "volumeMounts": [{"name": "secrets-injector", "mountPath": "/v", "readOnly": true}]
+            }],
+            "volumes": [{"name": "secrets-injector", "emptyDir": {"medium": "Memory"}}]
+        }
+    })
+}
+
+/// The app waits for a new heartbeat (so the sidecar runs beside it), then says whether it sees
+/// the sidecar's process.
+const WATCH_SIDECAR: &str = r#"
+    b=$(busybox cat /v/beat)
+    until [ "$(busybox cat /v/beat)" != "$b" ]; do busybox sleep 0.1; done
+    echo sidecar-running
+    if busybox ps -o user,args | busybox grep -q '[s]idecar-stopped'; then echo visible; else echo not-visible; fi
+"#;
+
+#[test]
+fn a_native_sidecar_runs_beside_the_app_and_is_stopped_at_the_end() {
+    for share in [true, false] {
+        let pod = sidecar_pod(share, WATCH_SIDECAR);
+        let volumes = Volumes::for_pod(&pod, "token");
+        let run = run_pod(&pod, &volumes);
+        let names: Vec<&str> = run.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["first", "second", "app", "sidecar"],
+            "the sidecar's run ends last: {run:#?}"
+        );
+        for container in &run.containers {
+            assert_eq!(container.exit_code, 0, "{container:#?}");
+        }
+        assert_eq!(
+            run.text("sidecar-saw-first"),
+            "done\n",
+            "started after the init container before it ended"
+        );
+        assert_eq!(run.text("second"), "ok\n", "the next one waited for it");
+        assert_eq!(run.text("sidecar-id"), "1234\n");
+        assert_eq!(run.text("sidecar-root"), "read-only\n");
+        assert_eq!(
+            run.text("sidecar-stopped"),
+            "stopped\n",
+            "SIGTERM at the end"
+        );
+        let app = run.container("app");
+        let seen = if share { "visible" } else { "not-visible" };
+        assert_eq!(
+            app.stdout,
+            format!("sidecar-running\n{seen}\n"),
+            "shareProcessNamespace: {share}"
+        );
+    }
+}
+
+#[test]
+fn a_sidecar_that_ends_early_is_reported_with_its_output() {
+    let mut pod = sidecar_pod(false, "echo app ran");
+    let inits = pod["spec"]["initContainers"].as_array_mut().unwrap();
+    inits.pop();
+    inits[1]["command"] = json!([
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "echo no such subcommand >&2; exit 2"
+    ]);
+    inits[1]["terminationMessagePolicy"] = json!("FallbackToLogsOnError");
+    let volumes = Volumes::for_pod(&pod, "token");
+    let run = run_pod(&pod, &volumes);
+    // Whether the app got to run depends on when the runner looked (the kubelet would restart
+    // the sidecar); the sidecar's own run says what happened either way.
+    let sidecar = run.container("sidecar");
+    assert_eq!(sidecar.exit_code, 2, "{run:#?}");
+    assert_eq!(sidecar.termination_message, "no such subcommand");
+    assert_eq!(run.containers.last().unwrap().name, "sidecar");
+}
+
+#[test]
+fn a_sidecar_signals_the_app_in_the_shared_process_namespace() {
+    // What `refresh-signal` needs of the node: the sidecar, as the app's user and with no
+    // capabilities, sees and signals the app's processes by name (the pause container's, of
+    // another user, refuse it).
+    let app = r#"
+        trap 'echo got-hup; exit 0' HUP
+        while true; do busybox sleep 0.1; done
+    "#;
+    let mut pod = sidecar_pod(true, app);
+    pod["spec"]["initContainers"][1]["command"] = json!([
+        "/bin/busybox",
+        "sh",
+        "-c",
+        // This busybox has no pkill: the same by hand, every process named busybox (the
+        // sidecar's own ignore it).
+        "trap '' HUP; echo x > /v/beat; while true; do \
+         for p in /proc/[0-9]*; do \
+         [ \"$(busybox cat $p/comm 2>/dev/null)\" = busybox ] && kill -HUP ${p#/proc/} 2>/dev/null; \
+         done; busybox sleep 0.2; done"
+    ]);
+    let volumes = Volumes::for_pod(&pod, "token");
+    let run = run_pod(&pod, &volumes);
+    let app = run.container("app");
+    assert_eq!(app.exit_code, 0, "{run:#?}");
+    assert_eq!(app.stdout, "got-hup\n");
+}

@@ -147,6 +147,52 @@ fn real_eks_pods_are_mutated_into_valid_pods() {
 }
 
 #[test]
+fn a_pod_that_refreshes_gets_its_sidecar_and_a_bad_refresh_is_denied() {
+    let server = Server::start();
+    let mut pod = fixture("refresh-pod.yaml");
+    pod["spec"]["containers"][1]["volumeMounts"] = json!([
+        {"name": "secrets-injector", "mountPath": "/etc/user", "subPath": "SECRET_USERNAME", "readOnly": true}
+    ]);
+    let good = review("3e1d-refresh", &pod, "shop");
+    let response = server.post_review(&good);
+    assert_eq!(response["allowed"], true, "{response}");
+    let warnings = response["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .contains("with subPath, which is resolved once"),
+        "{warnings:?}"
+    );
+    let pod = patched(&good, &response);
+    let init = pod["spec"]["initContainers"].as_array().expect("init");
+    assert_eq!(init[0]["name"], "secrets-injector");
+    assert_eq!(init[1]["name"], "secrets-injector-refresh");
+    assert_eq!(init[1]["restartPolicy"], "Always");
+    assert_eq!(
+        init[1]["command"],
+        json!(["/usr/local/bin/injector", "refresh"])
+    );
+    validate_manifests(&[("refresh-pod.json".into(), pod.to_string())])
+        .expect("the mutated pod passes the Kubernetes schema");
+
+    let mut bad = fixture("refresh-pod.yaml");
+    bad["metadata"]["annotations"]["secrets-injector.io/refresh-url"] =
+        json!("http://169.254.169.254/latest/meta-data/");
+    let response = server.post_review(&review("3e1d-bad-refresh", &bad, "shop"));
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 400, "{response}");
+    let message = response["status"]["message"].as_str().expect("message");
+    assert!(
+        message.starts_with(
+            "annotation secrets-injector.io/refresh-url: host \"169.254.169.254\" is not the pod's own loopback"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_pod_that_does_not_ask_is_allowed_unchanged() {
     let server = Server::start();
     let pod = json!({

@@ -232,3 +232,51 @@ fn inject_fails_with_the_admission_message_and_exit_1() {
     );
     assert!(String::from_utf8_lossy(&no_image.stderr).contains("--injector-image"));
 }
+
+#[test]
+fn inject_takes_the_refresh_flags_and_refuses_a_sidecar_limit_below_the_volume() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        Command::new(program())
+            .args(["inject", "--injector-image", IMAGE, "-f"])
+            .arg(fixture("refresh-pod.yaml"))
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let sized = run(
+        &["--refresh-cpu-limit=250m", "--volume-size-limit=32Mi"],
+        &[("SECRETS_INJECTOR_REFRESH_MEMORY_REQUEST", "24Mi")],
+    );
+    assert!(sized.status.success(), "{sized:?}");
+    let pod: serde_json::Value =
+        serde_saphyr::from_str(&String::from_utf8(sized.stdout).unwrap()).unwrap();
+    let sidecar = &pod["spec"]["initContainers"][1];
+    assert_eq!(sidecar["name"], "secrets-injector-refresh");
+    assert_eq!(
+        sidecar["resources"],
+        serde_json::json!({"limits": {"cpu": "250m", "memory": "64Mi"}, "requests": {"cpu": "10m", "memory": "24Mi"}})
+    );
+
+    let too_small = run(&["--refresh-memory-limit=32Mi"], &[]);
+    assert_eq!(too_small.status.code(), Some(1), "{too_small:?}");
+    let stderr = String::from_utf8_lossy(&too_small.stderr);
+    assert!(
+        stderr.contains(
+            "--refresh-memory-limit 32Mi is less than the refresh sidecar needs with --volume-size-limit 16Mi: 40Mi"
+        ),
+        "{stderr}"
+    );
+
+    let stricter = run(&[], &[("SECRETS_INJECTOR_REFRESH_MIN_INTERVAL", "10m")]);
+    assert_eq!(stricter.status.code(), Some(1), "{stricter:?}");
+    let stderr = String::from_utf8_lossy(&stricter.stderr);
+    assert!(
+        stderr.contains("5m is shorter than this cluster's minimum, 10m"),
+        "{stderr}"
+    );
+
+    let bad_flag = run(&["--refresh-min-interval=30"], &[]);
+    assert_eq!(bad_flag.status.code(), Some(2), "{bad_flag:?}");
+    assert!(String::from_utf8_lossy(&bad_flag.stderr).contains("\"30\" has no unit"));
+}

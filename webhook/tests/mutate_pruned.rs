@@ -18,6 +18,7 @@ const FIXTURES: &[&str] = &[
     "eks-irsa-pod.json",
     "minimal-pod.yaml",
     "pod-identity-pod.json",
+    "refresh-pod.yaml",
     "seeds-example-pod.yaml",
     "sidecars-pod.yaml",
 ];

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use super::plan_cache::PlanCache;
 use super::quantity::Quantity;
@@ -78,6 +79,27 @@ pub struct MutationConfig {
     #[arg(long, env = "SECRETS_INJECTOR_INJECTOR_USER", default_value = "65532", value_parser = InjectorUser::from_str)]
     pub injector_user: InjectorUser,
 
+    /// Shortest `refresh-interval` a pod may ask for (every cycle calls AWS for every object).
+    #[arg(long, env = "SECRETS_INJECTOR_REFRESH_MIN_INTERVAL", default_value = "30s", value_parser = super::refresh::parse_min_interval)]
+    pub refresh_min_interval: Duration,
+
+    /// CPU request of the refresh sidecar (on Fargate it adds to the pod's size).
+    #[arg(long, env = "SECRETS_INJECTOR_REFRESH_CPU_REQUEST", default_value = "10m", value_parser = Quantity::parse_flag)]
+    pub refresh_cpu_request: Quantity,
+
+    /// Memory request of the refresh sidecar (on Fargate it adds to the pod's size).
+    #[arg(long, env = "SECRETS_INJECTOR_REFRESH_MEMORY_REQUEST", default_value = "16Mi", value_parser = Quantity::parse_flag)]
+    pub refresh_memory_request: Quantity,
+
+    /// CPU limit of the refresh sidecar.
+    #[arg(long, env = "SECRETS_INJECTOR_REFRESH_CPU_LIMIT", default_value = "100m", value_parser = Quantity::parse_flag)]
+    pub refresh_cpu_limit: Quantity,
+
+    /// Memory limit of the refresh sidecar; at least, and by default, the volume's size limit and
+    /// half of it again plus 16Mi (the files it writes are charged to it).
+    #[arg(long, env = "SECRETS_INJECTOR_REFRESH_MEMORY_LIMIT", value_parser = Quantity::parse_flag)]
+    pub refresh_memory_limit: Option<Quantity>,
+
     /// Object lists already checked, shared by every review (not a flag).
     #[arg(skip)]
     pub plans: PlanCache,
@@ -96,6 +118,11 @@ impl MutationConfig {
             injector_cpu_limit: quantity("200m"),
             injector_memory_limit: quantity("64Mi"),
             injector_user: InjectorUser::Id(65532),
+            refresh_min_interval: secrets_injector_objects::refresh::DEFAULT_MIN_INTERVAL,
+            refresh_cpu_request: quantity("10m"),
+            refresh_memory_request: quantity("16Mi"),
+            refresh_cpu_limit: quantity("100m"),
+            refresh_memory_limit: None,
             plans: PlanCache::default(),
         }
     }
@@ -124,7 +151,7 @@ impl MutationConfig {
                 "--volume-size-limit must be more than 0: the files need room".to_owned(),
             ));
         }
-        Ok(())
+        super::refresh::validate_config(self)
     }
 }
 
@@ -276,6 +303,6 @@ mod tests {
             assert_eq!(env.as_deref(), Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 8);
+        assert_eq!(checked, 13);
     }
 }

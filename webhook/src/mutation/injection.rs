@@ -14,6 +14,7 @@ use secrets_injector_objects::settings::Settings;
 use secrets_injector_objects::translation::PathTranslation;
 
 use super::config::MutationConfig;
+use super::refresh::{self, Refresh};
 use super::resources;
 use crate::pod::{self, ContainerList, Identity, Targets};
 
@@ -39,6 +40,8 @@ pub struct Injection {
     /// copies (see `pod::copied_env`, `pod::copied_mounts`).
     pub copied_env: Vec<Value>,
     pub copied_mounts: Vec<Value>,
+    /// The refresh sidecar's own flags, when the pod asks for one (`refresh-interval`).
+    pub refresh: Option<Refresh>,
     pub warnings: Vec<String>,
 }
 
@@ -76,10 +79,10 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
 
     if let Some(clash) = pod::containers(pod, ContainerList::Containers)
         .iter()
-        .find(|c| pod::name(c) == annotations::INIT_CONTAINER_NAME)
+        .find(|c| pod::is_own_container(pod::name(c)))
     {
         problems.push(format!(
-            "container name {:?} is reserved for the webhook's init container; rename the container",
+            "container name {:?} is reserved for the webhook's init containers; rename the container",
             pod::name(clash)
         ));
     }
@@ -127,6 +130,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
         }),
     };
 
+    let refresh = refresh::read(pod, cfg, &targets, &identity, &mut problems, &mut warnings);
     let settings = settings(pod, cfg, first, &mut problems);
     let parsed = settings.map(|settings| cfg.plans.parse(objects, settings));
     let plan = match parsed {
@@ -163,6 +167,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
         args,
         copied_env,
         copied_mounts,
+        refresh,
         warnings,
     }))
 }
@@ -175,9 +180,15 @@ fn unknown_annotation_warnings(pod: &Value) -> Vec<String> {
             Some(known) => {
                 format!("annotation {name} is not known and is ignored; did you mean {known}?")
             }
+            // The names without their common prefix, so the whole list fits in one warning.
             None => format!(
-                "annotation {name} is not known and is ignored; known annotations: {}",
-                annotations::KNOWN.join(", ")
+                "annotation {name} is not known and is ignored; known annotations: {PREFIX} \
+                 followed by {}",
+                annotations::KNOWN
+                    .iter()
+                    .map(|known| &known[PREFIX.len()..])
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
         .collect()
@@ -194,14 +205,14 @@ fn resolve_targets(pod: &Value, warnings: &mut Vec<String>) -> Targets {
             annotations::CONTAINERS
         ));
     }
-    if names
-        .as_deref()
-        .is_some_and(|names| names.iter().any(|n| n == annotations::INIT_CONTAINER_NAME))
+    for own in names
+        .iter()
+        .flatten()
+        .filter(|name| pod::is_own_container(name))
     {
         warnings.push(format!(
-            "annotation {}: {:?} is the webhook's own init container and is ignored",
+            "annotation {}: {own:?} is the webhook's own init container and is ignored",
             annotations::CONTAINERS,
-            annotations::INIT_CONTAINER_NAME
         ));
     }
     let targets = pod::targets(pod, names.as_deref());
@@ -309,8 +320,7 @@ fn writable_volume_mounts(pod: &Value, targets: &Targets) -> Vec<String> {
     let mut problems = Vec::new();
     for list in ContainerList::ALL {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
-            if list == ContainerList::InitContainers
-                && pod::name(container) == annotations::INIT_CONTAINER_NAME
+            if list == ContainerList::InitContainers && pod::is_own_container(pod::name(container))
             {
                 continue;
             }

@@ -3,7 +3,8 @@
 //! pod's annotations into an `Injection` (or every reason to deny); `patch` writes the JSONPatch
 //! that adds the init container, its volume and mounts; `config` is the flags that shape them
 //! (shared by `webhook serve` and `webhook inject`); `resources` and `quantity` are the init
-//! container's resources; `plan_cache` keeps object lists already checked. A new capability (a
+//! container's resources; `plan_cache` keeps object lists already checked; `refresh` is the
+//! refresh annotations and the native sidecar that re-reads the objects. A new capability (a
 //! container, volume or env the webhook adds) is a file of its own here, called from `patch`.
 
 pub(crate) mod config;
@@ -11,6 +12,7 @@ pub(crate) mod injection;
 pub(crate) mod patch;
 pub(crate) mod plan_cache;
 pub(crate) mod quantity;
+pub(crate) mod refresh;
 pub(crate) mod resources;
 
 use json_patch::Patch;

@@ -16,6 +16,7 @@ use secrets_injector_objects::annotations::{
 use super::config::{InjectorUser, MutationConfig};
 use super::injection::{INJECTOR_PATH, Injection, own_mount_index};
 use super::quantity::Quantity;
+use super::refresh;
 use super::resources;
 use crate::pod::{self, ContainerList, Identity};
 
@@ -23,20 +24,25 @@ use crate::pod::{self, ContainerList, Identity};
 const KEPT_FIELDS: [&str; 3] = ["name", "imagePullPolicy", "terminationMessagePath"];
 
 /// The operations that bring `pod` to the injected state.
-pub fn build(pod: &Value, injection: Injection, cfg: &MutationConfig) -> Patch {
+pub fn build(pod: &Value, mut injection: Injection, cfg: &MutationConfig) -> Patch {
     let mut ops = Vec::new();
     status_annotation(pod, &mut ops);
     volume(pod, cfg, &mut ops);
     target_mounts(pod, &injection, &mut ops);
-    init_container(pod, injection, cfg, &mut ops);
+    let sidecar = injection.refresh.take();
+    let init_first = injection.init_first;
+    let desired = desired_container(injection, cfg);
+    let sidecar = sidecar.map(|sidecar| refresh::desired_sidecar(&desired, sidecar, cfg));
+    init_container(pod, desired, init_first, &mut ops);
+    refresh::sidecar(pod, sidecar, &mut ops);
     Patch(ops)
 }
 
-fn ptr(tokens: &[&str]) -> PointerBuf {
+pub(super) fn ptr(tokens: &[&str]) -> PointerBuf {
     PointerBuf::from_tokens(tokens.iter().copied())
 }
 
-fn add(path: PointerBuf, value: Value) -> PatchOperation {
+pub(super) fn add(path: PointerBuf, value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation { path, value })
 }
 
@@ -44,7 +50,7 @@ fn replace(path: PointerBuf, value: Value) -> PatchOperation {
     PatchOperation::Replace(ReplaceOperation { path, value })
 }
 
-fn remove(path: PointerBuf) -> PatchOperation {
+pub(super) fn remove(path: PointerBuf) -> PatchOperation {
     PatchOperation::Remove(RemoveOperation { path })
 }
 
@@ -154,11 +160,8 @@ fn target_mounts(pod: &Value, injection: &Injection, ops: &mut Vec<PatchOperatio
 /// non-root one, so the files belong to it.
 fn security_context(identity: &Identity, cfg: &MutationConfig) -> Value {
     let app_user = identity.run_as_user.filter(|&user| user != 0);
-    let configured = match cfg.injector_user {
-        InjectorUser::Id(id) => Some(id),
-        InjectorUser::Unset => None,
-    };
-    let user = app_user.or(configured);
+    let configured = configured_user(cfg);
+    let user = injector_user(identity, cfg);
     let group = identity
         .run_as_group
         .filter(|&group| group != 0)
@@ -179,6 +182,23 @@ fn security_context(identity: &Identity, cfg: &MutationConfig) -> Value {
         }
     }
     context
+}
+
+/// The `--injector-user` id, when it sets one.
+fn configured_user(cfg: &MutationConfig) -> Option<i64> {
+    match cfg.injector_user {
+        InjectorUser::Id(id) => Some(id),
+        InjectorUser::Unset => None,
+    }
+}
+
+/// The user the webhook's containers run as: the app's when it is not root, else the flag's
+/// (`None`: left to the platform).
+pub(super) fn injector_user(identity: &Identity, cfg: &MutationConfig) -> Option<i64> {
+    identity
+        .run_as_user
+        .filter(|&user| user != 0)
+        .or(configured_user(cfg))
 }
 
 /// Whether an existing security context is the desired one. `procMount: Default` is what the
@@ -235,12 +255,10 @@ fn desired_container(injection: Injection, cfg: &MutationConfig) -> Map<String, 
 
 fn init_container(
     pod: &Value,
-    injection: Injection,
-    cfg: &MutationConfig,
+    desired: Map<String, Value>,
+    init_first: bool,
     ops: &mut Vec<PatchOperation>,
 ) {
-    let init_first = injection.init_first;
-    let desired = desired_container(injection, cfg);
     let init = pod::containers(pod, ContainerList::InitContainers);
     let Some(mut index) = init
         .iter()
@@ -259,12 +277,28 @@ fn init_container(
     let existing = &init[index];
     if init_first && index != 0 {
         // Another webhook put its init container first since; the files must come first.
-        ops.push(PatchOperation::Move(MoveOperation {
-            from: ptr(&["spec", "initContainers", &index.to_string()]),
-            path: ptr(&["spec", "initContainers", "0"]),
-        }));
+        ops.push(move_init_container(index, 0));
         index = 0;
     }
+    converge_container(existing, desired, index, ops);
+}
+
+/// Moves the init container at `from` to `to`.
+pub(super) fn move_init_container(from: usize, to: usize) -> PatchOperation {
+    PatchOperation::Move(MoveOperation {
+        from: ptr(&["spec", "initContainers", &from.to_string()]),
+        path: ptr(&["spec", "initContainers", &to.to_string()]),
+    })
+}
+
+/// Sets the fields the webhook owns of its init container `existing`, now at `index`, to
+/// `desired`, and removes the fields it does not keep.
+pub(super) fn converge_container(
+    existing: &Value,
+    desired: Map<String, Value>,
+    index: usize,
+    ops: &mut Vec<PatchOperation>,
+) {
     let index = index.to_string();
     let field = |key: &str| ptr(&["spec", "initContainers", index.as_str(), key]);
     let Some(fields) = existing.as_object() else {

@@ -156,15 +156,21 @@ pub fn named_containers(value: Option<&str>) -> Option<Vec<String>> {
     (!names.is_empty()).then_some(names)
 }
 
+/// Whether `name` is one of the webhook's own init containers (the injector and the refresh
+/// sidecar), which are never targets and which it alone may name.
+pub fn is_own_container(name: &str) -> bool {
+    name == annotations::INIT_CONTAINER_NAME || name == annotations::REFRESH_CONTAINER_NAME
+}
+
 /// The target containers: those `names` gives (regular or init), else every regular container.
-/// The webhook's own init container is never a target.
+/// The webhook's own init containers are never targets.
 pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     let regular = containers(pod, ContainerList::Containers);
     let init = containers(pod, ContainerList::InitContainers);
     let Some(names) = names else {
         return Targets {
             found: (0..regular.len())
-                .filter(|&i| name(&regular[i]) != annotations::INIT_CONTAINER_NAME)
+                .filter(|&i| !is_own_container(name(&regular[i])))
                 .map(|index| ContainerRef {
                     list: ContainerList::Containers,
                     index,
@@ -175,7 +181,7 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     };
     let wanted = |container: &Value| {
         let n = name(container);
-        n != annotations::INIT_CONTAINER_NAME && names.iter().any(|wanted| wanted == n)
+        !is_own_container(n) && names.iter().any(|wanted| wanted == n)
     };
     let mut found: Vec<ContainerRef> = (0..regular.len())
         .filter(|&i| wanted(&regular[i]))
@@ -195,10 +201,7 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     let mut missing: Vec<String> = Vec::new();
     for wanted_name in names {
         let present = regular.iter().chain(init).any(|c| name(c) == wanted_name);
-        if !present
-            && wanted_name != annotations::INIT_CONTAINER_NAME
-            && !missing.contains(wanted_name)
-        {
+        if !present && !is_own_container(wanted_name) && !missing.contains(wanted_name) {
             missing.push(wanted_name.clone());
         }
     }

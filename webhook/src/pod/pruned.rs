@@ -1,9 +1,10 @@
 //! A pod read from its JSON with only the fields the mutation looks at: the name, the annotations
-//! under the webhook's prefix, the security contexts, the name of each volume, each container's
+//! under the webhook's prefix, the security contexts, `shareProcessNamespace` and `restartPolicy`
+//! (the refresh rules), the name of each volume, each container's
 //! name, mounts, security context and the env entries the init container would copy (`AWS_*` and
 //! the proxy variables, which include the region), likewise for ephemeral containers (for their
 //! mounts), and the webhook's own volume and init
-//! container whole (they are compared field by field). Images, probes, ports, labels, managed fields, other
+//! containers whole (they are compared field by field). Images, probes, ports, labels, managed fields, other
 //! annotations and the rest are skipped without being built, which is most of a real pod.
 //!
 //! The result is the same JSON tree with those fields missing, so `mutation::injection` and `mutation::patch` read it as
@@ -21,9 +22,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use secrets_injector_objects::annotations::{
-    INIT_CONTAINER_NAME, INJECT, OBJECTS, PREFIX, VOLUME_NAME,
-};
+use secrets_injector_objects::annotations::{INJECT, OBJECTS, PREFIX, VOLUME_NAME};
 
 use crate::pod;
 
@@ -202,6 +201,10 @@ struct Spec<'a> {
     #[serde(default)]
     security_context: Option<Value>,
     #[serde(default)]
+    share_process_namespace: Option<Value>,
+    #[serde(default)]
+    restart_policy: Option<Value>,
+    #[serde(default)]
     volumes: Option<Vec<Volume>>,
     #[serde(default)]
     containers: Option<Vec<JsonObject<Container>>>,
@@ -367,6 +370,12 @@ impl Pod<'_> {
             let mut fields = Map::new();
             put(&mut fields, "os", spec.os);
             put(&mut fields, "securityContext", spec.security_context);
+            put(
+                &mut fields,
+                "shareProcessNamespace",
+                spec.share_process_namespace,
+            );
+            put(&mut fields, "restartPolicy", spec.restart_policy);
             let volumes = spec
                 .volumes
                 .map(|list| list.into_iter().filter_map(|Volume(v)| v).collect());
@@ -402,11 +411,15 @@ fn container_list(list: Option<Vec<JsonObject<Container>>>) -> serde_json::Resul
     .map(|list| list.map(Value::Array))
 }
 
-/// An init container: pruned like the others, except the webhook's own, which is read whole.
+/// An init container: pruned like the others, except the webhook's own, which are read whole.
 fn init_container(raw: &RawValue) -> serde_json::Result<Value> {
     match serde_json::from_str::<JsonObject<Container>>(raw.get()) {
         Ok(JsonObject(container))
-            if container.name.as_ref().and_then(Value::as_str) != Some(INIT_CONTAINER_NAME) =>
+            if !container
+                .name
+                .as_ref()
+                .and_then(Value::as_str)
+                .is_some_and(pod::is_own_container) =>
         {
             container.into_value()
         }

@@ -12,7 +12,9 @@
 #[path = "../../../objects/tests/fuzz_support/mod.rs"]
 pub mod objects;
 
-use secrets_injector_objects::annotations::{self, INIT_CONTAINER_NAME, VOLUME_NAME};
+use secrets_injector_objects::annotations::{
+    self, INIT_CONTAINER_NAME, REFRESH_CONTAINER_NAME, VOLUME_NAME,
+};
 use secrets_injector_webhook::admission::{self, Operation, Request};
 use secrets_injector_webhook::admission::{Outcome, Verdict};
 use secrets_injector_webhook::mutation::INJECTOR_PATH;
@@ -39,6 +41,32 @@ pub fn config(b: &mut Bytes<'_>) -> MutationConfig {
 }
 
 const ANNOTATION_VALUES: &[(&str, &[&str])] = &[
+    (
+        annotations::REFRESH_INTERVAL,
+        &["5m", "1s", "0s", "25h", "5", "-1m", "1h30m", "--help", ""],
+    ),
+    (
+        annotations::REFRESH_SIGNAL,
+        &[
+            "SIGHUP app",
+            "SIGTERM app",
+            "SIGKILL sidecar",
+            "SIGSTOP app",
+            "SIGHUP /bin/sh",
+            "SIGHUP a-process-name-too-long",
+            "SIGHUP app --objects=x",
+        ],
+    ),
+    (
+        annotations::REFRESH_URL,
+        &[
+            "http://127.0.0.1:9090/-/reload",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://evil.example@127.0.0.1/",
+            "https://localhost/",
+            "http://localhost/\r\nX: y",
+        ],
+    ),
     (
         annotations::MOUNT_PATH,
         &[
@@ -355,8 +383,14 @@ pub fn pod(b: &mut Bytes<'_>) -> Value {
     }
     let mut init: Vec<Value> = Vec::new();
     for _ in 0..b.below(3) {
-        match b.below(3) {
+        match b.below(4) {
             0 => init.push(forged_injector(b)),
+            3 => {
+                let mut forged = forged_injector(b);
+                forged["name"] = json!(REFRESH_CONTAINER_NAME);
+                forged["restartPolicy"] = json!("Always");
+                init.push(forged);
+            }
             1 => {
                 let mut sidecar = container(b, "proxy", tame);
                 sidecar["restartPolicy"] = json!("Always");
@@ -391,6 +425,15 @@ pub fn pod(b: &mut Bytes<'_>) -> Value {
     }
     if b.below(12) == 0 {
         spec.insert("hostPID".to_owned(), json!(true));
+    }
+    if b.below(3) == 0 {
+        spec.insert("shareProcessNamespace".to_owned(), json!(b.flip()));
+    }
+    if b.below(6) == 0 {
+        spec.insert(
+            "restartPolicy".to_owned(),
+            json!(*b.pick(&["Always", "OnFailure", "Never"])),
+        );
     }
     let mut metadata = json!({"name": "web", "namespace": "apps"});
     if !annotations.is_empty() || b.below(4) == 0 {
@@ -607,12 +650,12 @@ pub fn structurally_valid(pod: &Value) -> bool {
     unique_containers && unique_volumes && mounts_ok
 }
 
-/// The pod's own containers (not a forged injector).
+/// The pod's own containers (not a forged injector or refresh sidecar).
 fn app_containers(pod: &Value) -> impl Iterator<Item = &Value> {
     list(pod, "containers")
         .iter()
         .chain(list(pod, "initContainers"))
-        .filter(|c| name_of(c) != INIT_CONTAINER_NAME)
+        .filter(|c| name_of(c) != INIT_CONTAINER_NAME && name_of(c) != REFRESH_CONTAINER_NAME)
 }
 
 /// The path as the runtime resolves it, without its leading '/': empty and `.` parts dropped,
@@ -856,10 +899,14 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
         );
     }
 
-    // Only the injector can write the files: every other mount of the volume is read-only.
+    check_sidecar(before, pod, injector);
+
+    // Only the injector and its sidecar can write the files: every other mount of the volume
+    // is read-only.
     for key in ["initContainers", "containers", "ephemeralContainers"] {
         for c in list(pod, key) {
-            if key == "initContainers" && name_of(c) == INIT_CONTAINER_NAME {
+            let own = name_of(c) == INIT_CONTAINER_NAME || name_of(c) == REFRESH_CONTAINER_NAME;
+            if key == "initContainers" && own {
                 continue;
             }
             for mount in c["volumeMounts"].as_array().map_or(&[][..], Vec::as_slice) {
@@ -904,6 +951,53 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
             pod["spec"]
         );
     }
+}
+
+/// The refresh sidecar: there exactly when the pod asks for a refresh, right after the injector,
+/// which it is but for its command (`refresh` added), its extra `--flag=value` arguments, its
+/// resources and `restartPolicy: Always`.
+fn check_sidecar(before: &Value, pod: &Value, injector: &Value) {
+    let init = list(pod, "initContainers");
+    let sidecars: Vec<usize> = (0..init.len())
+        .filter(|&i| name_of(&init[i]) == REFRESH_CONTAINER_NAME)
+        .collect();
+    let asks = pod::annotation(pod, annotations::REFRESH_INTERVAL).is_some();
+    if !asks {
+        assert!(sidecars.is_empty(), "a sidecar the pod does not ask for");
+        return;
+    }
+    assert!(!sidecars.is_empty(), "no refresh sidecar");
+    // As for the injector: a pod with two containers of one name is refused by the API server.
+    if structurally_valid(before) {
+        assert_eq!(sidecars.len(), 1, "one refresh sidecar");
+    }
+    let sidecar = &init[sidecars[0]];
+    assert_eq!(
+        name_of(&init[sidecars[0] - 1]),
+        INIT_CONTAINER_NAME,
+        "the sidecar is right after the injector"
+    );
+    assert_eq!(sidecar["image"], json!(IMAGE), "the pod chose the image");
+    assert_eq!(sidecar["command"], json!([INJECTOR_PATH, "refresh"]));
+    assert_eq!(sidecar["restartPolicy"], json!("Always"));
+    for key in ["env", "volumeMounts", "securityContext"] {
+        assert_eq!(sidecar.get(key), injector.get(key), "the sidecar's {key}");
+    }
+    let args = sidecar["args"].as_array().expect("sidecar args");
+    let injector_args = injector["args"].as_array().expect("args");
+    assert_eq!(&args[..injector_args.len()], &injector_args[..]);
+    for arg in &args[injector_args.len()..] {
+        let arg = arg.as_str().expect("arg");
+        assert!(
+            ["--interval=", "--signal=", "--url="]
+                .iter()
+                .any(|flag| arg.starts_with(flag)),
+            "{arg:?}"
+        );
+    }
+    let mut keys: Vec<&String> = sidecar.as_object().expect("object").keys().collect();
+    keys.retain(|k| !injector.as_object().expect("object").contains_key(*k));
+    assert_eq!(keys, ["restartPolicy"], "the sidecar keeps a forged field");
 }
 
 /// The structured fuzz target: a generated review under a generated configuration.

@@ -162,6 +162,11 @@ pub fn api_rules(pod: &Value) -> Result<(), String> {
 
 /// Validates pods with kubernetes-validate (strict, Kubernetes 1.33) in one run.
 pub fn validate(pods: &[(&str, &Value)]) {
+    validate_for(&[secrets_injector_e2e::validate::KUBERNETES_VERSION], pods);
+}
+
+/// [`validate`] against the schemas of each of `versions`.
+pub fn validate_for(versions: &[&str], pods: &[(&str, &Value)]) {
     let manifests: Vec<(String, String)> = pods
         .iter()
         .map(|(name, pod)| {
@@ -171,7 +176,9 @@ pub fn validate(pods: &[(&str, &Value)]) {
             )
         })
         .collect();
-    if let Err(report) = secrets_injector_e2e::validate::validate_manifests(&manifests) {
+    if let Err(report) =
+        secrets_injector_e2e::validate::validate_manifests_for(versions, &manifests)
+    {
         panic!("{report}");
     }
 }
