@@ -254,8 +254,10 @@ mod tests {
         let err = Cli::try_parse_from([&base[..], &["--interval=5d"]].concat()).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("has no unit"), "{err}");
-        let err = Cli::try_parse_from([&base[..], &["--interval=1s", "--url=http://example.com/"]].concat())
-            .unwrap_err();
+        let err = Cli::try_parse_from(
+            [&base[..], &["--interval=1s", "--url=http://example.com/"]].concat(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("loopback"), "{err}");
     }
 }

@@ -4,9 +4,9 @@
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use futures::future::{FutureExt, LocalBoxFuture};
 use futures::stream::{self, StreamExt};
-use tokio::sync::OnceCell;
 use secrets_injector_objects::object::ObjectType;
 use secrets_injector_objects::plan::Plan;
+use tokio::sync::OnceCell;
 
 use crate::aws::{Clients, secretsmanager, ssm};
 use crate::call::{Fetched, Run, Target};
@@ -140,7 +140,9 @@ pub async fn fetch_some(
     }
     let failover = regions.failover(failover_region).await;
     for (i, result) in fetch_targets(run, failover, &retry).await {
-        let primary_result = results[i].take().expect("a failover follows a primary fetch");
+        let primary_result = results[i]
+            .take()
+            .expect("a failover follows a primary fetch");
         results[i] = Some(match result {
             Ok(fetched) => Ok(fetched),
             Err(error) => Err(after_failover(error, &primary.region, &primary_result)),
@@ -286,8 +288,16 @@ mod tests {
     fn not_found_and_denied_never_fail_over() {
         let p = plan(TWO_WITH_FAILOVER, Some("us-west-2"));
         let results = vec![
-            Some(Err(Error::object("ParameterNotFound", "no", Kind::NotFound))),
-            Some(Err(Error::object("AccessDeniedException", "no", Kind::Denied))),
+            Some(Err(Error::object(
+                "ParameterNotFound",
+                "no",
+                Kind::NotFound,
+            ))),
+            Some(Err(Error::object(
+                "AccessDeniedException",
+                "no",
+                Kind::Denied,
+            ))),
             Some(Ok(Fetched::Value(b"x".to_vec()))),
         ];
         assert!(failover_targets(&p, &results).is_empty());

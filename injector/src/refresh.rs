@@ -211,7 +211,9 @@ impl Sidecar<'_> {
                     });
                 }
                 Checked::Failed(e)
-                    if e.kind().fails_over() && (object.failover.is_none() || plan.settings.failover_region.is_none()) =>
+                    if e.kind().fails_over()
+                        && (object.failover.is_none()
+                            || plan.settings.failover_region.is_none()) =>
                 {
                     throttled |= e.kind() == Kind::Throttled;
                     failures.push(format!("{}: {e}", object.label()));
@@ -323,12 +325,7 @@ fn wait(interval: Duration, throttled_cycles: u32, unit: f64) -> Duration {
 
 /// The cheap check of every object (see the module's comment). Objects never read before are
 /// checked too, so their stamp is never newer than their value.
-async fn check(
-    plan: &Plan,
-    run: &Run,
-    clients: &Clients,
-    known: &[Option<Known>],
-) -> Vec<Checked> {
+async fn check(plan: &Plan, run: &Run, clients: &Clients, known: &[Option<Known>]) -> Vec<Checked> {
     let mut checked: Vec<Option<Checked>> = (0..plan.objects.len()).map(|_| None).collect();
     let mut parameters = Vec::new();
     let mut others = Vec::new();
@@ -416,7 +413,10 @@ mod tests {
         for i in 0..=100 {
             let unit = f64::from(i) / 100.0;
             let w = wait(MINUTE, 0, unit);
-            assert!(w >= MINUTE.mul_f64(0.9) && w <= MINUTE.mul_f64(1.1), "{unit}: {w:?}");
+            assert!(
+                w >= MINUTE.mul_f64(0.9) && w <= MINUTE.mul_f64(1.1),
+                "{unit}: {w:?}"
+            );
         }
         assert_eq!(wait(MINUTE, 0, 0.5), MINUTE);
     }

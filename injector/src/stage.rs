@@ -120,7 +120,9 @@ fn remove_old_generations(dir: &Path, keep: Option<&Path>) -> Result<(), Error> 
 fn is_generation_name(name: &str) -> bool {
     name.len() == 2 + 19 + 1 + 9
         && name.starts_with("..")
-        && name[2..].bytes().all(|b| b.is_ascii_digit() || b == b'_' || b == b'.')
+        && name[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'_' || b == b'.')
 }
 
 /// The name of a generation written at `since_epoch` (UTC), like the kubelet's.
@@ -225,7 +227,10 @@ pub fn current_files(dir: &Path) -> Option<BTreeMap<String, (u32, Vec<u8>)>> {
                 walk(root, &path, out)?;
             } else {
                 let rel = path.strip_prefix(root).ok()?.to_str()?.to_owned();
-                out.insert(rel, (meta.permissions().mode() & 0o7777, fs::read(&path).ok()?));
+                out.insert(
+                    rel,
+                    (meta.permissions().mode() & 0o7777, fs::read(&path).ok()?),
+                );
             }
         }
         Some(())
@@ -422,11 +427,18 @@ mod tests {
         assert_eq!(fs::read(dir.join(&first).join("gone")).unwrap(), b"g");
         assert_eq!(fs::read(dir.join("a")).unwrap(), b"2");
         assert_eq!(fs::read(dir.join("new/x")).unwrap(), b"n");
-        assert!(fs::symlink_metadata(dir.join("gone")).is_err(), "{:?}", listing(dir));
+        assert!(
+            fs::symlink_metadata(dir.join("gone")).is_err(),
+            "{:?}",
+            listing(dir)
+        );
         publish(dir, &[file("a", 0o644, b"3")]).unwrap();
         let third = data(dir);
         assert_eq!(generations(dir), vec![second.clone(), third.clone()]);
-        assert_eq!(listing(dir), vec![second.as_str(), third.as_str(), DATA, "a"]);
+        assert_eq!(
+            listing(dir),
+            vec![second.as_str(), third.as_str(), DATA, "a"]
+        );
     }
 
     #[test]

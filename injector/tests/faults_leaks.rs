@@ -194,12 +194,15 @@ fn files_get_their_mode_from_the_start_and_only_the_mount_directory_is_written()
     out.assert_success();
     let final_modes = pod.files();
     for (path, mode) in &seen {
-        if let Some(name) = path.strip_prefix(".secrets-injector-staging") {
-            if name.is_empty() {
-                assert_eq!(*mode, 0o700, "the staging directory was {mode:o}");
-            }
+        // A generation is the injector's own (0700) until every file is in it (0755).
+        let Some((generation, path)) = path.split_once('/') else {
+            assert!(
+                *mode == 0o700 || *mode == 0o755,
+                "the generation directory {path} was {mode:o}"
+            );
             continue;
-        }
+        };
+        assert!(support::is_generation(generation), "{generation}/{path}");
         if let Some((_, final_mode)) = final_modes.get(path) {
             assert_eq!(
                 mode, final_mode,
@@ -210,10 +213,14 @@ fn files_get_their_mode_from_the_start_and_only_the_mount_directory_is_written()
     assert_eq!(final_modes["PARAM"].1, 0o600);
     assert_eq!(final_modes["PASSWORD"].1, 0o400);
     assert_eq!(final_modes["USER"].1, 0o644);
-    // Nothing new beside the mount directory, and no temporary file left in it.
+    // Nothing new beside the mount directory, and no temporary file left in it: one
+    // generation, ..data and the links.
     assert_eq!(listing(&root), before);
+    let generation = pod.generation();
     assert!(
-        pod.entries().iter().all(|e| !e.starts_with('.')),
+        pod.entries()
+            .iter()
+            .all(|e| !e.starts_with('.') || *e == generation || e == "..data"),
         "{:?}",
         pod.entries()
     );
@@ -246,7 +253,7 @@ fn walk_modes(root: &Path, dir: &Path, seen: &mut Vec<(String, u32)>) {
             .into_owned();
         let mode = meta.permissions().mode() & 0o7777;
         if meta.is_dir() {
-            if rel == ".secrets-injector-staging" {
+            if !rel.contains('/') {
                 seen.push((rel, mode));
             }
             walk_modes(root, &path, seen);

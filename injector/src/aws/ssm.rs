@@ -127,8 +127,7 @@ async fn get_parameters_as(
                 "GetParameters refused for the whole batch; asking name by name"
             );
             let singles = batch.iter().map(|target| async move {
-                match call_get_parameters(run, clients, std::slice::from_ref(target), decrypt)
-                    .await
+                match call_get_parameters(run, clients, std::slice::from_ref(target), decrypt).await
                 {
                     Ok(mut results) => results.pop().expect("one result per target"),
                     Err(error) => (target.object, Err(describe(target, region, &error))),
