@@ -254,6 +254,7 @@ impl Sidecar<'_> {
         if !failures.is_empty() {
             return failed(plan, &failures, throttled);
         }
+        let fetched = Instant::now();
         let values_changed = next
             .iter()
             .zip(&self.known)
@@ -284,7 +285,11 @@ impl Sidecar<'_> {
             return Outcome::Failed { throttled: false };
         }
         self.known = next;
-        tracing::info!(files = files.len(), "new files in place");
+        tracing::info!(
+            files = files.len(),
+            swap_us = fetched.elapsed().as_micros() as u64,
+            "new files in place"
+        );
         if let Some(signal) = &self.refresh.signal {
             notify::signal(signal);
         }

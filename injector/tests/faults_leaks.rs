@@ -272,12 +272,13 @@ fn symlinks_left_in_the_volume_are_removed_not_followed() {
     let outside = tempfile::tempdir().expect("temp dir");
     let target = outside.path().join("victim");
     std::fs::write(&target, "untouched").expect("victim");
-    // A file, a directory and the staging name, each a symlink out of the volume.
+    // A file, a directory, ..data and a generation's name, each a symlink out of the volume.
     std::os::unix::fs::symlink(&target, pod.mount().join("PARAM")).expect("symlink");
     std::os::unix::fs::symlink(outside.path(), pod.mount().join("json")).expect("symlink");
+    std::os::unix::fs::symlink(outside.path(), pod.mount().join("..data")).expect("symlink");
     std::os::unix::fs::symlink(
         outside.path(),
-        pod.mount().join(".secrets-injector-staging"),
+        pod.mount().join("..2026_11_30_10_55_09.123456789"),
     )
     .expect("symlink");
     let out = pod.run(&objects, &[]);
@@ -287,8 +288,9 @@ fn symlinks_left_in_the_volume_are_removed_not_followed() {
         "untouched"
     );
     assert_eq!(listing(outside.path()), vec!["victim".to_owned()]);
+    let generation = pod.mount().join(pod.generation());
     for name in ["PARAM", "json"] {
-        let meta = std::fs::symlink_metadata(pod.mount().join(name)).expect("file");
+        let meta = std::fs::symlink_metadata(generation.join(name)).expect("file");
         assert!(meta.is_file(), "{name} is not a regular file");
     }
     assert_eq!(

@@ -421,3 +421,76 @@ fn sigterm_ends_the_sidecar_at_once_with_exit_0() {
     let status = sidecar.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+/// IAM as moto enforces it, for a role that may read values but not `DescribeSecret`: the
+/// sidecar falls back to reading the secret at every cycle, keeps refreshing, and says which
+/// permission would make its cycles cheaper.
+#[test]
+fn a_role_without_describe_secret_still_refreshes_by_reading_the_value() {
+    use secrets_injector_e2e::seed::{self, call, parameter, secret};
+    use serde_json::json;
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.example")},
+            "Action": "sts:AssumeRoleWithWebIdentity"
+        }]
+    });
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameters", "secretsmanager:GetSecretValue"],
+            "Resource": "*"
+        }]
+    });
+    let calls = vec![
+        call(
+            "iam",
+            "create_role",
+            json!({"RoleName": "app", "AssumeRolePolicyDocument": trust.to_string()}),
+        ),
+        call(
+            "iam",
+            "put_role_policy",
+            json!({"RoleName": "app", "PolicyName": "secrets", "PolicyDocument": policy.to_string()}),
+        ),
+        parameter("/app/param", "param-0-SENTINEL", "SecureString"),
+        secret("app/db", &db(0)),
+    ];
+    // The setup calls and the sidecar's one AssumeRoleWithWebIdentity are free; every later
+    // call is checked against the role's policy.
+    let moto = Moto::start_enforcing_iam(calls.len() + 1);
+    seed::seed(&moto.endpoint(), REGION, &calls);
+    let proxy = Proxy::start(moto.addr());
+    proxy.json_errors();
+    let objects = r#"
+- {objectName: /app/param, objectType: ssmparameter, objectAlias: PARAM}
+- objectName: app/db
+  objectType: secretsmanager
+  jmesPath:
+    - {path: password, objectAlias: SECRET_PASSWORD}
+"#;
+    let pod = Pod::new(&proxy.endpoint());
+    // No init run here: moto would refuse the sidecar's own AssumeRoleWithWebIdentity past the
+    // free calls. The first cycle writes the files.
+    let mut sidecar = pod.start_refresh(objects, FAST);
+    let cycles = sidecar.wait_cycles(3);
+    assert_eq!(outcomes(&cycles), ["updated", "unchanged", "unchanged"]);
+    assert_eq!(pod.read_string("PARAM"), "param-0-SENTINEL");
+    assert_eq!(pod.read_string("SECRET_PASSWORD"), "p-0-SENTINEL");
+    for quiet in &cycles[1..] {
+        assert_eq!(quiet["describe_secret"], 1, "{quiet}");
+        assert_eq!(quiet["get_secret_value"], 1, "{quiet}");
+        assert_eq!(quiet["get_parameters"], 1, "{quiet}");
+    }
+    let warned = sidecar.logs().into_iter().any(|l| {
+        l["message"] == "checking the version failed; fetching the value"
+            && l["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("secretsmanager:DescribeSecret"))
+    });
+    assert!(warned, "no warning naming secretsmanager:DescribeSecret");
+    assert!(sidecar.terminate().success());
+}
