@@ -104,7 +104,7 @@ fn changes_reach_the_files_at_the_next_cycle_and_a_quiet_cycle_costs_two_calls()
         first,
         "nothing written when nothing changed"
     );
-    assert_eq!(pod.generations(), [first.clone()]);
+    assert_eq!(pod.generations(), std::slice::from_ref(&first));
     assert_eq!(pod.files(), files);
 
     seed(&aws, 1);
