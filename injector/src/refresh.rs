@@ -11,6 +11,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
+use futures::stream::{self, StreamExt};
 use secrets_injector_objects::object::ObjectType;
 use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
@@ -97,11 +100,10 @@ pub async fn run(refresh: &Refresh, settings: Settings) -> ExitCode {
     };
     let mut sidecar = Sidecar {
         refresh,
+        known: vec![None; plan.objects.len()],
         plan,
         regions,
-        known: Vec::new(),
     };
-    sidecar.known = vec![None; sidecar.plan.objects.len()];
     tokio::select! {
         () = sidecar.cycles() => ExitCode::SUCCESS,
         _ = term.recv() => stopped("SIGTERM"),
@@ -347,8 +349,7 @@ async fn check(plan: &Plan, run: &Run, clients: &Clients, known: &[Option<Known>
             others.push(target);
         }
     }
-    let mut jobs: Vec<futures::future::LocalBoxFuture<'_, Vec<(usize, Checked)>>> = Vec::new();
-    use futures::FutureExt;
+    let mut jobs: Vec<LocalBoxFuture<'_, Vec<(usize, Checked)>>> = Vec::new();
     for batch in ssm::batches(&parameters) {
         let batch: Vec<Target<'_>> = batch.iter().map(|&i| parameters[i]).collect();
         jobs.push(
@@ -392,7 +393,6 @@ async fn check(plan: &Plan, run: &Run, clients: &Clients, known: &[Option<Known>
             .boxed_local(),
         );
     }
-    use futures::stream::{self, StreamExt};
     let done: Vec<(usize, Checked)> = stream::iter(jobs)
         .buffer_unordered(fetch::CONCURRENCY)
         .flat_map(stream::iter)
