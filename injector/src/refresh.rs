@@ -157,7 +157,10 @@ impl Sidecar<'_> {
         )
         .await
         .unwrap_or_else(|_| {
-            tracing::error!(deadline = %self.refresh.common.deadline.as_secs(), "the cycle ran past its deadline");
+            tracing::error!(
+                deadline_s = self.refresh.common.deadline.as_secs(),
+                "the cycle ran past --deadline; the current files stay, next try at the next cycle"
+            );
             Outcome::Failed { throttled: false }
         });
         let calls = &run.calls;
