@@ -494,3 +494,46 @@ fn a_role_without_describe_secret_still_refreshes_by_reading_the_value() {
     assert!(warned, "no warning naming secretsmanager:DescribeSecret");
     assert!(sidecar.terminate().success());
 }
+
+#[test]
+fn objects_pinned_by_object_version_are_read_once_and_never_again() {
+    let moto = Moto::start();
+    let aws = Seeder::new(&moto.endpoint(), REGION);
+    let version = aws.put(
+        "/app/param",
+        "param-0-SENTINEL",
+        ParameterType::SecureString,
+    );
+    let (_, secret_version) = aws.secret("app/db", &db(0));
+    let objects = format!(
+        r#"
+- {{objectName: /app/param, objectType: ssmparameter, objectAlias: PARAM, objectVersion: "{version}"}}
+- objectName: app/db
+  objectType: secretsmanager
+  objectVersion: "{secret_version}"
+  jmesPath:
+    - {{path: password, objectAlias: SECRET_PASSWORD}}
+"#
+    );
+    let pod = Pod::new(&moto.endpoint());
+    pod.run(&objects, &[]).assert_success();
+    let generation = pod.generation();
+    let mut sidecar = pod.start_refresh(&objects, FAST);
+    seed(&aws, 1);
+    let cycles = sidecar.wait_cycles(4);
+    assert_eq!(outcomes(&cycles), ["unchanged"; 4]);
+    // The first cycle reads each pinned object once; then no call at all.
+    for quiet in &cycles[1..] {
+        for call in [
+            "get_parameters",
+            "get_parameters_by_path",
+            "describe_secret",
+            "get_secret_value",
+        ] {
+            assert_eq!(quiet[call], 0, "{quiet}");
+        }
+    }
+    assert_eq!(pod.generation(), generation);
+    assert_eq!(pod.read_string("PARAM"), "param-0-SENTINEL");
+    assert!(sidecar.terminate().success());
+}
