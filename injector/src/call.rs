@@ -24,7 +24,7 @@ pub struct Target<'a> {
 }
 
 /// What arrived for one object.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
     /// A parameter's or secret's value.
     Value(Vec<u8>),
@@ -43,10 +43,11 @@ pub enum Call {
     GetParameters,
     GetParametersByPath,
     GetSecretValue,
+    DescribeSecret,
 }
 
 #[derive(Debug, Default)]
-pub struct Calls([AtomicU32; 3]);
+pub struct Calls([AtomicU32; 4]);
 
 impl Calls {
     pub(crate) fn add(&self, call: Call, n: u32) {

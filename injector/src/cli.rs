@@ -3,16 +3,54 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrets_injector_objects::refresh::{Interval, RefreshUrl, Signal};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "injector",
     version,
     about = "Fetches SSM parameters and Secrets Manager secrets under the pod's own AWS identity \
-             and writes them as files"
+             and writes them as files",
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The flags of a one-time run (the init container); `None` only with a subcommand.
+    #[command(flatten)]
+    pub once: Option<Common>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Keeps the files current while the pod runs (the refresh sidecar): re-reads the objects
+    /// every interval and swaps in a new generation when a value changed.
+    Refresh(Refresh),
+}
+
+#[derive(Debug, Args)]
+pub struct Refresh {
+    #[command(flatten)]
+    pub common: Common,
+
+    /// How often to re-read the objects: a whole number and s, m or h ("90s", "5m", "1h").
+    #[arg(long, env = "SECRETS_INJECTOR_REFRESH_INTERVAL", value_parser = Interval::parse)]
+    pub interval: Interval,
+
+    /// After each update, send this signal to the processes of this name ("SIGHUP nginx").
+    #[arg(long, env = "SECRETS_INJECTOR_REFRESH_SIGNAL", value_parser = Signal::parse)]
+    pub signal: Option<Signal>,
+
+    /// After each update, POST with an empty body to this loopback URL.
+    #[arg(long, env = "SECRETS_INJECTOR_REFRESH_URL", value_parser = RefreshUrl::parse)]
+    pub url: Option<RefreshUrl>,
+}
+
+/// The flags the init container and the refresh sidecar share.
+#[derive(Debug, Args)]
+pub struct Common {
     /// The secrets-injector.io/objects annotation text (YAML or JSON list of objects).
     /// A YAML list starts with "- ", so values that look like flags are taken as they are.
     #[arg(long, env = "SECRETS_INJECTOR_OBJECTS", allow_hyphen_values = true)]
@@ -125,10 +163,16 @@ mod tests {
         );
     }
 
+    fn once(args: &[&str]) -> Common {
+        let cli = Cli::try_parse_from(args).unwrap();
+        assert!(cli.command.is_none());
+        cli.once.expect("the flags of a one-time run")
+    }
+
     #[test]
     fn flags_have_the_contract_defaults() {
         Cli::command().debug_assert();
-        let cli = Cli::try_parse_from([
+        let cli = once(&[
             "injector",
             "--objects",
             "- objectName: x",
@@ -136,8 +180,7 @@ mod tests {
             "/mnt/secrets-store",
             "--region",
             "us-east-1",
-        ])
-        .unwrap();
+        ]);
         assert_eq!(cli.path_translation, "_");
         assert_eq!(cli.file_permission, "0644");
         assert_eq!(cli.deadline, Duration::from_secs(120));
@@ -151,14 +194,13 @@ mod tests {
     /// stays a value.
     #[test]
     fn flag_equals_value_words_keep_flag_like_values() {
-        let cli = Cli::try_parse_from([
+        let cli = once(&[
             "injector",
             "--mount-path=/mnt/secrets-store",
             "--region=us-east-1",
             "--env-file=--mount-path=/etc",
             "--objects=- objectName: x",
-        ])
-        .unwrap();
+        ]);
         assert_eq!(cli.env_file.as_deref(), Some("--mount-path=/etc"));
         assert_eq!(cli.mount_path, PathBuf::from("/mnt/secrets-store"));
         assert_eq!(cli.objects, "- objectName: x");
@@ -169,5 +211,53 @@ mod tests {
         let err = Cli::try_parse_from(["injector", "--region", "us-east-1"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("--objects"));
+    }
+
+    #[test]
+    fn refresh_takes_the_same_flags_plus_interval_and_notifications() {
+        let cli = Cli::try_parse_from([
+            "injector",
+            "refresh",
+            "--mount-path=/mnt/secrets-store",
+            "--region=us-east-1",
+            "--objects=- objectName: x",
+            "--interval=5m",
+            "--signal=SIGHUP nginx",
+            "--url=http://127.0.0.1:9090/-/reload",
+        ])
+        .unwrap();
+        let Some(Command::Refresh(refresh)) = cli.command else {
+            panic!("no refresh subcommand");
+        };
+        assert_eq!(refresh.common.objects, "- objectName: x");
+        assert_eq!(refresh.common.deadline, Duration::from_secs(120));
+        assert_eq!(refresh.interval.duration(), Duration::from_secs(300));
+        assert_eq!(refresh.signal.unwrap().to_string(), "SIGHUP nginx");
+        assert_eq!(
+            refresh.url.unwrap().to_string(),
+            "http://127.0.0.1:9090/-/reload"
+        );
+    }
+
+    #[test]
+    fn refresh_needs_a_valid_interval() {
+        let base = [
+            "injector",
+            "refresh",
+            "--mount-path=/m",
+            "--region=us-east-1",
+            "--objects=- objectName: x",
+        ];
+        let err = Cli::try_parse_from(base).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--interval"), "{err}");
+        let err = Cli::try_parse_from([&base[..], &["--interval=5d"]].concat()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("has no unit"), "{err}");
+        let err = Cli::try_parse_from(
+            [&base[..], &["--interval=1s", "--url=http://example.com/"]].concat(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
     }
 }

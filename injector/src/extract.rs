@@ -12,7 +12,7 @@ use crate::call::Fetched;
 use crate::error::{Error, Kind};
 
 /// One file to write, relative to the mount directory.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
     pub path: RelPath,
     pub mode: FileMode,

@@ -6,6 +6,7 @@ use futures::future::{FutureExt, LocalBoxFuture};
 use futures::stream::{self, StreamExt};
 use secrets_injector_objects::object::ObjectType;
 use secrets_injector_objects::plan::Plan;
+use tokio::sync::OnceCell;
 
 use crate::aws::{Clients, secretsmanager, ssm};
 use crate::call::{Fetched, Run, Target};
@@ -32,7 +33,11 @@ pub fn primary_targets(plan: &Plan) -> Vec<Target<'_>> {
 
 /// The failover targets of the objects whose primary fetch failed in a way that failover
 /// covers (exhausted throttling retries, 5xx, network). Not found and access denied are final.
-pub fn failover_targets<'a>(plan: &'a Plan, results: &[Result<Fetched, Error>]) -> Vec<Target<'a>> {
+/// `results` holds one slot per object; `None` for the objects not fetched.
+pub fn failover_targets<'a>(
+    plan: &'a Plan,
+    results: &[Option<Result<Fetched, Error>>],
+) -> Vec<Target<'a>> {
     if plan.settings.failover_region.is_none() {
         return Vec::new();
     }
@@ -42,7 +47,7 @@ pub fn failover_targets<'a>(plan: &'a Plan, results: &[Result<Fetched, Error>]) 
         .filter_map(|(i, o)| {
             let failover = o.failover.as_ref()?;
             match &results[i] {
-                Err(e) if e.kind().fails_over() => Some(Target {
+                Some(Err(e)) if e.kind().fails_over() => Some(Target {
                     object: i,
                     name: &failover.name,
                     version: failover.version.as_deref(),
@@ -55,19 +60,66 @@ pub fn failover_targets<'a>(plan: &'a Plan, results: &[Result<Fetched, Error>]) 
         .collect()
 }
 
-/// Fetches every object of the plan: primary region first, then the failover region for the
-/// objects that need it. One result per object, in plan order. `http` replaces the SDK's HTTPS
-/// client (see `aws::https_client`).
-pub async fn fetch_all(
+/// The clients of the primary and failover regions, each loaded at its first use and kept, so
+/// that the refresh sidecar reuses them, and their credentials cache, every cycle.
+pub struct Regions {
+    http: Option<SharedHttpClient>,
+    primary: OnceCell<Clients>,
+    failover: OnceCell<Clients>,
+}
+
+impl Regions {
+    /// `http` replaces the SDK's HTTPS client (see `aws::https_client`).
+    pub fn new(http: Option<SharedHttpClient>) -> Regions {
+        Regions {
+            http,
+            primary: OnceCell::new(),
+            failover: OnceCell::new(),
+        }
+    }
+
+    pub async fn primary(&self, plan: &Plan) -> &Clients {
+        self.primary
+            .get_or_init(|| Clients::load(&plan.settings.region, self.http.as_ref()))
+            .await
+    }
+
+    async fn failover(&self, region: &str) -> &Clients {
+        self.failover
+            .get_or_init(|| Clients::load(region, self.http.as_ref()))
+            .await
+    }
+}
+
+/// Fetches every object of the plan (see [`fetch_some`]). One result per object, in plan order.
+pub async fn fetch_all(plan: &Plan, run: &Run, regions: &Regions) -> Vec<Result<Fetched, Error>> {
+    let all: Vec<usize> = (0..plan.objects.len()).collect();
+    fetch_some(plan, run, regions, &all)
+        .await
+        .into_iter()
+        .map(|slot| slot.expect("every object was fetched"))
+        .collect()
+}
+
+/// Fetches the objects at `wanted` (indices into the plan): primary region first, then the
+/// failover region for the objects that need it. One slot per object of the plan, `None` for
+/// those not wanted.
+pub async fn fetch_some(
     plan: &Plan,
     run: &Run,
-    http: Option<&SharedHttpClient>,
-) -> Vec<Result<Fetched, Error>> {
-    let primary = Clients::load(&plan.settings.region, http).await;
-    let mut results = in_order(
-        plan.objects.len(),
-        fetch_targets(run, &primary, &primary_targets(plan)).await,
-    );
+    regions: &Regions,
+    wanted: &[usize],
+) -> Vec<Option<Result<Fetched, Error>>> {
+    let primary = regions.primary(plan).await;
+    let targets: Vec<Target<'_>> = primary_targets(plan)
+        .into_iter()
+        .filter(|t| wanted.contains(&t.object))
+        .collect();
+    let mut results: Vec<Option<Result<Fetched, Error>>> =
+        (0..plan.objects.len()).map(|_| None).collect();
+    for (i, result) in fetch_targets(run, primary, &targets).await {
+        results[i] = Some(result);
+    }
     let retry = failover_targets(plan, &results);
     let Some(failover_region) = plan.settings.failover_region.as_deref() else {
         return results;
@@ -76,7 +128,7 @@ pub async fn fetch_all(
         return results;
     }
     for target in &retry {
-        if let Err(error) = &results[target.object] {
+        if let Some(Err(error)) = &results[target.object] {
             tracing::warn!(
                 object = %plan.objects[target.object].label(),
                 from = %primary.region,
@@ -86,28 +138,17 @@ pub async fn fetch_all(
             );
         }
     }
-    let failover = Clients::load(failover_region, http).await;
-    for (i, result) in fetch_targets(run, &failover, &retry).await {
-        results[i] = match result {
+    let failover = regions.failover(failover_region).await;
+    for (i, result) in fetch_targets(run, failover, &retry).await {
+        let primary_result = results[i]
+            .take()
+            .expect("a failover follows a primary fetch");
+        results[i] = Some(match result {
             Ok(fetched) => Ok(fetched),
-            Err(error) => Err(after_failover(error, &primary.region, &results[i])),
-        };
+            Err(error) => Err(after_failover(error, &primary.region, &primary_result)),
+        });
     }
     results
-}
-
-fn in_order(
-    len: usize,
-    results: Vec<(usize, Result<Fetched, Error>)>,
-) -> Vec<Result<Fetched, Error>> {
-    let mut slots: Vec<Option<Result<Fetched, Error>>> = (0..len).map(|_| None).collect();
-    for (i, result) in results {
-        slots[i] = Some(result);
-    }
-    slots
-        .into_iter()
-        .map(|slot| slot.expect("every target yields exactly one result"))
-        .collect()
 }
 
 /// The failover region's error, followed by what the primary region said.
@@ -225,13 +266,13 @@ mod tests {
     fn only_retryable_failures_with_a_failover_object_fail_over() {
         let p = plan(TWO_WITH_FAILOVER, Some("us-west-2"));
         let results = vec![
-            Err(Error::object("HTTP503", "down", Kind::Transient)),
-            Err(Error::object(
+            Some(Err(Error::object("HTTP503", "down", Kind::Transient))),
+            Some(Err(Error::object(
                 "ThrottlingException",
                 "Rate exceeded",
                 Kind::Throttled,
-            )),
-            Err(Error::object("HTTP503", "down", Kind::Transient)),
+            ))),
+            Some(Err(Error::object("HTTP503", "down", Kind::Transient))),
         ];
         let t = failover_targets(&p, &results);
         // objects[2] has no failoverObject.
@@ -247,11 +288,21 @@ mod tests {
     fn not_found_and_denied_never_fail_over() {
         let p = plan(TWO_WITH_FAILOVER, Some("us-west-2"));
         let results = vec![
-            Err(Error::object("ParameterNotFound", "no", Kind::NotFound)),
-            Err(Error::object("AccessDeniedException", "no", Kind::Denied)),
-            Ok(Fetched::Value(b"x".to_vec())),
+            Some(Err(Error::object(
+                "ParameterNotFound",
+                "no",
+                Kind::NotFound,
+            ))),
+            Some(Err(Error::object(
+                "AccessDeniedException",
+                "no",
+                Kind::Denied,
+            ))),
+            Some(Ok(Fetched::Value(b"x".to_vec()))),
         ];
         assert!(failover_targets(&p, &results).is_empty());
+        // Objects not fetched this time never fail over.
+        assert!(failover_targets(&p, &[None, None, None]).is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The init container of an injected pod: fetches the pod's SSM parameters and Secrets Manager
-//! secrets under its own AWS identity and writes them as files, all or nothing.
+//! secrets under its own AWS identity and writes them as files, all or nothing. As
+//! `injector refresh`, the pod's sidecar: keeps those files current while the pod runs.
 
 mod aws;
 mod call;
@@ -7,6 +8,8 @@ mod cli;
 mod error;
 mod extract;
 mod fetch;
+mod notify;
+mod refresh;
 mod report;
 mod retry;
 mod stage;
@@ -24,9 +27,10 @@ use tokio::time::Instant;
 use tracing_subscriber::EnvFilter;
 
 use crate::call::{Call, Fetched, Run};
-use crate::cli::{Cli, LogFormat};
+use crate::cli::{Cli, Command, Common, LogFormat};
 use crate::error::Kind;
 use crate::extract::File;
+use crate::fetch::Regions;
 use crate::retry::Policy;
 
 /// Exit code of a run that wrote nothing because an object failed.
@@ -34,17 +38,30 @@ const FAILED: u8 = 1;
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let settings = settings(&cli).unwrap_or_else(|e| e.exit());
-    init_logging(cli.log_format);
+    // One thread: the work is a few concurrent HTTPS calls, and the refresh sidecar stays small.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(run(&cli, settings)))
+    match cli.command {
+        Some(Command::Refresh(refresh)) => {
+            let settings = settings(&refresh.common).unwrap_or_else(|e| e.exit());
+            init_logging(refresh.common.log_format);
+            Ok(runtime.block_on(refresh::run(&refresh, settings)))
+        }
+        None => {
+            let common = cli
+                .once
+                .expect("clap requires the flags when there is no subcommand");
+            let settings = settings(&common).unwrap_or_else(|e| e.exit());
+            init_logging(common.log_format);
+            Ok(runtime.block_on(run(&common, settings)))
+        }
+    }
 }
 
 /// The flags the object model checks; a bad one is a usage error (exit 2), like clap's own.
-fn settings(cli: &Cli) -> Result<Settings, clap::Error> {
+fn settings(cli: &Common) -> Result<Settings, clap::Error> {
     let invalid = |flag: &str, problem: String| {
         Cli::command().error(
             clap::error::ErrorKind::InvalidValue,
@@ -108,7 +125,7 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn run(cli: &Cli, settings: Settings) -> ExitCode {
+async fn run(cli: &Common, settings: Settings) -> ExitCode {
     let started = Instant::now();
     let mount = cli.mount_path.as_path();
     match stage::empty_dir(mount) {
@@ -116,30 +133,9 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
         Ok(removed) => tracing::info!(removed, "emptied the mount directory of an earlier attempt"),
         Err(e) => return fail(cli, "cannot prepare the mount directory", &[e.to_string()]),
     }
-
-    let plan = match plan::parse(&cli.objects, settings) {
-        Ok(plan) => plan,
-        Err(errors) => {
-            let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-            return fail(cli, "the objects are invalid; nothing was written", &lines);
-        }
-    };
-    // Capped as at admission: a list of thousands of objects must not flood the pod's log.
-    for warning in objects_error::capped_warnings(plan.warnings.iter().map(String::as_str)) {
-        tracing::warn!(warning = %warning, "objects annotation");
-    }
-    if let Some(problem) = aws::missing_identity(|name| std::env::var(name).ok()) {
-        return fail(cli, "no AWS identity; nothing was fetched", &[problem]);
-    }
-    let http = match aws::https_client(std::env::var_os("AWS_CA_BUNDLE").as_deref()) {
-        Ok(http) => http,
-        Err(problem) => {
-            return fail(
-                cli,
-                "the CA bundle cannot be used; nothing was fetched",
-                &[problem],
-            );
-        }
+    let (plan, regions) = match prepare(cli, settings) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
 
     let run = Run::new(Policy::DEFAULT, cli.deadline);
@@ -147,8 +143,7 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
     // (loading the SDK configuration), a moment later so the calls' own errors come first.
     let backstop = run.deadline + Duration::from_secs(1);
     let results =
-        match tokio::time::timeout_at(backstop, fetch::fetch_all(&plan, &run, http.as_ref())).await
-        {
+        match tokio::time::timeout_at(backstop, fetch::fetch_all(&plan, &run, &regions)).await {
             Ok(results) => results,
             Err(_elapsed) => plan
                 .objects
@@ -170,17 +165,7 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
         return code;
     }
 
-    if let Some(env_path) = &plan.env_file {
-        let (env, left_out) = extract::env_file(env_path, plan.env_file_mode(), &files);
-        for name in left_out {
-            tracing::warn!(
-                file = %name,
-                env_file = %env_path,
-                "value left out of the env file: not UTF-8 or contains NUL"
-            );
-        }
-        files.push(env);
-    }
+    add_env_file(&plan, &mut files);
 
     if let Err(e) = stage::install(mount, &files) {
         let code = fail(
@@ -193,6 +178,56 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
     }
     summary(&plan, &run, files.len(), skipped, started, true);
     ExitCode::SUCCESS
+}
+
+/// The objects and the AWS clients, or the exit code of a run that cannot start: invalid
+/// objects, no AWS identity, a CA bundle that cannot be used.
+fn prepare(cli: &Common, settings: Settings) -> Result<(Plan, Regions), ExitCode> {
+    let plan = match plan::parse(&cli.objects, settings) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            return Err(fail(
+                cli,
+                "the objects are invalid; nothing was written",
+                &lines,
+            ));
+        }
+    };
+    // Capped as at admission: a list of thousands of objects must not flood the pod's log.
+    for warning in objects_error::capped_warnings(plan.warnings.iter().map(String::as_str)) {
+        tracing::warn!(warning = %warning, "objects annotation");
+    }
+    if let Some(problem) = aws::missing_identity(|name| std::env::var(name).ok()) {
+        return Err(fail(
+            cli,
+            "no AWS identity; nothing was fetched",
+            &[problem],
+        ));
+    }
+    match aws::https_client(std::env::var_os("AWS_CA_BUNDLE").as_deref()) {
+        Ok(http) => Ok((plan, Regions::new(http))),
+        Err(problem) => Err(fail(
+            cli,
+            "the CA bundle cannot be used; nothing was fetched",
+            &[problem],
+        )),
+    }
+}
+
+/// Adds the env file, when the plan has one, over the top-level files.
+fn add_env_file(plan: &Plan, files: &mut Vec<File>) {
+    if let Some(env_path) = &plan.env_file {
+        let (env, left_out) = extract::env_file(env_path, plan.env_file_mode(), files);
+        for name in left_out {
+            tracing::warn!(
+                file = %name,
+                env_file = %env_path,
+                "value left out of the env file: not UTF-8 or contains NUL"
+            );
+        }
+        files.push(env);
+    }
 }
 
 /// Every object's files, the report lines of the objects that failed, and the number of
@@ -276,7 +311,7 @@ fn summary(plan: &Plan, run: &Run, files: usize, skipped: usize, started: Instan
 }
 
 /// Reports a failed run on stderr and in the termination log, and gives its exit code.
-fn fail(cli: &Cli, header: &str, lines: &[String]) -> ExitCode {
+fn fail(cli: &Common, header: &str, lines: &[String]) -> ExitCode {
     let header = format!("secrets-injector: {header}");
     eprint!("{}", report::full(&header, lines));
     let text = report::truncated(&header, lines, report::TERMINATION_LOG_LIMIT);

@@ -194,12 +194,15 @@ fn files_get_their_mode_from_the_start_and_only_the_mount_directory_is_written()
     out.assert_success();
     let final_modes = pod.files();
     for (path, mode) in &seen {
-        if let Some(name) = path.strip_prefix(".secrets-injector-staging") {
-            if name.is_empty() {
-                assert_eq!(*mode, 0o700, "the staging directory was {mode:o}");
-            }
+        // A generation is the injector's own (0700) until every file is in it (0755).
+        let Some((generation, path)) = path.split_once('/') else {
+            assert!(
+                *mode == 0o700 || *mode == 0o755,
+                "the generation directory {path} was {mode:o}"
+            );
             continue;
-        }
+        };
+        assert!(support::is_generation(generation), "{generation}/{path}");
         if let Some((_, final_mode)) = final_modes.get(path) {
             assert_eq!(
                 mode, final_mode,
@@ -210,10 +213,14 @@ fn files_get_their_mode_from_the_start_and_only_the_mount_directory_is_written()
     assert_eq!(final_modes["PARAM"].1, 0o600);
     assert_eq!(final_modes["PASSWORD"].1, 0o400);
     assert_eq!(final_modes["USER"].1, 0o644);
-    // Nothing new beside the mount directory, and no temporary file left in it.
+    // Nothing new beside the mount directory, and no temporary file left in it: one
+    // generation, ..data and the links.
     assert_eq!(listing(&root), before);
+    let generation = pod.generation();
     assert!(
-        pod.entries().iter().all(|e| !e.starts_with('.')),
+        pod.entries()
+            .iter()
+            .all(|e| !e.starts_with('.') || *e == generation || e == "..data"),
         "{:?}",
         pod.entries()
     );
@@ -246,7 +253,7 @@ fn walk_modes(root: &Path, dir: &Path, seen: &mut Vec<(String, u32)>) {
             .into_owned();
         let mode = meta.permissions().mode() & 0o7777;
         if meta.is_dir() {
-            if rel == ".secrets-injector-staging" {
+            if !rel.contains('/') {
                 seen.push((rel, mode));
             }
             walk_modes(root, &path, seen);
@@ -265,12 +272,13 @@ fn symlinks_left_in_the_volume_are_removed_not_followed() {
     let outside = tempfile::tempdir().expect("temp dir");
     let target = outside.path().join("victim");
     std::fs::write(&target, "untouched").expect("victim");
-    // A file, a directory and the staging name, each a symlink out of the volume.
+    // A file, a directory, ..data and a generation's name, each a symlink out of the volume.
     std::os::unix::fs::symlink(&target, pod.mount().join("PARAM")).expect("symlink");
     std::os::unix::fs::symlink(outside.path(), pod.mount().join("json")).expect("symlink");
+    std::os::unix::fs::symlink(outside.path(), pod.mount().join("..data")).expect("symlink");
     std::os::unix::fs::symlink(
         outside.path(),
-        pod.mount().join(".secrets-injector-staging"),
+        pod.mount().join("..2026_11_30_10_55_09.123456789"),
     )
     .expect("symlink");
     let out = pod.run(&objects, &[]);
@@ -280,8 +288,9 @@ fn symlinks_left_in_the_volume_are_removed_not_followed() {
         "untouched"
     );
     assert_eq!(listing(outside.path()), vec!["victim".to_owned()]);
+    let generation = pod.mount().join(pod.generation());
     for name in ["PARAM", "json"] {
-        let meta = std::fs::symlink_metadata(pod.mount().join(name)).expect("file");
+        let meta = std::fs::symlink_metadata(generation.join(name)).expect("file");
         assert!(meta.is_file(), "{name} is not a regular file");
     }
     assert_eq!(

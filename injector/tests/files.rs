@@ -518,7 +518,8 @@ fn leftovers_of_an_earlier_attempt_are_replaced() {
         &[],
     );
     out.assert_success();
-    assert_eq!(pod.entries(), vec!["A"]);
+    let generation = pod.generation();
+    assert_eq!(pod.entries(), vec![generation.as_str(), "..data", "A"]);
     assert_eq!(pod.read_string("A"), "a-SENTINEL");
     let emptied = out
         .logs()

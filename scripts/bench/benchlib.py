@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venv"
+VENV = Path(os.environ.get("SECRETS_INJECTOR_VENV") or ROOT / ".venv")
 PY = VENV / "bin" / "python"
 BENCH = ROOT / "scripts" / "bench"
 REGION = "us-east-1"
@@ -196,7 +196,13 @@ def clear_dir(d: Path) -> None:
 
 
 def read_files(d: Path) -> dict:
-    return {str(p.relative_to(d)): p.read_bytes() for p in d.rglob("*") if p.is_file()}
+    """The files as an app reads them, through the top-level links; the generation directory
+    they point into (`..<timestamp>`, reached by `..data`) is not listed again."""
+    return {
+        str(p.relative_to(d)): p.read_bytes()
+        for p in d.rglob("*")
+        if p.is_file() and not p.relative_to(d).parts[0].startswith("..")
+    }
 
 
 class Run:

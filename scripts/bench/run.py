@@ -7,6 +7,8 @@ Parts (all by default):
   webhook   HTTPS POST /mutate under load, against GET /healthz on the same listener
   storm     60 and 300 pods starting at once under Parameter Store's 40 calls/s quota
   growth    injector and webhook cost for growing object and container counts
+  refresh   one refresh sidecar (idle memory and CPU, fetch-to-swap time), then 300 sidecars
+            under Parameter Store's quota
 
 Writes target/bench/results.json and target/bench/report.md; --update-doc also puts the report
 into BENCHMARKS.md between its result markers.
@@ -28,6 +30,7 @@ from pathlib import Path
 import benchlib as bl
 import floor
 import pods
+import refresh
 import report
 
 RTT_MS = 20.0
@@ -224,6 +227,10 @@ class Bench:
             bl.log("storm: 300 pods")
             res["300"] = self.storm(300)
         self.results["parts"]["storm"] = res
+
+    # ---- part 5 --------------------------------------------------------------------------
+    def part_refresh(self):
+        self.results["parts"]["refresh"] = refresh.run(self)
 
     # ---- part 4: injector ----------------------------------------------------------------
     def part_growth(self):
@@ -465,13 +472,13 @@ def machine_load() -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("parts", nargs="*", metavar="PART", help="injector, webhook, storm, growth (default: all)")
+    p.add_argument("parts", nargs="*", metavar="PART", help="injector, webhook, storm, growth, refresh (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer runs, shorter loads, no 300-pod storm (a smoke test)")
     p.add_argument("--bin-dir", default=str(bl.ROOT / "target" / "release"))
     p.add_argument("--out", default=str(bl.ROOT / "target" / "bench"))
     p.add_argument("--update-doc", action="store_true", help="write the report into BENCHMARKS.md")
     args = p.parse_args()
-    every = ["injector", "webhook", "storm", "growth"]
+    every = ["injector", "webhook", "storm", "growth", "refresh"]
     unknown = [x for x in args.parts if x not in every]
     if unknown:
         p.error(f"unknown part {', '.join(unknown)}; choose from {', '.join(every)}")
@@ -482,7 +489,8 @@ def main() -> int:
     shm = Path("/dev/shm")
     workdir = Path(tempfile.mkdtemp(prefix="secrets-injector-bench-", dir=shm if shm.is_dir() else None))
     bench = Bench(args, workdir)
-    for name in ("injector", "webhook"):
+    needs = ["injector"] + (["webhook"] if set(args.parts) & {"injector", "webhook", "growth"} else [])
+    for name in needs:
         if not (bench.bin / name).is_file():
             sys.exit(f"{bench.bin / name} is missing: build it with cargo build --release --workspace --bins")
     try:

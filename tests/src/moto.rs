@@ -14,6 +14,7 @@ const STARTUP: Duration = Duration::from_secs(60);
 pub struct Moto {
     child: Child,
     addr: SocketAddr,
+    env: Vec<(String, String)>,
 }
 
 impl Moto {
@@ -37,35 +38,60 @@ impl Moto {
         let mut last_error = String::new();
         // The free port is found by binding port 0 and releasing it, so another process can
         // take it in between: try a few ports.
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         for _ in 0..5 {
             let port = free_port();
-            let log = std::env::temp_dir().join(format!("moto-{port}-{}.log", std::process::id()));
-            let log_file = std::fs::File::create(&log).expect("create the moto log file");
-            let child = Command::new(&program)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .envs(env.iter().copied())
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().expect("clone the moto log file"))
-                .stderr(log_file)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-            let mut moto = Moto {
-                child,
-                addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            };
-            match moto.wait_until_ready() {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&log);
-                    return moto;
-                }
-                Err(e) => {
-                    let output = std::fs::read_to_string(&log).unwrap_or_default();
-                    let _ = std::fs::remove_file(&log);
-                    last_error = format!("{e}\nmoto output:\n{output}");
-                }
+            match Self::spawn(&program, port, &env) {
+                Ok(moto) => return moto,
+                Err(e) => last_error = e,
             }
         }
         panic!("moto_server did not start: {last_error}");
+    }
+
+    fn spawn(
+        program: &std::path::Path,
+        port: u16,
+        env: &[(String, String)],
+    ) -> Result<Moto, String> {
+        let log = std::env::temp_dir().join(format!("moto-{port}-{}.log", std::process::id()));
+        let log_file = std::fs::File::create(&log).expect("create the moto log file");
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("clone the moto log file"))
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let mut moto = Moto {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            env: env.to_vec(),
+        };
+        let ready = moto.wait_until_ready();
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        ready
+            .map(|()| moto)
+            .map_err(|e| format!("{e}\nmoto output:\n{output}"))
+    }
+
+    /// Stops moto: its port refuses connections until [`Moto::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts moto again on the same port, empty (moto keeps nothing across a restart).
+    pub fn restart(&mut self) {
+        self.stop();
+        let program = venv_program("moto_server");
+        *self = Self::spawn(&program, self.addr.port(), &self.env)
+            .unwrap_or_else(|e| panic!("moto_server did not start again: {e}"));
     }
 
     fn wait_until_ready(&mut self) -> Result<(), String> {

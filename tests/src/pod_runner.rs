@@ -700,7 +700,11 @@ fn cpus(quantity: &str) -> String {
     }
 }
 
-fn read_volume(dir: &Path) -> (BTreeMap<String, FileView>, Vec<String>) {
+/// The volume as an app reads it: the generation `..data` links to (the volume's layout), or
+/// the directory itself when nothing was written.
+fn read_volume(volume: &Path) -> (BTreeMap<String, FileView>, Vec<String>) {
+    let generation = fs::canonicalize(volume.join("..data")).ok();
+    let dir = generation.as_deref().unwrap_or(volume);
     let mut files = BTreeMap::new();
     let mut entries = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

@@ -109,6 +109,8 @@ struct State {
     /// Rewrite moto's XML error bodies on JSON-protocol calls as JSON (see
     /// [`Proxy::json_errors`]).
     json_errors: bool,
+    /// Backdate the credentials STS hands out (see [`Proxy::expire_credentials`]).
+    expire_credentials: bool,
 }
 
 /// The running proxy; stops accepting on drop.
@@ -204,6 +206,13 @@ impl Proxy {
         self.lock().json_errors = true;
     }
 
+    /// Answers `AssumeRoleWithWebIdentity` with credentials that have already expired (moto's
+    /// own, dated in the year 2000), so that a client renews them, reading its token file
+    /// again, before every call instead of once an hour.
+    pub fn expire_credentials(&self) {
+        self.lock().expire_credentials = true;
+    }
+
     /// Forgets the records.
     pub fn clear(&self) {
         self.lock().records.clear();
@@ -296,6 +305,11 @@ fn serve<S: Read + Write>(stream: S, upstream: SocketAddr, state: &Mutex<State>)
         let fault = pick_fault(state, &request, &operation, region.as_deref());
         let json_errors = request.header("x-amz-target").is_some()
             && state.lock().unwrap_or_else(|e| e.into_inner()).json_errors;
+        let backdate = operation == "AssumeRoleWithWebIdentity"
+            && state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .expire_credentials;
         state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -309,6 +323,7 @@ fn serve<S: Read + Write>(stream: S, upstream: SocketAddr, state: &Mutex<State>)
             Some(kind) => fault_response(kind),
             None => match forward(&request, upstream) {
                 Some(response) if json_errors => xml_error_as_json(&response).unwrap_or(response),
+                Some(response) if backdate => backdated(response),
                 Some(response) => response,
                 None => fault_response(FaultKind::Unavailable),
             },
@@ -413,6 +428,19 @@ fn forward(request: &Request, upstream: SocketAddr) -> Option<Vec<u8>> {
     let mut raw = Vec::new();
     conn.read_to_end(&mut raw).ok()?;
     reframe(&raw)
+}
+
+/// The response with the year of its `<Expiration>` replaced by 2000 (same length, so its
+/// `Content-Length` holds).
+fn backdated(mut response: Vec<u8>) -> Vec<u8> {
+    const TAG: &[u8] = b"<Expiration>";
+    if let Some(at) = response.windows(TAG.len()).position(|w| w == TAG) {
+        let year = at + TAG.len();
+        if response.len() >= year + 4 {
+            response[year..year + 4].copy_from_slice(b"2000");
+        }
+    }
+    response
 }
 
 /// A reframed response whose body is an XML `<ErrorResponse>`, with the same status, code and

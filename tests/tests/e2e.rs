@@ -146,7 +146,7 @@ fn assert_no_leak(run: &ContainerRun, values: &[&str]) {
 #[test]
 fn the_seeds_example_gives_the_four_files_in_the_app_container() {
     let world = world();
-    let script = "cd /mnt/secrets-store && busybox ls -ln && busybox cat SECRET_USERNAME && echo \
+    let script = "cd /mnt/secrets-store && busybox ls -lnL && busybox cat SECRET_USERNAME && echo \
                   && (busybox touch new 2>/dev/null && echo writable || echo read-only)";
     let mutated = admit(&world, &example_pod(script), &world.moto.endpoint());
 

@@ -45,6 +45,59 @@ pub async fn get_secret_value(
     }
 }
 
+/// The stage `GetSecretValue` reads when the object names none.
+const CURRENT: &str = "AWSCURRENT";
+
+/// The id of the version that holds the target's stage (its `objectVersionLabel`, else
+/// `AWSCURRENT`), from `DescribeSecret`: no value and no KMS decrypt, so the refresh asks this
+/// first and reads the value only when the id changed.
+pub async fn current_version(
+    run: &Run,
+    clients: &Clients,
+    target: &Target<'_>,
+) -> Result<String, Error> {
+    let output = run
+        .retry(Call::DescribeSecret, || {
+            let request = clients.secrets.describe_secret().secret_id(target.name);
+            async move {
+                request
+                    .send()
+                    .await
+                    .map_err(|err| Error::Aws(aws::classify(&err)))
+            }
+        })
+        .await
+        .map_err(|error| describe_as("DescribeSecret", target, &clients.region, &error))?;
+    if output.deleted_date().is_some() {
+        return Err(Error::object(
+            "SecretMarkedForDeletion",
+            format!(
+                "the secret is scheduled for deletion in {}; restore it (RestoreSecret) or \
+                 remove the object",
+                clients.region
+            ),
+            Kind::Final,
+        ));
+    }
+    let stage = target.label.unwrap_or(CURRENT);
+    output
+        .version_ids_to_stages()
+        .into_iter()
+        .flatten()
+        .find(|(_, stages)| stages.iter().any(|s| s == stage))
+        .map(|(id, _)| id.clone())
+        .ok_or_else(|| {
+            Error::object(
+                "ResourceNotFoundException",
+                format!(
+                    "no version of the secret holds the stage {stage} in {}",
+                    clients.region
+                ),
+                Kind::NotFound,
+            )
+        })
+}
+
 /// The ARN pattern an IAM policy must allow for `name` (Secrets Manager adds a random suffix
 /// to secret ARNs, hence the `-*`).
 fn secret_arn(name: &str, region: &str) -> String {
@@ -57,8 +110,13 @@ fn secret_arn(name: &str, region: &str) -> String {
     )
 }
 
-/// A raw Secrets Manager failure as the report shows it: the code and what to do about it.
+/// A raw `GetSecretValue` failure as the report shows it: the code and what to do about it.
 fn describe(target: &Target<'_>, region: &str, error: &Error) -> Error {
+    describe_as("GetSecretValue", target, region, error)
+}
+
+/// A raw failure of the Secrets Manager `action` as the report shows it.
+fn describe_as(action: &str, target: &Target<'_>, region: &str, error: &Error) -> Error {
     let Error::Aws(failure) = error else {
         return error.copy_other();
     };
@@ -71,7 +129,7 @@ fn describe(target: &Target<'_>, region: &str, error: &Error) -> Error {
                 .map(str::to_owned)
                 .unwrap_or_else(|| secret_arn(target.name, region));
             format!(
-                "the role of this pod's service account needs secretsmanager:GetSecretValue on \
+                "the role of this pod's service account needs secretsmanager:{action} on \
                  {arn} (and kms:Decrypt on the key of a secret with a customer-managed key)"
             )
         }
@@ -81,14 +139,14 @@ fn describe(target: &Target<'_>, region: &str, error: &Error) -> Error {
             message,
         ),
         (Kind::Throttled, _) => with_message(
-            format!("Secrets Manager in {region} kept throttling GetSecretValue"),
+            format!("Secrets Manager in {region} kept throttling {action}"),
             message,
         ),
         (Kind::Transient, _) => with_message(
-            format!("Secrets Manager in {region} did not answer GetSecretValue"),
+            format!("Secrets Manager in {region} did not answer {action}"),
             message,
         ),
-        (Kind::Final, _) => with_message(format!("GetSecretValue failed in {region}"), message),
+        (Kind::Final, _) => with_message(format!("{action} failed in {region}"), message),
     };
     Error::object(code.clone(), hint, *kind)
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_ssm::types::Parameter;
+use aws_sdk_ssm::types::{Parameter, ParameterType};
 use secrets_injector_objects::arn::Arn;
 
 use secrets_injector_objects::object::ObjectType;
@@ -58,15 +58,67 @@ pub fn batches(targets: &[Target<'_>]) -> Vec<Vec<usize>> {
     batches
 }
 
-/// One `GetParameters` call for `batch`; when the whole call is refused (access denied to one
-/// name refuses them all, as does one malformed name), each name is asked alone to say which.
+/// One `GetParameters` call for `batch`, with decryption: each target's value.
 pub async fn get_parameters(
     run: &Run,
     clients: &Clients,
     batch: &[Target<'_>],
 ) -> Vec<(usize, Result<Vec<u8>, Error>)> {
     let region = clients.region.as_str();
-    match call_get_parameters(run, clients, batch).await {
+    get_parameters_as(run, clients, batch, true)
+        .await
+        .into_iter()
+        .map(|(i, result)| {
+            let value = result.and_then(|p| p.value.ok_or_else(|| not_found(region)));
+            (i, value.map(String::into_bytes))
+        })
+        .collect()
+}
+
+/// A parameter's version as `GetParameters` without decryption gives it (no KMS call), with
+/// its value when that is not encrypted (a `String` or `StringList`), since it then needs no
+/// second call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub version: i64,
+    pub plain: Option<Vec<u8>>,
+}
+
+/// One `GetParameters` call for `batch` without decryption: each target's [`Version`].
+pub async fn get_versions(
+    run: &Run,
+    clients: &Clients,
+    batch: &[Target<'_>],
+) -> Vec<(usize, Result<Version, Error>)> {
+    get_parameters_as(run, clients, batch, false)
+        .await
+        .into_iter()
+        .map(|(i, result)| {
+            let version = result.map(|p| {
+                let plain = matches!(
+                    p.r#type,
+                    Some(ParameterType::String | ParameterType::StringList)
+                );
+                Version {
+                    version: p.version,
+                    plain: p.value.filter(|_| plain).map(String::into_bytes),
+                }
+            });
+            (i, version)
+        })
+        .collect()
+}
+
+/// One `GetParameters` call; when the whole call is refused (access denied to one name refuses
+/// them all, as does one malformed name), each name is asked alone to say which.
+async fn get_parameters_as(
+    run: &Run,
+    clients: &Clients,
+    batch: &[Target<'_>],
+    decrypt: bool,
+) -> Vec<(usize, Result<Parameter, Error>)> {
+    let region = clients.region.as_str();
+    match call_get_parameters(run, clients, batch, decrypt).await {
         Ok(results) => results,
         Err(error) if batch.len() > 1 && refused_as_a_whole(&error) => {
             tracing::info!(
@@ -75,7 +127,8 @@ pub async fn get_parameters(
                 "GetParameters refused for the whole batch; asking name by name"
             );
             let singles = batch.iter().map(|target| async move {
-                match call_get_parameters(run, clients, std::slice::from_ref(target)).await {
+                match call_get_parameters(run, clients, std::slice::from_ref(target), decrypt).await
+                {
                     Ok(mut results) => results.pop().expect("one result per target"),
                     Err(error) => (target.object, Err(describe(target, region, &error))),
                 }
@@ -100,7 +153,8 @@ async fn call_get_parameters(
     run: &Run,
     clients: &Clients,
     batch: &[Target<'_>],
-) -> Result<Vec<(usize, Result<Vec<u8>, Error>)>, Error> {
+    decrypt: bool,
+) -> Result<Vec<(usize, Result<Parameter, Error>)>, Error> {
     let selectors: Vec<String> = batch.iter().map(selector).collect();
     let output = run
         .retry(Call::GetParameters, || {
@@ -108,7 +162,7 @@ async fn call_get_parameters(
                 .ssm
                 .get_parameters()
                 .set_names(Some(selectors.clone()))
-                .with_decryption(true);
+                .with_decryption(decrypt);
             async move {
                 request
                     .send()
@@ -126,7 +180,7 @@ fn match_results(
     batch: &[Target<'_>],
     parameters: &[Parameter],
     region: &str,
-) -> Vec<(usize, Result<Vec<u8>, Error>)> {
+) -> Vec<(usize, Result<Parameter, Error>)> {
     let by_key: HashMap<&str, &Parameter> = parameters
         .iter()
         .filter_map(|parameter| Some((name_key(parameter.name()?), parameter)))
@@ -134,11 +188,8 @@ fn match_results(
     batch
         .iter()
         .map(|target| {
-            let value = by_key
-                .get(name_key(target.name))
-                .and_then(|parameter| parameter.value());
-            let result = match value {
-                Some(value) => Ok(value.as_bytes().to_vec()),
+            let result = match by_key.get(name_key(target.name)) {
+                Some(parameter) => Ok((*parameter).clone()),
                 None => Err(not_found(region)),
             };
             (target.object, result)
@@ -208,6 +259,35 @@ pub async fn get_parameters_by_path(
     clients: &Clients,
     target: &Target<'_>,
 ) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let parameters = parameters_by_path(run, clients, target, true).await?;
+    Ok(parameters
+        .into_iter()
+        .filter_map(|p| Some((p.name?, p.value?.into_bytes())))
+        .collect())
+}
+
+/// Every parameter under the target's path with its version, without decryption (no KMS call):
+/// (name, version) pairs sorted by name.
+pub async fn get_path_versions(
+    run: &Run,
+    clients: &Clients,
+    target: &Target<'_>,
+) -> Result<Vec<(String, i64)>, Error> {
+    let parameters = parameters_by_path(run, clients, target, false).await?;
+    let mut versions: Vec<(String, i64)> = parameters
+        .into_iter()
+        .filter_map(|p| Some((p.name?, p.version)))
+        .collect();
+    versions.sort();
+    Ok(versions)
+}
+
+async fn parameters_by_path(
+    run: &Run,
+    clients: &Clients,
+    target: &Target<'_>,
+    decrypt: bool,
+) -> Result<Vec<Parameter>, Error> {
     let mut parameters = Vec::new();
     let mut next_token: Option<String> = None;
     loop {
@@ -219,7 +299,7 @@ pub async fn get_parameters_by_path(
                     .get_parameters_by_path()
                     .path(target.name)
                     .recursive(true)
-                    .with_decryption(true)
+                    .with_decryption(decrypt)
                     .max_results(PAGE_SIZE)
                     .set_next_token(token.clone());
                 async move {
@@ -231,11 +311,12 @@ pub async fn get_parameters_by_path(
             })
             .await
             .map_err(|error| describe(target, &clients.region, &error))?;
-        for parameter in page.parameters() {
-            if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
-                parameters.push((name.to_owned(), value.as_bytes().to_vec()));
-            }
-        }
+        parameters.extend(
+            page.parameters()
+                .iter()
+                .filter(|p| p.name().is_some() && p.value().is_some())
+                .cloned(),
+        );
         match page.next_token() {
             Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
             _ => break,
@@ -363,7 +444,7 @@ mod tests {
         let parameters = [Parameter::builder().name("/a").value("va").build()];
         let out = match_results(&targets, &parameters, "eu-west-1");
         assert_eq!(out[0].0, 4);
-        assert_eq!(out[0].1.as_ref().unwrap(), b"va");
+        assert_eq!(out[0].1.as_ref().unwrap().value(), Some("va"));
         assert_eq!(out[1].0, 7);
         assert_eq!(
             out[1].1.as_ref().unwrap_err().to_string(),

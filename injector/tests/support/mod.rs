@@ -125,6 +125,19 @@ impl Seeder {
         out.arn().expect("arn").to_owned()
     }
 
+    /// Deletes a secret with a recovery window (it can be restored), as a mistaken delete does.
+    pub fn delete_secret(&self, name: &str) {
+        self.runtime
+            .block_on(self.secrets.delete_secret().secret_id(name).send())
+            .unwrap_or_else(|e| panic!("delete secret {name}: {e:?}"));
+    }
+
+    pub fn restore_secret(&self, name: &str) {
+        self.runtime
+            .block_on(self.secrets.restore_secret().secret_id(name).send())
+            .unwrap_or_else(|e| panic!("restore secret {name}: {e:?}"));
+    }
+
     /// A new current version of a secret; returns its version id.
     pub fn put_secret(&self, name: &str, value: &str) -> String {
         let out = self
@@ -223,12 +236,57 @@ impl Pod {
         self.dir.path().join("termination-log")
     }
 
+    /// The web identity token file.
+    pub fn token(&self) -> PathBuf {
+        self.dir.path().join("token")
+    }
+
     /// Runs the injector with `--objects objects`, the region, the mount path and the
     /// termination log, plus `args`; checks that no value leaked into any output.
     pub fn run(&self, objects: &str, args: &[&str]) -> Outcome {
         std::fs::write(self.termination_log(), "").expect("termination log");
         let started = Instant::now();
+        let output = self
+            .command(None, objects, args)
+            .output()
+            .expect("run the injector");
+        let outcome = Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+            termination_log: std::fs::read_to_string(self.termination_log())
+                .expect("termination log"),
+            elapsed: started.elapsed(),
+        };
+        self.assert_no_value_in(&outcome);
+        outcome
+    }
+
+    /// Starts `injector refresh` as the sidecar runs it: the same flags as [`Pod::run`] plus
+    /// `args` (`--interval=1s`, ...), its outputs in files of the pod's directory.
+    pub fn start_refresh(&self, objects: &str, args: &[&str]) -> Refresh {
+        let stdout = self.dir.path().join("refresh.stdout");
+        let stderr = self.dir.path().join("refresh.stderr");
+        let child = self
+            .command(Some("refresh"), objects, args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("start injector refresh");
+        Refresh {
+            child,
+            stdout,
+            stderr,
+            values: std::iter::once(MARK.to_owned())
+                .chain(self.secret_values.iter().cloned())
+                .collect(),
+        }
+    }
+
+    fn command(&self, subcommand: Option<&str>, objects: &str, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_injector"));
+        command.args(subcommand);
         command
             .env_clear()
             .env("HOME", self.dir.path())
@@ -248,17 +306,7 @@ impl Pod {
         for name in &self.unset {
             command.env_remove(name);
         }
-        let output = command.output().expect("run the injector");
-        let outcome = Outcome {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-            stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-            termination_log: std::fs::read_to_string(self.termination_log())
-                .expect("termination log"),
-            elapsed: started.elapsed(),
-        };
-        self.assert_no_value_in(&outcome);
-        outcome
+        command
     }
 
     #[track_caller]
@@ -278,11 +326,71 @@ impl Pod {
         }
     }
 
-    /// Every file under the mount directory: relative path -> (contents, mode).
+    /// Every file of the current generation, as the app sees it: relative path -> (contents,
+    /// mode). Checks the volume's layout first (see [`Pod::generation`]); empty when nothing was
+    /// written.
     pub fn files(&self) -> BTreeMap<String, (Vec<u8>, u32)> {
         let mut files = BTreeMap::new();
-        walk(&self.mount(), &self.mount(), &mut files);
+        if self.entries().is_empty() {
+            return files;
+        }
+        let generation = self.mount().join(self.generation());
+        walk(&generation, &generation, &mut files);
         files
+    }
+
+    /// The current generation's directory name, once the layout is checked: `..data` links to
+    /// a `..<timestamp>` directory of the mount, and every other entry not starting with `..`
+    /// is a link `NAME -> ..data/NAME` for each top-level name of that generation, and only
+    /// those. Generations beside the current one are allowed (a refresh keeps the previous).
+    #[track_caller]
+    pub fn generation(&self) -> String {
+        let mount = self.mount();
+        let data = std::fs::read_link(mount.join("..data"))
+            .unwrap_or_else(|e| panic!("..data is not a symlink ({e}): {:?}", self.entries()))
+            .into_os_string()
+            .into_string()
+            .expect("UTF-8 generation");
+        assert!(
+            is_generation(&data),
+            "..data -> {data}, not a ..<timestamp> directory"
+        );
+        assert!(
+            mount.join(&data).is_dir(),
+            "..data -> {data}, which is missing"
+        );
+        let mut tops: Vec<String> = std::fs::read_dir(mount.join(&data))
+            .expect("read the generation")
+            .map(|e| e.expect("entry").file_name().into_string().expect("UTF-8"))
+            .collect();
+        tops.sort();
+        let mut links = Vec::new();
+        for name in self.entries() {
+            if name == "..data" {
+                continue;
+            }
+            if name.starts_with("..") {
+                assert!(is_generation(&name), "unexpected entry {name} in the mount");
+                continue;
+            }
+            let target = std::fs::read_link(mount.join(&name))
+                .unwrap_or_else(|e| panic!("{name} is not a symlink: {e}"));
+            assert_eq!(target, Path::new("..data").join(&name), "{name}'s link");
+            links.push(name);
+        }
+        assert_eq!(
+            links, tops,
+            "top-level links against the generation's names"
+        );
+        data
+    }
+
+    /// The generation directories in the mount (`..<timestamp>`), sorted (oldest first).
+    pub fn generations(&self) -> Vec<String> {
+        self.entries()
+            .into_iter()
+            .filter(|name| is_generation(name))
+            .collect()
     }
 
     /// Every entry directly in the mount directory, hidden ones included.
@@ -306,6 +414,137 @@ impl Pod {
 
     pub fn read_string(&self, path: &str) -> String {
         String::from_utf8(self.read(path)).expect("UTF-8 file")
+    }
+}
+
+/// `..2026_11_30_10_55_09.123456789`
+pub fn is_generation(name: &str) -> bool {
+    name.len() == 31
+        && name.starts_with("..")
+        && name[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'_' || b == b'.')
+}
+
+/// A running `injector refresh`; killed on drop. Its JSON log is read from a file as it grows.
+pub struct Refresh {
+    child: std::process::Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    /// Values that must never show up in its outputs.
+    values: Vec<String>,
+}
+
+/// How long any wait on the sidecar may take before the test gives up: a guard against a hang,
+/// far beyond what the waits need; the tests count cycles, not seconds.
+const GIVE_UP: Duration = Duration::from_secs(180);
+
+impl Refresh {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every JSON log line so far, checked for values.
+    #[track_caller]
+    pub fn logs(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.stdout).expect("refresh stdout");
+        let errors = std::fs::read_to_string(&self.stderr).expect("refresh stderr");
+        for value in &self.values {
+            assert!(
+                !text.contains(value.as_str()),
+                "stdout shows {value:?}:\n{text}"
+            );
+            assert!(
+                !errors.contains(value.as_str()),
+                "stderr shows {value:?}:\n{errors}"
+            );
+        }
+        text.lines()
+            .filter(|line| line.ends_with('}'))
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"))
+            })
+            .collect()
+    }
+
+    /// The "refresh cycle" lines so far.
+    pub fn cycles(&self) -> Vec<serde_json::Value> {
+        self.logs()
+            .into_iter()
+            .filter(|l| l["message"] == "refresh cycle")
+            .collect()
+    }
+
+    /// Waits for a log line with this message.
+    #[track_caller]
+    pub fn wait_log(&mut self, message: &str) {
+        let started = Instant::now();
+        while !self.logs().iter().any(|l| l["message"] == message) {
+            self.assert_running();
+            assert!(
+                started.elapsed() < GIVE_UP,
+                "no log line {message:?} in {GIVE_UP:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `n` cycles in all have ended; returns them.
+    #[track_caller]
+    pub fn wait_cycles(&mut self, n: usize) -> Vec<serde_json::Value> {
+        self.wait_for(&format!("{n} cycles"), |cycles| cycles.len() >= n)
+    }
+
+    /// Waits until the cycles so far satisfy `done`; returns them. Panics when the sidecar
+    /// exits meanwhile.
+    #[track_caller]
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        mut done: impl FnMut(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let started = Instant::now();
+        loop {
+            let cycles = self.cycles();
+            if done(&cycles) {
+                return cycles;
+            }
+            self.assert_running();
+            assert!(
+                started.elapsed() < GIVE_UP,
+                "no {what} in {GIVE_UP:?}; log:\n{}",
+                std::fs::read_to_string(&self.stdout).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            panic!(
+                "injector refresh exited with {status}:\n{}\n{}",
+                std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+                std::fs::read_to_string(&self.stderr).unwrap_or_default()
+            );
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        let status = self.child.wait().expect("wait");
+        let _ = self.logs();
+        status
+    }
+}
+
+impl Drop for Refresh {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -1,0 +1,441 @@
+//! `injector refresh`, the pod's sidecar: every interval (from a random phase, with a small
+//! jitter) it asks AWS which objects changed, at the cost of no value and no KMS decrypt,
+//! fetches only those, and swaps in a new generation of files when any file would differ.
+//!
+//! A cycle's calls: one `GetParameters` without decryption per batch of ten parameters (its
+//! `Version`, and the value itself for an unencrypted `String`), one `GetParametersByPath`
+//! without decryption per page of a path, one `DescribeSecret` per secret (the version id that
+//! holds the wanted stage); then, only for what changed, the same calls as the init container.
+//! Objects pinned by `objectVersion` are read once, never again.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
+use futures::stream::{self, StreamExt};
+use secrets_injector_objects::object::ObjectType;
+use secrets_injector_objects::plan::Plan;
+use secrets_injector_objects::settings::Settings;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::time::Instant;
+
+use crate::aws::{Clients, secretsmanager, ssm};
+use crate::call::{Call, Fetched, Run, Target};
+use crate::cli::Refresh;
+use crate::error::{Error, Kind};
+use crate::fetch::{self, Regions};
+use crate::retry::Policy;
+use crate::{add_env_file, collect_files, notify, prepare, stage};
+
+/// Largest share of the interval a cycle is moved by, either way.
+const JITTER: f64 = 0.1;
+/// Cycles that failed on throttling in a row lengthen the wait by this much per cycle, doubling,
+/// up to [`MAX_THROTTLED_EXTRA`] (the calls inside a cycle already back off).
+const THROTTLED_STEPS: u32 = 3;
+const MAX_THROTTLED_EXTRA: Duration = Duration::from_secs(10 * 60);
+
+/// What identifies the version of an object's value, as the cheap check reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stamp {
+    Parameter(i64),
+    Path(Vec<(String, i64)>),
+    Secret(String),
+}
+
+/// What the sidecar last read of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Known {
+    /// `None` when the check could not say (the object is then fetched at every cycle).
+    stamp: Option<Stamp>,
+    /// `None` for an optional object that does not exist.
+    value: Option<Fetched>,
+}
+
+/// What the check said about one object.
+enum Checked {
+    /// Not checked: pinned by `objectVersion` and already read.
+    Pinned,
+    /// Pinned by `objectVersion` and not read yet: fetched once.
+    Unread,
+    Stamp(Stamp, Option<Fetched>),
+    Failed(Error),
+}
+
+/// How a cycle ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Unchanged,
+    Updated,
+    Failed { throttled: bool },
+}
+
+impl Outcome {
+    fn name(self) -> &'static str {
+        match self {
+            Outcome::Unchanged => "unchanged",
+            Outcome::Updated => "updated",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// Runs until SIGTERM (exit 0). Exits non-zero only when it cannot start (invalid objects, no
+/// identity), never because a cycle failed.
+pub async fn run(refresh: &Refresh, settings: Settings) -> ExitCode {
+    let common = &refresh.common;
+    let (plan, regions) = match prepare(common, settings) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return crate::fail(
+            common,
+            "cannot handle SIGTERM",
+            &["the signal handler could not be installed".to_owned()],
+        );
+    };
+    let mut sidecar = Sidecar {
+        refresh,
+        known: vec![None; plan.objects.len()],
+        plan,
+        regions,
+    };
+    tokio::select! {
+        () = sidecar.cycles() => ExitCode::SUCCESS,
+        _ = term.recv() => stopped("SIGTERM"),
+        _ = int.recv() => stopped("SIGINT"),
+    }
+}
+
+fn stopped(signal: &str) -> ExitCode {
+    tracing::info!(signal, "stopping");
+    ExitCode::SUCCESS
+}
+
+struct Sidecar<'a> {
+    refresh: &'a Refresh,
+    plan: Plan,
+    regions: Regions,
+    known: Vec<Option<Known>>,
+}
+
+impl Sidecar<'_> {
+    async fn cycles(&mut self) {
+        let interval = self.refresh.interval.duration();
+        let phase = interval.mul_f64(rand::random::<f64>());
+        tracing::info!(
+            interval = %self.refresh.interval,
+            first_in_ms = phase.as_millis() as u64,
+            objects = self.plan.objects.len(),
+            "refreshing"
+        );
+        let mut next = Instant::now() + phase;
+        let mut throttled = 0;
+        loop {
+            tokio::time::sleep_until(next).await;
+            let started = Instant::now();
+            let outcome = self.cycle().await;
+            throttled = match outcome {
+                Outcome::Failed { throttled: true } => throttled + 1,
+                _ => 0,
+            };
+            next = started + wait(interval, throttled, rand::random::<f64>());
+        }
+    }
+
+    /// One cycle: check, fetch what changed, swap when a file differs, notify.
+    async fn cycle(&mut self) -> Outcome {
+        let started = Instant::now();
+        let run = Run::new(Policy::DEFAULT, self.refresh.common.deadline);
+        let outcome = tokio::time::timeout_at(
+            run.deadline + Duration::from_secs(1),
+            self.check_and_fetch(&run),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!(
+                deadline_s = self.refresh.common.deadline.as_secs(),
+                "the cycle ran past --deadline; the current files stay, next try at the next cycle"
+            );
+            Outcome::Failed { throttled: false }
+        });
+        let calls = &run.calls;
+        tracing::info!(
+            outcome = outcome.name(),
+            get_parameters = calls.get(Call::GetParameters),
+            get_parameters_by_path = calls.get(Call::GetParametersByPath),
+            describe_secret = calls.get(Call::DescribeSecret),
+            get_secret_value = calls.get(Call::GetSecretValue),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "refresh cycle"
+        );
+        outcome
+    }
+
+    async fn check_and_fetch(&mut self, run: &Run) -> Outcome {
+        let plan = &self.plan;
+        let clients = self.regions.primary(plan).await;
+        let checked = check(plan, run, clients, &self.known).await;
+        let mut next = self.known.clone();
+        let mut stamps: Vec<Option<Stamp>> = vec![None; plan.objects.len()];
+        let mut wanted = Vec::new();
+        let mut failures = Vec::new();
+        let mut throttled = false;
+        for (i, checked) in checked.into_iter().enumerate() {
+            let object = &plan.objects[i];
+            match checked {
+                Checked::Pinned => {}
+                Checked::Unread => wanted.push(i),
+                Checked::Stamp(stamp, value) => {
+                    let known = self.known[i].as_ref();
+                    let same = known.is_some_and(|k| k.stamp.as_ref() == Some(&stamp));
+                    if same {
+                        continue;
+                    }
+                    match value {
+                        Some(value) => {
+                            next[i] = Some(Known {
+                                stamp: Some(stamp),
+                                value: Some(value),
+                            });
+                        }
+                        None => {
+                            stamps[i] = Some(stamp);
+                            wanted.push(i);
+                        }
+                    }
+                }
+                Checked::Failed(e) if e.kind() == Kind::NotFound && object.optional => {
+                    next[i] = Some(Known {
+                        stamp: None,
+                        value: None,
+                    });
+                }
+                Checked::Failed(e)
+                    if e.kind().fails_over()
+                        && (object.failover.is_none()
+                            || plan.settings.failover_region.is_none()) =>
+                {
+                    throttled |= e.kind() == Kind::Throttled;
+                    failures.push(format!("{}: {e}", object.label()));
+                }
+                Checked::Failed(e) => {
+                    // The value itself says more (or works: the role may lack only the check's
+                    // permission, such as secretsmanager:DescribeSecret).
+                    tracing::warn!(object = %object.label(), error = %e, "checking the version failed; fetching the value");
+                    wanted.push(i);
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            let results = fetch::fetch_some(plan, run, &self.regions, &wanted).await;
+            for (i, result) in results.into_iter().enumerate() {
+                let Some(result) = result else { continue };
+                let object = &plan.objects[i];
+                match result {
+                    Ok(value) => {
+                        next[i] = Some(Known {
+                            stamp: stamps[i].take(),
+                            value: Some(value),
+                        });
+                    }
+                    Err(e) if e.kind() == Kind::NotFound && object.optional => {
+                        next[i] = Some(Known {
+                            stamp: None,
+                            value: None,
+                        });
+                    }
+                    Err(e) => {
+                        throttled |= e.kind() == Kind::Throttled;
+                        failures.push(format!("{}: {e}", object.label()));
+                    }
+                }
+            }
+        }
+        if !failures.is_empty() {
+            return failed(plan, &failures, throttled);
+        }
+        let fetched = Instant::now();
+        let values_changed = next
+            .iter()
+            .zip(&self.known)
+            .any(|(new, old)| new.as_ref().map(|k| &k.value) != old.as_ref().map(|k| &k.value));
+        if !values_changed {
+            self.known = next;
+            return Outcome::Unchanged;
+        }
+        let results = next
+            .iter()
+            .map(|known| match known.as_ref().and_then(|k| k.value.clone()) {
+                Some(value) => Ok(value),
+                None => Err(Error::object("NotFound", "", Kind::NotFound)),
+            })
+            .collect();
+        let (mut files, failures, _skipped) = collect_files(plan, results);
+        if !failures.is_empty() {
+            return failed(plan, &failures, false);
+        }
+        add_env_file(plan, &mut files);
+        let mount = self.refresh.common.mount_path.as_path();
+        if stage::is_current(mount, &files) {
+            self.known = next;
+            return Outcome::Unchanged;
+        }
+        if let Err(e) = stage::publish(mount, &files) {
+            tracing::error!(error = %e, "cannot write the new files; the current ones stay");
+            return Outcome::Failed { throttled: false };
+        }
+        self.known = next;
+        tracing::info!(
+            files = files.len(),
+            swap_us = fetched.elapsed().as_micros() as u64,
+            "new files in place"
+        );
+        if let Some(signal) = &self.refresh.signal {
+            notify::signal(signal);
+        }
+        if let Some(url) = &self.refresh.url {
+            notify::post(url).await;
+        }
+        Outcome::Updated
+    }
+}
+
+fn failed(plan: &Plan, failures: &[String], throttled: bool) -> Outcome {
+    tracing::error!(
+        failed = failures.len(),
+        objects = plan.objects.len(),
+        "refresh failed; the current files stay, next try at the next cycle"
+    );
+    for line in failures {
+        tracing::error!(failure = %line, "object failed");
+    }
+    Outcome::Failed { throttled }
+}
+
+/// The wait from one cycle's start to the next: the interval moved by up to [`JITTER`] of it
+/// either way (`unit` in [0, 1)), plus a growing pause after cycles that failed on throttling.
+fn wait(interval: Duration, throttled_cycles: u32, unit: f64) -> Duration {
+    let jitter = interval.mul_f64(JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0).abs());
+    let base = if unit < 0.5 {
+        interval.saturating_sub(jitter)
+    } else {
+        interval + jitter
+    };
+    let steps = throttled_cycles.min(THROTTLED_STEPS);
+    let extra = interval
+        .saturating_mul((1u32 << steps) - 1)
+        .min(MAX_THROTTLED_EXTRA);
+    base + extra
+}
+
+/// The cheap check of every object (see the module's comment). Objects never read before are
+/// checked too, so their stamp is never newer than their value.
+async fn check(plan: &Plan, run: &Run, clients: &Clients, known: &[Option<Known>]) -> Vec<Checked> {
+    let mut checked: Vec<Option<Checked>> = (0..plan.objects.len()).map(|_| None).collect();
+    let mut parameters = Vec::new();
+    let mut others = Vec::new();
+    for target in fetch::primary_targets(plan) {
+        if target.version.is_some() {
+            checked[target.object] = Some(if known[target.object].is_some() {
+                Checked::Pinned
+            } else {
+                Checked::Unread
+            });
+        } else if target.kind == ObjectType::SsmParameter {
+            parameters.push(target);
+        } else {
+            others.push(target);
+        }
+    }
+    let mut jobs: Vec<LocalBoxFuture<'_, Vec<(usize, Checked)>>> = Vec::new();
+    for batch in ssm::batches(&parameters) {
+        let batch: Vec<Target<'_>> = batch.iter().map(|&i| parameters[i]).collect();
+        jobs.push(
+            async move {
+                ssm::get_versions(run, clients, &batch)
+                    .await
+                    .into_iter()
+                    .map(|(i, r)| {
+                        let checked = match r {
+                            Ok(v) => Checked::Stamp(
+                                Stamp::Parameter(v.version),
+                                v.plain.map(Fetched::Value),
+                            ),
+                            Err(e) => Checked::Failed(e),
+                        };
+                        (i, checked)
+                    })
+                    .collect()
+            }
+            .boxed_local(),
+        );
+    }
+    for target in others {
+        jobs.push(
+            async move {
+                let checked = if target.kind == ObjectType::SecretsManager {
+                    secretsmanager::current_version(run, clients, &target)
+                        .await
+                        .map(Stamp::Secret)
+                } else {
+                    ssm::get_path_versions(run, clients, &target)
+                        .await
+                        .map(Stamp::Path)
+                };
+                let checked = match checked {
+                    Ok(stamp) => Checked::Stamp(stamp, None),
+                    Err(e) => Checked::Failed(e),
+                };
+                vec![(target.object, checked)]
+            }
+            .boxed_local(),
+        );
+    }
+    let done: Vec<(usize, Checked)> = stream::iter(jobs)
+        .buffer_unordered(fetch::CONCURRENCY)
+        .flat_map(stream::iter)
+        .collect()
+        .await;
+    for (i, c) in done {
+        checked[i] = Some(c);
+    }
+    checked
+        .into_iter()
+        .map(|c| c.expect("every object is checked"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn cycles_stay_within_a_tenth_of_the_interval() {
+        for i in 0..=100 {
+            let unit = f64::from(i) / 100.0;
+            let w = wait(MINUTE, 0, unit);
+            assert!(
+                w >= MINUTE.mul_f64(0.9) && w <= MINUTE.mul_f64(1.1),
+                "{unit}: {w:?}"
+            );
+        }
+        assert_eq!(wait(MINUTE, 0, 0.5), MINUTE);
+    }
+
+    #[test]
+    fn throttled_cycles_wait_longer_up_to_a_bound() {
+        assert_eq!(wait(MINUTE, 1, 0.5), 2 * MINUTE);
+        assert_eq!(wait(MINUTE, 2, 0.5), 4 * MINUTE);
+        assert_eq!(wait(MINUTE, 3, 0.5), 8 * MINUTE);
+        assert_eq!(wait(MINUTE, 9, 0.5), 8 * MINUTE);
+        let hour = 60 * MINUTE;
+        assert_eq!(wait(hour, 5, 0.5), hour + MAX_THROTTLED_EXTRA);
+    }
+}
