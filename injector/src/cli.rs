@@ -54,6 +54,15 @@ pub struct Cli {
     )]
     pub termination_log: PathBuf,
 
+    /// Copy secrets-env into this directory (the pod's secrets-injector-bin volume) for the
+    /// containers whose command runs it; the webhook sets it for env-containers.
+    #[arg(long, env = "SECRETS_INJECTOR_SECRETS_ENV_DIR")]
+    pub secrets_env_dir: Option<PathBuf>,
+
+    /// The secrets-env to copy; default: secrets-env beside the injector's own executable.
+    #[arg(long, env = "SECRETS_INJECTOR_SECRETS_ENV_SOURCE")]
+    pub secrets_env_source: Option<PathBuf>,
+
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "SECRETS_INJECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
@@ -145,6 +154,8 @@ mod tests {
         assert_eq!(cli.log_format, LogFormat::Json);
         assert_eq!(cli.failover_region, None);
         assert_eq!(cli.env_file, None);
+        assert_eq!(cli.secrets_env_dir, None);
+        assert_eq!(cli.secrets_env_source, None);
     }
 
     /// The webhook writes each flag as one `--flag=value` word: a value that looks like a flag

@@ -9,6 +9,7 @@ mod extract;
 mod fetch;
 mod report;
 mod retry;
+mod secrets_env;
 mod stage;
 
 use std::io::IsTerminal;
@@ -115,6 +116,28 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
         Ok(0) => {}
         Ok(removed) => tracing::info!(removed, "emptied the mount directory of an earlier attempt"),
         Err(e) => return fail(cli, "cannot prepare the mount directory", &[e.to_string()]),
+    }
+
+    if let Some(dir) = &cli.secrets_env_dir {
+        let source = match &cli.secrets_env_source {
+            Some(source) => Ok(source.clone()),
+            None => secrets_env::default_source(),
+        };
+        match source.and_then(|source| secrets_env::install(&source, dir)) {
+            Ok(path) => tracing::debug!(path = %path.display(), "secrets-env copied"),
+            Err(e) => {
+                return fail(
+                    cli,
+                    "cannot copy secrets-env for the containers that get environment variables; \
+                     nothing was fetched",
+                    &[format!(
+                        "{e}; the injector image must hold secrets-env beside the injector (or \
+                         --secrets-env-source must name it), and --secrets-env-dir must be a \
+                         writable directory (the secrets-injector-bin volume)"
+                    )],
+                );
+            }
+        }
     }
 
     let plan = match plan::parse(&cli.objects, settings) {

@@ -199,6 +199,8 @@ pub struct Pod {
     /// Variables of the usual environment (web identity, `AWS_EC2_METADATA_DISABLED`) to leave
     /// out of this pod's.
     pub unset: Vec<&'static str>,
+    /// The injector binary to run: the one Cargo built, unless a test runs it from elsewhere.
+    pub program: PathBuf,
 }
 
 impl Pod {
@@ -212,6 +214,7 @@ impl Pod {
             secret_values: Vec::new(),
             env: Vec::new(),
             unset: Vec::new(),
+            program: PathBuf::from(env!("CARGO_BIN_EXE_injector")),
         }
     }
 
@@ -228,7 +231,7 @@ impl Pod {
     pub fn run(&self, objects: &str, args: &[&str]) -> Outcome {
         std::fs::write(self.termination_log(), "").expect("termination log");
         let started = Instant::now();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_injector"));
+        let mut command = Command::new(&self.program);
         command
             .env_clear()
             .env("HOME", self.dir.path())
