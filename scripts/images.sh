@@ -85,7 +85,15 @@ case "$engine" in
 esac
 
 echo "== static binaries ($target, profile $profile; secrets-env with profile static)" >&2
-paths=$(./scripts/build-static.sh --target "$target" --profile "$profile" injector webhook)
+# Profiles other than dev and test abort on panic (Cargo.toml), so nothing unwinds: the unwind
+# tables (.eh_frame, about 1 MB of the injector) serve only backtraces, which the stripped
+# symbols already leave without names. Dev images keep them, for backtraces.
+unwind_flags=
+if [ "$profile" != dev ] && [ "$profile" != test ]; then
+  unwind_flags="-C force-unwind-tables=no"
+fi
+paths=$(RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$unwind_flags" \
+  ./scripts/build-static.sh --target "$target" --profile "$profile" injector webhook)
 secrets_env=$(./scripts/build-static.sh --target "$target" --profile static secrets-env)
 injector=$(sed -n 1p <<<"$paths")
 webhook=$(sed -n 2p <<<"$paths")
