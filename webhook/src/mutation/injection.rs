@@ -14,6 +14,7 @@ use secrets_injector_objects::settings::Settings;
 use secrets_injector_objects::translation::PathTranslation;
 
 use super::config::MutationConfig;
+use super::env::{self, EnvContainers};
 use super::resources;
 use crate::pod::{self, ContainerList, Identity, Targets};
 
@@ -39,6 +40,8 @@ pub struct Injection {
     /// copies (see `pod::copied_env`, `pod::copied_mounts`).
     pub copied_env: Vec<Value>,
     pub copied_mounts: Vec<Value>,
+    /// The containers whose command runs `secrets-env` (`env-containers`).
+    pub env: EnvContainers,
     pub warnings: Vec<String>,
 }
 
@@ -127,6 +130,15 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
         }),
     };
 
+    let env = env::resolve(
+        pod,
+        &targets,
+        &mount_path,
+        init_first,
+        &mut problems,
+        &mut warnings,
+    );
+
     let settings = settings(pod, cfg, first, &mut problems);
     let parsed = settings.map(|settings| cfg.plans.parse(objects, settings));
     let plan = match parsed {
@@ -150,9 +162,14 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
     if !unreadable.is_empty() {
         return Ask::Deny(error::message(&unreadable));
     }
+    warnings.extend(env::clash_warnings(pod, &env, &plan));
     let warnings =
         error::capped_warnings(warnings.iter().chain(&plan.warnings).map(String::as_str));
-    let args = injector_args(pod, &mount_path, &plan.settings.region, objects);
+    let mut args = injector_args(pod, &mount_path, &plan.settings.region, objects);
+    if let Some(arg) = env::injector_arg(&env) {
+        // The object list stays the last word, as the injector's flags are read by people.
+        args.insert(args.len() - 1, arg);
+    }
     Ask::Inject(Box::new(Injection {
         plan,
         mount_path,
@@ -163,6 +180,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
         args,
         copied_env,
         copied_mounts,
+        env,
         warnings,
     }))
 }
@@ -175,9 +193,14 @@ fn unknown_annotation_warnings(pod: &Value) -> Vec<String> {
             Some(known) => {
                 format!("annotation {name} is not known and is ignored; did you mean {known}?")
             }
+            // The short names: the full ones would not fit in one warning (512 bytes).
             None => format!(
-                "annotation {name} is not known and is ignored; known annotations: {}",
-                annotations::KNOWN.join(", ")
+                "annotation {name} is not known and is ignored; known annotations under {PREFIX}: {}",
+                annotations::KNOWN
+                    .iter()
+                    .map(|known| &known[PREFIX.len()..])
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
         .collect()
@@ -341,9 +364,14 @@ fn writable_volume_mounts(pod: &Value, targets: &Targets) -> Vec<String> {
 
 /// The index of the container's mount of the webhook's volume, which the webhook owns.
 pub fn own_mount_index(container: &Value) -> Option<usize> {
+    mount_index(container, annotations::VOLUME_NAME)
+}
+
+/// The index of the container's (first) mount of the volume `volume`.
+pub fn mount_index(container: &Value, volume: &str) -> Option<usize> {
     pod::mounts(container)
         .iter()
-        .position(|m| m.get("name").and_then(Value::as_str) == Some(annotations::VOLUME_NAME))
+        .position(|m| m.get("name").and_then(Value::as_str) == Some(volume))
 }
 
 /// The injector's settings from the annotations, the first target container and the flags.

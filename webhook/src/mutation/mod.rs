@@ -7,6 +7,7 @@
 //! container, volume or env the webhook adds) is a file of its own here, called from `patch`.
 
 pub(crate) mod config;
+pub(crate) mod env;
 pub(crate) mod injection;
 pub(crate) mod patch;
 pub(crate) mod plan_cache;
