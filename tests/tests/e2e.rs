@@ -545,3 +545,61 @@ fn bundle_with_test_ca(certs: &std::path::Path) -> PathBuf {
     std::fs::write(&file, bundle).expect("write the bundle");
     file
 }
+
+/// SPEC "Environment variables": the example pod with `env-containers`, its app container in a
+/// root filesystem with no libc and no shell (only a static busybox), printing its environment.
+/// The values reach the app process as variables, and none of them is in the pod spec.
+#[test]
+fn env_containers_give_the_app_process_the_values_as_variables() {
+    let world = world();
+    let mut pod = example_pod("unused");
+    pod["metadata"]["annotations"]["secrets-injector.io/env-containers"] = json!("nginx");
+    pod["spec"]["containers"][0]["command"] = json!(["/bin/busybox"]);
+    pod["spec"]["containers"][0]["args"] = json!(["env"]);
+    let mutated = admit(&world, &pod, &world.moto.endpoint());
+
+    let app = pod_runner::container(&mutated, "nginx");
+    assert_eq!(
+        app["command"],
+        json!([
+            "/secrets-injector/bin/secrets-env",
+            "--dir",
+            "/mnt/secrets-store",
+            "--",
+            "/bin/busybox"
+        ])
+    );
+    assert_eq!(app["args"], json!(["env"]));
+    let spec = serde_json::to_string(&mutated).expect("JSON");
+    for value in [
+        "gonitest",
+        "example1234",
+        "SECRET_USERNAME=",
+        "SECRET_PASSWORD=",
+    ] {
+        assert!(
+            !spec.contains(value),
+            "{value:?} is in the mutated pod:\n{spec}"
+        );
+    }
+
+    let run = run(&mutated);
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    assert_no_leak(injector, &["gonitest", "example1234"]);
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    let environment: Vec<&str> = app.stdout.lines().collect();
+    for variable in [
+        "SECRET_USERNAME=example",
+        "SECRET_PASSWORD=example1234",
+        "_test_parameter=gonitest",
+        "AWS_REGION=us-east-1",
+    ] {
+        assert!(
+            environment.contains(&variable),
+            "{variable} is not in the app's environment:\n{}",
+            app.stdout
+        );
+    }
+}
