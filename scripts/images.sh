@@ -85,18 +85,14 @@ case "$engine" in
 esac
 
 echo "== static binaries ($target, profile $profile; secrets-env with profile static)" >&2
-# Profiles other than dev and test abort on panic (Cargo.toml), so nothing unwinds: the unwind
-# tables (.eh_frame, about 1 MB of the injector) serve only backtraces, which the stripped
-# symbols already leave without names. Dev images keep them, for backtraces.
-unwind_flags=
-if [ "$profile" != dev ] && [ "$profile" != test ]; then
-  unwind_flags="-C force-unwind-tables=no"
-fi
-paths=$(RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$unwind_flags" \
-  ./scripts/build-static.sh --target "$target" --profile "$profile" injector webhook)
+# Every pod pulls the injector's image, so a release injector is built with the `injector`
+# profile (Cargo.toml: the release profile with fat LTO and one codegen unit, for size); the
+# webhook keeps the release profile.
+injector_profile=$profile
+[ "$profile" = release ] && injector_profile=injector
+injector=$(./scripts/build-static.sh --target "$target" --profile "$injector_profile" injector)
+webhook=$(./scripts/build-static.sh --target "$target" --profile "$profile" webhook)
 secrets_env=$(./scripts/build-static.sh --target "$target" --profile static secrets-env)
-injector=$(sed -n 1p <<<"$paths")
-webhook=$(sed -n 2p <<<"$paths")
 
 # One build context per image, holding exactly what its Containerfile copies.
 context="$root/target/images/$target/$profile"
