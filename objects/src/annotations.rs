@@ -39,6 +39,9 @@ pub const KNOWN: &[&str] = &[
     INJECTOR_RESOURCES,
     STATUS,
     ENV_CONTAINERS,
+    ASSUME_ROLE_ARN,
+    ASSUME_ROLE_EXTERNAL_ID,
+    ASSUME_ROLE_DURATION_SECONDS,
 ];
 
 pub const DEFAULT_MOUNT_PATH: &str = "/mnt/secrets-store";
@@ -121,7 +124,7 @@ mod tests {
 
     #[test]
     fn known_names_carry_the_prefix() {
-        assert_eq!(KNOWN.len(), 13);
+        assert_eq!(KNOWN.len(), 16);
         for name in KNOWN {
             assert!(name.starts_with(PREFIX), "{name}");
         }

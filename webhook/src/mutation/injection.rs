@@ -13,6 +13,7 @@ use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
 use secrets_injector_objects::translation::PathTranslation;
 
+use super::assume_role;
 use super::config::MutationConfig;
 use super::env::{self, EnvContainers};
 use super::resources;
@@ -138,6 +139,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
         &mut problems,
         &mut warnings,
     );
+    let assume_role = assume_role::injector_args(pod, &mut problems);
 
     let settings = settings(pod, cfg, first, &mut problems);
     let parsed = settings.map(|settings| cfg.plans.parse(objects, settings));
@@ -166,10 +168,11 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
     let warnings =
         error::capped_warnings(warnings.iter().chain(&plan.warnings).map(String::as_str));
     let mut args = injector_args(pod, &mount_path, &plan.settings.region, objects);
-    if let Some(arg) = env::injector_arg(&env) {
-        // The object list stays the last word, as the injector's flags are read by people.
-        args.insert(args.len() - 1, arg);
-    }
+    // The object list stays the last word: the longest, and the one people look for.
+    let objects_arg = args.pop();
+    args.extend(assume_role);
+    args.extend(env::injector_arg(&env));
+    args.extend(objects_arg);
     Ask::Inject(Box::new(Injection {
         plan,
         mount_path,

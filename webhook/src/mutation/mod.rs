@@ -6,6 +6,7 @@
 //! container's resources; `plan_cache` keeps object lists already checked. A new capability (a
 //! container, volume or env the webhook adds) is a file of its own here, called from `patch`.
 
+pub(crate) mod assume_role;
 pub(crate) mod config;
 pub(crate) mod env;
 pub(crate) mod injection;
