@@ -1,6 +1,7 @@
 //! From the plan to values: which objects go into which calls, how many run at once, and which
 //! go to the failover region. The calls themselves are in `aws`.
 
+use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use futures::future::{FutureExt, LocalBoxFuture};
 use futures::stream::{self, StreamExt};
@@ -57,13 +58,15 @@ pub fn failover_targets<'a>(plan: &'a Plan, results: &[Result<Fetched, Error>]) 
 
 /// Fetches every object of the plan: primary region first, then the failover region for the
 /// objects that need it. One result per object, in plan order. `http` replaces the SDK's HTTPS
-/// client (see `aws::https_client`).
+/// client (see `aws::https_client`); `assumed`, the credentials of a role assumed for the run,
+/// replace the pod's own.
 pub async fn fetch_all(
     plan: &Plan,
     run: &Run,
     http: Option<&SharedHttpClient>,
+    assumed: Option<&Credentials>,
 ) -> Vec<Result<Fetched, Error>> {
-    let primary = Clients::load(&plan.settings.region, http).await;
+    let primary = Clients::load(&plan.settings.region, http, assumed).await;
     let mut results = in_order(
         plan.objects.len(),
         fetch_targets(run, &primary, &primary_targets(plan)).await,
@@ -86,7 +89,7 @@ pub async fn fetch_all(
             );
         }
     }
-    let failover = Clients::load(failover_region, http).await;
+    let failover = Clients::load(failover_region, http, assumed).await;
     for (i, result) in fetch_targets(run, &failover, &retry).await {
         results[i] = match result {
             Ok(fetched) => Ok(fetched),

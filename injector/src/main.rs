@@ -169,16 +169,51 @@ async fn run(cli: &Cli, settings: Settings) -> ExitCode {
     // Every call already stops at the deadline; this only bounds what lies outside them
     // (loading the SDK configuration), a moment later so the calls' own errors come first.
     let backstop = run.deadline + Duration::from_secs(1);
-    let results =
-        match tokio::time::timeout_at(backstop, fetch::fetch_all(&plan, &run, http.as_ref())).await
-        {
-            Ok(results) => results,
-            Err(_elapsed) => plan
-                .objects
-                .iter()
-                .map(|_| Err(error::Error::Deadline(cli.deadline)))
-                .collect(),
-        };
+    // Role chaining: assumed once for the run, before any fetch, in the primary region.
+    let assumed = match &cli.assume_role_arn {
+        None => None,
+        Some(role_arn) => {
+            let role = aws::AssumeRole {
+                role_arn,
+                external_id: cli.assume_role_external_id.as_deref(),
+                duration_seconds: cli.assume_role_duration_seconds,
+            };
+            let assumed = tokio::time::timeout_at(
+                backstop,
+                aws::assume_role(&role, &plan.settings.region, http.as_ref()),
+            )
+            .await
+            .unwrap_or_else(|_elapsed| {
+                Err(format!(
+                    "AssumeRoleFailed: no answer from STS for the role {role_arn} within the \
+                     --deadline of {}",
+                    error::humanize(cli.deadline)
+                ))
+            });
+            match assumed {
+                Ok(credentials) => {
+                    tracing::info!(role = %role_arn, "role assumed");
+                    Some(credentials)
+                }
+                Err(problem) => {
+                    return fail(
+                        cli,
+                        "the role could not be assumed; nothing was fetched",
+                        &[problem],
+                    );
+                }
+            }
+        }
+    };
+    let fetching = fetch::fetch_all(&plan, &run, http.as_ref(), assumed.as_ref());
+    let results = match tokio::time::timeout_at(backstop, fetching).await {
+        Ok(results) => results,
+        Err(_elapsed) => plan
+            .objects
+            .iter()
+            .map(|_| Err(error::Error::Deadline(cli.deadline)))
+            .collect(),
+    };
     let (mut files, failures, skipped) = collect_files(&plan, results);
 
     if !failures.is_empty() {
