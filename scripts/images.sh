@@ -85,10 +85,14 @@ case "$engine" in
 esac
 
 echo "== static binaries ($target, profile $profile; secrets-env with profile static)" >&2
-paths=$(./scripts/build-static.sh --target "$target" --profile "$profile" injector webhook)
+# Every pod pulls the injector's image, so a release injector is built with the `injector`
+# profile (Cargo.toml: the release profile with fat LTO and one codegen unit, for size); the
+# webhook keeps the release profile.
+injector_profile=$profile
+[ "$profile" = release ] && injector_profile=injector
+injector=$(./scripts/build-static.sh --target "$target" --profile "$injector_profile" injector)
+webhook=$(./scripts/build-static.sh --target "$target" --profile "$profile" webhook)
 secrets_env=$(./scripts/build-static.sh --target "$target" --profile static secrets-env)
-injector=$(sed -n 1p <<<"$paths")
-webhook=$(sed -n 2p <<<"$paths")
 
 # One build context per image, holding exactly what its Containerfile copies.
 context="$root/target/images/$target/$profile"

@@ -27,7 +27,9 @@ echo "== cargo build (the binaries the end-to-end tests run)"
 cargo build --workspace --bins --locked
 
 echo "== container images the end-to-end tests run (static dev-profile binaries, from scratch)"
-./scripts/images.sh --profile dev --tag test
+# SECRETS_INJECTOR_TEST_TAG (default test) names them apart from another checkout's tests on
+# this machine: tests/build.rs reads it too.
+./scripts/images.sh --profile dev --tag "${SECRETS_INJECTOR_TEST_TAG:-test}"
 
 echo "== cargo test"
 log=$(mktemp)

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrets_injector_objects::arn::check_role_arn;
+use secrets_injector_objects::assume_role::{
+    DEFAULT_DURATION_SECONDS, check_external_id, parse_duration_seconds,
+};
 use secrets_injector_objects::refresh::{Interval, RefreshUrl, Signal};
 
 #[derive(Debug, Parser)]
@@ -92,6 +96,28 @@ pub struct Common {
     )]
     pub termination_log: PathBuf,
 
+    /// Copy secrets-env into this directory (the pod's secrets-injector-bin volume) for the
+    /// containers whose command runs it; the webhook sets it for env-containers.
+    #[arg(long, env = "SECRETS_INJECTOR_SECRETS_ENV_DIR")]
+    pub secrets_env_dir: Option<PathBuf>,
+
+    /// The secrets-env to copy; default: secrets-env beside the injector's own executable.
+    #[arg(long, env = "SECRETS_INJECTOR_SECRETS_ENV_SOURCE")]
+    pub secrets_env_source: Option<PathBuf>,
+
+    /// Assume this IAM role (STS AssumeRole, with the pod's own credentials) before fetching.
+    #[arg(long, env = "SECRETS_INJECTOR_ASSUME_ROLE_ARN", value_parser = parse_role_arn)]
+    pub assume_role_arn: Option<String>,
+
+    /// The external id the role's trust policy asks for.
+    #[arg(long, env = "SECRETS_INJECTOR_ASSUME_ROLE_EXTERNAL_ID", requires = "assume_role_arn", value_parser = parse_external_id)]
+    pub assume_role_external_id: Option<String>,
+
+    /// Length of the assumed role's session, 900 to 3600 seconds.
+    #[arg(long, env = "SECRETS_INJECTOR_ASSUME_ROLE_DURATION_SECONDS", requires = "assume_role_arn",
+          default_value_t = DEFAULT_DURATION_SECONDS, value_parser = parse_duration_seconds)]
+    pub assume_role_duration_seconds: u32,
+
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "SECRETS_INJECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
@@ -101,6 +127,14 @@ pub struct Common {
 pub enum LogFormat {
     Json,
     Text,
+}
+
+fn parse_role_arn(text: &str) -> Result<String, String> {
+    check_role_arn(text, "--assume-role-arn")
+}
+
+fn parse_external_id(text: &str) -> Result<String, String> {
+    check_external_id(text).map(|()| text.to_owned())
 }
 
 /// A positive whole number followed by one unit: "ms", "s", "m" or "h".
@@ -188,6 +222,11 @@ mod tests {
         assert_eq!(cli.log_format, LogFormat::Json);
         assert_eq!(cli.failover_region, None);
         assert_eq!(cli.env_file, None);
+        assert_eq!(cli.secrets_env_dir, None);
+        assert_eq!(cli.secrets_env_source, None);
+        assert_eq!(cli.assume_role_arn, None);
+        assert_eq!(cli.assume_role_external_id, None);
+        assert_eq!(cli.assume_role_duration_seconds, 3600);
     }
 
     /// The webhook writes each flag as one `--flag=value` word: a value that looks like a flag

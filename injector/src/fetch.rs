@@ -1,6 +1,7 @@
 //! From the plan to values: which objects go into which calls, how many run at once, and which
 //! go to the failover region. The calls themselves are in `aws`.
 
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use futures::future::{FutureExt, LocalBoxFuture};
 use futures::stream::{self, StreamExt};
@@ -64,15 +65,23 @@ pub fn failover_targets<'a>(
 /// that the refresh sidecar reuses them, and their credentials cache, every cycle.
 pub struct Regions {
     http: Option<SharedHttpClient>,
+    /// The chained role's credentials (`--assume-role-arn`), for every region, instead of the
+    /// pod's own.
+    credentials: Option<SharedCredentialsProvider>,
     primary: OnceCell<Clients>,
     failover: OnceCell<Clients>,
 }
 
 impl Regions {
-    /// `http` replaces the SDK's HTTPS client (see `aws::https_client`).
-    pub fn new(http: Option<SharedHttpClient>) -> Regions {
+    /// `http` replaces the SDK's HTTPS client (see `aws::https_client`); `credentials`, those of
+    /// a chained role, replace the pod's own.
+    pub fn new(
+        http: Option<SharedHttpClient>,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Regions {
         Regions {
             http,
+            credentials,
             primary: OnceCell::new(),
             failover: OnceCell::new(),
         }
@@ -80,13 +89,19 @@ impl Regions {
 
     pub async fn primary(&self, plan: &Plan) -> &Clients {
         self.primary
-            .get_or_init(|| Clients::load(&plan.settings.region, self.http.as_ref()))
+            .get_or_init(|| {
+                Clients::load(
+                    &plan.settings.region,
+                    self.http.as_ref(),
+                    self.credentials.clone(),
+                )
+            })
             .await
     }
 
     async fn failover(&self, region: &str) -> &Clients {
         self.failover
-            .get_or_init(|| Clients::load(region, self.http.as_ref()))
+            .get_or_init(|| Clients::load(region, self.http.as_ref(), self.credentials.clone()))
             .await
     }
 }

@@ -12,6 +12,7 @@ mod notify;
 mod refresh;
 mod report;
 mod retry;
+mod secrets_env;
 mod stage;
 
 use std::io::IsTerminal;
@@ -26,6 +27,7 @@ use secrets_injector_objects::{FileMode, PathTranslation, Settings};
 use tokio::time::Instant;
 use tracing_subscriber::EnvFilter;
 
+use crate::aws::{AssumeRole, ChainedRole};
 use crate::call::{Call, Fetched, Run};
 use crate::cli::{Cli, Command, Common, LogFormat};
 use crate::error::Kind;
@@ -133,7 +135,10 @@ async fn run(cli: &Common, settings: Settings) -> ExitCode {
         Ok(removed) => tracing::info!(removed, "emptied the mount directory of an earlier attempt"),
         Err(e) => return fail(cli, "cannot prepare the mount directory", &[e.to_string()]),
     }
-    let (plan, regions) = match prepare(cli, settings) {
+    if let Err(code) = copy_secrets_env(cli) {
+        return code;
+    }
+    let (plan, regions, chained) = match prepare(cli, settings) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
@@ -142,6 +147,27 @@ async fn run(cli: &Common, settings: Settings) -> ExitCode {
     // Every call already stops at the deadline; this only bounds what lies outside them
     // (loading the SDK configuration), a moment later so the calls' own errors come first.
     let backstop = run.deadline + Duration::from_secs(1);
+    // Role chaining: assumed once, before any fetch, so that a refused role is named at once.
+    if let Some(chained) = &chained {
+        let assumed = tokio::time::timeout_at(backstop, chained.credentials())
+            .await
+            .unwrap_or_else(|_elapsed| {
+                Err(format!(
+                    "AssumeRoleFailed: no answer from STS for the role {} within the --deadline \
+                     of {}",
+                    chained.role_arn(),
+                    error::humanize(cli.deadline)
+                ))
+            });
+        if let Err(problem) = assumed {
+            return fail(
+                cli,
+                "the role could not be assumed; nothing was fetched",
+                &[problem],
+            );
+        }
+        tracing::info!(role = %chained.role_arn(), "role assumed");
+    }
     let results =
         match tokio::time::timeout_at(backstop, fetch::fetch_all(&plan, &run, &regions)).await {
             Ok(results) => results,
@@ -180,9 +206,41 @@ async fn run(cli: &Common, settings: Settings) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The objects and the AWS clients, or the exit code of a run that cannot start: invalid
-/// objects, no AWS identity, a CA bundle that cannot be used.
-fn prepare(cli: &Common, settings: Settings) -> Result<(Plan, Regions), ExitCode> {
+/// Copies `secrets-env` into `--secrets-env-dir` when it is set (`env-containers`), before
+/// anything is fetched; `Err` is the exit code of a copy that failed.
+fn copy_secrets_env(cli: &Common) -> Result<(), ExitCode> {
+    let Some(dir) = &cli.secrets_env_dir else {
+        return Ok(());
+    };
+    let source = match &cli.secrets_env_source {
+        Some(source) => Ok(source.clone()),
+        None => secrets_env::default_source(),
+    };
+    match source.and_then(|source| secrets_env::install(&source, dir)) {
+        Ok(path) => {
+            tracing::debug!(path = %path.display(), "secrets-env copied");
+            Ok(())
+        }
+        Err(e) => Err(fail(
+            cli,
+            "cannot copy secrets-env for the containers that get environment variables; \
+             nothing was fetched",
+            &[format!(
+                "{e}; the injector image must hold secrets-env beside the injector (or \
+                 --secrets-env-source must name it), and --secrets-env-dir must be a \
+                 writable directory (the secrets-injector-bin volume)"
+            )],
+        )),
+    }
+}
+
+/// The objects, the AWS clients and the chained role (`--assume-role-arn`) if any, or the exit
+/// code of a run that cannot start: invalid objects, no AWS identity, a CA bundle that cannot be
+/// used.
+fn prepare(
+    cli: &Common,
+    settings: Settings,
+) -> Result<(Plan, Regions, Option<ChainedRole>), ExitCode> {
     let plan = match plan::parse(&cli.objects, settings) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -206,7 +264,18 @@ fn prepare(cli: &Common, settings: Settings) -> Result<(Plan, Regions), ExitCode
         ));
     }
     match aws::https_client(std::env::var_os("AWS_CA_BUNDLE").as_deref()) {
-        Ok(http) => Ok((plan, Regions::new(http))),
+        Ok(http) => {
+            let chained = cli.assume_role_arn.as_ref().map(|role_arn| {
+                let role = AssumeRole {
+                    role_arn: role_arn.clone(),
+                    external_id: cli.assume_role_external_id.clone(),
+                    duration_seconds: cli.assume_role_duration_seconds,
+                };
+                ChainedRole::new(role, &plan.settings.region, http.clone())
+            });
+            let regions = Regions::new(http, chained.as_ref().map(ChainedRole::provider));
+            Ok((plan, regions, chained))
+        }
         Err(problem) => Err(fail(
             cli,
             "the CA bundle cannot be used; nothing was fetched",

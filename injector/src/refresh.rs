@@ -84,7 +84,7 @@ impl Outcome {
 /// identity), never because a cycle failed.
 pub async fn run(refresh: &Refresh, settings: Settings) -> ExitCode {
     let common = &refresh.common;
-    let (plan, regions) = match prepare(common, settings) {
+    let (plan, regions, _chained) = match prepare(common, settings) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };

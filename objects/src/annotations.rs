@@ -41,6 +41,10 @@ pub const KNOWN: &[&str] = &[
     REFRESH_INTERVAL,
     REFRESH_SIGNAL,
     REFRESH_URL,
+    ENV_CONTAINERS,
+    ASSUME_ROLE_ARN,
+    ASSUME_ROLE_EXTERNAL_ID,
+    ASSUME_ROLE_DURATION_SECONDS,
 ];
 
 pub const DEFAULT_MOUNT_PATH: &str = "/mnt/secrets-store";
@@ -123,7 +127,7 @@ mod tests {
 
     #[test]
     fn known_names_carry_the_prefix() {
-        assert_eq!(KNOWN.len(), 15);
+        assert_eq!(KNOWN.len(), 19);
         for name in KNOWN {
             assert!(name.starts_with(PREFIX), "{name}");
         }

@@ -81,6 +81,34 @@ impl fmt::Display for Arn {
     }
 }
 
+/// Whether `text` is an AWS account id: twelve digits.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An IAM role ARN (`arn:PARTITION:iam::ACCOUNT:role/NAME`, the name possibly under a path),
+/// for `assume-role-arn` (the webhook and the injector) and `webhook policy --pod-role-arn`;
+/// `what` names where it came from in the message.
+pub fn check_role_arn(text: &str, what: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        format!(
+            "{what} {text:?} {why}; give a role ARN such as arn:aws:iam::111122223333:role/NAME"
+        )
+    };
+    let arn: Arn = text.parse().map_err(|_| bad("is not an ARN"))?;
+    let name = arn.resource.strip_prefix("role/").unwrap_or_default();
+    if arn.service != "iam" || name.is_empty() || name.contains(['*', '?']) {
+        return Err(bad("is not the ARN of one IAM role"));
+    }
+    if !arn.region.is_empty() {
+        return Err(bad("has a region, and IAM ARNs have none"));
+    }
+    if !is_account_id(&arn.account) {
+        return Err(bad("has no twelve-digit account id"));
+    }
+    Ok(text.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,8 +161,8 @@ impl Plan {
     }
 
     /// The files whose values can go into the env file: top-level files named like environment
-    /// variables (the injector's rule, see `envfile`).
-    fn env_file_sources(&self) -> impl Iterator<Item = (&RelPath, FileMode)> {
+    /// variables (the injector's rule, see `envfile`). `secrets-env` sets the same ones.
+    pub fn env_file_sources(&self) -> impl Iterator<Item = (&RelPath, FileMode)> {
         self.static_files()
             .filter(|(path, _)| path.is_top_level() && envfile::is_env_name(path.as_str()))
     }

@@ -13,12 +13,23 @@ use std::time::Duration;
 
 use crate::tools::workspace_root;
 
+/// The tag of the test images: `test`, or `SECRETS_INJECTOR_TEST_TAG` at build time (build.rs).
+pub const TEST_TAG: &str = env!("SECRETS_INJECTOR_TEST_TAG");
 /// The injector image the tests run (`scripts/images.sh --profile dev --tag test`).
-pub const INJECTOR_IMAGE: &str = "ghcr.io/secrets-injector/injector:test";
+pub const INJECTOR_IMAGE: &str = concat!(
+    "ghcr.io/secrets-injector/injector:",
+    env!("SECRETS_INJECTOR_TEST_TAG")
+);
 /// The webhook image built with it.
-pub const WEBHOOK_IMAGE: &str = "ghcr.io/secrets-injector/webhook:test";
+pub const WEBHOOK_IMAGE: &str = concat!(
+    "ghcr.io/secrets-injector/webhook:",
+    env!("SECRETS_INJECTOR_TEST_TAG")
+);
 /// The app image: a static busybox at `/bin/busybox` in an otherwise empty image.
-pub const APP_IMAGE: &str = "localhost/secrets-injector/busybox:test";
+pub const APP_IMAGE: &str = concat!(
+    "localhost/secrets-injector/busybox:",
+    env!("SECRETS_INJECTOR_TEST_TAG")
+);
 
 /// The bound of one image build (a cached one takes a second).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
@@ -142,7 +153,7 @@ pub fn test_images() {
         podman_program();
         let root = workspace_root();
         let out = Command::new(root.join("scripts/images.sh"))
-            .args(["--profile", "dev", "--tag", "test"])
+            .args(["--profile", "dev", "--tag", TEST_TAG])
             .current_dir(&root)
             .output()
             .expect("run scripts/images.sh");

@@ -645,3 +645,135 @@ fn the_sidecar_refreshes_a_rotated_value_and_signals_the_app() {
     );
     assert!(lines.contains(&"..data"), "the atomic layout: {lines:?}");
 }
+
+/// SPEC "Environment variables": the example pod with `env-containers`, its app container in a
+/// root filesystem with no libc and no shell (only a static busybox), printing its environment.
+/// The values reach the app process as variables, and none of them is in the pod spec.
+#[test]
+fn env_containers_give_the_app_process_the_values_as_variables() {
+    let world = world();
+    let mut pod = example_pod("unused");
+    pod["metadata"]["annotations"]["secrets-injector.io/env-containers"] = json!("nginx");
+    pod["spec"]["containers"][0]["command"] = json!(["/bin/busybox"]);
+    pod["spec"]["containers"][0]["args"] = json!(["env"]);
+    let mutated = admit(&world, &pod, &world.moto.endpoint());
+
+    let app = pod_runner::container(&mutated, "nginx");
+    assert_eq!(
+        app["command"],
+        json!([
+            "/secrets-injector/bin/secrets-env",
+            "--dir",
+            "/mnt/secrets-store",
+            "--",
+            "/bin/busybox"
+        ])
+    );
+    assert_eq!(app["args"], json!(["env"]));
+    let spec = serde_json::to_string(&mutated).expect("JSON");
+    for value in [
+        "gonitest",
+        "example1234",
+        "SECRET_USERNAME=",
+        "SECRET_PASSWORD=",
+    ] {
+        assert!(
+            !spec.contains(value),
+            "{value:?} is in the mutated pod:\n{spec}"
+        );
+    }
+
+    let run = run(&mutated);
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    assert_no_leak(injector, &["gonitest", "example1234"]);
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    let environment: Vec<&str> = app.stdout.lines().collect();
+    for variable in [
+        "SECRET_USERNAME=example",
+        "SECRET_PASSWORD=example1234",
+        "_test_parameter=gonitest",
+        "AWS_REGION=us-east-1",
+    ] {
+        assert!(
+            environment.contains(&variable),
+            "{variable} is not in the app's environment:\n{}",
+            app.stdout
+        );
+    }
+}
+
+/// A second kind of root filesystem, made offline from this machine's Debian: its dynamically
+/// linked `env` (coreutils) and the glibc it loads, found on `PATH`. Built once per test process.
+fn glibc_image() -> String {
+    let image = format!("localhost/secrets-injector/glibc-env:{}", podman::TEST_TAG);
+    let ldd = std::process::Command::new("ldd")
+        .arg("/usr/bin/env")
+        .output()
+        .expect("run ldd (Debian's libc-bin)");
+    let text = String::from_utf8(ldd.stdout).expect("ldd output");
+    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)"
+    let libraries = text.lines().filter_map(|line| {
+        let path = line.split("=>").last()?.split_whitespace().next()?;
+        path.starts_with('/').then(|| path.to_owned())
+    });
+    let context = tempfile::tempdir().expect("temp dir");
+    let root = context.path().join("root");
+    for path in std::iter::once("/usr/bin/env".to_owned()).chain(libraries) {
+        let target = root.join(&path[1..]);
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("create dir");
+        std::fs::copy(&path, &target).unwrap_or_else(|e| panic!("copy {path}: {e}"));
+    }
+    let containerfile = context.path().join("Containerfile");
+    std::fs::write(
+        &containerfile,
+        "FROM scratch\nCOPY . /\nENV PATH=/usr/local/bin:/usr/bin:/bin\nUSER 65532:65532\n",
+    )
+    .expect("write the Containerfile");
+    let out = podman::output(
+        &mut podman::podman(
+            std::time::Duration::from_secs(600),
+            &[
+                "build",
+                "--pull=never",
+                "--quiet",
+                "-f",
+                &containerfile.to_string_lossy(),
+                "-t",
+                &image,
+                &root.to_string_lossy(),
+            ],
+        ),
+        "podman build of the glibc app image",
+    );
+    assert!(
+        out.status.success(),
+        "podman build of {image} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    image
+}
+
+/// The same wrapper in a root with a dynamic glibc, its command looked up on `PATH`.
+#[test]
+fn env_containers_work_in_a_glibc_root_with_the_command_on_path() {
+    let world = world();
+    let mut pod = example_pod("unused");
+    pod["metadata"]["annotations"]["secrets-injector.io/env-containers"] = json!("nginx");
+    pod["spec"]["containers"][0]["image"] = json!(glibc_image());
+    pod["spec"]["containers"][0]["command"] = json!(["env"]);
+    let mutated = admit(&world, &pod, &world.moto.endpoint());
+    let run = run(&mutated);
+    assert_eq!(run.injector().exit_code, 0, "{:#?}", run.injector());
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    let environment: Vec<&str> = app.stdout.lines().collect();
+    for variable in ["SECRET_USERNAME=example", "SECRET_PASSWORD=example1234"] {
+        assert!(
+            environment.contains(&variable),
+            "{variable} is not in the app's environment:\n{}",
+            app.stdout
+        );
+    }
+}

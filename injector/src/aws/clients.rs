@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_config::SdkConfig;
 use aws_config::ecs::EcsCredentialsProvider;
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::meta::credentials::CredentialsProviderChain;
@@ -10,7 +11,14 @@ use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
+use std::sync::Arc;
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use std::time::SystemTime;
 
 /// The clients of one region. Both come from one `SdkConfig`, so they share its credentials
 /// cache: the credentials chain (see [`credentials_chain`]) is asked once per region.
@@ -25,26 +33,14 @@ impl Clients {
     /// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`) come from the environment as the SDK
     /// reads them, and credentials only from [`credentials_chain`]. `http` replaces the SDK's
     /// HTTPS client for every call, STS's included (see `trust`).
-    pub async fn load(region: &str, http: Option<&SharedHttpClient>) -> Clients {
-        let region = aws_config::Region::new(region.to_owned());
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(Duration::from_secs(20))
-            .build();
-        let mut provider_config = ProviderConfig::without_region()
-            .with_region(Some(region.clone()))
-            .with_timeout_config(timeouts.clone());
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(region.clone())
-            .timeout_config(timeouts);
-        if let Some(http) = http {
-            provider_config = provider_config.with_http_client(http.clone());
-            loader = loader.http_client(http.clone());
-        }
-        let config = loader
-            .credentials_provider(credentials_chain(&provider_config))
-            .load()
-            .await;
+    /// `chained` replaces the chain: the credentials of a role the pod chains to (see
+    /// [`ChainedRole`]), for every region.
+    pub async fn load(
+        region: &str,
+        http: Option<&SharedHttpClient>,
+        chained: Option<SharedCredentialsProvider>,
+    ) -> Clients {
+        let config = sdk_config(region, http, chained).await;
         // Our own loop retries these calls (see retry.rs); the STS client behind the
         // credentials keeps the SDK's standard retry.
         let ssm = aws_sdk_ssm::config::Builder::from(&config)
@@ -54,12 +50,167 @@ impl Clients {
             .retry_config(RetryConfig::disabled())
             .build();
         Clients {
-            region: region.to_string(),
+            region: region.to_owned(),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
         }
     }
 }
+
+/// The SDK configuration of one region: credentials from [`credentials_chain`], or `chained`.
+async fn sdk_config(
+    region: &str,
+    http: Option<&SharedHttpClient>,
+    chained: Option<SharedCredentialsProvider>,
+) -> SdkConfig {
+    let region = aws_config::Region::new(region.to_owned());
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .build();
+    let mut provider_config = ProviderConfig::without_region()
+        .with_region(Some(region.clone()))
+        .with_timeout_config(timeouts.clone());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region.clone())
+        .timeout_config(timeouts);
+    if let Some(http) = http {
+        provider_config = provider_config.with_http_client(http.clone());
+        loader = loader.http_client(http.clone());
+    }
+    match chained {
+        Some(provider) => loader.credentials_provider(provider),
+        None => loader.credentials_provider(credentials_chain(&provider_config)),
+    }
+    .load()
+    .await
+}
+
+/// The role a pod chains to (`assume-role-arn`): its ARN, the external id its trust policy may
+/// ask for, and the session's length.
+#[derive(Debug, Clone)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    pub duration_seconds: u32,
+}
+
+/// The credentials of a chained role, assumed with the pod's own credentials when first asked
+/// for and again when they are within [`RENEW_BEFORE`] of their end: the refresh sidecar outlives
+/// a chained session (an hour at most). One provider serves every region, so a run assumes the
+/// role once.
+#[derive(Debug, Clone)]
+pub struct ChainedRole {
+    role: AssumeRole,
+    region: String,
+    http: Option<SharedHttpClient>,
+    current: Arc<tokio::sync::Mutex<Option<Credentials>>>,
+}
+
+/// How long before their end chained credentials are replaced (the SDK's cache asks again
+/// shortly before the end; earlier asks get the same credentials).
+const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
+
+impl ChainedRole {
+    /// STS is called in `region` (the primary one) through `http`.
+    pub fn new(role: AssumeRole, region: &str, http: Option<SharedHttpClient>) -> ChainedRole {
+        ChainedRole {
+            role,
+            region: region.to_owned(),
+            http,
+            current: Arc::default(),
+        }
+    }
+
+    pub fn role_arn(&self) -> &str {
+        &self.role.role_arn
+    }
+
+    /// The current credentials, assuming the role when there are none or they end soon.
+    pub async fn credentials(&self) -> Result<Credentials, String> {
+        let mut current = self.current.lock().await;
+        if let Some(credentials) = current.as_ref() {
+            let ends_soon = credentials
+                .expiry()
+                .is_some_and(|end| end <= SystemTime::now() + RENEW_BEFORE);
+            if !ends_soon {
+                return Ok(credentials.clone());
+            }
+        }
+        let fresh = assume_role(&self.role, &self.region, self.http.as_ref()).await?;
+        *current = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    pub fn provider(&self) -> SharedCredentialsProvider {
+        SharedCredentialsProvider::new(self.clone())
+    }
+}
+
+impl ProvideCredentials for ChainedRole {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(async move {
+            self.credentials()
+                .await
+                .map_err(CredentialsError::provider_error)
+        })
+    }
+}
+
+/// Assumes the role with the pod's own credentials (STS `AssumeRole` in `region`). `Err` names
+/// the role, STS's code and message (never a credential) and what to check.
+async fn assume_role(
+    role: &AssumeRole,
+    region: &str,
+    http: Option<&SharedHttpClient>,
+) -> Result<Credentials, String> {
+    let config = sdk_config(region, http, None).await;
+    let sts = aws_sdk_sts::Client::new(&config);
+    let failed = |detail: String| {
+        format!(
+            "AssumeRoleFailed: cannot assume the role {} with the pod's own credentials: \
+             {detail}; the pod's role needs sts:AssumeRole on it, and the role's trust policy \
+             must allow the pod's role (with the sts:ExternalId the pod's \
+             assume-role-external-id gives, when it asks for one)",
+            role.role_arn
+        )
+    };
+    let answer = sts
+        .assume_role()
+        .role_arn(&role.role_arn)
+        .role_session_name(SESSION_NAME)
+        .set_external_id(role.external_id.clone())
+        .duration_seconds(i32::try_from(role.duration_seconds).unwrap_or(i32::MAX))
+        .send()
+        .await
+        .map_err(|e| {
+            // STS's code and message, or the status of an answer it could not read (never the
+            // raw answer), or the transport's error chain.
+            let detail = match (e.code(), e.raw_response()) {
+                (Some(code), _) => format!("{code}: {}", e.message().unwrap_or_default()),
+                (None, Some(raw)) => format!("HTTP {} from STS", raw.status().as_u16()),
+                (None, None) => DisplayErrorContext(&e).to_string(),
+            };
+            failed(detail)
+        })?;
+    let keys = answer
+        .credentials()
+        .ok_or_else(|| failed("STS answered without credentials".to_owned()))?;
+    let expiry = SystemTime::try_from(*keys.expiration()).ok();
+    Ok(Credentials::new(
+        keys.access_key_id(),
+        keys.secret_access_key(),
+        Some(keys.session_token().to_owned()),
+        expiry,
+        "AssumeRole",
+    ))
+}
+
+/// The session name CloudTrail shows for the injector's calls under an assumed role.
+const SESSION_NAME: &str = "secrets-injector";
 
 /// The only places the injector takes credentials from, in this order: static keys the pod
 /// put in its own environment, its web identity (IRSA), its container credentials (EKS Pod

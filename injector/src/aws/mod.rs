@@ -8,5 +8,5 @@ pub mod ssm;
 mod trust;
 
 pub use classify::{classify, denied_resource, partition};
-pub use clients::{Clients, missing_identity};
+pub use clients::{AssumeRole, ChainedRole, Clients, missing_identity};
 pub use trust::https_client;

@@ -212,6 +212,8 @@ pub struct Pod {
     /// Variables of the usual environment (web identity, `AWS_EC2_METADATA_DISABLED`) to leave
     /// out of this pod's.
     pub unset: Vec<&'static str>,
+    /// The injector binary to run: the one Cargo built, unless a test runs it from elsewhere.
+    pub program: PathBuf,
 }
 
 impl Pod {
@@ -225,6 +227,7 @@ impl Pod {
             secret_values: Vec::new(),
             env: Vec::new(),
             unset: Vec::new(),
+            program: PathBuf::from(env!("CARGO_BIN_EXE_injector")),
         }
     }
 
@@ -285,7 +288,7 @@ impl Pod {
     }
 
     fn command(&self, subcommand: Option<&str>, objects: &str, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_injector"));
+        let mut command = Command::new(&self.program);
         command.args(subcommand);
         command
             .env_clear()

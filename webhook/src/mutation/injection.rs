@@ -13,7 +13,9 @@ use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
 use secrets_injector_objects::translation::PathTranslation;
 
+use super::assume_role;
 use super::config::MutationConfig;
+use super::env::{self, EnvContainers};
 use super::refresh::{self, Refresh};
 use super::resources;
 use crate::pod::{self, ContainerList, Identity, Targets};
@@ -42,6 +44,8 @@ pub struct Injection {
     pub copied_mounts: Vec<Value>,
     /// The refresh sidecar's own flags, when the pod asks for one (`refresh-interval`).
     pub refresh: Option<Refresh>,
+    /// The containers whose command runs `secrets-env` (`env-containers`).
+    pub env: EnvContainers,
     pub warnings: Vec<String>,
 }
 
@@ -131,6 +135,16 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
     };
 
     let refresh = refresh::read(pod, cfg, &targets, &identity, &mut problems, &mut warnings);
+    let env = env::resolve(
+        pod,
+        &targets,
+        &mount_path,
+        init_first,
+        &mut problems,
+        &mut warnings,
+    );
+    let assume_role = assume_role::injector_args(pod, &mut problems);
+
     let settings = settings(pod, cfg, first, &mut problems);
     let parsed = settings.map(|settings| cfg.plans.parse(objects, settings));
     let plan = match parsed {
@@ -154,9 +168,15 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
     if !unreadable.is_empty() {
         return Ask::Deny(error::message(&unreadable));
     }
+    warnings.extend(env::clash_warnings(pod, &env, &plan));
     let warnings =
         error::capped_warnings(warnings.iter().chain(&plan.warnings).map(String::as_str));
-    let args = injector_args(pod, &mount_path, &plan.settings.region, objects);
+    let mut args = injector_args(pod, &mount_path, &plan.settings.region, objects);
+    // The object list stays the last word: the longest, and the one people look for.
+    let objects_arg = args.pop();
+    args.extend(assume_role);
+    args.extend(env::injector_arg(&env));
+    args.extend(objects_arg);
     Ask::Inject(Box::new(Injection {
         plan,
         mount_path,
@@ -168,6 +188,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
         copied_env,
         copied_mounts,
         refresh,
+        env,
         warnings,
     }))
 }
@@ -351,9 +372,14 @@ fn writable_volume_mounts(pod: &Value, targets: &Targets) -> Vec<String> {
 
 /// The index of the container's mount of the webhook's volume, which the webhook owns.
 pub fn own_mount_index(container: &Value) -> Option<usize> {
+    mount_index(container, annotations::VOLUME_NAME)
+}
+
+/// The index of the container's (first) mount of the volume `volume`.
+pub fn mount_index(container: &Value, volume: &str) -> Option<usize> {
     pod::mounts(container)
         .iter()
-        .position(|m| m.get("name").and_then(Value::as_str) == Some(annotations::VOLUME_NAME))
+        .position(|m| m.get("name").and_then(Value::as_str) == Some(volume))
 }
 
 /// The injector's settings from the annotations, the first target container and the flags.

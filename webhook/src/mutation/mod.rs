@@ -7,7 +7,9 @@
 //! refresh annotations and the native sidecar that re-reads the objects. A new capability (a
 //! container, volume or env the webhook adds) is a file of its own here, called from `patch`.
 
+pub(crate) mod assume_role;
 pub(crate) mod config;
+pub(crate) mod env;
 pub(crate) mod injection;
 pub(crate) mod patch;
 pub(crate) mod plan_cache;

@@ -14,11 +14,12 @@ use secrets_injector_objects::annotations::{
 };
 
 use super::config::{InjectorUser, MutationConfig};
-use super::injection::{INJECTOR_PATH, Injection, own_mount_index};
+use super::env;
+use super::injection::{INJECTOR_PATH, Injection, mount_index};
 use super::quantity::Quantity;
 use super::refresh;
 use super::resources;
-use crate::pod::{self, ContainerList, Identity};
+use crate::pod::{self, ContainerList, ContainerRef, Identity};
 
 /// Fields of the init container the webhook does not own but keeps: the API server defaults them.
 const KEPT_FIELDS: [&str; 3] = ["name", "imagePullPolicy", "terminationMessagePath"];
@@ -27,10 +28,11 @@ const KEPT_FIELDS: [&str; 3] = ["name", "imagePullPolicy", "terminationMessagePa
 pub fn build(pod: &Value, mut injection: Injection, cfg: &MutationConfig) -> Patch {
     let mut ops = Vec::new();
     status_annotation(pod, &mut ops);
-    volume(pod, cfg, &mut ops);
+    volume(pod, VOLUME_NAME, &cfg.volume_size_limit, &mut ops);
     target_mounts(pod, &injection, &mut ops);
     let sidecar = injection.refresh.take();
     let init_first = injection.init_first;
+    env::patch(pod, &injection.env, &injection.mount_path, &mut ops);
     let desired = desired_container(injection, cfg);
     let sidecar = sidecar.map(|sidecar| refresh::desired_sidecar(&desired, sidecar, cfg));
     init_container(pod, desired, init_first, &mut ops);
@@ -46,7 +48,7 @@ pub(super) fn add(path: PointerBuf, value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation { path, value })
 }
 
-fn replace(path: PointerBuf, value: Value) -> PatchOperation {
+pub(super) fn replace(path: PointerBuf, value: Value) -> PatchOperation {
     PatchOperation::Replace(ReplaceOperation { path, value })
 }
 
@@ -60,6 +62,12 @@ fn has_container(parent: Option<&Value>, key: &str) -> bool {
     parent
         .and_then(|p| p.get(key))
         .is_some_and(|v| v.is_object() || v.is_array())
+}
+
+/// Whether an earlier operation adds `path` (a list the pod did not have).
+fn added(ops: &[PatchOperation], path: &PointerBuf) -> bool {
+    ops.iter()
+        .any(|op| matches!(op, PatchOperation::Add(op) if op.path == *path))
 }
 
 fn status_annotation(pod: &Value, ops: &mut Vec<PatchOperation>) {
@@ -85,16 +93,16 @@ fn status_annotation(pod: &Value, ops: &mut Vec<PatchOperation>) {
     }
 }
 
-fn desired_volume(cfg: &MutationConfig) -> Value {
+fn desired_volume(name: &str, size_limit: &Quantity) -> Value {
     json!({
-        "name": VOLUME_NAME,
-        "emptyDir": {"medium": "Memory", "sizeLimit": cfg.volume_size_limit.as_str()},
+        "name": name,
+        "emptyDir": {"medium": "Memory", "sizeLimit": size_limit.as_str()},
     })
 }
 
 /// Whether an existing volume is the webhook's volume as it would write it now (the size limit
 /// compared as a quantity, since the API server may write it in another form).
-fn same_volume(existing: &Value, cfg: &MutationConfig) -> bool {
+fn same_volume(existing: &Value, size_limit: &Quantity) -> bool {
     let Some(fields) = existing.as_object() else {
         return false;
     };
@@ -108,24 +116,33 @@ fn same_volume(existing: &Value, cfg: &MutationConfig) -> bool {
     fields.len() == 2
         && empty_dir.len() == 2
         && empty_dir.get("medium") == Some(&json!("Memory"))
-        && size.as_ref() == Some(&cfg.volume_size_limit)
+        && size.as_ref() == Some(size_limit)
 }
 
-fn volume(pod: &Value, cfg: &MutationConfig, ops: &mut Vec<PatchOperation>) {
+/// The webhook's in-memory volume `name`, added or converged.
+pub(super) fn volume(
+    pod: &Value,
+    name: &str,
+    size_limit: &Quantity,
+    ops: &mut Vec<PatchOperation>,
+) {
     let volumes = pod::volumes(pod);
     let own = volumes
         .iter()
-        .position(|v| v.get("name").and_then(Value::as_str) == Some(VOLUME_NAME));
+        .position(|v| v.get("name").and_then(Value::as_str) == Some(name));
+    let desired = || desired_volume(name, size_limit);
     match own {
-        Some(i) if same_volume(&volumes[i], cfg) => {}
+        Some(i) if same_volume(&volumes[i], size_limit) => {}
         Some(i) => ops.push(replace(
             ptr(&["spec", "volumes", &i.to_string()]),
-            desired_volume(cfg),
+            desired(),
         )),
-        None if has_container(pod.get("spec"), "volumes") => {
-            ops.push(add(ptr(&["spec", "volumes", "-"]), desired_volume(cfg)));
+        None if has_container(pod.get("spec"), "volumes")
+            || added(ops, &ptr(&["spec", "volumes"])) =>
+        {
+            ops.push(add(ptr(&["spec", "volumes", "-"]), desired()));
         }
-        None => ops.push(add(ptr(&["spec", "volumes"]), json!([desired_volume(cfg)]))),
+        None => ops.push(add(ptr(&["spec", "volumes"]), json!([desired()]))),
     }
 }
 
@@ -133,25 +150,32 @@ fn volume(pod: &Value, cfg: &MutationConfig, ops: &mut Vec<PatchOperation>) {
 fn target_mounts(pod: &Value, injection: &Injection, ops: &mut Vec<PatchOperation>) {
     let desired = json!({"name": VOLUME_NAME, "mountPath": injection.mount_path, "readOnly": true});
     for &at in &injection.targets.found {
-        let Some(container) = pod::container(pod, at) else {
-            continue;
-        };
-        let index = at.index.to_string();
-        let base = ["spec", at.list.key(), index.as_str(), "volumeMounts"];
-        match own_mount_index(container) {
-            Some(i) if pod::mounts(container)[i] == desired => {}
-            Some(i) => {
-                let i = i.to_string();
-                ops.push(replace(
-                    ptr(&[&base[..], &[i.as_str()]].concat()),
-                    desired.clone(),
-                ));
-            }
-            None if has_container(Some(container), "volumeMounts") => {
-                ops.push(add(ptr(&[&base[..], &["-"]].concat()), desired.clone()));
-            }
-            None => ops.push(add(ptr(&base), json!([desired.clone()]))),
+        mount(pod, at, &desired, ops);
+    }
+}
+
+/// The mount `desired` of one of the webhook's volumes in a container, added or converged (the
+/// container's mount of that volume is the webhook's).
+pub(super) fn mount(pod: &Value, at: ContainerRef, desired: &Value, ops: &mut Vec<PatchOperation>) {
+    let Some(container) = pod::container(pod, at) else {
+        return;
+    };
+    let volume = desired.get("name").and_then(Value::as_str).unwrap_or("");
+    let index = at.index.to_string();
+    let base = ["spec", at.list.key(), index.as_str(), "volumeMounts"];
+    match mount_index(container, volume) {
+        Some(i) if pod::mounts(container)[i] == *desired => {}
+        Some(i) => {
+            let i = i.to_string();
+            ops.push(replace(
+                ptr(&[&base[..], &[i.as_str()]].concat()),
+                desired.clone(),
+            ));
         }
+        None if has_container(Some(container), "volumeMounts") || added(ops, &ptr(&base)) => {
+            ops.push(add(ptr(&[&base[..], &["-"]].concat()), desired.clone()));
+        }
+        None => ops.push(add(ptr(&base), json!([desired.clone()]))),
     }
 }
 
@@ -224,10 +248,12 @@ fn desired_container(injection: Injection, cfg: &MutationConfig) -> Map<String, 
         copied_mounts,
         resources,
         identity,
+        env: env_containers,
         ..
     } = injection;
-    let mut mounts = Vec::with_capacity(1 + copied_mounts.len());
+    let mut mounts = Vec::with_capacity(2 + copied_mounts.len());
     mounts.push(json!({"name": VOLUME_NAME, "mountPath": mount_path}));
+    mounts.extend(env::init_mount(&env_containers));
     mounts.extend(copied_mounts);
     let mut container = Map::new();
     container.insert("name".to_owned(), json!(INIT_CONTAINER_NAME));
@@ -401,13 +427,14 @@ mod tests {
     #[test]
     fn volume_sameness_compares_the_size_as_a_quantity() {
         let cfg = MutationConfig::for_tests("i");
-        assert!(same_volume(&desired_volume(&cfg), &cfg));
+        let size = &cfg.volume_size_limit;
+        assert!(same_volume(&desired_volume(VOLUME_NAME, size), size));
         let other_form =
             json!({"name": VOLUME_NAME, "emptyDir": {"medium": "Memory", "sizeLimit": "16384Ki"}});
-        assert!(same_volume(&other_form, &cfg));
+        assert!(same_volume(&other_form, size));
         let disk = json!({"name": VOLUME_NAME, "emptyDir": {"sizeLimit": "16Mi"}});
-        assert!(!same_volume(&disk, &cfg));
+        assert!(!same_volume(&disk, size));
         let host = json!({"name": VOLUME_NAME, "hostPath": {"path": "/"}});
-        assert!(!same_volume(&host, &cfg));
+        assert!(!same_volume(&host, size));
     }
 }

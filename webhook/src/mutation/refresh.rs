@@ -10,8 +10,8 @@ use json_patch::PatchOperation;
 use serde_json::{Map, Value, json};
 
 use secrets_injector_objects::annotations::{
-    INIT_CONTAINER_NAME, REFRESH_CONTAINER_NAME, REFRESH_INTERVAL, REFRESH_SIGNAL, REFRESH_URL,
-    VOLUME_NAME,
+    BIN_VOLUME_NAME, INIT_CONTAINER_NAME, REFRESH_CONTAINER_NAME, REFRESH_INTERVAL, REFRESH_SIGNAL,
+    REFRESH_URL, VOLUME_NAME,
 };
 use secrets_injector_objects::refresh::{Interval, RefreshUrl, Signal};
 
@@ -316,8 +316,17 @@ pub fn desired_sidecar(
     };
     let mut command = words("command");
     command.push(json!("refresh"));
+    // `secrets-env` is copied once, by the init container: the sidecar neither copies it nor
+    // mounts its volume.
     let mut args = words("args");
+    args.retain(|arg| {
+        !arg.as_str()
+            .is_some_and(|arg| arg.starts_with("--secrets-env-dir="))
+    });
     args.extend(refresh.args.into_iter().map(Value::String));
+    let mut mounts = words("volumeMounts");
+    mounts.retain(|mount| mount.get("name").and_then(Value::as_str) != Some(BIN_VOLUME_NAME));
+    sidecar.insert("volumeMounts".to_owned(), Value::Array(mounts));
     sidecar.insert("name".to_owned(), json!(REFRESH_CONTAINER_NAME));
     sidecar.insert("command".to_owned(), Value::Array(command));
     sidecar.insert("args".to_owned(), Value::Array(args));

@@ -1,10 +1,10 @@
 //! A pod read from its JSON with only the fields the mutation looks at: the name, the annotations
 //! under the webhook's prefix, the security contexts, `shareProcessNamespace` and `restartPolicy`
-//! (the refresh rules), the name of each volume, each container's
-//! name, mounts, security context and the env entries the init container would copy (`AWS_*` and
-//! the proxy variables, which include the region), likewise for ephemeral containers (for their
-//! mounts), and the webhook's own volume and init
-//! containers whole (they are compared field by field). Images, probes, ports, labels, managed fields, other
+//! (the refresh rules), the name of each volume, each container's name, command, mounts, security
+//! context, the env entries the init container would copy (`AWS_*` and the proxy variables, which
+//! include the region) and the names of the other env entries, likewise for ephemeral containers
+//! (for their mounts), and the webhook's volumes and init containers whole (they are compared
+//! field by field). Images, probes, ports, labels, managed fields, other
 //! annotations and the rest are skipped without being built, which is most of a real pod.
 //!
 //! The result is the same JSON tree with those fields missing, so `mutation::injection` and `mutation::patch` read it as
@@ -22,7 +22,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use secrets_injector_objects::annotations::{INJECT, OBJECTS, PREFIX, VOLUME_NAME};
+use secrets_injector_objects::annotations::{
+    BIN_VOLUME_NAME, INJECT, OBJECTS, PREFIX, VOLUME_NAME,
+};
 
 use crate::pod;
 
@@ -218,7 +220,6 @@ struct Spec<'a> {
 enum Keep {
     Whole,
     NameOnly,
-    Nothing,
 }
 
 /// Reads one entry of a list of named objects (volumes, env variables) in one pass, deciding from
@@ -238,19 +239,17 @@ fn read_named<'de, A: MapAccess<'de>>(
                 Keep::Whole => {
                     fields.insert("name".to_owned(), name);
                 }
-                decided => {
+                Keep::NameOnly => {
                     while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                         if key == "name" {
                             return Err(de::Error::duplicate_field("name"));
                         }
                         map.next_value::<IgnoredAny>()?;
                     }
-                    return Ok(match decided {
-                        Keep::NameOnly => {
-                            Some(Value::Object(Map::from_iter([("name".to_owned(), name)])))
-                        }
-                        _ => None,
-                    });
+                    return Ok(Some(Value::Object(Map::from_iter([(
+                        "name".to_owned(),
+                        name,
+                    )]))));
                 }
             }
         } else {
@@ -267,7 +266,6 @@ fn read_named<'de, A: MapAccess<'de>>(
             put(&mut named, "name", fields.remove("name"));
             Some(Value::Object(named))
         }
-        Keep::Nothing => None,
     })
 }
 
@@ -302,19 +300,20 @@ struct Volume(Option<Value>);
 named_entry!(
     Volume,
     |name| match name {
-        Some(VOLUME_NAME) => Keep::Whole,
+        Some(VOLUME_NAME | BIN_VOLUME_NAME) => Keep::Whole,
         _ => Keep::NameOnly,
     },
     "a volume"
 );
 
-/// An env entry the init container could copy (`None` for the others).
+/// An env entry the init container could copy, whole; the name alone of the others (the
+/// `env-containers` clash warnings read it).
 struct EnvEntry(Option<Value>);
 
 named_entry!(
     EnvEntry,
     |name| match name {
-        Some(name) if !pod::is_copied_env(name) => Keep::Nothing,
+        Some(name) if !pod::is_copied_env(name) => Keep::NameOnly,
         _ => Keep::Whole,
     },
     "an env variable"
@@ -325,6 +324,8 @@ named_entry!(
 struct Container {
     #[serde(default)]
     name: Option<Value>,
+    #[serde(default)]
+    command: Option<Value>,
     #[serde(default)]
     env: Option<Vec<EnvEntry>>,
     #[serde(default)]
@@ -431,6 +432,7 @@ impl Container {
     fn into_value(self) -> serde_json::Result<Value> {
         let mut fields = Map::new();
         put(&mut fields, "name", self.name);
+        put(&mut fields, "command", self.command);
         put(
             &mut fields,
             "env",
@@ -522,13 +524,15 @@ mod tests {
                         {}
                     ],
                     "initContainers": [
-                        {"name": "setup"},
+                        {"name": "setup", "command": ["true"]},
                         {"name": "secrets-injector", "image": "injector", "args": ["--region", "x"]}
                     ],
                     "containers": [{
                         "name": "app",
                         "env": [
+                            {"name": "APP_MODE"},
                             {"name": "AWS_REGION", "value": "eu-west-1"},
+                            {"name": "DB_PASSWORD"},
                             {"name": "https_proxy", "value": "http://proxy:3128"},
                             {"value": "no name"}
                         ],

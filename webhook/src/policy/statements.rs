@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use secrets_injector_objects::arn::Arn;
+/// Shared with the webhook's admission rules and the injector (`objects`).
+pub use secrets_injector_objects::arn::check_role_arn;
+use secrets_injector_objects::arn::{Arn, is_account_id};
 use secrets_injector_objects::object::{Object, ObjectType};
 use secrets_injector_objects::settings::is_valid_region;
 
@@ -141,7 +143,7 @@ pub struct KmsKey {
 
 /// `--account`: twelve digits.
 pub fn check_account(text: &str) -> Result<String, String> {
-    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+    if is_account_id(text) {
         Ok(text.to_owned())
     } else {
         Err(format!(
@@ -229,26 +231,6 @@ pub fn check_kms_key(text: &str, partition: &str) -> Result<KmsKey, String> {
         arn: text.to_owned(),
         region: arn.region,
     })
-}
-
-/// An IAM role ARN (`arn:PARTITION:iam::ACCOUNT:role/NAME`), for `assume-role-arn` and
-/// `--pod-role-arn`; `what` names where it came from.
-pub fn check_role_arn(text: &str, what: &str) -> Result<String, String> {
-    let bad = |why: &str| {
-        format!(
-            "{what} {text:?} {why}; give a role ARN such as arn:aws:iam::111122223333:role/NAME"
-        )
-    };
-    let arn: Arn = text.parse().map_err(|_| bad("is not an ARN"))?;
-    let name = arn.resource.strip_prefix("role/").unwrap_or_default();
-    if arn.service != "iam" || name.is_empty() || name.contains(['*', '?']) {
-        return Err(bad("is not the ARN of one IAM role"));
-    }
-    if !arn.region.is_empty() {
-        return Err(bad("has a region, and IAM ARNs have none"));
-    }
-    check_account(&arn.account).map_err(|_| bad("has no twelve-digit account id"))?;
-    Ok(text.to_owned())
 }
 
 /// `--oidc-provider`: the cluster's IAM OIDC provider ARN; returns its host (and path), the
