@@ -408,6 +408,37 @@ fn credentials_are_renewed_from_the_token_file_as_it_is_replaced() {
     assert!(sidecar.terminate().success());
 }
 
+/// A chained role (`--assume-role-arn`) lasts an hour at most, less than a sidecar lives: the
+/// sidecar assumes it again, with the pod's own credentials, before its session ends.
+#[test]
+fn a_chained_role_is_assumed_again_before_its_session_ends() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr());
+    let aws = Seeder::new(&moto.endpoint(), REGION);
+    seed(&aws, 0);
+    let pod = Pod::new(&proxy.endpoint());
+    let role = "--assume-role-arn=arn:aws:iam::123456789012:role/secrets-reader";
+    pod.run(OBJECTS, &[role]).assert_success();
+    assert_eq!(
+        proxy.count("AssumeRole"),
+        1,
+        "one AssumeRole for the init run"
+    );
+    // Every session STS hands out has ended: the role must be assumed again before each use.
+    proxy.expire_credentials();
+    proxy.clear();
+    let args: Vec<&str> = FAST.iter().copied().chain([role]).collect();
+    let mut sidecar = pod.start_refresh(OBJECTS, &args);
+    sidecar.wait_cycles(3);
+    let assumed = proxy.count("AssumeRole");
+    assert!(assumed >= 3, "{assumed} AssumeRole in 3 cycles");
+    seed(&aws, 1);
+    sidecar.wait_for("the change under the renewed role", |_| {
+        pod.read_string("PARAM") == "param-1-SENTINEL"
+    });
+    assert!(sidecar.terminate().success());
+}
+
 #[test]
 fn sigterm_ends_the_sidecar_at_once_with_exit_0() {
     let moto = Moto::start();

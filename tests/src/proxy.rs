@@ -206,9 +206,10 @@ impl Proxy {
         self.lock().json_errors = true;
     }
 
-    /// Answers `AssumeRoleWithWebIdentity` with credentials that have already expired (moto's
-    /// own, dated in the year 2000), so that a client renews them, reading its token file
-    /// again, before every call instead of once an hour.
+    /// Answers `AssumeRoleWithWebIdentity` and `AssumeRole` with credentials that have already
+    /// expired (moto's own, dated in the year 2000), so that a client renews them (reading its
+    /// token file again, or assuming its chained role again) before every call instead of once
+    /// an hour.
     pub fn expire_credentials(&self) {
         self.lock().expire_credentials = true;
     }
@@ -305,11 +306,13 @@ fn serve<S: Read + Write>(stream: S, upstream: SocketAddr, state: &Mutex<State>)
         let fault = pick_fault(state, &request, &operation, region.as_deref());
         let json_errors = request.header("x-amz-target").is_some()
             && state.lock().unwrap_or_else(|e| e.into_inner()).json_errors;
-        let backdate = operation == "AssumeRoleWithWebIdentity"
-            && state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .expire_credentials;
+        let backdate = matches!(
+            operation.as_str(),
+            "AssumeRoleWithWebIdentity" | "AssumeRole"
+        ) && state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .expire_credentials;
         state
             .lock()
             .unwrap_or_else(|e| e.into_inner())

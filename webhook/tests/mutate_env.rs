@@ -468,3 +468,39 @@ fn webhook_policy_reads_past_the_annotation() {
     let plain = fixture("seeds-example-pod.yaml");
     assert_eq!(policy(&seeds_pod("app")), policy(&plain));
 }
+
+/// With `refresh-interval` too, only the init container copies `secrets-env`: the sidecar has
+/// neither the flag nor the bin volume, and stays valid when converged again.
+#[test]
+fn the_refresh_sidecar_neither_copies_secrets_env_nor_mounts_its_volume() {
+    let mut pod = seeds_pod("app");
+    annotate(&mut pod, &[("secrets-injector.io/refresh-interval", "5m")]);
+    let (out, warnings) = mutated(&pod, &cfg());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let has_flag = |container: &Value| {
+        container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|arg| arg.as_str().unwrap().starts_with("--secrets-env-dir="))
+    };
+    let mounts_bin = |container: &Value| {
+        container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|mount| mount["name"] == "secrets-injector-bin")
+    };
+    assert!(has_flag(injector(&out)) && mounts_bin(injector(&out)));
+    let sidecar = named(&out, "initContainers", "secrets-injector-refresh");
+    assert!(!has_flag(sidecar), "{sidecar:#}");
+    assert!(!mounts_bin(sidecar), "{sidecar:#}");
+    assert!(
+        sidecar["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("--interval=5m"))
+    );
+    let (again, _) = mutated(&out, &cfg());
+    assert_eq!(again, out, "a second mutation changes nothing");
+}
