@@ -38,6 +38,7 @@ pub const KNOWN: &[&str] = &[
     INIT_FIRST,
     INJECTOR_RESOURCES,
     STATUS,
+    SECRET_PROVIDER_CLASS,
 ];
 
 pub const DEFAULT_MOUNT_PATH: &str = "/mnt/secrets-store";
@@ -120,7 +121,7 @@ mod tests {
 
     #[test]
     fn known_names_carry_the_prefix() {
-        assert_eq!(KNOWN.len(), 12);
+        assert_eq!(KNOWN.len(), 13);
         for name in KNOWN {
             assert!(name.starts_with(PREFIX), "{name}");
         }

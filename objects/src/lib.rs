@@ -4,6 +4,7 @@
 
 pub mod annotations;
 pub mod arn;
+pub mod class;
 pub mod envfile;
 pub mod error;
 pub mod jmes;
