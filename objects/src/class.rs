@@ -387,9 +387,10 @@ pub fn class_errors(class: &str, errors: &Errors) -> Errors {
             .0
             .iter()
             .map(|error| match error {
-                Error::Object { label, message } => {
-                    Error::class(class, format!("spec.parameters.objects: {label}: {message}"))
-                }
+                Error::Object { label, message } => Error::class(
+                    class,
+                    format!("spec.parameters.objects: {label}: {message}"),
+                ),
                 Error::Annotation {
                     annotation,
                     message,
@@ -467,7 +468,10 @@ mod tests {
             ("secrets-store.csi.x-k8s.io/v2", KIND),
             ("secrets-store.csi.x-k8s.io", KIND),
             ("v1", KIND),
-            ("secrets-store.csi.x-k8s.io/v1", "SecretProviderClassPodStatus"),
+            (
+                "secrets-store.csi.x-k8s.io/v1",
+                "SecretProviderClassPodStatus",
+            ),
         ] {
             doc["apiVersion"] = json!(api_version);
             doc["kind"] = json!(kind);
@@ -476,7 +480,11 @@ mod tests {
         }
         let nameless = json!({"apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": KIND,
             "metadata": {}, "spec": {}});
-        assert!(Class::read(&nameless).unwrap_err().contains("metadata.name"));
+        assert!(
+            Class::read(&nameless)
+                .unwrap_err()
+                .contains("metadata.name")
+        );
     }
 
     #[test]
@@ -489,10 +497,7 @@ mod tests {
             Refusal::NotAws(Some("azure".into()))
         );
         assert!(refusal(doc.clone()).contains("\"azure\", not \"aws\""));
-        doc["spec"]
-            .as_object_mut()
-            .unwrap()
-            .remove("provider");
+        doc["spec"].as_object_mut().unwrap().remove("provider");
         assert!(refusal(doc).contains("spec.provider is not set"));
 
         let mut doc = class(json!({"objects": OBJECTS_TEXT}));

@@ -408,7 +408,9 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
             return rejection.into_response();
         }
     };
-    let request = match admission::parse(&bytes) {
+    // CSI volumes may be in any pod: every pod's spec is read when they are rewritten.
+    let specs = state.mutation.csi_volumes == crate::mutation::CsiVolumes::Rewrite;
+    let request = match admission::parse_with(&bytes, specs) {
         Ok(request) => request,
         Err(reason) => {
             state
