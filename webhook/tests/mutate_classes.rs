@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use mutate_support::*;
 use secrets_injector_webhook::admission::{self, Object};
+use secrets_injector_webhook::inject;
 use secrets_injector_webhook::mutation::{
     Classes, Context, CsiVolumes, Decision, DocumentClasses, MutationConfig, mutate, mutate_in,
 };
@@ -471,4 +472,46 @@ fn pruned_pods_get_the_same_answer() {
         // Without the rewrite, a pod that only has a CSI volume is not read further.
         assert_eq!(mutate(&read(false), &cfg) == whole, !is_csi);
     }
+}
+
+/// `webhook inject -f` reads the classes of its input: the seed file (class, then pod) prints the
+/// pod rewritten, and the class as it was.
+#[test]
+fn inject_reads_the_classes_of_its_input() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/csi-driver/mypod_secrets_manager.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut rewrite = mutate_support::cfg();
+    rewrite.csi_volumes = CsiVolumes::Rewrite;
+    let output = inject::run(&text, &rewrite).unwrap();
+    let documents: Vec<Value> = serde_saphyr::from_multiple(&output).unwrap();
+    let (class, pod) = seed("mypod_secrets_manager.yaml");
+    assert_eq!(documents[0], class);
+    assert_eq!(
+        documents[1]["spec"]["volumes"][0],
+        json!({"name": "secrets-manager", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}})
+    );
+    assert_eq!(
+        documents[1]["spec"]["initContainers"][0]["name"],
+        "secrets-injector-csi-secrets-manager"
+    );
+    // Without the flag, the CSI volume stays the driver's.
+    let output = inject::run(&text, &mutate_support::cfg()).unwrap();
+    let documents: Vec<Value> = serde_saphyr::from_multiple(&output).unwrap();
+    assert_eq!(documents[1], pod);
+    // A class the pod needs that the input lacks is the admission message.
+    let pod_only = text.split("---").nth(1).unwrap();
+    let err = inject::run(pod_only, &rewrite).unwrap_err().to_string();
+    assert!(
+        err.contains("SecretProviderClass \"aws-secrets-secrets-manager\" does not exist"),
+        "{err}"
+    );
+    // A class document that cannot be read is named.
+    let nameless =
+        "apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nspec: {}\n";
+    let err = inject::run(nameless, &rewrite).unwrap_err().to_string();
+    assert!(
+        err.starts_with("document 1: a SecretProviderClass without a valid metadata.name"),
+        "{err}"
+    );
 }
