@@ -489,7 +489,7 @@ fn unknown_annotations_get_a_warning_with_the_closest_name() {
         warnings,
         [
             "annotation secrets-injector.io/mount-pth is not known and is ignored; did you mean secrets-injector.io/mount-path?",
-            "annotation secrets-injector.io/something-else-entirely is not known and is ignored; known annotations: secrets-injector.io/objects, secrets-injector.io/inject, secrets-injector.io/mount-path, secrets-injector.io/containers, secrets-injector.io/region, secrets-injector.io/failover-region, secrets-injector.io/path-translation, secrets-injector.io/file-permission, secrets-injector.io/env-file, secrets-injector.io/init-first, secrets-injector.io/injector-resources, secrets-injector.io/status, secrets-injector.io/secret-provider-class",
+            "annotation secrets-injector.io/something-else-entirely is not known and is ignored; the known ones under secrets-injector.io/ are objects, inject, mount-path, containers, region, failover-region, path-translation, file-permission, env-file, init-first, injector-resources, status, secret-provider-class",
         ]
     );
 }

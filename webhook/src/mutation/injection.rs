@@ -190,9 +190,15 @@ fn unknown_annotation_warnings(pod: &Value) -> Vec<String> {
             Some(known) => {
                 format!("annotation {name} is not known and is ignored; did you mean {known}?")
             }
+            // Without the prefix: the whole list must fit in one warning (512 bytes).
             None => format!(
-                "annotation {name} is not known and is ignored; known annotations: {}",
-                annotations::KNOWN.join(", ")
+                "annotation {name} is not known and is ignored; the known ones under {PREFIX} \
+                 are {}",
+                annotations::KNOWN
+                    .iter()
+                    .map(|known| &known[PREFIX.len()..])
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
         .collect()
