@@ -47,6 +47,8 @@ pub struct ClusterClasses {
     resource: ApiResource,
 }
 
+// The store and the status are only ever replaced whole (under their locks), so a review that
+// panics cannot leave them half-changed for the next one.
 impl std::panic::RefUnwindSafe for ClusterClasses {}
 
 /// The kube client: from `--kubeconfig` when given, else the pod's service account (in-cluster).
