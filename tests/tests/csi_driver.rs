@@ -1,13 +1,17 @@
 //! Pods written for the Secrets Store CSI driver and ASCP, end to end without the driver: the two
 //! manifests users already have (a SecretProviderClass and a pod with a CSI volume, in
-//! webhook/tests/csi-driver as the seeds wrote them) go through `webhook inject
-//! --csi-volumes=rewrite`; the mutated pod is validated against the Kubernetes 1.33 schemas and
-//! run with podman (tests/src/pod_runner.rs); the real injector fetches from moto under
-//! web-identity credentials; and the app container finds the files at its own mount path,
-//! `/var/secrets`, as the CSI driver would have put them there.
+//! webhook/tests/csi-driver as the seeds wrote them): the class is created on an API server
+//! (tests/src/apiserver.rs), the pod goes through `webhook serve --csi-volumes=rewrite` over HTTPS
+//! (and `webhook inject --csi-volumes=rewrite` gives the same pod offline); the mutated pod is
+//! validated against the Kubernetes 1.33 schemas and run with podman (tests/src/pod_runner.rs);
+//! the real injector fetches from moto under web-identity credentials; and the app container
+//! finds the files at its own mount path, `/var/secrets`, as the CSI driver would have put them.
 
 use std::process::Command;
 
+use secrets_injector_e2e::admission::{self, apply_patch, create_review};
+use secrets_injector_e2e::apiserver::ApiServer;
+use secrets_injector_e2e::https::{self, Client, SERVICE_NAME, Webhook};
 use secrets_injector_e2e::moto::Moto;
 use secrets_injector_e2e::pod_runner::{self, Volumes};
 use secrets_injector_e2e::podman::{self, APP_IMAGE, INJECTOR_IMAGE};
@@ -17,6 +21,7 @@ use secrets_injector_e2e::{eks, validate};
 use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";
+const NAMESPACE: &str = "default";
 const ROLE: &str = "arn:aws:iam::123456789012:role/ascp-test";
 
 /// The app's view of its mount: one `NAME=VALUE` line per file, then whether it can write there.
@@ -61,9 +66,42 @@ fn inject(documents: &[Value]) -> Vec<Value> {
     serde_saphyr::from_multiple(&text).expect("the output is YAML")
 }
 
+/// The pod's answer from `webhook serve` over HTTPS, applied.
+fn admit(client: &Client, pod: &Value) -> Value {
+    let review = create_review("5d1c0e7a-6b2f-4c1d-9e8a-2f3b4c5d6e7f", pod, NAMESPACE);
+    let answer = client
+        .post_json("/mutate", &admission::body(&review))
+        .expect("POST /mutate");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let response = answer.json()["response"].clone();
+    assert_eq!(response["allowed"], true, "denied: {response}");
+    assert_eq!(response["warnings"], Value::Null, "{response}");
+    apply_patch(pod, &response)
+}
+
 #[test]
 fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
     podman::test_images();
+    let certs = tempfile::tempdir().expect("temp dir");
+    let program = workspace_binary("webhook");
+    https::make_certs(&program, certs.path(), &["--extra-san", "127.0.0.1"]);
+    let path = |name: &str| certs.path().join(name);
+    let api = ApiServer::start(&path("tls.crt"), &path("tls.key"));
+    let kubeconfig = api.kubeconfig(certs.path(), &path("ca.crt"));
+    let webhook = Webhook::start(
+        &program,
+        [
+            "--tls-cert".into(),
+            path("tls.crt").into_os_string(),
+            "--tls-key".into(),
+            path("tls.key").into_os_string(),
+            format!("--injector-image={INJECTOR_IMAGE}").into(),
+            "--csi-volumes=rewrite".into(),
+            "--kubeconfig".into(),
+            kubeconfig.into_os_string(),
+        ],
+    );
+    let client = Client::new(webhook.addr, SERVICE_NAME, &[&path("ca.crt")]);
     let moto = Moto::start();
     let endpoint = moto.endpoint();
     seed::seed(
@@ -95,9 +133,19 @@ fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
     ];
     for (file, volume, expected) in cases {
         let input = documents(file, &endpoint);
+        let mut class = input[0].clone();
+        class["metadata"]["namespace"] = json!(NAMESPACE);
+        api.apply(&class);
+        let mut served = admit(&client, &input[1]);
+        // Offline, the same pod (the API server's namespace aside).
         let output = inject(&input);
         assert_eq!(output.len(), 2, "{file}");
         assert_eq!(output[0], input[0], "the class is printed as it was");
+        served["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("namespace");
+        assert_eq!(output[1], served, "inject and serve give the same pod");
         let pod = &output[1];
         validate::validate_manifests(&[(
             format!("{volume}.json"),
