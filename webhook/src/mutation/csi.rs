@@ -17,6 +17,7 @@ use secrets_injector_objects::annotations::{
 use secrets_injector_objects::class::{self, ClassSpec, KIND, Refusal};
 use secrets_injector_objects::error;
 use secrets_injector_objects::mode::{AppIdentity, FileMode};
+use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
 
 use super::classes::Context;
@@ -38,6 +39,8 @@ pub struct Rewrite {
     pub volume: String,
     pub volume_index: usize,
     pub container: Map<String, Value>,
+    /// What the init container fetches (`webhook policy` reads it).
+    pub plan: Arc<Plan>,
 }
 
 /// What the pod's CSI volumes ask for.
@@ -289,6 +292,7 @@ fn rewrite(
             volume: volume.to_owned(),
             volume_index,
             container,
+            plan,
         },
         warnings,
     ))

@@ -54,12 +54,8 @@ pub enum Ask {
     Deny(String),
 }
 
-/// Reads and checks a pod's annotations against the webhook's settings.
-pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
-    build_in(pod, cfg, &Context::default())
-}
-
-/// `build` for a pod in a namespace (where its SecretProviderClass is looked up).
+/// Reads and checks a pod's annotations against the webhook's settings, for a pod in a namespace
+/// (where its SecretProviderClass is looked up).
 pub fn build_in(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> Ask {
     let (class, annotation) = match provider_class::source(pod, cfg, ctx) {
         Source::None => return Ask::None,
