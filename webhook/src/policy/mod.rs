@@ -1,6 +1,7 @@
 //! `webhook policy`: the least-privilege IAM policy a pod's role needs, from the pod's own
 //! manifest. The pods are read as `webhook inject` reads them and resolved by the webhook's own
-//! admission rules (`mutation::injection::build_in` and `mutation::csi::build`), so the policy grants exactly what the injector will call.
+//! admission rules (`mutation::injection::build_in` and `mutation::csi::build`), so the policy
+//! grants exactly what the injector will call.
 
 pub mod render;
 pub mod statements;
