@@ -27,6 +27,7 @@ KUSTOMIZATIONS = [
     "base+object-selector",
     "base+network-policy",
     "base+secret-provider-classes",
+    "base+network-policy+secret-provider-classes",
     "cert-manager+object-selector+network-policy",
     "examples",
 ]
@@ -104,6 +105,7 @@ HELM_CASES: dict[str, dict] = {
 # The renderings that read SecretProviderClasses: read-only RBAC on them, and a token.
 READS_CLASSES = {
     ("kustomize", "base+secret-provider-classes"),
+    ("kustomize", "base+network-policy+secret-provider-classes"),
     ("helm", "secret-provider-classes"),
     ("helm", "csi-rewrite-network-policy"),
 }
@@ -139,6 +141,9 @@ def rendered(request):
         "base+object-selector": lambda: kustomize_with_components("object-selector"),
         "base+network-policy": lambda: kustomize_with_components("network-policy"),
         "base+secret-provider-classes": lambda: kustomize_with_components("secret-provider-classes"),
+        "base+network-policy+secret-provider-classes": lambda: kustomize_with_components(
+            "network-policy", "secret-provider-classes"
+        ),
         "cert-manager+object-selector+network-policy": lambda: kustomize_with_components(
             "object-selector", "network-policy", base=MANIFESTS / "overlays" / "cert-manager"
         ),

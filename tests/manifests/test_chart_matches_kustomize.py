@@ -18,6 +18,13 @@ VARIANTS = [
     # The component's range, which its users replace, given to the chart as a value.
     ("base+network-policy", {"networkPolicy": {"enabled": True, "apiServerCIDR": "192.168.0.0/16"}}),
     ("base+secret-provider-classes", {"secretProviderClasses": {"enabled": True}}),
+    (
+        "base+network-policy+secret-provider-classes",
+        {
+            "networkPolicy": {"enabled": True, "apiServerCIDR": "192.168.0.0/16"},
+            "secretProviderClasses": {"enabled": True},
+        },
+    ),
 ]
 
 

@@ -410,4 +410,4 @@ def test_kustomizations_are_all_checked():
         "components/secret-provider-classes",
         "examples",
     }
-    assert len(KUSTOMIZATIONS) == 9
+    assert len(KUSTOMIZATIONS) == 10

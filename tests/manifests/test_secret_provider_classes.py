@@ -26,7 +26,11 @@ def test_the_helm_values_give_the_flags(helm_rendered):
     assert not [a for a in args(helm_rendered("defaults")) if "provider-classes" in a or "csi-volumes" in a]
 
 
-def test_behind_a_network_policy_the_api_server_is_reachable(helm_rendered):
+def test_behind_a_network_policy_the_api_server_is_reachable(helm_rendered, rendered):
+    policy = one(rendered("base+network-policy+secret-provider-classes"), "NetworkPolicy")
+    assert policy["spec"]["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "192.168.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+    ]
     policy = one(helm_rendered("csi-rewrite-network-policy"), "NetworkPolicy")
     assert policy["spec"]["egress"] == [
         {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 443}]}
