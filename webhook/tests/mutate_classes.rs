@@ -515,3 +515,30 @@ fn inject_reads_the_classes_of_its_input() {
         "{err}"
     );
 }
+
+#[test]
+fn windows_pods_and_the_webhooks_volume_names() {
+    let (class, pod) = seed("mypod_parameter_store.yaml");
+    let cfg = cfg_with(&[class], CsiVolumes::Rewrite);
+    let mut windows = pod.clone();
+    windows["spec"]["os"] = json!({"name": "windows"});
+    let (patch, warnings) = patch_of(&windows, &cfg);
+    assert!(patch.0.is_empty());
+    assert!(
+        warnings[0]
+            .ends_with("left to the CSI driver: the pod runs on Windows (spec.os.name: windows)"),
+        "{warnings:?}"
+    );
+    for reserved in ["secrets-injector", "secrets-injector-bin"] {
+        let mut named = pod.clone();
+        named["spec"]["volumes"][0]["name"] = json!(reserved);
+        named["spec"]["containers"][0]["volumeMounts"][0]["name"] = json!(reserved);
+        let message = denial(&named, &cfg);
+        assert!(
+            message.contains(&format!(
+                "the volume name \"{reserved}\" is the webhook's own; rename the volume"
+            )),
+            "{message}"
+        );
+    }
+}

@@ -12,7 +12,8 @@ use json_patch::{AddOperation, ReplaceOperation};
 use serde_json::{Map, Value, json};
 
 use secrets_injector_objects::annotations::{
-    DEFAULT_MOUNT_PATH, INIT_CONTAINER_NAME, INJECT, REFRESH_CONTAINER_NAME,
+    BIN_VOLUME_NAME, DEFAULT_MOUNT_PATH, INIT_CONTAINER_NAME, INJECT, REFRESH_CONTAINER_NAME,
+    VOLUME_NAME,
 };
 use secrets_injector_objects::class::{self, ClassSpec, KIND, Refusal};
 use secrets_injector_objects::error;
@@ -101,6 +102,20 @@ pub fn build(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> CsiAsk {
         };
         let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
         let label = format!("volume {name:?} (CSI, {KIND} {class_name:?})");
+        if pod::is_windows(pod) {
+            // The injector's init container needs Linux; the driver serves Windows nodes.
+            ask.warnings.push(format!(
+                "{label}: left to the CSI driver: the pod runs on Windows (spec.os.name: windows)"
+            ));
+            continue;
+        }
+        if [VOLUME_NAME, BIN_VOLUME_NAME].contains(&name) {
+            ask.problems.push(format!(
+                "{label}: the volume name {name:?} is the webhook's own; rename the volume (and \
+                 its mounts)"
+            ));
+            continue;
+        }
         if class_name.is_empty() {
             ask.warnings.push(format!(
                 "volume {name:?}: a {} volume without volumeAttributes.{} is left to the CSI driver",
