@@ -45,6 +45,7 @@ pub const KNOWN: &[&str] = &[
     ASSUME_ROLE_ARN,
     ASSUME_ROLE_EXTERNAL_ID,
     ASSUME_ROLE_DURATION_SECONDS,
+    SECRET_PROVIDER_CLASS,
 ];
 
 pub const DEFAULT_MOUNT_PATH: &str = "/mnt/secrets-store";
@@ -127,7 +128,7 @@ mod tests {
 
     #[test]
     fn known_names_carry_the_prefix() {
-        assert_eq!(KNOWN.len(), 19);
+        assert_eq!(KNOWN.len(), 20);
         for name in KNOWN {
             assert!(name.starts_with(PREFIX), "{name}");
         }

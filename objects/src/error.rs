@@ -20,6 +20,9 @@ pub enum Error {
     /// A problem the webhook finds in the rest of the pod (a container, a mount), worded whole.
     #[error("{0}")]
     Pod(String),
+    /// A problem with a SecretProviderClass the pod uses, named by the class.
+    #[error("SecretProviderClass {class}: {message}")]
+    Class { class: String, message: String },
 }
 
 impl Error {
@@ -41,12 +44,19 @@ impl Error {
         Self::Pod(message.into())
     }
 
+    pub fn class(class: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Class {
+            class: class.into(),
+            message: message.into(),
+        }
+    }
+
     /// The annotation this error is about; empty for a problem of the rest of the pod.
     pub fn annotation_name(&self) -> &'static str {
         match self {
             Self::Annotation { annotation, .. } => annotation,
             Self::Object { .. } => OBJECTS,
-            Self::Pod(_) => "",
+            Self::Pod(_) | Self::Class { .. } => "",
         }
     }
 }

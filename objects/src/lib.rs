@@ -5,6 +5,7 @@
 pub mod annotations;
 pub mod arn;
 pub mod assume_role;
+pub mod class;
 pub mod envfile;
 pub mod error;
 pub mod jmes;

@@ -26,6 +26,8 @@ KUSTOMIZATIONS = [
     "overlay-provided-certs",
     "base+object-selector",
     "base+network-policy",
+    "base+secret-provider-classes",
+    "base+network-policy+secret-provider-classes",
     "cert-manager+object-selector+network-policy",
     "examples",
 ]
@@ -53,6 +55,11 @@ HELM_CASES: dict[str, dict] = {
         }
     },
     "object-selector": {"selector": {"mode": "objectSelector"}},
+    "secret-provider-classes": {"secretProviderClasses": {"enabled": True}},
+    "csi-rewrite-network-policy": {
+        "secretProviderClasses": {"enabled": False, "csiVolumes": "rewrite"},
+        "networkPolicy": {"enabled": True, "apiServerCIDR": "10.20.0.0/16"},
+    },
     "everything-changed": {
         "image": {
             "repository": "registry.example.com/platform/webhook",
@@ -102,6 +109,14 @@ HELM_CASES: dict[str, dict] = {
     },
 }
 
+# The renderings that read SecretProviderClasses: read-only RBAC on them, and a token.
+READS_CLASSES = {
+    ("kustomize", "base+secret-provider-classes"),
+    ("kustomize", "base+network-policy+secret-provider-classes"),
+    ("helm", "secret-provider-classes"),
+    ("helm", "csi-rewrite-network-policy"),
+}
+
 # Release name and namespace of each case (the defaults match the kustomize base).
 HELM_RELEASES = {"everything-changed": ("platform-si", "platform")}
 
@@ -132,6 +147,10 @@ def rendered(request):
         ),
         "base+object-selector": lambda: kustomize_with_components("object-selector"),
         "base+network-policy": lambda: kustomize_with_components("network-policy"),
+        "base+secret-provider-classes": lambda: kustomize_with_components("secret-provider-classes"),
+        "base+network-policy+secret-provider-classes": lambda: kustomize_with_components(
+            "network-policy", "secret-provider-classes"
+        ),
         "cert-manager+object-selector+network-policy": lambda: kustomize_with_components(
             "object-selector", "network-policy", base=MANIFESTS / "overlays" / "cert-manager"
         ),

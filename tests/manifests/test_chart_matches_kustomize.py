@@ -17,6 +17,14 @@ VARIANTS = [
     ("base+object-selector", {"selector": {"mode": "objectSelector"}}),
     # The component's range, which its users replace, given to the chart as a value.
     ("base+network-policy", {"networkPolicy": {"enabled": True, "apiServerCIDR": "192.168.0.0/16"}}),
+    ("base+secret-provider-classes", {"secretProviderClasses": {"enabled": True}}),
+    (
+        "base+network-policy+secret-provider-classes",
+        {
+            "networkPolicy": {"enabled": True, "apiServerCIDR": "192.168.0.0/16"},
+            "secretProviderClasses": {"enabled": True},
+        },
+    ),
 ]
 
 

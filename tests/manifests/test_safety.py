@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import HELM_CASES, HELM_RELEASES, INSTALLS, KUSTOMIZATIONS
+from conftest import HELM_CASES, HELM_RELEASES, INSTALLS, KUSTOMIZATIONS, READS_CLASSES
 from support import (
     INJECTOR_IMAGE,
     NAMESPACE,
@@ -133,10 +133,33 @@ def test_selection_modes(source, name, mode, rendered, helm_rendered):
 
 
 @pytest.mark.parametrize("docs", EVERYTHING, ids=[f"{s}:{n}" for s, n in EVERYTHING], indirect=True)
-def test_no_rbac_no_daemonset_no_host_access(docs):
+def test_no_rbac_no_daemonset_no_host_access(request, docs):
     kinds = {d["kind"] for d in docs}
-    # The webhook needs no API access at all, so no RBAC of any kind (and never Secrets access).
-    assert not kinds & {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+    rbac = [d for d in docs if d["kind"] in {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}]
+    if request.node.callspec.params["docs"] in READS_CLASSES:
+        # Reading SecretProviderClasses: get, list and watch on them, and nothing else.
+        [role] = [d for d in rbac if d["kind"] == "ClusterRole"]
+        assert role["rules"] == [
+            {
+                "apiGroups": ["secrets-store.csi.x-k8s.io"],
+                "resources": ["secretproviderclasses"],
+                "verbs": ["get", "list", "watch"],
+            }
+        ]
+        [binding] = [d for d in rbac if d["kind"] == "ClusterRoleBinding"]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": role["metadata"]["name"],
+        }
+        sa = one(docs, "ServiceAccount")
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": sa["metadata"]["namespace"]}
+        ]
+        assert len(rbac) == 2
+    else:
+        # The webhook needs no API access at all, so no RBAC of any kind (and never Secrets access).
+        assert not rbac
     assert "DaemonSet" not in kinds
     for doc in docs:
         for spec in pod_specs(doc):
@@ -167,9 +190,11 @@ def test_webhook_is_highly_available(docs):
 
 
 @pytest.mark.parametrize("docs", RENDERINGS, ids=IDS, indirect=True)
-def test_webhook_pod_is_hardened(docs):
+def test_webhook_pod_is_hardened(request, docs):
     spec = one(docs, "Deployment")["spec"]["template"]["spec"]
-    assert spec["automountServiceAccountToken"] is False
+    # A token only to read SecretProviderClasses; the service account itself never mounts one.
+    reads_classes = request.node.callspec.params["docs"] in READS_CLASSES
+    assert spec["automountServiceAccountToken"] is reads_classes
     sa = one(docs, "ServiceAccount")
     assert sa["automountServiceAccountToken"] is False
     assert spec["serviceAccountName"] == sa["metadata"]["name"]
@@ -195,7 +220,8 @@ def test_webhook_serves_tls_from_the_secret(docs):
     [container] = spec["containers"]
     args = container["args"]
     assert args[0] == "serve"
-    flags = dict(a.removeprefix("--").split("=", 1) for a in args[1:])
+    # A flag without a value (--secret-provider-classes) is on.
+    flags = dict((a.removeprefix("--").split("=", 1) + ["true"])[:2] for a in args[1:])
     assert flags["listen"] == "0.0.0.0:8443"
     assert flags["tls-cert"] == f"{TLS_DIR}/tls.crt"
     assert flags["tls-key"] == f"{TLS_DIR}/tls.key"
@@ -386,6 +412,7 @@ def test_kustomizations_are_all_checked():
         "overlays/provided-certs",
         "components/object-selector",
         "components/network-policy",
+        "components/secret-provider-classes",
         "examples",
     }
-    assert len(KUSTOMIZATIONS) == 8
+    assert len(KUSTOMIZATIONS) == 10

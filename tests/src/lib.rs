@@ -4,6 +4,7 @@
 //! message when a tool is missing.
 
 pub mod admission;
+pub mod apiserver;
 pub mod eks;
 pub mod https;
 pub mod moto;

@@ -5,7 +5,9 @@
 use serde_json::Value;
 
 use crate::admission::template_location;
-use crate::mutation::{Decision, MutationConfig, mutate};
+use std::sync::Arc;
+
+use crate::mutation::{Classes, Context, Decision, DocumentClasses, MutationConfig, mutate_in};
 use crate::{Error, Result};
 
 /// Reads YAML or JSON documents (`---` separated), and returns them as YAML, in the same order,
@@ -13,6 +15,14 @@ use crate::{Error, Result};
 /// naming the document and giving the admission message.
 pub fn run(input: &str, cfg: &MutationConfig) -> Result<String> {
     let mut documents = read_documents(input)?;
+    // The SecretProviderClasses of the input are the classes its pods see: no cluster needed.
+    let (classes, problems) = DocumentClasses::from_documents(&documents);
+    if let Some(problem) = problems.into_iter().next() {
+        return Err(Error::Input(problem));
+    }
+    let mut cfg = cfg.clone();
+    cfg.classes = Classes(Arc::new(classes));
+    let cfg = &cfg;
     for_each_pod(&mut documents, &mut |pod, name, field| {
         apply(pod, cfg, name, field)
     })?;
@@ -83,7 +93,11 @@ fn visit_document(document: &mut Value, label: &str, visit: &mut Visit<'_>) -> R
 /// Mutates one pod or pod template in place.
 fn apply(pod: &mut Value, cfg: &MutationConfig, name: &str, field: Option<&str>) -> Result<()> {
     let prefix = field.map(|f| format!("{f}: ")).unwrap_or_default();
-    match mutate(pod, cfg) {
+    let ctx = Context {
+        namespace: None,
+        template: field.is_some(),
+    };
+    match mutate_in(pod, &ctx, cfg) {
         Decision::Skip => Ok(()),
         Decision::Deny(message) => Err(Error::Denied {
             document: name.to_owned(),

@@ -15,5 +15,5 @@ pub(crate) use respond::template_location;
 pub use respond::{Outcome, Verdict, respond};
 pub use review::{
     API_VERSION, Denial, InjectorImages, KIND, Kind, Object, Operation, Refusal, Request, Response,
-    injector_images, parse,
+    injector_images, parse, parse_with,
 };

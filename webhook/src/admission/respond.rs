@@ -7,7 +7,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::review::{self, Object, Operation, Request, Response};
-use crate::mutation::{Decision, MutationConfig, mutate};
+use crate::mutation::{Context, CsiVolumes, Decision, MutationConfig, mutate_in};
 use crate::pod::pruned;
 
 /// The response and what was decided, for logs and metrics.
@@ -90,7 +90,7 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
         let read;
         let object = match object {
             Object::Pod(pod) => pod,
-            Object::Raw(raw) => match pruned::read(raw) {
+            Object::Raw(raw) => match read_pod(raw, cfg) {
                 Ok(pod) => {
                     read = pod;
                     &read
@@ -104,7 +104,11 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
             verdict,
             name: name.to_owned(),
         };
-        return match mutate(object, cfg) {
+        let ctx = Context {
+            namespace: req.namespace.as_deref(),
+            template: false,
+        };
+        return match mutate_in(object, &ctx, cfg) {
             Decision::Skip => skipped(name),
             Decision::Deny(message) => outcome(Response::deny(&req.uid, message), Verdict::Denied),
             Decision::Patch { patch, warnings } => {
@@ -146,7 +150,11 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
     let Some(template) = object.pointer(pointer) else {
         return skipped(name);
     };
-    let response = match mutate(template, cfg) {
+    let ctx = Context {
+        namespace: req.namespace.as_deref(),
+        template: true,
+    };
+    let response = match mutate_in(template, &ctx, cfg) {
         Decision::Skip => return skipped(name),
         Decision::Deny(message) => {
             return Outcome {
@@ -206,6 +214,16 @@ fn pod_update(req: &Request<'_>, object: &RawValue, name: &str) -> Outcome {
     }
 }
 
+/// A pod kept raw, read pruned; read whole when CSI volumes are rewritten, as the pruned read
+/// skips the spec of a pod whose annotations do not ask for objects.
+fn read_pod(raw: &RawValue, cfg: &MutationConfig) -> serde_json::Result<Value> {
+    if cfg.csi_volumes == CsiVolumes::Rewrite {
+        serde_json::from_str(raw.get())
+    } else {
+        pruned::read(raw)
+    }
+}
+
 /// The request's name, or the object's `generateName` while the API server has not named it yet
 /// (pods of a ReplicaSet), so logs say which workload it was.
 fn name_of<'a>(name: &'a str, object: &'a Value) -> &'a str {
@@ -240,6 +258,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use crate::admission;
+    use crate::mutation::mutate;
 
     use super::*;
 

@@ -95,17 +95,19 @@ impl Request<'_> {
 /// `request`, read by a hand-written visitor so the object can be read pruned in the same pass
 /// when the fields before it say it is a pod being created. `PRUNED = false` keeps every object
 /// raw: the second try, for reviews whose pod is not shaped as the API writes pods.
-struct RequestFields<'a, const PRUNED: bool>(Request<'a>);
+struct RequestFields<'a, const PRUNED: bool, const SPECS: bool>(Request<'a>);
 
-impl<'de: 'a, 'a, const PRUNED: bool> Deserialize<'de> for RequestFields<'a, PRUNED> {
+impl<'de: 'a, 'a, const PRUNED: bool, const SPECS: bool> Deserialize<'de>
+    for RequestFields<'a, PRUNED, SPECS>
+{
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer
-            .deserialize_map(RequestVisitor::<PRUNED>)
+            .deserialize_map(RequestVisitor::<PRUNED, SPECS>)
             .map(RequestFields)
     }
 }
 
-struct RequestVisitor<const PRUNED: bool>;
+struct RequestVisitor<const PRUNED: bool, const SPECS: bool>;
 
 /// Fills a field once; a second key of the same name is an error, as in serde's derived code.
 fn once<T, E: de::Error>(slot: &mut Option<T>, field: &'static str, value: T) -> Result<(), E> {
@@ -115,7 +117,7 @@ fn once<T, E: de::Error>(slot: &mut Option<T>, field: &'static str, value: T) ->
     Ok(())
 }
 
-impl<'de, const PRUNED: bool> Visitor<'de> for RequestVisitor<PRUNED> {
+impl<'de, const PRUNED: bool, const SPECS: bool> Visitor<'de> for RequestVisitor<PRUNED, SPECS> {
     type Value = Request<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -150,7 +152,7 @@ impl<'de, const PRUNED: bool> Visitor<'de> for RequestVisitor<PRUNED> {
                             .is_some_and(|k| k.group.is_empty() && k.kind == "Pod")
                         && operation == Some(Operation::Create);
                     let value = if pod_create {
-                        map.next_value::<Option<pruned::Pod<'de>>>()?
+                        map.next_value::<Option<pruned::Pod<'de, SPECS>>>()?
                             .map(|pod| pod.into_value().map(Object::Pod))
                             .transpose()
                             .map_err(de::Error::custom)?
@@ -231,13 +233,13 @@ struct Resource {
 /// The review around the request.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Review<'a, const PRUNED: bool> {
+struct Review<'a, const PRUNED: bool, const SPECS: bool> {
     #[serde(borrow)]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     api_version: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    request: Option<RequestFields<'a, PRUNED>>,
+    request: Option<RequestFields<'a, PRUNED, SPECS>>,
 }
 
 #[derive(Deserialize)]
@@ -297,6 +299,12 @@ impl fmt::Display for Refusal {
 
 /// Parses an AdmissionReview of `admission.k8s.io/v1` and takes its request.
 pub fn parse(body: &[u8]) -> Result<Request<'_>, Refusal> {
+    parse_with(body, false)
+}
+
+/// `parse`; with `specs`, a pod's spec is read even when its annotations do not ask for
+/// objects (`--csi-volumes=rewrite` looks at the volumes of every pod).
+pub fn parse_with(body: &[u8], specs: bool) -> Result<Request<'_>, Refusal> {
     // JSON is UTF-8 throughout; serde_json checks only the strings it keeps, and the webhook
     // skips most of a review.
     let text = match std::str::from_utf8(body) {
@@ -307,7 +315,14 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, Refusal> {
     // its object kept raw (the mutation then decides on it as it is), and only a body that still
     // fails is read for its type, so a review of another version is named as such rather than
     // failing on whichever field differs.
-    let review = match read_review::<true>(text).or_else(|_| read_review::<false>(text)) {
+    let read = |text| {
+        if specs {
+            read_review::<true, true>(text)
+        } else {
+            read_review::<true, false>(text)
+        }
+    };
+    let review = match read(text).or_else(|_| read_review::<false, false>(text)) {
         Ok(review) => review,
         Err(full) => {
             let types: TypeOnly<'_> = serde_json::from_slice(body).map_err(|e| {
@@ -344,8 +359,8 @@ struct Read<'a> {
     request: Option<Request<'a>>,
 }
 
-fn read_review<const PRUNED: bool>(text: &str) -> serde_json::Result<Read<'_>> {
-    let review: Review<'_, PRUNED> = serde_json::from_str(text)?;
+fn read_review<const PRUNED: bool, const SPECS: bool>(text: &str) -> serde_json::Result<Read<'_>> {
+    let review: Review<'_, PRUNED, SPECS> = serde_json::from_str(text)?;
     Ok(Read {
         kind: review.kind,
         api_version: review.api_version,

@@ -9,8 +9,25 @@ use secrets_injector_objects::annotations::{
 };
 use secrets_injector_objects::arn::check_role_arn;
 use secrets_injector_objects::assume_role::{check_external_id, parse_duration_seconds};
+use secrets_injector_objects::class;
 
 use crate::pod;
+
+/// The injector's flags for a SecretProviderClass's role chaining (`assumeRoleArn`,
+/// `assumeRoleExternalId`, `assumeRoleDurationSeconds`, checked when the class was read).
+pub fn class_args(role: &class::AssumeRole) -> Vec<String> {
+    let mut args = vec![format!("--assume-role-arn={}", role.arn)];
+    args.extend(
+        role.external_id
+            .as_ref()
+            .map(|id| format!("--assume-role-external-id={id}")),
+    );
+    args.extend(
+        role.duration_seconds
+            .map(|seconds| format!("--assume-role-duration-seconds={seconds}")),
+    );
+    args
+}
 
 /// The injector's flags for the pod's role chaining (none without `assume-role-arn`); a problem
 /// for each annotation that is not valid, or that means nothing without the role.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::classes::Classes;
 use super::plan_cache::PlanCache;
 use super::quantity::Quantity;
 use crate::{Error, Result};
@@ -99,10 +100,33 @@ pub struct MutationConfig {
     /// half of it again plus 16Mi (the files it writes are charged to it).
     #[arg(long, env = "SECRETS_INJECTOR_REFRESH_MEMORY_LIMIT", value_parser = Quantity::parse_flag)]
     pub refresh_memory_limit: Option<Quantity>,
+    /// Read SecretProviderClasses: the `secret-provider-class` annotation takes a pod's objects
+    /// from one (needs get, list and watch on secretproviderclasses).
+    #[arg(long, env = "SECRETS_INJECTOR_SECRET_PROVIDER_CLASSES")]
+    pub secret_provider_classes: bool,
+
+    /// `rewrite`: serve the Secrets Store CSI driver's volumes of AWS classes with the injector
+    /// (implies --secret-provider-classes); `ignore`: leave them to the driver.
+    #[arg(long, env = "SECRETS_INJECTOR_CSI_VOLUMES", value_enum, default_value_t = CsiVolumes::Ignore)]
+    pub csi_volumes: CsiVolumes,
 
     /// Object lists already checked, shared by every review (not a flag).
     #[arg(skip)]
     pub plans: PlanCache,
+
+    /// Where SecretProviderClasses are looked up (not a flag).
+    #[arg(skip)]
+    pub classes: Classes,
+}
+
+/// What the webhook does with a pod's Secrets Store CSI volumes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CsiVolumes {
+    /// Leave them to the CSI driver.
+    #[default]
+    Ignore,
+    /// Replace each volume of an AWS class with the in-memory volume and an init container.
+    Rewrite,
 }
 
 impl MutationConfig {
@@ -123,8 +147,16 @@ impl MutationConfig {
             refresh_memory_request: quantity("16Mi"),
             refresh_cpu_limit: quantity("100m"),
             refresh_memory_limit: None,
+            secret_provider_classes: false,
+            csi_volumes: CsiVolumes::Ignore,
             plans: PlanCache::default(),
+            classes: Classes::default(),
         }
+    }
+
+    /// Whether SecretProviderClasses are read (`--csi-volumes=rewrite` implies it).
+    pub fn classes_enabled(&self) -> bool {
+        self.secret_provider_classes || self.csi_volumes == CsiVolumes::Rewrite
     }
 
     /// Checks what one flag alone cannot: requests must not exceed limits, or the API server
@@ -202,6 +234,9 @@ mod tests {
         assert_eq!(cfg.injector_cpu_limit.as_str(), "200m");
         assert_eq!(cfg.injector_memory_limit.as_str(), "64Mi");
         assert_eq!(cfg.injector_user, InjectorUser::Id(65532));
+        assert!(!cfg.secret_provider_classes && !expected.secret_provider_classes);
+        assert_eq!(cfg.csi_volumes, CsiVolumes::Ignore);
+        assert!(!cfg.classes_enabled());
         cfg.validate().unwrap();
         expected.validate().unwrap();
     }
@@ -229,6 +264,13 @@ mod tests {
         assert_eq!(cfg.injector_user, InjectorUser::Unset);
         assert_eq!(cfg.injector_cpu_request.as_str(), "0.1");
         cfg.validate().unwrap();
+        let cfg = parse(&["--injector-image=i", "--csi-volumes=rewrite"]).unwrap();
+        assert_eq!(cfg.csi_volumes, CsiVolumes::Rewrite);
+        assert!(cfg.classes_enabled() && !cfg.secret_provider_classes);
+        let cfg = parse(&["--injector-image=i", "--secret-provider-classes"]).unwrap();
+        assert!(cfg.classes_enabled());
+        let err = parse(&["--injector-image=i", "--csi-volumes=sync"]).unwrap_err();
+        assert!(err.contains("ignore, rewrite"), "{err}");
     }
 
     #[test]
@@ -303,6 +345,6 @@ mod tests {
             assert_eq!(env.as_deref(), Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 13);
+        assert_eq!(checked, 15);
     }
 }

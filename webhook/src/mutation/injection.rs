@@ -14,8 +14,10 @@ use secrets_injector_objects::settings::Settings;
 use secrets_injector_objects::translation::PathTranslation;
 
 use super::assume_role;
+use super::classes::Context;
 use super::config::MutationConfig;
 use super::env::{self, EnvContainers};
+use super::provider_class::{self, FromClass, Source};
 use super::refresh::{self, Refresh};
 use super::resources;
 use crate::pod::{self, ContainerList, Identity, Targets};
@@ -59,14 +61,18 @@ pub enum Ask {
     Deny(String),
 }
 
-/// Reads and checks a pod's annotations against the webhook's settings.
-pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
-    let objects = pod::annotation(pod, annotations::OBJECTS);
-    let Some(objects) =
-        objects.filter(|_| pod::asks(objects, pod::annotation(pod, annotations::INJECT)))
-    else {
-        return Ask::None;
+/// Reads and checks a pod's annotations against the webhook's settings, for a pod in a namespace
+/// (where its SecretProviderClass is looked up).
+pub fn build_in(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> Ask {
+    let (class, annotation) = match provider_class::source(pod, cfg, ctx) {
+        Source::None => return Ask::None,
+        Source::Deny(message) => return Ask::Deny(message),
+        Source::Annotation(objects) => (None, objects),
+        Source::Class(from) => (Some(*from), ""),
     };
+    let objects = class
+        .as_ref()
+        .map_or(annotation, |class| &class.spec.objects);
     if !pod.get("spec").is_some_and(Value::is_object) {
         return Ask::Deny("the pod has no spec".to_owned());
     }
@@ -143,19 +149,25 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
         &mut problems,
         &mut warnings,
     );
-    let assume_role = assume_role::injector_args(pod, &mut problems);
+    // A class's role (its `assumeRole*` parameters, checked with the class) or the pod's own
+    // annotations.
+    let assume_role = match class.as_ref().and_then(|c| c.spec.assume_role.as_ref()) {
+        Some(role) => assume_role::class_args(role),
+        None => assume_role::injector_args(pod, &mut problems),
+    };
 
-    let settings = settings(pod, cfg, first, &mut problems);
+    let settings = settings(pod, cfg, first, class.as_ref(), &mut problems);
     let parsed = settings.map(|settings| cfg.plans.parse(objects, settings));
     let plan = match parsed {
         Some(Ok(plan)) if problems.is_empty() => plan,
         parsed => {
             let pod_problems: Vec<Error> = problems.into_iter().map(Error::pod).collect();
-            let errors = match &parsed {
-                Some(Err(errors)) => errors.0.as_slice(),
-                _ => &[],
+            let errors = match (&parsed, &class) {
+                (Some(Err(errors)), Some(class)) => class.errors(errors).0,
+                (Some(Err(errors)), None) => errors.0.clone(),
+                _ => Vec::new(),
             };
-            return Ask::Deny(error::message(pod_problems.iter().chain(errors)));
+            return Ask::Deny(error::message(pod_problems.iter().chain(&errors)));
         }
     };
 
@@ -169,9 +181,13 @@ pub fn build(pod: &Value, cfg: &MutationConfig) -> Ask {
         return Ask::Deny(error::message(&unreadable));
     }
     warnings.extend(env::clash_warnings(pod, &env, &plan));
-    let warnings =
-        error::capped_warnings(warnings.iter().chain(&plan.warnings).map(String::as_str));
-    let mut args = injector_args(pod, &mount_path, &plan.settings.region, objects);
+    if let Some(class) = &class {
+        warnings.extend(class.warnings(&plan.warnings));
+    } else {
+        warnings.extend(plan.warnings.iter().cloned());
+    }
+    let warnings = error::capped_warnings(warnings.iter().map(String::as_str));
+    let mut args = injector_args(pod, &mount_path, &plan.settings, class.as_ref(), objects);
     // The object list stays the last word: the longest, and the one people look for.
     let objects_arg = args.pop();
     args.extend(assume_role);
@@ -284,7 +300,7 @@ fn check_mount_path(path: &str) -> Result<(), String> {
 
 /// The mounts the init container copies from the first target container must not hide the
 /// injector's binary: the pod would choose what runs as the injector.
-fn copied_mount_problems(first: &Value, copied_mounts: &[Value]) -> Vec<String> {
+pub(super) fn copied_mount_problems(first: &Value, copied_mounts: &[Value]) -> Vec<String> {
     copied_mounts
         .iter()
         .filter(|mount| pod::path_holds(pod::mount_path(mount), INJECTOR_PATH))
@@ -384,15 +400,25 @@ pub fn mount_index(container: &Value, volume: &str) -> Option<usize> {
 
 /// The injector's settings from the annotations, the first target container and the flags.
 /// `None` (with the reasons in `problems`) when they are not valid.
+/// A class's `region`, `failoverRegion` and `pathTranslation` come before the annotations.
 fn settings(
     pod: &Value,
     cfg: &MutationConfig,
     first: Option<&Value>,
+    class: Option<&FromClass>,
     problems: &mut Vec<String>,
 ) -> Option<Settings> {
     let before = problems.len();
-    let region = resolve_region(pod, cfg, first, problems);
+    let spec = class.map(|class| &class.spec);
+    let region = match spec.and_then(|spec| spec.region.clone()) {
+        Some(region) => Some(region),
+        None => resolve_region(pod, cfg, first, problems),
+    };
+    let class_translation = spec.and_then(|spec| spec.path_translation.as_ref());
     let path_translation = match pod::annotation(pod, annotations::PATH_TRANSLATION) {
+        _ if class_translation.is_some() => {
+            class_translation.map(|(_, read)| *read).unwrap_or_default()
+        }
         None => PathTranslation::default(),
         Some(text) => text.parse().unwrap_or_else(|message| {
             problems.push(format!(
@@ -415,7 +441,9 @@ fn settings(
     let region = region?;
     (problems.len() == before).then(|| Settings {
         region,
-        failover_region: pod::annotation(pod, annotations::FAILOVER_REGION).map(str::to_owned),
+        failover_region: spec
+            .and_then(|spec| spec.failover_region.clone())
+            .or_else(|| pod::annotation(pod, annotations::FAILOVER_REGION).map(str::to_owned)),
         path_translation,
         default_mode,
         env_file: pod::annotation(pod, annotations::ENV_FILE).map(str::to_owned),
@@ -424,7 +452,7 @@ fn settings(
 
 /// SPEC "Region": the annotation; else a literal AWS_REGION, then AWS_DEFAULT_REGION, of the
 /// first target container; else `--default-region`.
-fn resolve_region(
+pub(super) fn resolve_region(
     pod: &Value,
     cfg: &MutationConfig,
     first: Option<&Value>,
@@ -461,19 +489,36 @@ fn resolve_region(
 /// their annotation is set, verbatim, and the object list verbatim. Each is one `--flag=value`
 /// word, so no value (a region of `--help`, an env file of `--mount-path=/etc`) can be read as a
 /// flag.
-fn injector_args(pod: &Value, mount_path: &str, region: &str, objects: &str) -> Vec<String> {
+/// A class's settings come before the annotations.
+fn injector_args(
+    pod: &Value,
+    mount_path: &str,
+    settings: &Settings,
+    class: Option<&FromClass>,
+    objects: &str,
+) -> Vec<String> {
     let mut args = vec![
         format!("--mount-path={mount_path}"),
-        format!("--region={region}"),
+        format!("--region={}", settings.region),
     ];
+    let spec = class.map(|class| &class.spec);
     let optional = [
-        ("--failover-region", annotations::FAILOVER_REGION),
-        ("--path-translation", annotations::PATH_TRANSLATION),
-        ("--file-permission", annotations::FILE_PERMISSION),
-        ("--env-file", annotations::ENV_FILE),
+        (
+            "--failover-region",
+            annotations::FAILOVER_REGION,
+            spec.and_then(|spec| spec.failover_region.as_deref()),
+        ),
+        (
+            "--path-translation",
+            annotations::PATH_TRANSLATION,
+            spec.and_then(|spec| spec.path_translation.as_ref())
+                .map(|(text, _)| text.as_str()),
+        ),
+        ("--file-permission", annotations::FILE_PERMISSION, None),
+        ("--env-file", annotations::ENV_FILE, None),
     ];
-    for (flag, annotation) in optional {
-        if let Some(value) = pod::annotation(pod, annotation) {
+    for (flag, annotation, from_class) in optional {
+        if let Some(value) = from_class.or_else(|| pod::annotation(pod, annotation)) {
             args.push(format!("{flag}={value}"));
         }
     }

@@ -8,11 +8,14 @@
 //! container, volume or env the webhook adds) is a file of its own here, called from `patch`.
 
 pub(crate) mod assume_role;
+pub(crate) mod classes;
 pub(crate) mod config;
+pub(crate) mod csi;
 pub(crate) mod env;
 pub(crate) mod injection;
 pub(crate) mod patch;
 pub(crate) mod plan_cache;
+pub(crate) mod provider_class;
 pub(crate) mod quantity;
 pub(crate) mod refresh;
 pub(crate) mod resources;
@@ -22,7 +25,9 @@ use serde_json::Value;
 
 use injection::Ask;
 
-pub use config::{InjectorUser, MutationConfig};
+pub use classes::{ClassSource, Classes, Context, DocumentClasses, Lookup, NoClasses};
+pub use config::{CsiVolumes, InjectorUser, MutationConfig};
+pub use csi::CONTAINER_PREFIX as CSI_CONTAINER_PREFIX;
 pub use injection::INJECTOR_PATH;
 pub use plan_cache::PlanCache;
 pub use quantity::Quantity;
@@ -41,16 +46,55 @@ pub enum Decision {
 /// Decides what to do with a pod: `pod` is the pod as JSON (`metadata` and `spec`; a pod
 /// template works too, the patch paths are relative to it).
 pub fn mutate(pod: &Value, cfg: &MutationConfig) -> Decision {
-    match injection::build(pod, cfg) {
-        Ask::None => Decision::Skip,
-        Ask::Deny(message) => Decision::Deny(message),
+    mutate_in(pod, &Context::default(), cfg)
+}
+
+/// `mutate` for a pod in a namespace, or a workload's pod template (`ctx`): the namespace is
+/// where its SecretProviderClasses are looked up.
+pub fn mutate_in(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> Decision {
+    let main = injection::build_in(pod, cfg, ctx);
+    let csi = csi::build(pod, cfg, ctx);
+    if !csi.problems.is_empty() {
+        let mut problems: Vec<String> = match main {
+            Ask::Deny(message) => vec![message],
+            _ => Vec::new(),
+        };
+        problems.extend(csi.problems);
+        let errors: Vec<_> = problems
+            .into_iter()
+            .map(secrets_injector_objects::Error::pod)
+            .collect();
+        return Decision::Deny(secrets_injector_objects::error::message(&errors));
+    }
+    let (mut patch, mut warnings) = match main {
+        Ask::None if csi.rewrites.is_empty() && csi.warnings.is_empty() => return Decision::Skip,
+        Ask::None => (Patch(Vec::new()), Vec::new()),
+        Ask::Deny(message) => return Decision::Deny(message),
         Ask::Inject(injection) => {
             let mut injection = *injection;
             let warnings = std::mem::take(&mut injection.warnings);
-            Decision::Patch {
-                patch: patch::build(pod, injection, cfg),
-                warnings,
-            }
+            (patch::build(pod, injection, cfg), warnings)
         }
+    };
+    if !csi.rewrites.is_empty() {
+        // The rewrite's positions are those of the pod after the other operations.
+        let patched;
+        let base = if patch.0.is_empty() {
+            pod
+        } else {
+            let mut copy = pod.clone();
+            if json_patch::patch(&mut copy, &patch).is_err() {
+                return Decision::Deny("the webhook's own patch does not apply to the pod".into());
+            }
+            patched = copy;
+            &patched
+        };
+        patch.0.extend(csi::ops(base, csi.rewrites, cfg));
     }
+    if !csi.warnings.is_empty() {
+        warnings.extend(csi.warnings);
+        warnings =
+            secrets_injector_objects::error::capped_warnings(warnings.iter().map(String::as_str));
+    }
+    Decision::Patch { patch, warnings }
 }

@@ -22,7 +22,7 @@ use super::resources;
 use crate::pod::{self, ContainerList, ContainerRef, Identity};
 
 /// Fields of the init container the webhook does not own but keeps: the API server defaults them.
-const KEPT_FIELDS: [&str; 3] = ["name", "imagePullPolicy", "terminationMessagePath"];
+pub(super) const KEPT_FIELDS: [&str; 3] = ["name", "imagePullPolicy", "terminationMessagePath"];
 
 /// The operations that bring `pod` to the injected state.
 pub fn build(pod: &Value, mut injection: Injection, cfg: &MutationConfig) -> Patch {
@@ -70,7 +70,7 @@ fn added(ops: &[PatchOperation], path: &PointerBuf) -> bool {
         .any(|op| matches!(op, PatchOperation::Add(op) if op.path == *path))
 }
 
-fn status_annotation(pod: &Value, ops: &mut Vec<PatchOperation>) {
+pub(super) fn status_annotation(pod: &Value, ops: &mut Vec<PatchOperation>) {
     if pod::annotation(pod, STATUS) == Some(STATUS_INJECTED) {
         return;
     }
@@ -240,7 +240,7 @@ fn same_security_context(existing: Option<&Value>, desired: &Value) -> bool {
 
 /// The fields of the init container the webhook owns, with their current values (the injection's
 /// parts move into it).
-fn desired_container(injection: Injection, cfg: &MutationConfig) -> Map<String, Value> {
+pub(super) fn desired_container(injection: Injection, cfg: &MutationConfig) -> Map<String, Value> {
     let Injection {
         mount_path,
         args,

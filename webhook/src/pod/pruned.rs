@@ -23,9 +23,10 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use secrets_injector_objects::annotations::{
-    BIN_VOLUME_NAME, INJECT, OBJECTS, PREFIX, VOLUME_NAME,
+    BIN_VOLUME_NAME, INJECT, OBJECTS, PREFIX, SECRET_PROVIDER_CLASS, VOLUME_NAME,
 };
 
+use crate::mutation::CSI_CONTAINER_PREFIX as CSI_PREFIX;
 use crate::pod;
 
 /// `T` read only from a JSON object: serde's derived structs also accept an array of their
@@ -113,12 +114,14 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 /// The fields of a pod the mutation reads; `into_value` gives them as JSON. Read only from a JSON
 /// object.
-pub struct Pod<'a>(PodFields<'a>);
+///
+/// `SPECS` reads the spec even when the annotations do not ask for objects.
+pub struct Pod<'a, const SPECS: bool = false>(PodFields<'a>);
 
-impl<'de> Deserialize<'de> for Pod<'de> {
+impl<'de, const SPECS: bool> Deserialize<'de> for Pod<'de, SPECS> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        JsonObject::<PodFields<'de>>::deserialize(deserializer)
-            .map(|JsonObject(fields)| Pod(fields))
+        JsonObject::<Fields<'de, SPECS>>::deserialize(deserializer)
+            .map(|JsonObject(Fields(fields))| Pod(fields))
     }
 }
 
@@ -127,18 +130,23 @@ struct PodFields<'a> {
     spec: Option<Spec<'a>>,
 }
 
-impl<'de> Deserialize<'de> for PodFields<'de> {
+/// The pod's fields, read by `PodVisitor::<SPECS>`.
+struct Fields<'a, const SPECS: bool>(PodFields<'a>);
+
+impl<'de, const SPECS: bool> Deserialize<'de> for Fields<'de, SPECS> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(PodVisitor)
+        deserializer
+            .deserialize_map(PodVisitor::<SPECS>)
+            .map(Fields)
     }
 }
 
 /// Reads `metadata` and `spec`. The API writes `metadata` first: when its annotations already say
 /// the pod does not ask for objects, the spec is skipped unbuilt, as the mutation will not look
 /// at it.
-struct PodVisitor;
+struct PodVisitor<const SPECS: bool>;
 
-impl<'de> Visitor<'de> for PodVisitor {
+impl<'de, const SPECS: bool> Visitor<'de> for PodVisitor<SPECS> {
     type Value = PodFields<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -158,7 +166,7 @@ impl<'de> Visitor<'de> for PodVisitor {
                     metadata = Some(read.map(|JsonObject(m)| m));
                 }
                 "spec" if spec.is_some() => return Err(de::Error::duplicate_field("spec")),
-                "spec" if metadata.as_ref().is_some_and(|m| !asks(m.as_ref())) => {
+                "spec" if !SPECS && metadata.as_ref().is_some_and(|m| !asks(m.as_ref())) => {
                     map.next_value::<IgnoredAny>()?;
                     spec = Some(None);
                 }
@@ -182,6 +190,7 @@ impl<'de> Visitor<'de> for PodVisitor {
 fn asks(metadata: Option<&Metadata>) -> bool {
     let annotation = |name: &str| metadata?.annotations.as_ref()?.0.get(name)?.as_str();
     pod::asks(annotation(OBJECTS), annotation(INJECT))
+        || pod::asks(annotation(SECRET_PROVIDER_CLASS), annotation(INJECT))
 }
 
 #[derive(Deserialize)]
@@ -219,7 +228,8 @@ struct Spec<'a> {
 /// What to keep of a list entry, from its `name`.
 enum Keep {
     Whole,
-    NameOnly,
+    /// The name and these fields.
+    NameAnd(&'static [&'static str]),
 }
 
 /// Reads one entry of a list of named objects (volumes, env variables) in one pass, deciding from
@@ -239,17 +249,31 @@ fn read_named<'de, A: MapAccess<'de>>(
                 Keep::Whole => {
                     fields.insert("name".to_owned(), name);
                 }
-                Keep::NameOnly => {
+                decided => {
+                    let wanted: &[&str] = match decided {
+                        Keep::NameAnd(fields) => fields,
+                        _ => &[],
+                    };
+                    let mut kept = Map::new();
                     while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                         if key == "name" {
                             return Err(de::Error::duplicate_field("name"));
                         }
-                        map.next_value::<IgnoredAny>()?;
+                        if wanted.contains(&key.as_ref()) {
+                            let value: Value = map.next_value()?;
+                            put(&mut kept, &key, Some(value).filter(|v| !v.is_null()));
+                        } else {
+                            map.next_value::<IgnoredAny>()?;
+                        }
                     }
-                    return Ok(Some(Value::Object(Map::from_iter([(
-                        "name".to_owned(),
-                        name,
-                    )]))));
+                    return Ok(match decided {
+                        Keep::NameAnd(_) => {
+                            let mut named = Map::from_iter([("name".to_owned(), name)]);
+                            named.extend(kept);
+                            Some(Value::Object(named))
+                        }
+                        _ => None,
+                    });
                 }
             }
         } else {
@@ -261,9 +285,16 @@ fn read_named<'de, A: MapAccess<'de>>(
     // `name` was not first (or is missing): decide on the whole entry.
     Ok(match keep(fields.get("name").and_then(Value::as_str)) {
         Keep::Whole => Some(Value::Object(fields)),
-        Keep::NameOnly => {
+        Keep::NameAnd(wanted) => {
             let mut named = Map::new();
             put(&mut named, "name", fields.remove("name"));
+            for field in wanted {
+                put(
+                    &mut named,
+                    field,
+                    fields.remove(*field).filter(|v| !v.is_null()),
+                );
+            }
             Some(Value::Object(named))
         }
     })
@@ -294,14 +325,15 @@ macro_rules! named_entry {
     };
 }
 
-/// A volume: its name alone, or the whole of the webhook's own (compared field by field).
+/// A volume: its name and `csi` (the CSI volumes the webhook may rewrite), or the whole of the
+/// webhook's own (compared field by field).
 struct Volume(Option<Value>);
 
 named_entry!(
     Volume,
     |name| match name {
         Some(VOLUME_NAME | BIN_VOLUME_NAME) => Keep::Whole,
-        _ => Keep::NameOnly,
+        _ => Keep::NameAnd(&["csi"]),
     },
     "a volume"
 );
@@ -313,7 +345,7 @@ struct EnvEntry(Option<Value>);
 named_entry!(
     EnvEntry,
     |name| match name {
-        Some(name) if !pod::is_copied_env(name) => Keep::NameOnly,
+        Some(name) if !pod::is_copied_env(name) => Keep::NameAnd(&[]),
         _ => Keep::Whole,
     },
     "an env variable"
@@ -350,7 +382,7 @@ fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     }
 }
 
-impl Pod<'_> {
+impl<const SPECS: bool> Pod<'_, SPECS> {
     /// The pruned pod as JSON. `Err` only when a volume or init container kept raw is not JSON,
     /// which text that was read as JSON cannot be.
     pub fn into_value(self) -> serde_json::Result<Value> {
@@ -412,16 +444,14 @@ fn container_list(list: Option<Vec<JsonObject<Container>>>) -> serde_json::Resul
     .map(|list| list.map(Value::Array))
 }
 
-/// An init container: pruned like the others, except the webhook's own, which are read whole.
+/// An init container: pruned like the others, except the webhook's own (and those of rewritten
+/// CSI volumes), which are read whole.
 fn init_container(raw: &RawValue) -> serde_json::Result<Value> {
+    let own = |name: Option<&str>| {
+        name.is_some_and(|name| pod::is_own_container(name) || name.starts_with(CSI_PREFIX))
+    };
     match serde_json::from_str::<JsonObject<Container>>(raw.get()) {
-        Ok(JsonObject(container))
-            if !container
-                .name
-                .as_ref()
-                .and_then(Value::as_str)
-                .is_some_and(pod::is_own_container) =>
-        {
+        Ok(JsonObject(container)) if !own(container.name.as_ref().and_then(Value::as_str)) => {
             container.into_value()
         }
         _ => serde_json::from_str(raw.get()),

@@ -1,6 +1,7 @@
 //! `webhook policy`: the least-privilege IAM policy a pod's role needs, from the pod's own
 //! manifest. The pods are read as `webhook inject` reads them and resolved by the webhook's own
-//! admission rules (`mutation::injection::build`), so the policy grants exactly what the injector will call.
+//! admission rules (`mutation::injection::build_in` and `mutation::csi::build`), so the policy
+//! grants exactly what the injector will call.
 
 pub mod render;
 pub mod statements;
@@ -11,8 +12,9 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use serde_json::Value;
 
-use crate::mutation::MutationConfig;
+use crate::mutation::csi;
 use crate::mutation::injection::{self, Ask};
+use crate::mutation::{Classes, Context, CsiVolumes, DocumentClasses, MutationConfig};
 use crate::{Error, Result, inject, pod};
 use render::Role;
 use statements::{AssumeRole, Document, KmsKey, PodRequest, Target};
@@ -225,26 +227,47 @@ fn trust_documents(
 
 /// Every pod and pod template of the input that asks for objects, resolved by the webhook's
 /// admission rules; a template the webhook would deny is an error with its admission message.
+/// The SecretProviderClasses of the input are read too: a pod that names one (annotation or
+/// CSI volume) needs what the class lists, whether the injector or the CSI driver fetches it.
 fn read_pods(input: &str, default_region: Option<String>) -> Result<Vec<PodRequest>> {
+    let mut documents = inject::read_documents(input)?;
+    let (classes, problems) = DocumentClasses::from_documents(&documents);
+    if let Some(problem) = problems.into_iter().next() {
+        return Err(Error::Input(problem));
+    }
     let cfg = MutationConfig {
         default_region,
+        secret_provider_classes: true,
+        csi_volumes: CsiVolumes::Rewrite,
+        classes: Classes(std::sync::Arc::new(classes)),
         ..MutationConfig::for_tests("policy")
     };
-    let mut documents = inject::read_documents(input)?;
     let mut pods = Vec::new();
     inject::for_each_pod(&mut documents, &mut |pod, name, field| {
         let prefix = field.map(|f| format!("{f}: ")).unwrap_or_default();
-        match injection::build(pod, &cfg) {
-            Ask::None => Ok(()),
-            Ask::Deny(message) => Err(Error::Denied {
-                document: name.to_owned(),
-                message: format!("{prefix}{message}"),
-            }),
+        let denied = |message: String| Error::Denied {
+            document: name.to_owned(),
+            message: format!("{prefix}{message}"),
+        };
+        let ctx = Context {
+            namespace: None,
+            template: field.is_some(),
+        };
+        match injection::build_in(pod, &cfg, &ctx) {
+            Ask::None => {}
+            Ask::Deny(message) => return Err(denied(message)),
             Ask::Inject(injection) => {
                 pods.push(pod_request(pod, name, &prefix, &injection.plan)?);
-                Ok(())
             }
         }
+        let volumes = csi::build(pod, &cfg, &ctx);
+        if !volumes.problems.is_empty() {
+            return Err(denied(volumes.problems.join("; ")));
+        }
+        for rewrite in &volumes.rewrites {
+            pods.push(pod_request(pod, name, &prefix, &rewrite.plan)?);
+        }
+        Ok(())
     })?;
     Ok(pods)
 }
@@ -355,6 +378,43 @@ spec:
                      "Resource": ["arn:aws:secretsmanager:us-east-1:111122223333:secret:test/secret-??????"]}
                 ]
             })
+        );
+    }
+
+    /// The CSI driver's manifests (a class and a pod with a CSI volume, and a pod naming a class)
+    /// need what their classes list.
+    #[test]
+    fn pods_of_secret_provider_classes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/csi-driver/mypod_secrets_manager.yaml");
+        let manifest = std::fs::read_to_string(path).expect("the CSI driver manifest");
+        let policy = json(
+            &manifest,
+            &["--account", "111122223333", "--default-region", "us-east-1"],
+        );
+        assert_eq!(
+            policy["Statement"],
+            serde_json::json!([{"Sid": "GetSecretValueUsEast1", "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": ["arn:aws:secretsmanager:us-east-1:111122223333:secret:test/secret-??????"]}])
+        );
+        let named = format!(
+            "{}---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: named\n  annotations:\n    \
+             secrets-injector.io/secret-provider-class: aws-secrets-secrets-manager\nspec:\n  \
+             containers: [{{name: app, image: app}}]\n",
+            manifest.split("---").next().unwrap_or_default()
+        );
+        let policy = json(
+            &named,
+            &["--account", "111122223333", "--default-region", "us-east-1"],
+        );
+        assert_eq!(policy["Statement"][0]["Sid"], "GetSecretValueUsEast1");
+        let missing = manifest.split("---").nth(1).unwrap_or_default();
+        let err = run(missing, &args(&["--account", "111122223333"])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("SecretProviderClass \"aws-secrets-secrets-manager\" does not exist"),
+            "{err}"
         );
     }
 

@@ -3,6 +3,7 @@
 //! `telemetry` (with `log_buffer`, its non-blocking writer) are what the server tells about
 //! itself.
 
+pub mod classes;
 pub(crate) mod log_buffer;
 pub(crate) mod metrics;
 pub mod telemetry;
@@ -94,6 +95,10 @@ pub struct ServeArgs {
         default_value_t = 20
     )]
     pub shutdown_timeout_seconds: u64,
+    /// Kubeconfig for reading SecretProviderClasses (--secret-provider-classes); the pod's
+    /// service account (in-cluster) when absent.
+    #[arg(long, env = "SECRETS_INJECTOR_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
     #[command(flatten)]
     pub mutation: MutationConfig,
 }
@@ -106,6 +111,8 @@ pub struct AppState {
     ready: Arc<AtomicBool>,
     max_body_bytes: usize,
     budget: BodyBudget,
+    /// The SecretProviderClass cache, when classes are read: ready once listed.
+    classes: Option<Arc<classes::ClusterClasses>>,
 }
 
 impl AppState {
@@ -121,7 +128,14 @@ impl AppState {
             ready: Arc::new(AtomicBool::new(false)),
             max_body_bytes,
             budget,
+            classes: None,
         }
+    }
+
+    /// Readiness waits for this cache's first list too.
+    pub fn with_classes(mut self, classes: Arc<classes::ClusterClasses>) -> Self {
+        self.classes = Some(classes);
+        self
     }
 
     /// Whether /readyz answers 200.
@@ -160,7 +174,12 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.ready.load(Ordering::SeqCst) {
+    if state.classes.as_ref().is_some_and(|c| !c.is_ready()) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first list of SecretProviderClasses\n",
+        )
+    } else if state.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
@@ -408,7 +427,9 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
             return rejection.into_response();
         }
     };
-    let request = match admission::parse(&bytes) {
+    // CSI volumes may be in any pod: every pod's spec is read when they are rewritten.
+    let specs = state.mutation.csi_volumes == crate::mutation::CsiVolumes::Rewrite;
+    let request = match admission::parse_with(&bytes, specs) {
         Ok(request) => request,
         Err(reason) => {
             state
@@ -469,12 +490,19 @@ pub async fn serve(args: ServeArgs, provider: Arc<CryptoProvider>) -> Result<()>
     let addr = local_addr(&listener)?;
     let metrics_addr = local_addr(&metrics_listener)?;
 
-    let state = AppState::new(
-        args.mutation,
-        Arc::clone(&metrics),
-        args.max_body_bytes,
-        budget,
-    );
+    let mut mutation = args.mutation;
+    let cache = if mutation.classes_enabled() {
+        let cache =
+            classes::ClusterClasses::start(classes::client(args.kubeconfig.as_deref()).await?);
+        mutation.classes = crate::mutation::Classes(cache.clone());
+        Some(cache)
+    } else {
+        None
+    };
+    let mut state = AppState::new(mutation, Arc::clone(&metrics), args.max_body_bytes, budget);
+    if let Some(cache) = cache {
+        state = state.with_classes(cache);
+    }
     let handle: Handle<SocketAddr> = Handle::new();
     // Without TCP_NODELAY a response written in two segments can wait for a delayed ACK.
     let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls_config)))

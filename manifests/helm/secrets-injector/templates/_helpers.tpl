@@ -49,3 +49,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $all := concat (list "kube-system" .Release.Namespace) .Values.excludedNamespaces | uniq -}}
 {{- toYaml $all -}}
 {{- end -}}
+
+{{/*
+Whether the webhook reads SecretProviderClasses ("true" or empty): the value, or CSI volumes
+rewritten, which need the classes.
+*/}}
+{{- define "secrets-injector.readsClasses" -}}
+{{- if or .Values.secretProviderClasses.enabled (eq .Values.secretProviderClasses.csiVolumes "rewrite") -}}
+true
+{{- end -}}
+{{- end }}
