@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::annotations::{MAX_OBJECTS_BYTES, OBJECTS, closest};
-use crate::arn::Arn;
+use crate::arn::check_role_arn;
+use crate::assume_role::{check_external_id, parse_duration_seconds};
 use crate::error::{Error, Errors};
 use crate::raw::kind;
 use crate::settings::{is_valid_region, region_problem};
@@ -48,8 +49,6 @@ pub const MAX_PARAMETERS: usize = 64;
 pub const MAX_PARAMETER_BYTES: usize = 2048;
 /// The longest class name (a Kubernetes object name).
 pub const MAX_NAME_BYTES: usize = 253;
-/// STS `AssumeRole` session lengths: AWS caps a chained session at one hour.
-pub const ASSUME_ROLE_DURATION: std::ops::RangeInclusive<u32> = 900..=3600;
 
 /// A class document, read but not yet checked as settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,32 +340,19 @@ impl Class {
             }
             return None;
         };
-        match arn.parse::<Arn>() {
-            Ok(parsed) if parsed.service == "iam" && parsed.resource.starts_with("role/") => {}
-            Ok(_) => problems.push(format!(
-                "spec.parameters.assumeRoleArn {arn:?} is not an IAM role ARN; write it as \
-                 arn:aws:iam::ACCOUNT:role/NAME"
-            )),
-            Err(problem) => problems.push(format!("spec.parameters.assumeRoleArn {problem}")),
+        if let Err(problem) = check_role_arn(arn, "spec.parameters.assumeRoleArn") {
+            problems.push(problem);
         }
-        if let Some(id) = external_id {
-            let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c);
-            if id.len() < 2 || id.len() > 1224 || !id.chars().all(allowed) {
-                problems.push(
-                    "spec.parameters.assumeRoleExternalId must be 2 to 1224 characters of \
-                     letters, digits and +=,.@:/-_ (as STS accepts)"
-                        .to_owned(),
-                );
-            }
+        if let Some(id) = external_id
+            && let Err(problem) = check_external_id(id)
+        {
+            problems.push(format!("spec.parameters.assumeRoleExternalId {problem}"));
         }
-        let duration_seconds = duration.and_then(|text| match text.parse::<u32>() {
-            Ok(seconds) if ASSUME_ROLE_DURATION.contains(&seconds) => Some(seconds),
-            _ => {
+        let duration_seconds = duration.and_then(|text| match parse_duration_seconds(text) {
+            Ok(seconds) => Some(seconds),
+            Err(problem) => {
                 problems.push(format!(
-                    "spec.parameters.assumeRoleDurationSeconds {text:?} must be a whole number \
-                     of seconds from {} to {} (AWS caps a chained session at one hour)",
-                    ASSUME_ROLE_DURATION.start(),
-                    ASSUME_ROLE_DURATION.end()
+                    "spec.parameters.assumeRoleDurationSeconds: {problem}"
                 ));
                 None
             }
@@ -623,9 +609,9 @@ mod tests {
         for (parameters, expected) in [
             (
                 json!({"assumeRoleArn": "arn:aws:s3:::bucket"}),
-                "is not an IAM role ARN",
+                "is not the ARN of one IAM role",
             ),
-            (json!({"assumeRoleArn": "reader"}), "is not a valid ARN"),
+            (json!({"assumeRoleArn": "reader"}), "is not an ARN"),
             (
                 json!({"assumeRoleArn": "arn:aws:iam::1:role/r", "assumeRoleDurationSeconds": "899"}),
                 "from 900 to 3600",
@@ -640,7 +626,7 @@ mod tests {
             ),
             (
                 json!({"assumeRoleArn": "arn:aws:iam::1:role/r", "assumeRoleExternalId": "a b"}),
-                "assumeRoleExternalId must be",
+                "assumeRoleExternalId is not an external id STS accepts",
             ),
             (
                 json!({"assumeRoleExternalId": "team"}),
