@@ -233,14 +233,24 @@ fn after_a_change_the_named_processes_get_the_signal_and_the_url_one_post() {
     let pod = Pod::new(&moto.endpoint());
     pod.run(OBJECTS, &[]).assert_success();
 
-    // A process of this user with a chosen kernel name: a copy of sleep.
-    let programs = tempfile::tempdir().expect("temp dir");
-    let app = programs.path().join("reload-target");
-    std::fs::copy("/bin/sleep", &app).expect("copy sleep");
-    let mut target = std::process::Command::new(&app)
-        .arg("1000")
+    // A process of this user with a chosen kernel name (prctl PR_SET_NAME) that SIGHUP ends:
+    // its default action is set here, since a run under `nohup` ignores SIGHUP and exec keeps
+    // that.
+    let script = "import ctypes, signal\n\
+                  ctypes.CDLL(None).prctl(15, b'reload-target', 0, 0, 0)\n\
+                  signal.signal(signal.SIGHUP, signal.SIG_DFL)\n\
+                  print('ready', flush=True)\n\
+                  signal.pause()\n";
+    let mut target = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdout(std::process::Stdio::piped())
         .spawn()
-        .expect("start the target");
+        .expect("start the target (python3)");
+    let mut ready = String::new();
+    BufReader::new(target.stdout.take().expect("stdout"))
+        .read_line(&mut ready)
+        .expect("read the target's first line");
+    assert_eq!(ready, "ready\n", "the target did not start");
     let (port, posts) = listener();
 
     let url = format!("--url=http://127.0.0.1:{port}/-/reload");
