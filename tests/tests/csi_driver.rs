@@ -79,8 +79,17 @@ fn admit(client: &Client, pod: &Value) -> Value {
     apply_patch(pod, &response)
 }
 
-#[test]
-fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
+/// An API server for the classes, `webhook serve --csi-volumes=rewrite` reading them, and moto
+/// seeded with the manifests' objects.
+struct World {
+    _certs: tempfile::TempDir,
+    api: ApiServer,
+    _webhook: Webhook,
+    client: Client,
+    moto: Moto,
+}
+
+fn world() -> World {
     podman::test_images();
     let certs = tempfile::tempdir().expect("temp dir");
     let program = workspace_binary("webhook");
@@ -103,9 +112,8 @@ fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
     );
     let client = Client::new(webhook.addr, SERVICE_NAME, &[&path("ca.crt")]);
     let moto = Moto::start();
-    let endpoint = moto.endpoint();
     seed::seed(
-        &endpoint,
+        &moto.endpoint(),
         REGION,
         &[
             parameter("/test/parameter", "gonitest", "SecureString"),
@@ -115,6 +123,21 @@ fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
             ),
         ],
     );
+    World {
+        _certs: certs,
+        api,
+        _webhook: webhook,
+        client,
+        moto,
+    }
+}
+
+#[test]
+fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
+    let World {
+        api, client, moto, ..
+    } = &world();
+    let endpoint = moto.endpoint();
     let cases = [
         (
             "mypod_parameter_store.yaml",
@@ -136,7 +159,7 @@ fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
         let mut class = input[0].clone();
         class["metadata"]["namespace"] = json!(NAMESPACE);
         api.apply(&class);
-        let mut served = admit(&client, &input[1]);
+        let mut served = admit(client, &input[1]);
         // Offline, the same pod (the API server's namespace aside).
         let output = inject(&input);
         assert_eq!(output.len(), 2, "{file}");
@@ -170,4 +193,60 @@ fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
             );
         }
     }
+}
+
+/// SPEC "SecretProviderClass and CSI volumes": the seeds' Secrets Manager pod with
+/// `env-containers` and nothing else of the webhook's: its CSI init container copies
+/// `secrets-env`, which reads the rewritten volume at the pod's own path, and the app process
+/// (a static busybox printing its environment) has the values as variables.
+#[test]
+fn a_csi_pods_env_containers_get_the_volumes_values_as_variables() {
+    let World {
+        api, client, moto, ..
+    } = &world();
+    let input = documents("mypod_secrets_manager.yaml", &moto.endpoint());
+    let mut class = input[0].clone();
+    class["metadata"]["namespace"] = json!(NAMESPACE);
+    api.apply(&class);
+    let mut pod = input[1].clone();
+    pod["metadata"]["annotations"] = json!({"secrets-injector.io/env-containers": "nginx"});
+    pod["spec"]["containers"][0]["command"] = json!(["/bin/busybox"]);
+    pod["spec"]["containers"][0]["args"] = json!(["env"]);
+    let mutated = admit(client, &pod);
+    let app = pod_runner::container(&mutated, "nginx");
+    assert_eq!(
+        app["command"],
+        json!([
+            "/secrets-injector/bin/secrets-env",
+            "--dir",
+            "/var/secrets",
+            "--",
+            "/bin/busybox"
+        ])
+    );
+    validate::validate_manifests(&[(
+        "csi-env.json".to_owned(),
+        serde_json::to_string(&mutated).expect("JSON"),
+    )])
+    .expect("the mutated pod is a valid Kubernetes 1.33 pod");
+
+    let volumes = Volumes::for_pod(&mutated, "web-identity-token");
+    let run = pod_runner::run_pod(&mutated, &volumes);
+    let injector = run.container("secrets-injector-csi-secrets-manager");
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    let environment: Vec<&str> = app.stdout.lines().collect();
+    for variable in ["SECRET_USERNAME=example", "SECRET_PASSWORD=example1234"] {
+        assert!(
+            environment.contains(&variable),
+            "{variable} is not in the app's environment:\n{}",
+            app.stdout
+        );
+    }
+    let output = format!("{}{}", injector.stdout, injector.stderr);
+    assert!(
+        !output.contains("example1234"),
+        "a value leaked into the injector's output:\n{output}"
+    );
 }

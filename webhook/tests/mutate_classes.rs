@@ -581,3 +581,166 @@ fn a_class_role_becomes_the_injectors_flags() {
         assert!(words.iter().any(|w| w == flag), "{flag} in {words:?}");
     }
 }
+
+const ENV_CONTAINERS: &str = "secrets-injector.io/env-containers";
+const SECRETS_ENV: &str = "/secrets-injector/bin/secrets-env";
+
+/// The seeds' parameter-store pod with a command for nginx and `env-containers: nginx`.
+fn seed_with_env() -> (Value, Value) {
+    let (class, mut pod) = seed("mypod_parameter_store.yaml");
+    pod["spec"]["containers"][0]["command"] = json!(["nginx", "-g", "daemon off;"]);
+    annotate(&mut pod, &[(ENV_CONTAINERS, "nginx")]);
+    (class, pod)
+}
+
+fn env_wrapped(dirs: &[&str], own: &[&str]) -> Value {
+    let mut command = vec![json!(SECRETS_ENV)];
+    for dir in dirs {
+        command.extend([json!("--dir"), json!(dir)]);
+    }
+    command.push(json!("--"));
+    command.extend(own.iter().map(|word| json!(word)));
+    Value::Array(command)
+}
+
+#[test]
+fn env_containers_read_every_secrets_volume_in_mount_order() {
+    let (class, mut pod) = seed_with_env();
+    annotate(&mut pod, &[("secrets-injector.io/objects", ONE_OBJECT)]);
+    pod["spec"]["containers"][0]["volumeMounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "parameter-store", "mountPath": "/etc/one", "subPath": "_test_parameter"}));
+    let cfg = cfg_with(&[class], CsiVolumes::Rewrite);
+    let (out, warnings) = mutated(&pod, &cfg);
+    let nginx = named(&out, "containers", "nginx");
+    // The CSI volume is mounted first; the webhook's own mount is added after it.
+    assert_eq!(
+        nginx["command"],
+        env_wrapped(
+            &["/var/secrets", "/mnt/secrets-store"],
+            &["nginx", "-g", "daemon off;"]
+        )
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    for part in [
+        "container \"nginx\"",
+        "\"parameter-store\" at /etc/one with a subPath",
+    ] {
+        assert!(warnings[0].contains(part), "{part:?} in {warnings:?}");
+    }
+    // The webhook's init container copies secrets-env; the CSI one does not.
+    assert!(args(injector(&out)).contains(&"--secrets-env-dir=/secrets-injector/bin".to_owned()));
+    let csi_init = named(
+        &out,
+        "initContainers",
+        "secrets-injector-csi-parameter-store",
+    );
+    assert!(
+        !args(csi_init)
+            .iter()
+            .any(|a| a.starts_with("--secrets-env-dir"))
+    );
+    assert_converged(&out, &cfg);
+
+    // A wrapper written with another `--dir` list is corrected, not nested.
+    let mut older = out.clone();
+    older["spec"]["containers"][0]["command"] =
+        env_wrapped(&["/mnt/secrets-store"], &["nginx", "-g", "daemon off;"]);
+    let (again, _) = mutated(&older, &cfg);
+    assert_eq!(again, out);
+    validate(&[("csi-env-mixed", &out)]);
+}
+
+#[test]
+fn a_csi_pod_without_objects_gets_env_containers_from_its_csi_init_container() {
+    let (class, pod) = seed_with_env();
+    let cfg = cfg_with(&[class], CsiVolumes::Rewrite);
+    let (out, warnings) = mutated(&pod, &cfg);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let nginx = named(&out, "containers", "nginx");
+    assert_eq!(
+        nginx["command"],
+        env_wrapped(&["/var/secrets"], &["nginx", "-g", "daemon off;"])
+    );
+    assert_eq!(
+        nginx["volumeMounts"],
+        json!([
+            {"mountPath": "/var/secrets", "name": "parameter-store", "readOnly": true},
+            {"name": "secrets-injector-bin", "mountPath": "/secrets-injector/bin", "readOnly": true},
+        ])
+    );
+    assert_eq!(
+        named(&out, "volumes", "secrets-injector-bin"),
+        &json!({"name": "secrets-injector-bin", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}})
+    );
+    let init = list(&out, "initContainers");
+    assert_eq!(init.len(), 1, "{init:?}");
+    let csi_args = args(&init[0]);
+    assert_eq!(
+        csi_args[csi_args.len() - 2],
+        "--secrets-env-dir=/secrets-injector/bin"
+    );
+    assert!(csi_args.last().unwrap().starts_with("--objects="));
+    assert_eq!(
+        init[0]["volumeMounts"],
+        json!([
+            {"name": "parameter-store", "mountPath": "/mnt/secrets-store"},
+            {"name": "secrets-injector-bin", "mountPath": "/secrets-injector/bin"},
+        ])
+    );
+    // Rewritten, the pod has no CSI volume left: a re-invocation leaves it as it is.
+    assert_eq!(mutate(&out, &cfg), Decision::Skip);
+    validate(&[("csi-env-only", &out)]);
+}
+
+#[test]
+fn env_containers_rules_hold_on_a_csi_pod_without_objects() {
+    let (class, pod) = seed_with_env();
+    let cfg = cfg_with(&[class], CsiVolumes::Rewrite);
+
+    let mut no_command = pod.clone();
+    no_command["spec"]["containers"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("command");
+    assert_denied_with(&no_command, &cfg, &["container \"nginx\" has no command"]);
+
+    let mut unknown = pod.clone();
+    annotate(&mut unknown, &[(ENV_CONTAINERS, "web")]);
+    assert_denied_with(&unknown, &cfg, &["the pod has no container \"web\""]);
+
+    // A container that reads the volume only through subPath, or not at all, has no directory.
+    let mut sub_path = pod.clone();
+    sub_path["spec"]["containers"][0]["volumeMounts"][0]["subPath"] = json!("_test_parameter");
+    let mut other = pod.clone();
+    other["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "side", "image": "s", "command": ["/side"]}));
+    annotate(&mut other, &[(ENV_CONTAINERS, "side")]);
+    for (pod, name) in [(&sub_path, "nginx"), (&other, "side")] {
+        assert_denied_with(
+            pod,
+            &cfg,
+            &[
+                &format!("container \"{name}\" mounts no secrets volume as a directory"),
+                "without subPath",
+            ],
+        );
+    }
+
+    // Only the CSI init container may write where secrets-env is copied.
+    let mut writable = pod.clone();
+    writable["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+        "name": "side", "image": "s",
+        "volumeMounts": [{"name": "secrets-injector-bin", "mountPath": "/opt/bin"}]}));
+    assert_denied_with(
+        &writable,
+        &cfg,
+        &["only the injector may write secrets-env"],
+    );
+}

@@ -146,6 +146,7 @@ pub fn build_in(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> Ask {
         &targets,
         &mount_path,
         init_first,
+        annotations::INIT_CONTAINER_NAME,
         &mut problems,
         &mut warnings,
     );

@@ -52,8 +52,35 @@ pub fn mutate(pod: &Value, cfg: &MutationConfig) -> Decision {
 /// `mutate` for a pod in a namespace, or a workload's pod template (`ctx`): the namespace is
 /// where its SecretProviderClasses are looked up.
 pub fn mutate_in(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> Decision {
-    let main = injection::build_in(pod, cfg, ctx);
-    let csi = csi::build(pod, cfg, ctx);
+    let mut main = injection::build_in(pod, cfg, ctx);
+    let mut csi = csi::build(pod, cfg, ctx);
+    // `secrets-env` reads every secrets volume a container mounts: the webhook's own and the
+    // rewritten CSI ones.
+    let csi_volumes = env::csi_volumes(pod, csi.rewrites.iter().map(|r| r.volume.as_str()));
+    let mut csi_env = env::EnvContainers::default();
+    match &mut main {
+        Ask::Inject(injection) => env::read_dirs(
+            pod,
+            &mut injection.env,
+            Some(&injection.mount_path),
+            &csi_volumes,
+            &mut csi.problems,
+            &mut csi.warnings,
+        ),
+        Ask::None if !csi.rewrites.is_empty() => {
+            let filler = csi::container_name(&csi.rewrites[0].volume);
+            csi_env = env::resolve_for_csi(pod, &filler, &mut csi.problems, &mut csi.warnings);
+            env::read_dirs(
+                pod,
+                &mut csi_env,
+                None,
+                &csi_volumes,
+                &mut csi.problems,
+                &mut csi.warnings,
+            );
+        }
+        _ => {}
+    }
     if !csi.problems.is_empty() {
         let mut problems: Vec<String> = match main {
             Ask::Deny(message) => vec![message],
@@ -76,6 +103,12 @@ pub fn mutate_in(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> Decisi
             (patch::build(pod, injection, cfg), warnings)
         }
     };
+    if !csi_env.found.is_empty() {
+        env::patch(pod, &csi_env, &mut patch.0);
+        if let Some(first) = csi.rewrites.first_mut() {
+            env::fill_from(&mut first.container);
+        }
+    }
     if !csi.rewrites.is_empty() {
         // The rewrite's positions are those of the pod after the other operations.
         let patched;

@@ -32,7 +32,7 @@ pub fn build(pod: &Value, mut injection: Injection, cfg: &MutationConfig) -> Pat
     target_mounts(pod, &injection, &mut ops);
     let sidecar = injection.refresh.take();
     let init_first = injection.init_first;
-    env::patch(pod, &injection.env, &injection.mount_path, &mut ops);
+    env::patch(pod, &injection.env, &mut ops);
     let desired = desired_container(injection, cfg);
     let sidecar = sidecar.map(|sidecar| refresh::desired_sidecar(&desired, sidecar, cfg));
     init_container(pod, desired, init_first, &mut ops);
