@@ -763,7 +763,7 @@ fn csi_sidecars_converge_and_go_when_the_pod_no_longer_refreshes() {
         [
             "secrets-injector",
             "secrets-injector-csi-secrets",
-            &init_names(&out)[4]
+            init_names(&out)[4]
         ]
     );
     assert!(
