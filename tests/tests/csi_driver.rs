@@ -79,41 +79,58 @@ fn admit(client: &Client, pod: &Value) -> Value {
     apply_patch(pod, &response)
 }
 
-/// An API server for the classes, `webhook serve --csi-volumes=rewrite` reading them, and moto
-/// seeded with the manifests' objects.
-struct World {
-    _certs: tempfile::TempDir,
+/// An API server that holds the classes, and `webhook serve --csi-volumes=rewrite` (and `extra`
+/// flags) reading them from it.
+struct Served {
+    client: Client,
     api: ApiServer,
     _webhook: Webhook,
-    client: Client,
-    moto: Moto,
+    _certs: tempfile::TempDir,
 }
 
-fn world() -> World {
-    podman::test_images();
+fn serve(extra: &[&str]) -> Served {
     let certs = tempfile::tempdir().expect("temp dir");
     let program = workspace_binary("webhook");
     https::make_certs(&program, certs.path(), &["--extra-san", "127.0.0.1"]);
     let path = |name: &str| certs.path().join(name);
     let api = ApiServer::start(&path("tls.crt"), &path("tls.key"));
     let kubeconfig = api.kubeconfig(certs.path(), &path("ca.crt"));
-    let webhook = Webhook::start(
-        &program,
-        [
-            "--tls-cert".into(),
-            path("tls.crt").into_os_string(),
-            "--tls-key".into(),
-            path("tls.key").into_os_string(),
-            format!("--injector-image={INJECTOR_IMAGE}").into(),
-            "--csi-volumes=rewrite".into(),
-            "--kubeconfig".into(),
-            kubeconfig.into_os_string(),
-        ],
-    );
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "--tls-cert".into(),
+        path("tls.crt").into_os_string(),
+        "--tls-key".into(),
+        path("tls.key").into_os_string(),
+        format!("--injector-image={INJECTOR_IMAGE}").into(),
+        "--csi-volumes=rewrite".into(),
+        "--kubeconfig".into(),
+        kubeconfig.into_os_string(),
+    ];
+    args.extend(extra.iter().map(Into::into));
+    let webhook = Webhook::start(&program, args);
     let client = Client::new(webhook.addr, SERVICE_NAME, &[&path("ca.crt")]);
+    Served {
+        client,
+        api,
+        _webhook: webhook,
+        _certs: certs,
+    }
+}
+
+/// The class in the test's namespace on the API server.
+fn apply_class(api: &ApiServer, class: &Value) {
+    let mut class = class.clone();
+    class["metadata"]["namespace"] = json!(NAMESPACE);
+    api.apply(&class);
+}
+
+#[test]
+fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
+    podman::test_images();
+    let Served { client, api, .. } = &serve(&[]);
     let moto = Moto::start();
+    let endpoint = moto.endpoint();
     seed::seed(
-        &moto.endpoint(),
+        &endpoint,
         REGION,
         &[
             parameter("/test/parameter", "gonitest", "SecureString"),
@@ -123,21 +140,6 @@ fn world() -> World {
             ),
         ],
     );
-    World {
-        _certs: certs,
-        api,
-        _webhook: webhook,
-        client,
-        moto,
-    }
-}
-
-#[test]
-fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
-    let World {
-        api, client, moto, ..
-    } = &world();
-    let endpoint = moto.endpoint();
     let cases = [
         (
             "mypod_parameter_store.yaml",
@@ -156,9 +158,7 @@ fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
     ];
     for (file, volume, expected) in cases {
         let input = documents(file, &endpoint);
-        let mut class = input[0].clone();
-        class["metadata"]["namespace"] = json!(NAMESPACE);
-        api.apply(&class);
+        apply_class(api, &input[0]);
         let mut served = admit(client, &input[1]);
         // Offline, the same pod (the API server's namespace aside).
         let output = inject(&input);
@@ -195,19 +195,126 @@ fn the_csi_drivers_manifests_give_the_same_files_at_the_pods_own_path() {
     }
 }
 
+/// SPEC "SecretProviderClass and CSI volumes": the seeds' CSI pod with `refresh-interval`. Its
+/// volume's refresh sidecar (the init container running `refresh`) brings a value rotated in moto
+/// to the app's own mount while the app runs.
+#[test]
+fn a_rewritten_csi_volume_is_refreshed_while_the_app_runs() {
+    podman::test_images();
+    let Served { client, api, .. } = &serve(&["--refresh-min-interval=1s"]);
+    let moto = Moto::start();
+    let endpoint = moto.endpoint();
+    seed::seed(
+        &endpoint,
+        REGION,
+        &[parameter("/test/parameter", "gonitest", "SecureString")],
+    );
+    // The app records the first value where the test sees it, then waits until the file holds
+    // another; it gives up when the sidecar's process is gone (they share a process namespace).
+    let script = r#"
+        cd /var/secrets
+        first=$(busybox cat _test_parameter)
+        echo "$first" > /scratch/started
+        until [ "$(busybox cat _test_parameter)" != "$first" ]; do
+            busybox pidof injector >/dev/null || { echo "the sidecar is gone" >&2; exit 3; }
+            busybox sleep 0.2
+        done
+        echo "first=$first now=$(busybox cat _test_parameter)"
+    "#;
+    let mut input = documents("mypod_parameter_store.yaml", &endpoint);
+    apply_class(api, &input[0]);
+    let pod = &mut input[1];
+    pod["metadata"]["annotations"]["secrets-injector.io/refresh-interval"] = json!("2s");
+    pod["spec"]["shareProcessNamespace"] = json!(true);
+    pod["spec"]["volumes"]
+        .as_array_mut()
+        .expect("volumes")
+        .push(json!({"name": "scratch", "emptyDir": {}}));
+    let app = &mut pod["spec"]["containers"][0];
+    app["command"] = json!(["/bin/busybox", "sh", "-c", script]);
+    app["volumeMounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .push(json!({"name": "scratch", "mountPath": "/scratch"}));
+    let mutated = admit(client, pod);
+
+    let name = "secrets-injector-refresh-parameter-store";
+    let sidecar = pod_runner::container(&mutated, name);
+    assert_eq!(sidecar["restartPolicy"], "Always");
+    assert_eq!(
+        sidecar["command"],
+        json!(["/usr/local/bin/injector", "refresh"])
+    );
+    let args = sidecar["args"].as_array().expect("args");
+    assert_eq!(args.last(), Some(&json!("--interval=2s")));
+    validate::validate_manifests_for(
+        &validate::KUBERNETES_VERSIONS,
+        &[(
+            "csi-refresh.json".to_owned(),
+            serde_json::to_string(&mutated).expect("JSON"),
+        )],
+    )
+    .expect("the mutated pod is valid for every supported Kubernetes version");
+
+    let volumes = Volumes::for_pod(&mutated, "web-identity-token");
+    let started = volumes.dir("scratch").join("started");
+    let run = std::thread::scope(|scope| {
+        let running = scope.spawn(|| pod_runner::run_pod(&mutated, &volumes));
+        // Rotate only once the app has read the first value.
+        while !started.exists() && !running.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if started.exists() {
+            seed::seed(
+                &endpoint,
+                REGION,
+                &[parameter("/test/parameter", "rotated", "SecureString")],
+            );
+        }
+        running.join().expect("the pod run")
+    });
+
+    let injector = run.container("secrets-injector-csi-parameter-store");
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    let sidecar = run.container(name);
+    assert_eq!(
+        sidecar.exit_code, 0,
+        "the sidecar ends with 0 only when stopped (SIGTERM): {sidecar:#?}"
+    );
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    assert_eq!(app.stdout.trim(), "first=gonitest now=rotated", "{app:#?}");
+    for container in [injector, sidecar] {
+        let output = format!("{}{}", container.stdout, container.stderr);
+        for value in ["gonitest", "rotated"] {
+            assert!(
+                !output.contains(value),
+                "a value leaked into the output of a container:\n{output}"
+            );
+        }
+    }
+}
+
 /// SPEC "SecretProviderClass and CSI volumes": the seeds' Secrets Manager pod with
 /// `env-containers` and nothing else of the webhook's: its CSI init container copies
 /// `secrets-env`, which reads the rewritten volume at the pod's own path, and the app process
 /// (a static busybox printing its environment) has the values as variables.
 #[test]
 fn a_csi_pods_env_containers_get_the_volumes_values_as_variables() {
-    let World {
-        api, client, moto, ..
-    } = &world();
-    let input = documents("mypod_secrets_manager.yaml", &moto.endpoint());
-    let mut class = input[0].clone();
-    class["metadata"]["namespace"] = json!(NAMESPACE);
-    api.apply(&class);
+    podman::test_images();
+    let Served { client, api, .. } = &serve(&[]);
+    let moto = Moto::start();
+    let endpoint = moto.endpoint();
+    seed::seed(
+        &endpoint,
+        REGION,
+        &[secret(
+            "test/secret",
+            r#"{"username":"example","password":"example1234"}"#,
+        )],
+    );
+    let input = documents("mypod_secrets_manager.yaml", &endpoint);
+    apply_class(api, &input[0]);
     let mut pod = input[1].clone();
     pod["metadata"]["annotations"] = json!({"secrets-injector.io/env-containers": "nginx"});
     pod["spec"]["containers"][0]["command"] = json!(["/bin/busybox"]);

@@ -451,7 +451,15 @@ fn pruned_pods_get_the_same_answer() {
         &[class, self::class("app", json!({"objects": ONE_OBJECT}))],
         CsiVolumes::Rewrite,
     );
-    for (pod, is_csi) in [(pod, true), (pod_naming("app"), false)] {
+    let mut refreshes = pod.clone();
+    annotate(
+        &mut refreshes,
+        &[
+            ("secrets-injector.io/refresh-interval", "5m"),
+            ("secrets-injector.io/refresh-url", "http://localhost/reload"),
+        ],
+    );
+    for (pod, is_csi) in [(pod, true), (refreshes, true), (pod_naming("app"), false)] {
         let whole = mutate(&pod, &cfg);
         assert!(matches!(whole, Decision::Patch { .. }), "{whole:?}");
         // In the API server's order: kind and operation before the object.
@@ -743,4 +751,270 @@ fn env_containers_rules_hold_on_a_csi_pod_without_objects() {
         &cfg,
         &["only the injector may write secrets-env"],
     );
+}
+
+/// Two CSI volumes (one with a name at the length limit) and the webhook's own volume, the pod
+/// asking for a refresh every 30 seconds with a reload URL.
+fn csi_pod_that_refreshes() -> (Value, MutationConfig) {
+    let classes = [class(
+        "one",
+        json!({"objects": ONE_OBJECT, "region": "eu-west-1"}),
+    )];
+    let mut cfg = cfg_with(&classes, CsiVolumes::Rewrite);
+    cfg.refresh_min_interval = std::time::Duration::from_secs(1);
+    let csi = |volume: &str| {
+        json!({"name": volume, "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": true,
+               "volumeAttributes": {"secretProviderClass": "one"}}})
+    };
+    let long = "v".repeat(63);
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "app", "annotations": {
+            "secrets-injector.io/objects": "- objectName: /app/other\n  objectType: ssmparameter\n",
+            "secrets-injector.io/refresh-interval": "30s",
+            "secrets-injector.io/refresh-url": "http://localhost:8080/reload"}},
+        "spec": {
+            "securityContext": {"runAsUser": 1000, "runAsGroup": 1000},
+            "volumes": [csi("secrets"), csi(&long)],
+            "initContainers": [{"name": "migrate", "image": "m",
+                "volumeMounts": [{"name": "secrets", "mountPath": "/s"}]}],
+            "containers": [{"name": "app", "image": "a", "volumeMounts": [
+                {"name": "secrets", "mountPath": "/etc/app/db", "subPath": "_app_db"},
+                {"name": &long, "mountPath": "/long"}]}]
+        }
+    });
+    (pod, cfg)
+}
+
+fn init_names(pod: &Value) -> Vec<&str> {
+    list(pod, "initContainers")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn refresh_interval_gives_each_rewritten_volume_its_own_sidecar() {
+    let (pod, cfg) = csi_pod_that_refreshes();
+    let (out, warnings) = mutated(&pod, &cfg);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(
+            "container \"app\" mounts the volume \"secrets\" at /etc/app/db with subPath"
+        ),
+        "{warnings:?}"
+    );
+    let names = init_names(&out);
+    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(
+        names[..4],
+        [
+            "secrets-injector",
+            "secrets-injector-refresh",
+            "secrets-injector-csi-secrets",
+            "secrets-injector-refresh-secrets"
+        ]
+    );
+    let (long_init, long_sidecar) = (names[4], names[5]);
+    assert!(
+        long_init.starts_with("secrets-injector-csi-vvv"),
+        "{names:?}"
+    );
+    assert!(
+        long_sidecar.starts_with("secrets-injector-refresh-vvv") && long_sidecar.len() == 63,
+        "{names:?}"
+    );
+    assert_eq!(names[6], "migrate");
+    let own = named(&out, "initContainers", "secrets-injector-refresh");
+    for (init, sidecar) in [
+        (
+            "secrets-injector-csi-secrets",
+            "secrets-injector-refresh-secrets",
+        ),
+        (long_init, long_sidecar),
+    ] {
+        let init = named(&out, "initContainers", init).as_object().unwrap();
+        let sidecar = named(&out, "initContainers", sidecar).as_object().unwrap();
+        for (key, value) in init {
+            if !["name", "command", "args", "resources"].contains(&key.as_str()) {
+                assert_eq!(sidecar.get(key), Some(value), "{key}");
+            }
+        }
+        assert_eq!(sidecar["restartPolicy"], "Always");
+        assert_eq!(
+            sidecar["command"],
+            json!(["/usr/local/bin/injector", "refresh"])
+        );
+        let mut expected = args(&Value::Object(init.clone()));
+        expected.extend([
+            "--interval=30s".to_owned(),
+            "--url=http://localhost:8080/reload".to_owned(),
+        ]);
+        assert_eq!(args(&Value::Object(sidecar.clone())), expected);
+        // The refresh flags' resources, as the webhook's own sidecar has them.
+        assert_eq!(sidecar["resources"], own["resources"]);
+        assert_eq!(sidecar.len(), init.len() + 1, "{sidecar:?}");
+    }
+    assert_converged(&out, &cfg);
+    validate_for(
+        &secrets_injector_e2e::validate::KUBERNETES_VERSIONS,
+        &[("csi-refresh", &out)],
+    );
+
+    // Without the webhook's own volume, the sidecars are the only ones.
+    let mut csi_only = pod.clone();
+    csi_only["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("secrets-injector.io/objects");
+    let (csi_only, _) = mutated(&csi_only, &cfg);
+    assert_eq!(init_names(&csi_only)[..2], names[2..4]);
+    assert_eq!(mutate(&csi_only, &cfg), Decision::Skip);
+    validate_for(
+        &secrets_injector_e2e::validate::KUBERNETES_VERSIONS,
+        &[("csi-only-refresh", &csi_only)],
+    );
+}
+
+#[test]
+fn csi_sidecars_converge_and_go_when_the_pod_no_longer_refreshes() {
+    let (pod, cfg) = csi_pod_that_refreshes();
+    let (out, _) = mutated(&pod, &cfg);
+    // The pod as mutated, but with its CSI volumes again (as a re-invocation of a pod another
+    // webhook gave them back would be).
+    let mut again = out.clone();
+    again["spec"]["volumes"] = pod["spec"]["volumes"].clone();
+    again["spec"]["volumes"]
+        .as_array_mut()
+        .unwrap()
+        .push(out["spec"]["volumes"][2].clone());
+    let restored = |pod: &Value| {
+        let mut pod = pod.clone();
+        pod["spec"]["volumes"] = out["spec"]["volumes"].clone();
+        pod
+    };
+    let (same, _) = mutated(&again, &cfg);
+    assert_eq!(restored(&same), out);
+
+    // A forged sidecar is set to the current one, one moved away comes back after its init
+    // container, and one for no volume goes.
+    let mut forged = again.clone();
+    let init = forged["spec"]["initContainers"].as_array_mut().unwrap();
+    init[3]["command"] = json!(["sh", "-c", "cat /mnt/secrets-store/*"]);
+    init[3]["workingDir"] = json!("/tmp");
+    let moved = init.remove(5);
+    init.push(moved);
+    init.push(json!({"name": "secrets-injector-refresh-nothing", "image": "x"}));
+    let (fixed, _) = mutated(&forged, &cfg);
+    assert_eq!(restored(&fixed), out);
+
+    // Without refresh-interval, the sidecars go, the webhook's own with them.
+    let mut stopped = forged.clone();
+    for name in [
+        "secrets-injector.io/refresh-interval",
+        "secrets-injector.io/refresh-url",
+    ] {
+        stopped["metadata"]["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove(name);
+    }
+    let (stopped, _) = mutated(&stopped, &cfg);
+    assert_eq!(
+        init_names(&stopped)[..3],
+        [
+            "secrets-injector",
+            "secrets-injector-csi-secrets",
+            init_names(&out)[4]
+        ]
+    );
+    assert!(
+        init_names(&stopped)
+            .iter()
+            .all(|name| !name.starts_with("secrets-injector-refresh")),
+        "{:?}",
+        init_names(&stopped)
+    );
+}
+
+#[test]
+fn csi_only_pods_are_held_to_the_refresh_rules() {
+    let (mut pod, cfg) = csi_pod_that_refreshes();
+    pod["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("secrets-injector.io/objects");
+    let mut fast = pod.clone();
+    annotate(
+        &mut fast,
+        &[("secrets-injector.io/refresh-interval", "500ms")],
+    );
+    assert_denied_with(
+        &fast,
+        &cfg,
+        &["annotation secrets-injector.io/refresh-interval"],
+    );
+    let mut no_interval = pod.clone();
+    no_interval["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("secrets-injector.io/refresh-interval");
+    assert_denied_with(
+        &no_interval,
+        &cfg,
+        &[
+            "annotation secrets-injector.io/refresh-url is set without secrets-injector.io/refresh-interval",
+        ],
+    );
+    let mut signal = pod.clone();
+    annotate(
+        &mut signal,
+        &[("secrets-injector.io/refresh-signal", "SIGHUP app")],
+    );
+    assert_denied_with(&signal, &cfg, &["spec.shareProcessNamespace: true"]);
+    signal["spec"]["shareProcessNamespace"] = json!(true);
+    let (out, _) = mutated(&signal, &cfg);
+    let sidecar = named(&out, "initContainers", "secrets-injector-refresh-secrets");
+    assert!(args(sidecar).contains(&"--signal=SIGHUP app".to_owned()));
+    let mut clash = pod.clone();
+    clash["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "secrets-injector-refresh-secrets", "image": "x"}));
+    assert_denied_with(
+        &clash,
+        &cfg,
+        &["container name \"secrets-injector-refresh-secrets\" is reserved"],
+    );
+}
+
+/// A pod with only CSI volumes, `env-containers` and `refresh-interval`: the CSI init container
+/// copies `secrets-env`; its refresh sidecar neither copies it again nor mounts its volume.
+#[test]
+fn a_csi_refresh_sidecar_neither_copies_secrets_env_nor_mounts_its_volume() {
+    let (class, mut pod) = seed_with_env();
+    annotate(&mut pod, &[("secrets-injector.io/refresh-interval", "5m")]);
+    let cfg = cfg_with(&[class], CsiVolumes::Rewrite);
+    let (out, _) = mutated(&pod, &cfg);
+    let init = list(&out, "initContainers");
+    let names: Vec<&str> = init.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "secrets-injector-csi-parameter-store",
+            "secrets-injector-refresh-parameter-store"
+        ]
+    );
+    let copies = |c: &Value| args(c).iter().any(|a| a.starts_with("--secrets-env-dir="));
+    let mounts_bin = |c: &Value| {
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "secrets-injector-bin")
+    };
+    assert!(copies(&init[0]) && mounts_bin(&init[0]), "{:#}", init[0]);
+    assert!(!copies(&init[1]) && !mounts_bin(&init[1]), "{:#}", init[1]);
+    validate(&[("csi-env-refresh", &out)]);
 }

@@ -58,7 +58,12 @@ pub struct CsiAsk {
 /// The init container's name for a volume: the prefix and the volume's name, shortened to the
 /// 63-character limit with a stable hash of the whole name, so two long names never share one.
 pub fn container_name(volume: &str) -> String {
-    let name = format!("{CONTAINER_PREFIX}{volume}");
+    named(CONTAINER_PREFIX, volume)
+}
+
+/// `prefix` and the volume's name, shortened as [`container_name`] is.
+pub(super) fn named(prefix: &str, volume: &str) -> String {
+    let name = format!("{prefix}{volume}");
     if name.len() <= MAX_NAME {
         return name;
     }
@@ -186,7 +191,7 @@ pub fn build(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> CsiAsk {
 
 /// The containers that mount the volume, regular ones first (the first of them is whose
 /// identity and AWS env the init container takes), else every regular container.
-fn mounting(pod: &Value, volume: &str) -> Targets {
+pub(super) fn mounting(pod: &Value, volume: &str) -> Targets {
     let mut found = Vec::new();
     for list in [ContainerList::Containers, ContainerList::InitContainers] {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
@@ -351,10 +356,17 @@ pub fn ops(pod: &Value, rewrites: Vec<Rewrite>, cfg: &MutationConfig) -> Vec<Pat
     ops
 }
 
-/// Every mount of the volume, in any container, made read-only: only its init container writes.
+/// Every mount of the volume, in any container, made read-only: only its init container (and
+/// refresh sidecar) writes.
 fn read_only_mounts(pod: &Value, volume: &str, ops: &mut Vec<PatchOperation>) {
     for list in ContainerList::ALL {
         for (c, container) in pod::containers(pod, list).iter().enumerate() {
+            let name = pod::name(container);
+            if list == ContainerList::InitContainers
+                && (name.starts_with(CONTAINER_PREFIX) || pod::is_own_container(name))
+            {
+                continue;
+            }
             for (m, mount) in pod::mounts(container).iter().enumerate() {
                 if mount.get("name").and_then(Value::as_str) == Some(volume)
                     && mount.get("readOnly") != Some(&Value::Bool(true))

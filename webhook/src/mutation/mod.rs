@@ -4,13 +4,15 @@
 //! that adds the init container, its volume and mounts; `config` is the flags that shape them
 //! (shared by `webhook serve` and `webhook inject`); `resources` and `quantity` are the init
 //! container's resources; `plan_cache` keeps object lists already checked; `refresh` is the
-//! refresh annotations and the native sidecar that re-reads the objects. A new capability (a
-//! container, volume or env the webhook adds) is a file of its own here, called from `patch`.
+//! refresh annotations and the native sidecar that re-reads the objects; `csi` rewrites CSI
+//! volumes and `csi_refresh` gives each its sidecar. A new capability (a container, volume or env
+//! the webhook adds) is a file of its own here, called from `patch`.
 
 pub(crate) mod assume_role;
 pub(crate) mod classes;
 pub(crate) mod config;
 pub(crate) mod csi;
+pub(crate) mod csi_refresh;
 pub(crate) mod env;
 pub(crate) mod injection;
 pub(crate) mod patch;
@@ -28,6 +30,7 @@ use injection::Ask;
 pub use classes::{ClassSource, Classes, Context, DocumentClasses, Lookup, NoClasses};
 pub use config::{CsiVolumes, InjectorUser, MutationConfig};
 pub use csi::CONTAINER_PREFIX as CSI_CONTAINER_PREFIX;
+pub use csi_refresh::CONTAINER_PREFIX as CSI_REFRESH_PREFIX;
 pub use injection::INJECTOR_PATH;
 pub use plan_cache::PlanCache;
 pub use quantity::Quantity;
@@ -54,6 +57,7 @@ pub fn mutate(pod: &Value, cfg: &MutationConfig) -> Decision {
 pub fn mutate_in(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> Decision {
     let mut main = injection::build_in(pod, cfg, ctx);
     let mut csi = csi::build(pod, cfg, ctx);
+    let refresh = csi_refresh::read(pod, cfg, &main, &mut csi);
     // `secrets-env` reads every secrets volume a container mounts: the webhook's own and the
     // rewritten CSI ones.
     let csi_volumes = env::csi_volumes(pod, csi.rewrites.iter().map(|r| r.volume.as_str()));
@@ -122,7 +126,10 @@ pub fn mutate_in(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> Decisi
             patched = copy;
             &patched
         };
-        patch.0.extend(csi::ops(base, csi.rewrites, cfg));
+        let sidecars = csi_refresh::desired(&csi.rewrites, refresh.as_ref(), cfg);
+        let mut ops = csi::ops(base, csi.rewrites, cfg);
+        csi_refresh::ops(base, sidecars, &mut ops);
+        patch.0.extend(ops);
     }
     if !csi.warnings.is_empty() {
         warnings.extend(csi.warnings);

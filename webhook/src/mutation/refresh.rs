@@ -158,7 +158,7 @@ pub fn read(
     {
         problems.push(format!("annotation {REFRESH_URL}: {message}"));
     }
-    warnings.extend(sub_path_warnings(pod));
+    warnings.extend(sub_path_warnings(pod, VOLUME_NAME));
     if problems.len() != before {
         return None;
     }
@@ -264,9 +264,9 @@ fn user_mismatch(
     }
 }
 
-/// A warning for each mount of the files' volume with `subPath`: the runtime resolves it once,
-/// when the container starts, so that container keeps the first values.
-fn sub_path_warnings(pod: &Value) -> Vec<String> {
+/// A warning for each mount of the files' volume `volume` with `subPath`: the runtime resolves it
+/// once, when the container starts, so that container keeps the first values.
+pub(super) fn sub_path_warnings(pod: &Value, volume: &str) -> Vec<String> {
     let mut warnings = Vec::new();
     for list in ContainerList::ALL {
         for container in pod::containers(pod, list) {
@@ -275,7 +275,7 @@ fn sub_path_warnings(pod: &Value) -> Vec<String> {
                 continue;
             }
             for mount in pod::mounts(container) {
-                if mount.get("name").and_then(Value::as_str) != Some(VOLUME_NAME) {
+                if mount.get("name").and_then(Value::as_str) != Some(volume) {
                     continue;
                 }
                 let sub_path = ["subPath", "subPathExpr"].into_iter().find(|key| {
@@ -287,7 +287,7 @@ fn sub_path_warnings(pod: &Value) -> Vec<String> {
                 if let Some(key) = sub_path {
                     warnings.push(format!(
                         "annotation {REFRESH_INTERVAL}: container {name:?} mounts the volume \
-                         {VOLUME_NAME:?} at {} with {key}, which is resolved once, when the \
+                         {volume:?} at {} with {key}, which is resolved once, when the \
                          container starts: it never sees a refresh; read the file through a \
                          mount of the whole volume instead",
                         pod::mount_path(mount)
@@ -340,7 +340,24 @@ pub fn desired_sidecar(
 /// drops one a pod forged. `ops` are the operations so far, which may have added or moved the
 /// init container.
 pub fn sidecar(pod: &Value, desired: Option<Map<String, Value>>, ops: &mut Vec<PatchOperation>) {
-    let own = |container: &Value| pod::name(container) == REFRESH_CONTAINER_NAME;
+    sidecar_after(
+        pod,
+        INIT_CONTAINER_NAME,
+        REFRESH_CONTAINER_NAME,
+        desired,
+        ops,
+    );
+}
+
+/// [`sidecar`] for the sidecar `name` of the init container `anchor`.
+pub(super) fn sidecar_after(
+    pod: &Value,
+    anchor: &str,
+    name: &str,
+    desired: Option<Map<String, Value>>,
+    ops: &mut Vec<PatchOperation>,
+) {
+    let own = |container: &Value| pod::name(container) == name;
     let present = pod::containers(pod, ContainerList::InitContainers)
         .iter()
         .any(own);
@@ -354,9 +371,7 @@ pub fn sidecar(pod: &Value, desired: Option<Map<String, Value>>, ops: &mut Vec<P
         return;
     }
     let init = pod::containers(&after, ContainerList::InitContainers);
-    let injector = init
-        .iter()
-        .position(|c| pod::name(c) == INIT_CONTAINER_NAME);
+    let injector = init.iter().position(|c| pod::name(c) == anchor);
     let current = init.iter().position(own);
     match (desired, current) {
         (None, None) => {}

@@ -157,9 +157,11 @@ pub fn named_containers(value: Option<&str>) -> Option<Vec<String>> {
 }
 
 /// Whether `name` is one of the webhook's own init containers (the injector and the refresh
-/// sidecar), which are never targets and which it alone may name.
+/// sidecars), which are never targets and which it alone may name.
 pub fn is_own_container(name: &str) -> bool {
-    name == annotations::INIT_CONTAINER_NAME || name == annotations::REFRESH_CONTAINER_NAME
+    name == annotations::INIT_CONTAINER_NAME
+        || name == annotations::REFRESH_CONTAINER_NAME
+        || name.starts_with(crate::mutation::CSI_REFRESH_PREFIX)
 }
 
 /// The target containers: those `names` gives (regular or init), else every regular container.
