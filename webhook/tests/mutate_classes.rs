@@ -62,14 +62,6 @@ fn args(container: &Value) -> Vec<String> {
         .collect()
 }
 
-fn assert_denied_with(pod: &Value, cfg: &MutationConfig, expected: &[&str]) -> String {
-    let message = denial(pod, cfg);
-    for part in expected {
-        assert!(message.contains(part), "expected {part:?} in:\n{message}");
-    }
-    message
-}
-
 #[test]
 fn the_annotation_takes_objects_and_settings_from_the_class() {
     let cfg = cfg_with(

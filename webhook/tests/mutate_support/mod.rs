@@ -182,3 +182,12 @@ pub fn validate_for(versions: &[&str], pods: &[(&str, &Value)]) {
         panic!("{report}");
     }
 }
+
+/// The denial of `pod` under `cfg`, checked to contain every one of `expected`.
+pub fn assert_denied_with(pod: &Value, cfg: &MutationConfig, expected: &[&str]) -> String {
+    let message = denial(pod, cfg);
+    for part in expected {
+        assert!(message.contains(part), "expected {part:?} in:\n{message}");
+    }
+    message
+}
