@@ -745,3 +745,24 @@ fn an_opted_out_pod_with_a_forged_injector_is_left_to_the_api_server() {
     );
     assert_eq!(mutate(&pod, &cfg()), Decision::Skip);
 }
+
+/// Tens of thousands of names in `env-containers`, each written twice (about 250 KB, what the
+/// API server lets annotations hold): each missing container is one problem, counted once, and the
+/// denial stays short.
+#[test]
+fn env_containers_with_a_huge_list_of_names_is_denied_counting_each_once() {
+    let names: Vec<String> = (0..15_000).map(|i| format!("c{i}")).collect();
+    let list = [names.join(","), names.join(",")].join(",");
+    let mut spec = json!({"containers": [app()]});
+    spec["containers"][0]["command"] = json!(["/app"]);
+    let pod = pod(json!({"secrets-injector.io/env-containers": list}), spec);
+    let Decision::Deny(message) = mutate(&pod, &cfg()) else {
+        panic!("a pod naming containers it does not have is denied");
+    };
+    assert!(
+        message.contains("the pod has no container \"c0\""),
+        "{message}"
+    );
+    assert!(message.ends_with("; and 14980 more problems"), "{message}");
+    assert!(message.len() < 12 * 1024, "{} bytes", message.len());
+}

@@ -56,8 +56,10 @@ pub fn resolve(
         return EnvContainers::default();
     };
     let mut found = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        if names[..i].contains(name) {
+    // A set, not a scan of the names before: a pod may write tens of thousands of names.
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    for name in &names {
+        if !seen.insert(name.as_str()) {
             continue;
         }
         match check_container(pod, targets, name, init_first) {
