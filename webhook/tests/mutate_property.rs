@@ -375,3 +375,90 @@ fn generated_pods_with_the_webhooks_parts_already_there_converge_in_one_step() {
     }
     assert!(checked > PODS / 2, "checked {checked}");
 }
+
+/// Containers only the webhook names, as a pod might carry them: forged (another image, junk
+/// fields), stale (a sidecar no annotation asks for), or twice.
+fn forged_container(rng: &mut Rng) -> Value {
+    let name = *rng.pick(&[
+        "secrets-injector",
+        "secrets-injector-refresh",
+        "secrets-injector-refresh-gone",
+    ]);
+    let mut container = json!({"name": name, "image": "evil.example.com/x:1"});
+    if rng.percent(50) {
+        container["command"] = json!(["/bin/sh", "-c", "cat /mnt/secrets-store/*"]);
+    }
+    if rng.percent(50) {
+        container["restartPolicy"] = json!("Always");
+    }
+    if rng.percent(30) {
+        container["securityContext"] = json!({"privileged": true});
+    }
+    container
+}
+
+#[test]
+fn forged_misplaced_or_stale_parts_converge_in_one_step() {
+    // Whatever of the webhook's containers a pod carries, and wherever: one mutation gives what
+    // a fresh injection gives (the pod's own containers untouched, in their order), and a second
+    // mutation changes nothing.
+    let cfg = cfg();
+    let mut rng = Rng(0xF0E6_ED00_0B5E_55ED);
+    let mut checked = 0;
+    for index in 0..PODS {
+        let mut pod = gen_pod(&mut rng, index);
+        if rng.percent(50) {
+            pod["metadata"]["annotations"]["secrets-injector.io/refresh-interval"] = json!("5m");
+        }
+        let clean = pod.clone();
+        let init = pod["spec"]
+            .as_object_mut()
+            .unwrap()
+            .entry("initContainers")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .unwrap();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(init.len() + 1);
+            init.insert(at, forged_container(&mut rng));
+        }
+        let forged = pod.clone();
+        let Decision::Patch { patch, .. } = mutate(&forged, &cfg) else {
+            continue;
+        };
+        let mut once = forged.clone();
+        json_patch::patch(&mut once, &patch).unwrap_or_else(|e| {
+            panic!(
+                "pod {index}: {e}\npatch {}\n{forged:#}",
+                serde_json::to_string(&patch).unwrap()
+            )
+        });
+        api_rules(&once).unwrap_or_else(|e| panic!("pod {index}: {e}\n{once:#}"));
+        match mutate(&once, &cfg) {
+            Decision::Patch { patch, .. } => assert!(
+                patch.0.is_empty(),
+                "pod {index}: second mutation gave {}\n{once:#}",
+                serde_json::to_string(&patch).unwrap()
+            ),
+            other => panic!("pod {index}: second mutation gave {other:?}"),
+        }
+        let Decision::Patch { patch, .. } = mutate(&clean, &cfg) else {
+            panic!("pod {index}: the clean pod must be injected as the forged one was");
+        };
+        let mut fresh = clean.clone();
+        json_patch::patch(&mut fresh, &patch).unwrap();
+        let init_first =
+            clean["metadata"]["annotations"]["secrets-injector.io/init-first"] != "false";
+        if init_first {
+            // (With init-first "false" a forged injector keeps its place among the pod's own.)
+            assert_eq!(
+                list(&once, "initContainers"),
+                list(&fresh, "initContainers"),
+                "pod {index}: the forged pod's init containers differ from a fresh injection's"
+            );
+        }
+        assert_eq!(list(&once, "containers"), list(&fresh, "containers"));
+        checked += 1;
+    }
+    assert!(checked > PODS / 2, "checked {checked}");
+}

@@ -214,11 +214,11 @@ fn pod_update(req: &Request<'_>, object: &RawValue, name: &str) -> Outcome {
     }
 }
 
-/// A pod kept raw, read pruned; read whole when CSI volumes are rewritten, as the pruned read
-/// skips the spec of a pod whose annotations do not ask for objects.
+/// A pod kept raw, read pruned; with its spec whatever its annotations say when CSI volumes are
+/// rewritten.
 fn read_pod(raw: &RawValue, cfg: &MutationConfig) -> serde_json::Result<Value> {
     if cfg.csi_volumes == CsiVolumes::Rewrite {
-        serde_json::from_str(raw.get())
+        pruned::read_with::<true>(raw)
     } else {
         pruned::read(raw)
     }

@@ -5,6 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use secrets_injector_objects::refresh::Interval;
+
 use super::classes::Classes;
 use super::plan_cache::PlanCache;
 use super::quantity::Quantity;
@@ -81,7 +83,7 @@ pub struct MutationConfig {
     pub injector_user: InjectorUser,
 
     /// Shortest `refresh-interval` a pod may ask for (every cycle calls AWS for every object).
-    #[arg(long, env = "SECRETS_INJECTOR_REFRESH_MIN_INTERVAL", default_value = "30s", value_parser = super::refresh::parse_min_interval)]
+    #[arg(long, env = "SECRETS_INJECTOR_REFRESH_MIN_INTERVAL", default_value = "30s", value_parser = parse_min_interval)]
     pub refresh_min_interval: Duration,
 
     /// CPU request of the refresh sidecar (on Fargate it adds to the pod's size).
@@ -110,6 +112,18 @@ pub struct MutationConfig {
     #[arg(long, env = "SECRETS_INJECTOR_CSI_VOLUMES", value_enum, default_value_t = CsiVolumes::Ignore)]
     pub csi_volumes: CsiVolumes,
 
+    /// With --csi-volumes=rewrite: the most CSI volumes of the Secrets Store CSI driver one pod
+    /// may have rewritten; a pod with more is denied (each is an init container, and a lookup).
+    #[arg(long, env = "SECRETS_INJECTOR_MAX_CSI_VOLUMES", default_value_t = DEFAULT_MAX_CSI_VOLUMES)]
+    pub max_csi_volumes: usize,
+
+    /// The work one review may do, in units (one unit: one container, mount, env entry, volume
+    /// or object looked at once); a pod that needs more is denied. Counted, not timed, so the
+    /// answer is the same on every machine: the default is hundreds of times what a large real
+    /// pod needs.
+    #[arg(long, env = "SECRETS_INJECTOR_REVIEW_WORK_BUDGET", default_value_t = DEFAULT_REVIEW_WORK_BUDGET)]
+    pub review_work_budget: u64,
+
     /// Object lists already checked, shared by every review (not a flag).
     #[arg(skip)]
     pub plans: PlanCache,
@@ -118,6 +132,11 @@ pub struct MutationConfig {
     #[arg(skip)]
     pub classes: Classes,
 }
+
+/// `--max-csi-volumes` by default.
+pub const DEFAULT_MAX_CSI_VOLUMES: usize = 16;
+/// `--review-work-budget` by default: a real pod of 50 containers needs a few thousand units.
+pub const DEFAULT_REVIEW_WORK_BUDGET: u64 = 2_000_000;
 
 /// What the webhook does with a pod's Secrets Store CSI volumes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -149,6 +168,8 @@ impl MutationConfig {
             refresh_memory_limit: None,
             secret_provider_classes: false,
             csi_volumes: CsiVolumes::Ignore,
+            max_csi_volumes: DEFAULT_MAX_CSI_VOLUMES,
+            review_work_budget: DEFAULT_REVIEW_WORK_BUDGET,
             plans: PlanCache::default(),
             classes: Classes::default(),
         }
@@ -183,8 +204,76 @@ impl MutationConfig {
                 "--volume-size-limit must be more than 0: the files need room".to_owned(),
             ));
         }
-        super::refresh::validate_config(self)
+        validate_refresh(self)
     }
+}
+
+/// The injector's own needs besides the files: its peak RSS is about 13 MiB (BENCHMARKS.md).
+const PROCESS_MEMORY: u128 = 16 << 20;
+
+/// `--refresh-min-interval`: written as the annotation is (`30s`, `5m`).
+pub(crate) fn parse_min_interval(text: &str) -> Result<Duration, String> {
+    Interval::parse(text).map(|interval| interval.duration())
+}
+
+/// The bytes of memory the sidecar needs at least: the volume's files (a memory-backed
+/// `emptyDir` is a tmpfs of `sizeLimit`, and what the sidecar writes is charged to it), the
+/// values of one generation held while they are written (at most half the volume, which must hold
+/// two generations during a swap), and the process.
+fn required_memory(cfg: &MutationConfig) -> u128 {
+    let volume = cfg.volume_size_limit.nanos().div_ceil(1_000_000_000);
+    volume + volume.div_ceil(2) + PROCESS_MEMORY
+}
+
+/// A whole number of bytes as a quantity, in `Mi` or `Ki` when it is a multiple.
+fn bytes_quantity(bytes: u128) -> Quantity {
+    let text = if bytes.is_multiple_of(1 << 20) {
+        format!("{}Mi", bytes >> 20)
+    } else if bytes.is_multiple_of(1 << 10) {
+        format!("{}Ki", bytes >> 10)
+    } else {
+        bytes.to_string()
+    };
+    text.parse()
+        .expect("a whole number of bytes is a Kubernetes quantity")
+}
+
+/// `--refresh-memory-limit`, or what the sidecar needs when it is not set.
+pub(crate) fn refresh_memory_limit(cfg: &MutationConfig) -> Quantity {
+    cfg.refresh_memory_limit
+        .clone()
+        .unwrap_or_else(|| bytes_quantity(required_memory(cfg)))
+}
+
+/// What the refresh flags must satisfy together, checked once at startup.
+fn validate_refresh(cfg: &MutationConfig) -> Result<()> {
+    let required = required_memory(cfg);
+    if let Some(limit) = &cfg.refresh_memory_limit
+        && limit.nanos() < required * 1_000_000_000
+    {
+        return Err(Error::Config(format!(
+            "--refresh-memory-limit {limit} is less than the refresh sidecar needs with \
+             --volume-size-limit {}: {} (the volume, half of it again for the values held while \
+             a new generation is written, and 16Mi for the process), or the kernel would kill it \
+             mid-swap; raise it, or leave it unset to have it computed",
+            cfg.volume_size_limit,
+            bytes_quantity(required)
+        )));
+    }
+    let memory = refresh_memory_limit(cfg);
+    let pairs = [
+        ("cpu", &cfg.refresh_cpu_request, &cfg.refresh_cpu_limit),
+        ("memory", &cfg.refresh_memory_request, &memory),
+    ];
+    for (resource, request, limit) in pairs {
+        if request.nanos() > limit.nanos() {
+            return Err(Error::Config(format!(
+                "--refresh-{resource}-request {request} is more than the refresh sidecar's \
+                 {resource} limit {limit}; the API server would reject every pod that refreshes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn parse_image(text: &str) -> Result<String, String> {
@@ -334,6 +423,18 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_limit_covers_the_volume_and_the_process() {
+        let mut cfg = MutationConfig::for_tests("i");
+        assert_eq!(refresh_memory_limit(&cfg).as_str(), "40Mi");
+        cfg.volume_size_limit = "1Gi".parse().unwrap();
+        assert_eq!(refresh_memory_limit(&cfg).as_str(), "1552Mi");
+        cfg.volume_size_limit = "1000k".parse().unwrap();
+        assert_eq!(bytes_quantity(required_memory(&cfg)).as_str(), "18277216");
+        cfg.refresh_memory_limit = Some("2Gi".parse().unwrap());
+        assert_eq!(refresh_memory_limit(&cfg).as_str(), "2Gi");
+    }
+
+    #[test]
     fn every_flag_has_its_environment_variable() {
         use clap::CommandFactory;
         let cmd = Cli::command();
@@ -345,6 +446,6 @@ mod tests {
             assert_eq!(env.as_deref(), Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 15);
+        assert_eq!(checked, 17);
     }
 }

@@ -2,88 +2,33 @@
 //! is an AWS one becomes an in-memory volume under its own name, filled by an init container of
 //! its own (`secrets-injector-csi-<volume>`) from the class's objects. The app's mounts of it
 //! (paths and `subPath` included) stay as they are, made read-only. A class of another provider,
-//! or one that syncs a Secret, is left to the CSI driver with a warning.
+//! or one that syncs a Secret, is left to the CSI driver with a warning. Volumes rewritten by an
+//! earlier mutation (their init container is there) are adopted as they are: their class is no
+//! longer written in the pod.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 
-use json_patch::PatchOperation;
-use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, ReplaceOperation};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use secrets_injector_objects::annotations::{
-    BIN_VOLUME_NAME, DEFAULT_MOUNT_PATH, INIT_CONTAINER_NAME, INJECT, REFRESH_CONTAINER_NAME,
-    VOLUME_NAME,
-};
+use secrets_injector_objects::annotations::{DEFAULT_MOUNT_PATH, INJECT, STATUS, STATUS_INJECTED};
 use secrets_injector_objects::class::{self, ClassSpec, KIND, Refusal};
 use secrets_injector_objects::error;
 use secrets_injector_objects::mode::{AppIdentity, FileMode};
-use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
 
 use super::assume_role;
 use super::classes::Context;
 use super::config::{CsiVolumes, MutationConfig};
-use super::env::EnvContainers;
-use super::injection::{Injection, copied_mount_problems, resolve_region};
-use super::patch;
+use super::container::{self, Filler};
+use super::edit::{Edit, OwnedInit, Rewritten};
 use super::provider_class::{self, Found};
 use super::resources;
+use crate::owned;
 use crate::pod::{self, ContainerList, ContainerRef, Targets};
-
-/// Prefix of the init container of each rewritten volume.
-pub const CONTAINER_PREFIX: &str = "secrets-injector-csi-";
-/// The longest container name the API server accepts (a DNS label).
-const MAX_NAME: usize = 63;
-
-/// One volume to rewrite: where it is and the init container that fills it.
-#[derive(Debug)]
-pub struct Rewrite {
-    pub volume: String,
-    pub volume_index: usize,
-    pub container: Map<String, Value>,
-    /// What the init container fetches (`webhook policy` reads it).
-    pub plan: Arc<Plan>,
-}
-
-/// What the pod's CSI volumes ask for.
-#[derive(Debug, Default)]
-pub struct CsiAsk {
-    pub rewrites: Vec<Rewrite>,
-    pub warnings: Vec<String>,
-    /// Reasons to deny the pod.
-    pub problems: Vec<String>,
-}
-
-/// The init container's name for a volume: the prefix and the volume's name, shortened to the
-/// 63-character limit with a stable hash of the whole name, so two long names never share one.
-pub fn container_name(volume: &str) -> String {
-    named(CONTAINER_PREFIX, volume)
-}
-
-/// `prefix` and the volume's name, shortened as [`container_name`] is.
-pub(super) fn named(prefix: &str, volume: &str) -> String {
-    let name = format!("{prefix}{volume}");
-    if name.len() <= MAX_NAME {
-        return name;
-    }
-    // FNV-1a: stable across versions and platforms, unlike the standard library's hasher.
-    let hash = volume
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    let suffix = format!("-{:08x}", hash as u32);
-    let mut cut = MAX_NAME - suffix.len();
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}{suffix}", name[..cut].trim_end_matches('-'))
-}
 
 /// The class a volume names when it is a volume of the Secrets Store CSI driver (`Some("")` when
 /// it names none).
-fn csi_class(volume: &Value) -> Option<&str> {
+pub fn csi_class(volume: &Value) -> Option<&str> {
     let csi = volume.get("csi")?;
     if csi.get("driver").and_then(Value::as_str) != Some(class::CSI_DRIVER) {
         return None;
@@ -96,151 +41,244 @@ fn csi_class(volume: &Value) -> Option<&str> {
     )
 }
 
-/// Reads the pod's CSI volumes and checks their classes.
-pub fn build(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> CsiAsk {
-    let mut ask = CsiAsk::default();
-    if cfg.csi_volumes != CsiVolumes::Rewrite || pod::annotation(pod, INJECT) == Some("false") {
-        return ask;
+/// Reads the pod's CSI volumes, checks their classes, and adds each rewrite to the edit; adopts
+/// the volumes an earlier mutation rewrote.
+pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit) {
+    if pod::annotation(pod, INJECT) == Some("false") {
+        return;
     }
+    let volumes = pod::volumes(pod);
+    let init = pod::containers(pod, ContainerList::InitContainers);
+    edit.work.charge(volumes.len() + init.len());
+    adopt(pod, volumes, init, edit);
+    if cfg.csi_volumes != CsiVolumes::Rewrite {
+        return;
+    }
+    let csi: Vec<(&str, &str)> = volumes
+        .iter()
+        .filter_map(|volume| Some((name_of(volume), csi_class(volume)?)))
+        .collect();
+    if csi.is_empty() {
+        return;
+    }
+    if csi.len() > cfg.max_csi_volumes && !pod::is_windows(pod) {
+        return edit.problem(format!(
+            "the pod has {} volumes of the Secrets Store CSI driver ({}), and this webhook rewrites \
+             at most {} in one pod (--max-csi-volumes); give the pod fewer CSI volumes (one class \
+             can list every object it needs)",
+            csi.len(),
+            class::CSI_DRIVER,
+            cfg.max_csi_volumes
+        ));
+    }
+    let mounting = mounting(pod, edit);
+    let regular: HashSet<&str> = pod::containers(pod, ContainerList::Containers)
+        .iter()
+        .map(pod::name)
+        .collect();
     let namespace = ctx.namespace(pod);
-    for (index, volume) in pod::volumes(pod).iter().enumerate() {
-        let Some(class_name) = csi_class(volume) else {
-            continue;
-        };
-        let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
+    // One lookup and one derivation per class, whatever the number of volumes naming it.
+    let mut classes: HashMap<&str, Found> = HashMap::new();
+    for (name, class_name) in csi {
         let label = format!("volume {name:?} (CSI, {KIND} {class_name:?})");
         if pod::is_windows(pod) {
             // The injector's init container needs Linux; the driver serves Windows nodes.
-            ask.warnings.push(format!(
+            edit.warnings.push(format!(
                 "{label}: left to the CSI driver: the pod runs on Windows (spec.os.name: windows)"
             ));
             continue;
         }
-        if [VOLUME_NAME, BIN_VOLUME_NAME].contains(&name) {
-            ask.problems.push(format!(
+        if owned::is_own_volume(name) {
+            edit.problem(format!(
                 "{label}: the volume name {name:?} is the webhook's own; rename the volume (and \
                  its mounts)"
             ));
             continue;
         }
         if class_name.is_empty() {
-            ask.warnings.push(format!(
+            edit.warnings.push(format!(
                 "volume {name:?}: a {} volume without volumeAttributes.{} is left to the CSI driver",
                 class::CSI_DRIVER,
                 class::CSI_CLASS_ATTRIBUTE
             ));
             continue;
         }
+        let first_use = !classes.contains_key(class_name);
+        let found = classes
+            .entry(class_name)
+            .or_insert_with(|| provider_class::find(cfg, namespace, class_name));
         // A pod's controller retries a denial; a workload applied before its classes (Helm
         // orders custom resources last) must not be refused for it.
-        let mut not_there = |reason: String| {
+        let not_there = |edit: &mut Edit, reason: String| {
             if ctx.template {
-                ask.warnings.push(format!(
+                edit.warnings.push(format!(
                     "{label}: {reason}; pods of this template will be denied until it exists"
                 ));
             } else {
-                ask.problems.push(format!("{label}: {reason}"));
+                edit.problem(format!("{label}: {reason}"));
             }
         };
-        let spec = match provider_class::find(cfg, namespace, class_name) {
+        let spec = match found {
             Found::Spec(spec) => spec,
             Found::Missing => {
-                not_there(provider_class::missing(class_name, namespace));
+                not_there(edit, provider_class::missing(class_name, namespace));
                 continue;
             }
             Found::Unavailable(reason) => {
-                not_there(provider_class::unavailable(class_name, &reason));
+                let reason = provider_class::unavailable(class_name, reason);
+                not_there(edit, reason);
                 continue;
             }
             Found::Refused(Refusal::Invalid(errors)) => {
-                ask.problems.push(format!("volume {name:?}: {errors}"));
+                edit.problem(format!("volume {name:?}: {errors}"));
                 continue;
             }
             Found::Refused(refusal) => {
-                ask.warnings.push(format!(
+                edit.warnings.push(format!(
                     "{label}: left to the CSI driver: {}",
                     refusal.reason()
                 ));
                 continue;
             }
         };
-        let clash = pod::containers(pod, ContainerList::Containers)
-            .iter()
-            .any(|c| pod::name(c) == container_name(name));
-        if clash {
-            ask.problems.push(format!(
-                "container name {:?} is reserved for the init container of {label}; rename the container",
-                container_name(name)
+        let filler = owned::csi_filler(name);
+        if regular.contains(filler.as_str()) {
+            edit.problem(format!(
+                "container name {filler:?} is reserved for the init container of {label}; rename the container"
             ));
             continue;
         }
-        match rewrite(pod, cfg, index, name, class_name, spec) {
-            Ok((rewrite, warnings)) => {
-                ask.rewrites.push(rewrite);
-                ask.warnings.extend(warnings);
+        if first_use {
+            edit.warnings.extend(spec.warnings.iter().cloned());
+        }
+        let targets = mounting.get(name).cloned().unwrap_or_else(|| Targets {
+            found: (0..pod::containers(pod, ContainerList::Containers).len())
+                .map(|index| ContainerRef {
+                    list: ContainerList::Containers,
+                    index,
+                })
+                .collect(),
+            missing: Vec::new(),
+        });
+        match rewrite(pod, cfg, name, class_name, spec, &targets, edit, first_use) {
+            Ok(()) => {
+                edit.volumes.push(json!({
+                    "name": name,
+                    "emptyDir": {"medium": "Memory", "sizeLimit": cfg.volume_size_limit.as_str()},
+                }));
+                edit.read_only.push(name.to_owned());
+                edit.rewritten.push(Rewritten {
+                    volume: name.to_owned(),
+                    mounting: targets,
+                    adopted: false,
+                });
+                edit.annotate(STATUS, STATUS_INJECTED);
             }
-            Err(problems) => ask.problems.extend(
-                problems
-                    .into_iter()
-                    .map(|problem| format!("volume {name:?}: {problem}")),
-            ),
+            Err(problems) => {
+                for problem in problems {
+                    edit.problem(format!("volume {name:?}: {problem}"));
+                }
+            }
         }
     }
-    ask
 }
 
-/// The containers that mount the volume, regular ones first (the first of them is whose
-/// identity and AWS env the init container takes), else every regular container.
-pub(super) fn mounting(pod: &Value, volume: &str) -> Targets {
-    let mut found = Vec::new();
+fn name_of(volume: &Value) -> &str {
+    volume.get("name").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The volumes an earlier mutation rewrote: no longer CSI volumes, with their init container
+/// there, which is kept as it is (its class is not written in the pod any more).
+fn adopt(pod: &Value, volumes: &[Value], init: &[Value], edit: &mut Edit) {
+    let fillers: HashMap<&str, &Value> = init
+        .iter()
+        .filter(|c| owned::kind(pod::name(c)) == Some(owned::Kind::CsiFiller))
+        .map(|c| (pod::name(c), c))
+        .collect();
+    if fillers.is_empty() {
+        return;
+    }
+    let mut mounting: Option<HashMap<String, Targets>> = None;
+    for volume in volumes {
+        let name = name_of(volume);
+        if csi_class(volume).is_some() {
+            continue;
+        }
+        let filler = owned::csi_filler(name);
+        let Some(existing) = fillers.get(filler.as_str()) else {
+            continue;
+        };
+        let Some(fields) = existing.as_object() else {
+            continue;
+        };
+        if edit.init_named(&filler).is_some() {
+            continue;
+        }
+        let mounting = mounting.get_or_insert_with(|| self::mounting(pod, edit));
+        edit.init.push(OwnedInit {
+            name: filler,
+            fields: fields.clone(),
+            volume: name.to_owned(),
+            sidecar_of: None,
+        });
+        edit.rewritten.push(Rewritten {
+            volume: name.to_owned(),
+            mounting: mounting.get(name).cloned().unwrap_or_default(),
+            adopted: true,
+        });
+    }
+}
+
+/// For every volume, the containers that mount it, regular ones first (the first of them is
+/// whose identity and AWS env its init container takes), in one walk of the pod.
+fn mounting(pod: &Value, edit: &mut Edit) -> HashMap<String, Targets> {
+    let mut found: HashMap<String, Targets> = HashMap::new();
+    let mut units = 0;
     for list in [ContainerList::Containers, ContainerList::InitContainers] {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
-            let mounts_it = pod::mounts(container)
-                .iter()
-                .any(|m| m.get("name").and_then(Value::as_str) == Some(volume));
-            if mounts_it {
-                found.push(ContainerRef { list, index });
+            if list == ContainerList::InitContainers
+                && owned::is_init_container(pod::name(container))
+            {
+                continue;
+            }
+            let mut seen: HashSet<&str> = HashSet::new();
+            for mount in pod::mounts(container) {
+                units += 1;
+                let volume = name_of(mount);
+                if seen.insert(volume) {
+                    found
+                        .entry(volume.to_owned())
+                        .or_default()
+                        .found
+                        .push(ContainerRef { list, index });
+                }
             }
         }
     }
-    if found.is_empty() {
-        found = (0..pod::containers(pod, ContainerList::Containers).len())
-            .map(|index| ContainerRef {
-                list: ContainerList::Containers,
-                index,
-            })
-            .collect();
-    }
-    Targets {
-        found,
-        missing: Vec::new(),
-    }
+    edit.work.charge(units);
+    found
 }
 
-/// The checked plan and the init container of one volume, or every problem.
+/// The checked plan and the init container of one volume into the edit, or every problem.
+#[allow(clippy::too_many_arguments)]
 fn rewrite(
     pod: &Value,
     cfg: &MutationConfig,
-    volume_index: usize,
     volume: &str,
     class_name: &str,
-    spec: ClassSpec,
-) -> Result<(Rewrite, Vec<String>), Vec<String>> {
-    let targets = mounting(pod, volume);
+    spec: &ClassSpec,
+    targets: &Targets,
+    edit: &mut Edit,
+    first_use: bool,
+) -> Result<(), Vec<String>> {
     let first = targets.first().and_then(|at| pod::container(pod, at));
     let identity = pod::identity(pod, first);
     let mut problems = Vec::new();
     let region = match spec.region.clone() {
         Some(region) => Some(region),
-        None => resolve_region(pod, cfg, first, &mut problems),
+        None => container::region(pod, cfg, first, &mut problems),
     };
-    let copied_env = first.map(pod::copied_env).unwrap_or_default();
-    let copied_mounts = first
-        .map(|first| pod::copied_mounts(first, &copied_env))
-        .unwrap_or_default();
-    if let Some(first) = first {
-        problems.extend(copied_mount_problems(first, &copied_mounts));
-    }
+    let (copied_env, copied_mounts) = container::copied(first, &mut problems);
     let Some(region) = region.filter(|_| problems.is_empty()) else {
         return Err(problems);
     };
@@ -284,180 +322,34 @@ fn rewrite(
         args.extend(assume_role::class_args(role));
     }
     args.push(format!("--objects={}", spec.objects));
-    let mut warnings = spec.warnings.clone();
-    warnings.extend(
-        plan.warnings
-            .iter()
-            .map(|warning| class::class_warning(class_name, warning)),
-    );
-    let injection = Injection {
-        plan: Arc::clone(&plan),
-        mount_path: DEFAULT_MOUNT_PATH.to_owned(),
-        targets,
-        identity,
-        init_first: true,
-        resources: resources::from_config(cfg),
-        args,
-        copied_env,
-        copied_mounts,
-        refresh: None,
-        env: EnvContainers::default(),
-        warnings: Vec::new(),
-    };
-    let mut container = patch::desired_container(injection, cfg);
-    container.insert("name".to_owned(), json!(container_name(volume)));
-    // The injector writes into this volume (its first mount), not the webhook's own.
-    if let Some(mount) = container
-        .get_mut("volumeMounts")
-        .and_then(Value::as_array_mut)
-        .and_then(|mounts| mounts.first_mut())
-    {
-        mount["name"] = json!(volume);
+    if first_use {
+        edit.warnings.extend(
+            plan.warnings
+                .iter()
+                .map(|warning| class::class_warning(class_name, warning)),
+        );
     }
-    Ok((
-        Rewrite {
+    let name = owned::csi_filler(volume);
+    let fields = container::fields(
+        Filler {
+            name: name.clone(),
+            // The injector writes into this volume, not the webhook's own.
             volume: volume.to_owned(),
-            volume_index,
-            container,
-            plan,
+            mount_path: DEFAULT_MOUNT_PATH.to_owned(),
+            args,
+            copied_env,
+            copied_mounts,
+            resources: resources::from_config(cfg),
+            identity,
         },
-        warnings,
-    ))
-}
-
-fn ptr(tokens: &[&str]) -> PointerBuf {
-    PointerBuf::from_tokens(tokens.iter().copied())
-}
-
-fn add(path: PointerBuf, value: Value) -> PatchOperation {
-    PatchOperation::Add(AddOperation { path, value })
-}
-
-/// The operations of the rewrites on `pod` (the pod as it is after the webhook's other
-/// operations, so positions are right).
-pub fn ops(pod: &Value, rewrites: Vec<Rewrite>, cfg: &MutationConfig) -> Vec<PatchOperation> {
-    let mut ops = Vec::new();
-    if rewrites.is_empty() {
-        return ops;
-    }
-    patch::status_annotation(pod, &mut ops);
-    for rewrite in &rewrites {
-        let index = rewrite.volume_index.to_string();
-        ops.push(PatchOperation::Replace(ReplaceOperation {
-            path: ptr(&["spec", "volumes", &index]),
-            value: json!({
-                "name": rewrite.volume,
-                "emptyDir": {"medium": "Memory", "sizeLimit": cfg.volume_size_limit.as_str()},
-            }),
-        }));
-        read_only_mounts(pod, &rewrite.volume, &mut ops);
-    }
-    init_containers(pod, rewrites, &mut ops);
-    ops
-}
-
-/// Every mount of the volume, in any container, made read-only: only its init container (and
-/// refresh sidecar) writes.
-fn read_only_mounts(pod: &Value, volume: &str, ops: &mut Vec<PatchOperation>) {
-    for list in ContainerList::ALL {
-        for (c, container) in pod::containers(pod, list).iter().enumerate() {
-            let name = pod::name(container);
-            if list == ContainerList::InitContainers
-                && (name.starts_with(CONTAINER_PREFIX) || pod::is_own_container(name))
-            {
-                continue;
-            }
-            for (m, mount) in pod::mounts(container).iter().enumerate() {
-                if mount.get("name").and_then(Value::as_str) == Some(volume)
-                    && mount.get("readOnly") != Some(&Value::Bool(true))
-                {
-                    let (c, m) = (c.to_string(), m.to_string());
-                    ops.push(add(
-                        ptr(&["spec", list.key(), &c, "volumeMounts", &m, "readOnly"]),
-                        Value::Bool(true),
-                    ));
-                }
-            }
-        }
-    }
-}
-
-/// The init containers: one already there (a re-invocation) is set to the current one; new ones
-/// go right after the webhook's own, before the pod's init containers, which may read the files
-/// as they could read the CSI driver's.
-fn init_containers(pod: &Value, rewrites: Vec<Rewrite>, ops: &mut Vec<PatchOperation>) {
-    let init = pod::containers(pod, ContainerList::InitContainers);
-    let mut at = init
-        .iter()
-        .take_while(|c| [INIT_CONTAINER_NAME, REFRESH_CONTAINER_NAME].contains(&pod::name(c)))
-        .count();
-    let has_list = pod
-        .get("spec")
-        .and_then(|spec| spec.get("initContainers"))
-        .is_some_and(Value::is_array);
-    let mut new = Vec::new();
-    for Rewrite { container, .. } in rewrites {
-        let name = container.get("name").and_then(Value::as_str).unwrap_or("");
-        match init.iter().position(|c| pod::name(c) == name) {
-            Some(i) => {
-                let existing = init[i].as_object();
-                let same = existing.is_some_and(|fields| {
-                    container.iter().all(|(k, v)| match k.as_str() {
-                        "resources" => resources::same(fields.get(k), Some(v)),
-                        _ => fields.get(k) == Some(v),
-                    }) && fields.keys().all(|k| {
-                        container.contains_key(k) || patch::KEPT_FIELDS.contains(&k.as_str())
-                    })
-                });
-                if !same {
-                    let mut desired = container;
-                    for kept in patch::KEPT_FIELDS {
-                        if let Some(value) = existing.and_then(|fields| fields.get(kept)) {
-                            desired.insert(kept.to_owned(), value.clone());
-                        }
-                    }
-                    ops.push(PatchOperation::Replace(ReplaceOperation {
-                        path: ptr(&["spec", "initContainers", &i.to_string()]),
-                        value: Value::Object(desired),
-                    }));
-                }
-            }
-            None => new.push(Value::Object(container)),
-        }
-    }
-    if !has_list {
-        if !new.is_empty() {
-            ops.push(add(ptr(&["spec", "initContainers"]), Value::Array(new)));
-        }
-        return;
-    }
-    for container in new {
-        ops.push(add(
-            ptr(&["spec", "initContainers", &at.to_string()]),
-            container,
-        ));
-        at += 1;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn container_names_fit_and_stay_distinct() {
-        assert_eq!(container_name("secrets"), "secrets-injector-csi-secrets");
-        let long_a = format!("{}a", "v".repeat(62));
-        let long_b = format!("{}b", "v".repeat(62));
-        let (a, b) = (container_name(&long_a), container_name(&long_b));
-        assert!(a.len() <= MAX_NAME && b.len() <= MAX_NAME, "{a} {b}");
-        assert_ne!(a, b);
-        assert_eq!(a, container_name(&long_a));
-        assert!(a.starts_with(CONTAINER_PREFIX));
-        let exact = "v".repeat(MAX_NAME - CONTAINER_PREFIX.len());
-        assert_eq!(container_name(&exact), format!("{CONTAINER_PREFIX}{exact}"));
-        // A cut that would end in '-' does not leave "--" before the hash.
-        let dashes = format!("{}-{}", "v".repeat(32), "w".repeat(40));
-        assert!(!container_name(&dashes).contains("--"));
-    }
+        cfg,
+    );
+    edit.init.push(OwnedInit {
+        name,
+        fields,
+        volume: volume.to_owned(),
+        sidecar_of: None,
+    });
+    edit.plans.push(plan);
+    Ok(())
 }

@@ -1,12 +1,13 @@
 //! Values as environment variables (`env-containers`, SPEC "Environment variables"): each
-//! container it names runs `secrets-env` before its own command. The init container copies
-//! `secrets-env` into a second in-memory volume; the webhook checks the names and commands, wraps
-//! each command once with a `--dir` for each secrets volume the container mounts (its own wrapper
-//! is recognised whatever its `--dir` list, and corrected), adds the volume and its mounts, and
-//! warns of env entries a file will override. A pod with rewritten CSI volumes but no objects of
-//! its own has the first CSI init container copy `secrets-env`.
+//! container it names runs `secrets-env` before its own command. The first init container that
+//! fills a volume copies `secrets-env` into a second in-memory volume; the webhook checks the
+//! names and commands, wraps each command once with a `--dir` for each secrets volume the
+//! container mounts (its own wrapper is recognised whatever its `--dir` list, and corrected), adds
+//! the volume and its mounts, and warns of env entries a file will override. A pod with rewritten
+//! CSI volumes but no objects of its own has the first CSI init container copy `secrets-env`.
 
-use json_patch::PatchOperation;
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value, json};
 
 use secrets_injector_objects::annotations::{
@@ -16,53 +17,140 @@ use secrets_injector_objects::annotations::{
 use secrets_injector_objects::envfile::is_env_name;
 use secrets_injector_objects::plan::Plan;
 
-use super::csi;
-use super::injection::mount_index;
-use super::patch;
-use super::quantity::Quantity;
+use super::edit::Edit;
+use crate::owned;
 use crate::pod::{self, ContainerList, ContainerRef, Targets};
 
 /// `sizeLimit` of the bin volume: room for `secrets-env` (about 1.2 MB), counted against the
 /// pod's memory.
 pub const BIN_VOLUME_SIZE_LIMIT: &str = "8Mi";
 
-/// The containers whose command runs `secrets-env`, each with its own command (unwrapped).
-#[derive(Debug, Default)]
-pub struct EnvContainers {
-    pub found: Vec<(ContainerRef, Vec<Value>)>,
-    /// For each of `found`, the directories `secrets-env` reads, in mount order (`read_dirs`).
-    pub dirs: Vec<Vec<String>>,
+/// A container whose command runs `secrets-env`, with its own command (unwrapped).
+struct EnvContainer {
+    at: ContainerRef,
+    own: Vec<Value>,
 }
 
-/// Reads and checks `env-containers`: every name a target container of the pod, with a
-/// `command`; the bin volume's mount clear of the files' mount and of the container's own mounts.
-/// `filler` is the init container that copies `secrets-env`.
-pub fn resolve(
+/// Reads `env-containers` against what the edit already holds, and adds the bin volume, its
+/// mounts, the wrapped commands and the copy of `secrets-env` by the first filler.
+pub fn add(pod: &Value, edit: &mut Edit) {
+    let annotation = pod::annotation(pod, ENV_CONTAINERS);
+    let Some(names) = pod::named_containers(annotation) else {
+        if annotation.is_some() && edit.asks() {
+            edit.warnings.push(format!(
+                "annotation {ENV_CONTAINERS} names no container; no container gets environment variables"
+            ));
+        }
+        return;
+    };
+    let (targets, own_mount, init_first, filler) = match &edit.injected {
+        Some(injected) => (
+            injected.targets.clone(),
+            Some(injected.mount_path.clone()),
+            injected.init_first,
+            INIT_CONTAINER_NAME.to_owned(),
+        ),
+        None => match edit.rewritten.iter().find(|r| !r.adopted) {
+            // Every container of the pod may be named.
+            Some(first) => (
+                every_container(pod),
+                None,
+                true,
+                owned::csi_filler(&first.volume),
+            ),
+            None => return,
+        },
+    };
+    let mount_path = own_mount.as_deref().unwrap_or(DEFAULT_MOUNT_PATH);
+    let mut problems = Vec::new();
+    let found = resolve(
+        pod,
+        &targets,
+        &names,
+        mount_path,
+        init_first,
+        &filler,
+        &mut problems,
+    );
+    let csi_volumes: HashSet<&str> = edit.rewritten.iter().map(|r| r.volume.as_str()).collect();
+    let dirs = read_dirs(
+        pod,
+        &found,
+        own_mount.as_deref(),
+        &csi_volumes,
+        &mut problems,
+        &mut edit.warnings,
+    );
+    if let Some(plan) = edit.injected.as_ref().and_then(|i| i.plan.as_ref()) {
+        let warnings = clash_warnings(pod, &found, plan);
+        edit.warnings.extend(warnings);
+    }
+    for problem in problems {
+        edit.problem(problem);
+    }
+    if found.is_empty() {
+        return;
+    }
+    edit.add_volume(json!({
+        "name": BIN_VOLUME_NAME,
+        "emptyDir": {"medium": "Memory", "sizeLimit": BIN_VOLUME_SIZE_LIMIT},
+    }));
+    let mount = json!({"name": BIN_VOLUME_NAME, "mountPath": BIN_MOUNT_PATH, "readOnly": true});
+    for (EnvContainer { at, own }, dirs) in found.iter().zip(dirs) {
+        edit.mounts.push((*at, mount.clone()));
+        edit.commands.push((*at, wrapped(own, &dirs)));
+    }
+    if let Some(filler) = edit.init.iter_mut().find(|init| init.name == filler) {
+        fill_from(&mut filler.fields);
+    }
+}
+
+/// Every container of the pod but the webhook's: regular ones, then init containers.
+fn every_container(pod: &Value) -> Targets {
+    let mut found = Vec::new();
+    for list in [ContainerList::Containers, ContainerList::InitContainers] {
+        for (index, container) in pod::containers(pod, list).iter().enumerate() {
+            if !owned::is_init_container(pod::name(container)) {
+                found.push(ContainerRef { list, index });
+            }
+        }
+    }
+    Targets {
+        found,
+        missing: Vec::new(),
+    }
+}
+
+/// Checks `env-containers`: every name a target container of the pod, with a `command`; the bin
+/// volume's mount clear of the files' mount and of the container's own mounts. `filler` is the
+/// init container that copies `secrets-env`.
+fn resolve(
     pod: &Value,
     targets: &Targets,
+    names: &[String],
     mount_path: &str,
     init_first: bool,
     filler: &str,
     problems: &mut Vec<String>,
-    warnings: &mut Vec<String>,
-) -> EnvContainers {
-    let annotation = pod::annotation(pod, ENV_CONTAINERS);
-    let Some(names) = pod::named_containers(annotation) else {
-        if annotation.is_some() {
-            warnings.push(format!(
-                "annotation {ENV_CONTAINERS} names no container; no container gets environment variables"
-            ));
-        }
-        return EnvContainers::default();
-    };
+) -> Vec<EnvContainer> {
+    let by_name: HashMap<&str, ContainerRef> = targets
+        .found
+        .iter()
+        .rev()
+        .filter_map(|&at| Some((pod::name(pod::container(pod, at)?), at)))
+        .collect();
+    let present: HashSet<&str> = [ContainerList::Containers, ContainerList::InitContainers]
+        .iter()
+        .flat_map(|&list| pod::containers(pod, list).iter().map(pod::name))
+        .collect();
     let mut found = Vec::new();
     // A set, not a scan of the names before: a pod may write tens of thousands of names.
-    let mut seen = std::collections::HashSet::with_capacity(names.len());
-    for name in &names {
+    let mut seen = HashSet::with_capacity(names.len());
+    for name in names {
         if !seen.insert(name.as_str()) {
             continue;
         }
-        match check_container(pod, targets, name, init_first) {
+        match check_container(pod, &by_name, &present, name, init_first) {
             Ok(entry) => found.push(entry),
             Err(problem) => problems.push(format!("annotation {ENV_CONTAINERS}: {problem}")),
         }
@@ -74,80 +162,27 @@ pub fn resolve(
              /mnt/secrets-store"
         ));
     }
-    for (at, _) in &found {
-        problems.extend(bin_mount_clashes(pod, *at));
+    for entry in &found {
+        problems.extend(bin_mount_clashes(pod, entry.at));
     }
     problems.extend(writable_bin_mounts(pod, &found, filler));
-    found.sort_by_key(|(at, _)| (at.list != ContainerList::Containers, at.index));
-    EnvContainers {
-        found,
-        dirs: Vec::new(),
-    }
+    found.sort_by_key(|entry| (entry.at.list != ContainerList::Containers, entry.at.index));
+    found
 }
 
-/// `env-containers` on a pod without objects of its own whose CSI volumes are rewritten: every
-/// container of the pod may be named, and the first CSI init container (`filler`) copies
-/// `secrets-env`, before the pod's own init containers.
-pub fn resolve_for_csi(
+/// The directories each container's `secrets-env` reads: one per secrets volume it mounts, in
+/// the order of its mounts; the webhook's own at `own_mount` (last when not mounted yet: its mount
+/// is added at the end). A `subPath` mount is a file, not a directory: left out.
+fn read_dirs(
     pod: &Value,
-    filler: &str,
-    problems: &mut Vec<String>,
-    warnings: &mut Vec<String>,
-) -> EnvContainers {
-    let mut found = Vec::new();
-    for list in [ContainerList::Containers, ContainerList::InitContainers] {
-        for (index, container) in pod::containers(pod, list).iter().enumerate() {
-            let name = pod::name(container);
-            if !pod::is_own_container(name) && !name.starts_with(csi::CONTAINER_PREFIX) {
-                found.push(ContainerRef { list, index });
-            }
-        }
-    }
-    let targets = Targets {
-        found,
-        missing: Vec::new(),
-    };
-    resolve(
-        pod,
-        &targets,
-        DEFAULT_MOUNT_PATH,
-        true,
-        filler,
-        problems,
-        warnings,
-    )
-}
-
-/// The pod's rewritten CSI volumes: those rewritten now and those an earlier mutation rewrote
-/// (their init container is there).
-pub fn csi_volumes<'a>(pod: &Value, rewritten: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut volumes: Vec<String> = rewritten.map(str::to_owned).collect();
-    let init = pod::containers(pod, ContainerList::InitContainers);
-    for volume in pod::volumes(pod) {
-        let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
-        let filled = init
-            .iter()
-            .any(|c| pod::name(c) == csi::container_name(name));
-        if filled && !volumes.iter().any(|v| v == name) {
-            volumes.push(name.to_owned());
-        }
-    }
-    volumes
-}
-
-/// Sets the directories each container's `secrets-env` reads: one per secrets volume it mounts,
-/// in the order of its mounts; the webhook's own at `own_mount` (last when not mounted yet: its
-/// mount is added at the end). A `subPath` mount is a file, not a directory: left out.
-pub fn read_dirs(
-    pod: &Value,
-    env: &mut EnvContainers,
+    found: &[EnvContainer],
     own_mount: Option<&str>,
-    csi_volumes: &[String],
+    csi_volumes: &HashSet<&str>,
     problems: &mut Vec<String>,
     warnings: &mut Vec<String>,
-) {
-    env.dirs.clear();
-    for (at, _) in &env.found {
+) -> Vec<Vec<String>> {
+    let mut all = Vec::with_capacity(found.len());
+    for EnvContainer { at, .. } in found {
         let container = pod::container(pod, *at).unwrap_or(&Value::Null);
         let mut dirs: Vec<String> = Vec::new();
         let mut own_seen = false;
@@ -158,7 +193,7 @@ pub fn read_dirs(
                     own_seen = true;
                     own
                 }
-                _ if csi_volumes.iter().any(|v| v == volume) => {
+                _ if csi_volumes.contains(volume) => {
                     let sub_path = ["subPath", "subPathExpr"].iter().any(|key| {
                         mount
                             .get(key)
@@ -180,6 +215,7 @@ pub fn read_dirs(
                 }
                 _ => continue,
             };
+            // Few: one per secrets volume.
             if !dirs.iter().any(|d| d == path) {
                 dirs.push(path.to_owned());
             }
@@ -195,13 +231,14 @@ pub fn read_dirs(
                 pod::name(container)
             ));
         }
-        env.dirs.push(dirs);
+        all.push(dirs);
     }
+    all
 }
 
-/// Has a CSI volume's init container copy `secrets-env` too: its flag (before the object list,
-/// which stays last) and a writable mount of the bin volume.
-pub fn fill_from(container: &mut Map<String, Value>) {
+/// Has an init container copy `secrets-env` too: its flag (before the object list, which stays
+/// last) and a writable mount of the bin volume, right after the mount of the volume it fills.
+fn fill_from(container: &mut Map<String, Value>) {
     if let Some(args) = container.get_mut("args").and_then(Value::as_array_mut) {
         let at = args.len().saturating_sub(1);
         args.insert(at, json!(format!("--secrets-env-dir={BIN_MOUNT_PATH}")));
@@ -220,29 +257,19 @@ pub fn fill_from(container: &mut Map<String, Value>) {
 /// The container named `name`, checked, with its command unwrapped.
 fn check_container(
     pod: &Value,
-    targets: &Targets,
+    targets: &HashMap<&str, ContainerRef>,
+    present: &HashSet<&str>,
     name: &str,
     init_first: bool,
-) -> Result<(ContainerRef, Vec<Value>), String> {
+) -> Result<EnvContainer, String> {
     if name == INIT_CONTAINER_NAME {
         return Err(format!(
             "{name:?} is the webhook's own init container; name the containers whose process gets \
              the variables"
         ));
     }
-    let Some(&at) = targets
-        .found
-        .iter()
-        .find(|&&at| pod::container(pod, at).map(pod::name) == Some(name))
-    else {
-        let exists = [ContainerList::Containers, ContainerList::InitContainers]
-            .iter()
-            .any(|&list| {
-                pod::containers(pod, list)
-                    .iter()
-                    .any(|c| pod::name(c) == name)
-            });
-        return Err(if exists {
+    let Some(&at) = targets.get(name) else {
+        return Err(if present.contains(name) {
             format!(
                 "container {name:?} is not a target container, so it does not get the files; add \
                  it to the annotation {CONTAINERS} or leave it out of {ENV_CONTAINERS}"
@@ -273,7 +300,10 @@ fn check_container(
              CMD)"
         ));
     }
-    Ok((at, own.to_vec()))
+    Ok(EnvContainer {
+        at,
+        own: own.to_vec(),
+    })
 }
 
 /// The container's own command: what follows the webhook's wrapper, whatever `--dir` list the
@@ -339,21 +369,17 @@ fn bin_mount_clashes(pod: &Value, at: ContainerRef) -> Vec<String> {
 
 /// A denial for each writable mount of the bin volume outside the webhook's own parts: what is
 /// there runs as the app's command.
-fn writable_bin_mounts(
-    pod: &Value,
-    found: &[(ContainerRef, Vec<Value>)],
-    filler: &str,
-) -> Vec<String> {
+fn writable_bin_mounts(pod: &Value, found: &[EnvContainer], filler: &str) -> Vec<String> {
+    let converged: HashSet<ContainerRef> = found.iter().map(|entry| entry.at).collect();
     let mut problems = Vec::new();
     for list in ContainerList::ALL {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
             if list == ContainerList::InitContainers && pod::name(container) == filler {
                 continue;
             }
-            let converged = found
-                .iter()
-                .any(|(at, _)| *at == ContainerRef { list, index })
-                .then(|| mount_index(container, BIN_VOLUME_NAME))
+            let converged = converged
+                .contains(&ContainerRef { list, index })
+                .then(|| pod::mount_index(container, BIN_VOLUME_NAME))
                 .flatten();
             for (i, mount) in pod::mounts(container).iter().enumerate() {
                 if Some(i) == converged
@@ -377,8 +403,8 @@ fn writable_bin_mounts(
 
 /// A warning for each env entry of a container of `env-containers` that a file will replace
 /// (`envFrom` and entries added later are not seen).
-pub fn clash_warnings(pod: &Value, env: &EnvContainers, plan: &Plan) -> Vec<String> {
-    let mut files: Vec<&str> = plan
+fn clash_warnings(pod: &Value, found: &[EnvContainer], plan: &Plan) -> Vec<String> {
+    let mut files: HashSet<&str> = plan
         .env_file_sources()
         .map(|(path, _)| path.as_str())
         .collect();
@@ -389,7 +415,7 @@ pub fn clash_warnings(pod: &Value, env: &EnvContainers, plan: &Plan) -> Vec<Stri
             .filter(|name| is_env_name(name)),
     );
     let mut warnings = Vec::new();
-    for (at, _) in &env.found {
+    for EnvContainer { at, .. } in found {
         let Some(container) = pod::container(pod, *at) else {
             continue;
         };
@@ -398,11 +424,12 @@ pub fn clash_warnings(pod: &Value, env: &EnvContainers, plan: &Plan) -> Vec<Stri
             .and_then(Value::as_array)
             .map_or(&[][..], Vec::as_slice);
         let mut named: Vec<&str> = Vec::new();
+        let mut seen = HashSet::new();
         for name in entries
             .iter()
             .filter_map(|entry| entry.get("name").and_then(Value::as_str))
         {
-            if files.contains(&name) && !named.contains(&name) {
+            if files.contains(name) && seen.insert(name) {
                 named.push(name);
             }
         }
@@ -416,41 +443,6 @@ pub fn clash_warnings(pod: &Value, env: &EnvContainers, plan: &Plan) -> Vec<Stri
         }
     }
     warnings
-}
-
-/// The init container's mount of the bin volume (read-write: it copies `secrets-env` there).
-pub fn init_mount(env: &EnvContainers) -> Option<Value> {
-    (!env.found.is_empty()).then(|| json!({"name": BIN_VOLUME_NAME, "mountPath": BIN_MOUNT_PATH}))
-}
-
-/// The injector's flag that has it copy `secrets-env` into the bin volume.
-pub fn injector_arg(env: &EnvContainers) -> Option<String> {
-    (!env.found.is_empty()).then(|| format!("--secrets-env-dir={BIN_MOUNT_PATH}"))
-}
-
-/// The bin volume, its read-only mount and the wrapped command in each container (its
-/// directories set by `read_dirs`).
-pub fn patch(pod: &Value, env: &EnvContainers, ops: &mut Vec<PatchOperation>) {
-    if env.found.is_empty() {
-        return;
-    }
-    let size: Quantity = BIN_VOLUME_SIZE_LIMIT
-        .parse()
-        .expect("built-in bin volume size");
-    patch::volume(pod, BIN_VOLUME_NAME, &size, ops);
-    let mount = json!({"name": BIN_VOLUME_NAME, "mountPath": BIN_MOUNT_PATH, "readOnly": true});
-    for ((at, own), dirs) in env.found.iter().zip(&env.dirs) {
-        patch::mount(pod, *at, &mount, ops);
-        let desired = wrapped(own, dirs);
-        let current = pod::container(pod, *at).and_then(|c| c.get("command"));
-        if current != Some(&desired) {
-            let index = at.index.to_string();
-            ops.push(patch::replace(
-                patch::ptr(&["spec", at.list.key(), &index, "command"]),
-                desired,
-            ));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -495,6 +487,8 @@ mod tests {
 
     #[test]
     fn the_bin_volume_size_is_a_quantity() {
-        BIN_VOLUME_SIZE_LIMIT.parse::<Quantity>().unwrap();
+        BIN_VOLUME_SIZE_LIMIT
+            .parse::<super::super::quantity::Quantity>()
+            .unwrap();
     }
 }

@@ -1,37 +1,50 @@
-//! The injection: what the webhook adds to a pod (or pod template) and why it denies one. The
-//! decision is `mutate`'s: skip the pod, patch it, or deny it. `injection` reads and checks the
-//! pod's annotations into an `Injection` (or every reason to deny); `patch` writes the JSONPatch
-//! that adds the init container, its volume and mounts; `config` is the flags that shape them
-//! (shared by `webhook serve` and `webhook inject`); `resources` and `quantity` are the init
-//! container's resources; `plan_cache` keeps object lists already checked; `refresh` is the
-//! refresh annotations and the native sidecar that re-reads the objects; `csi` rewrites CSI
-//! volumes and `csi_refresh` gives each its sidecar. A new capability (a container, volume or env
-//! the webhook adds) is a file of its own here, called from `patch`.
+//! The injection: what the webhook adds to a pod (or pod template) and why it denies one.
+//!
+//! `mutate` runs the capabilities in a fixed order over one `Edit` (what the pod should have),
+//! each reading the pod, the flags and what the ones before it added, and none calling another:
+//! `inject` (the pod's own objects: the webhook's volume, its init container, the mounts),
+//! `csi` (CSI volumes rewritten, each with an init container), `env` (`secrets-env` for the
+//! containers that want variables), `refresh` (a sidecar after each init container that fills a
+//! volume). Then `assemble` turns the pod and the edit into the one JSON patch, with the init
+//! containers in `order`'s order; `owned` (at the crate's root, shared with the pod reader) says
+//! which entries are the webhook's. A new capability is a file here and one line in
+//! `CAPABILITIES`.
+//!
+//! Support: `container` (the injector's container and what it takes from the app), `config` (the
+//! flags, shared by `webhook serve` and `webhook inject`), `resources` and `quantity`,
+//! `plan_cache`, `classes` and `provider_class` (SecretProviderClasses), `assume_role`.
 
+pub(crate) mod assemble;
 pub(crate) mod assume_role;
 pub(crate) mod classes;
 pub(crate) mod config;
+pub(crate) mod container;
 pub(crate) mod csi;
-pub(crate) mod csi_refresh;
+pub(crate) mod edit;
 pub(crate) mod env;
-pub(crate) mod injection;
-pub(crate) mod patch;
+pub(crate) mod inject;
+pub(crate) mod order;
 pub(crate) mod plan_cache;
 pub(crate) mod provider_class;
 pub(crate) mod quantity;
 pub(crate) mod refresh;
 pub(crate) mod resources;
 
+use std::sync::Arc;
+
 use json_patch::Patch;
 use serde_json::Value;
 
-use injection::Ask;
+use secrets_injector_objects::error;
+use secrets_injector_objects::plan::Plan;
+
+use crate::owned;
+use crate::pod::{self, ContainerList};
 
 pub use classes::{ClassSource, Classes, Context, DocumentClasses, Lookup, NoClasses};
 pub use config::{CsiVolumes, InjectorUser, MutationConfig};
-pub use csi::CONTAINER_PREFIX as CSI_CONTAINER_PREFIX;
-pub use csi_refresh::CONTAINER_PREFIX as CSI_REFRESH_PREFIX;
-pub use injection::INJECTOR_PATH;
+pub use container::INJECTOR_PATH;
+pub use edit::Edit;
 pub use plan_cache::PlanCache;
 pub use quantity::Quantity;
 
@@ -46,6 +59,17 @@ pub enum Decision {
     Deny(String),
 }
 
+/// A capability: reads the pod and the edit so far, adds to the edit.
+type Capability = fn(&Value, &MutationConfig, &Context<'_>, &mut Edit);
+
+/// The capabilities, in the order they run: each may read what the ones before it added.
+const CAPABILITIES: [(&str, Capability); 4] = [
+    ("inject", inject::add),
+    ("csi", csi::add),
+    ("env", |pod, _, _, edit| env::add(pod, edit)),
+    ("refresh", |pod, cfg, _, edit| refresh::add(pod, cfg, edit)),
+];
+
 /// Decides what to do with a pod: `pod` is the pod as JSON (`metadata` and `spec`; a pod
 /// template works too, the patch paths are relative to it).
 pub fn mutate(pod: &Value, cfg: &MutationConfig) -> Decision {
@@ -55,86 +79,108 @@ pub fn mutate(pod: &Value, cfg: &MutationConfig) -> Decision {
 /// `mutate` for a pod in a namespace, or a workload's pod template (`ctx`): the namespace is
 /// where its SecretProviderClasses are looked up.
 pub fn mutate_in(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> Decision {
-    let mut main = injection::build_in(pod, cfg, ctx);
-    let mut csi = csi::build(pod, cfg, ctx);
-    let refresh = csi_refresh::read(pod, cfg, &main, &mut csi);
-    // `secrets-env` reads every secrets volume a container mounts: the webhook's own and the
-    // rewritten CSI ones.
-    let csi_volumes = env::csi_volumes(pod, csi.rewrites.iter().map(|r| r.volume.as_str()));
-    let mut csi_env = env::EnvContainers::default();
-    match &mut main {
-        Ask::Inject(injection) => env::read_dirs(
-            pod,
-            &mut injection.env,
-            Some(&injection.mount_path),
-            &csi_volumes,
-            &mut csi.problems,
-            &mut csi.warnings,
-        ),
-        Ask::None if !csi.rewrites.is_empty() => {
-            let filler = csi::container_name(&csi.rewrites[0].volume);
-            csi_env = env::resolve_for_csi(pod, &filler, &mut csi.problems, &mut csi.warnings);
-            env::read_dirs(
-                pod,
-                &mut csi_env,
-                None,
-                &csi_volumes,
-                &mut csi.problems,
-                &mut csi.warnings,
-            );
+    let mut edit = check(pod, ctx, cfg);
+    decide(pod, &mut edit)
+}
+
+/// The edit for a pod: every capability's part, and every reason to deny it, without a patch
+/// (workload templates are checked with it, and `webhook policy` reads the plans).
+pub fn check(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> Edit {
+    let mut edit = Edit::new(cfg.review_work_budget);
+    // Every capability walks the pod a few times: what that costs is known before any of them
+    // runs, so a pod too large for one review is denied before the work is done.
+    let size = pod_units(pod);
+    for (_, capability) in CAPABILITIES {
+        if !edit.work.charge(size) {
+            break;
         }
-        _ => {}
-    }
-    if !csi.problems.is_empty() {
-        let mut problems: Vec<String> = match main {
-            Ask::Deny(message) => vec![message],
-            _ => Vec::new(),
-        };
-        problems.extend(csi.problems);
-        let errors: Vec<_> = problems
-            .into_iter()
-            .map(secrets_injector_objects::Error::pod)
-            .collect();
-        return Decision::Deny(secrets_injector_objects::error::message(&errors));
-    }
-    let (mut patch, mut warnings) = match main {
-        Ask::None if csi.rewrites.is_empty() && csi.warnings.is_empty() => return Decision::Skip,
-        Ask::None => (Patch(Vec::new()), Vec::new()),
-        Ask::Deny(message) => return Decision::Deny(message),
-        Ask::Inject(injection) => {
-            let mut injection = *injection;
-            let warnings = std::mem::take(&mut injection.warnings);
-            (patch::build(pod, injection, cfg), warnings)
+        capability(pod, cfg, ctx, &mut edit);
+        if edit.work.exceeded() {
+            break;
         }
+    }
+    if edit.work.exceeded() {
+        edit.problems.clear();
+        edit.denials.clear();
+        edit.deny(format!(
+            "the pod is too large for one review: it needs more than {} units of work \
+             (containers, mounts, env entries and volumes looked at, per capability), the \
+             webhook's --review-work-budget; split it, or raise the budget",
+            edit.work.budget()
+        ));
+        return edit;
+    }
+    if edit.asks() {
+        reserved_names(pod, &mut edit);
+    }
+    edit
+}
+
+/// The plans of every init container the webhook would add, or the denial.
+pub fn plans(
+    pod: &Value,
+    ctx: &Context<'_>,
+    cfg: &MutationConfig,
+) -> Result<Vec<Arc<Plan>>, String> {
+    let edit = check(pod, ctx, cfg);
+    match edit.denial() {
+        None => Ok(edit.plans),
+        Some(denial) => Err(denial),
+    }
+}
+
+/// The decision for a checked edit: denied with every problem, skipped when nothing asks, else
+/// the patch.
+fn decide(pod: &Value, edit: &mut Edit) -> Decision {
+    if let Some(denial) = edit.denial() {
+        return Decision::Deny(denial);
+    }
+    if !edit.asks() && edit.warnings.is_empty() {
+        return Decision::Skip;
+    }
+    let warnings = error::capped_warnings(edit.warnings.iter().map(String::as_str));
+    let patch = if edit.asks() {
+        assemble::patch(pod, edit)
+    } else {
+        Patch(Vec::new())
     };
-    if !csi_env.found.is_empty() {
-        env::patch(pod, &csi_env, &mut patch.0);
-        if let Some(first) = csi.rewrites.first_mut() {
-            env::fill_from(&mut first.container);
+    Decision::Patch { patch, warnings }
+}
+
+/// The pod's regular containers may not take the names only the webhook gives.
+fn reserved_names(pod: &Value, edit: &mut Edit) {
+    if let Some(clash) = pod::containers(pod, ContainerList::Containers)
+        .iter()
+        .find(|c| owned::is_reserved_name(pod::name(c)))
+    {
+        edit.problem(format!(
+            "container name {:?} is reserved for the webhook's init containers; rename the container",
+            pod::name(clash)
+        ));
+    }
+}
+
+/// The units of work of one walk of the pod: its containers, their mounts and env entries, and
+/// its volumes.
+fn pod_units(pod: &Value) -> usize {
+    let mut units = pod::volumes(pod).len();
+    for list in ContainerList::ALL {
+        for container in pod::containers(pod, list) {
+            units += 1 + pod::mounts(container).len();
+            units += container
+                .get("env")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
         }
     }
-    if !csi.rewrites.is_empty() {
-        // The rewrite's positions are those of the pod after the other operations.
-        let patched;
-        let base = if patch.0.is_empty() {
-            pod
-        } else {
-            let mut copy = pod.clone();
-            if json_patch::patch(&mut copy, &patch).is_err() {
-                return Decision::Deny("the webhook's own patch does not apply to the pod".into());
-            }
-            patched = copy;
-            &patched
-        };
-        let sidecars = csi_refresh::desired(&csi.rewrites, refresh.as_ref(), cfg);
-        let mut ops = csi::ops(base, csi.rewrites, cfg);
-        csi_refresh::ops(base, sidecars, &mut ops);
-        patch.0.extend(ops);
+    units
+}
+
+/// The work units a review of `pod` used (for the tests and the benchmark).
+pub fn work_units(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> u64 {
+    let mut edit = check(pod, ctx, cfg);
+    if !edit.denied() && edit.asks() {
+        assemble::patch(pod, &mut edit);
     }
-    if !csi.warnings.is_empty() {
-        warnings.extend(csi.warnings);
-        warnings =
-            secrets_injector_objects::error::capped_warnings(warnings.iter().map(String::as_str));
-    }
-    Decision::Patch { patch, warnings }
+    edit.work.used()
 }

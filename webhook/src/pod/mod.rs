@@ -5,15 +5,19 @@
 //! They work on `serde_json::Value` so fields this version of the API does not know survive
 //! untouched.
 //!
-//! THE RULE: `pruned` keeps every field that these accessors, `mutation::injection` and
-//! `mutation::patch` read. A new read of a field `pruned` skips makes the webhook decide on a pod
+//! THE RULE: `pruned` keeps every field that these accessors and the mutation's capabilities
+//! read. A new read of a field `pruned` skips makes the webhook decide on a pod
 //! it never saw whole (the field reads as absent). `webhook/tests/mutate_pruned.rs`
 //! runs the mutation over a corpus of real and generated pods, pruned and whole, and fails when the
 //! answers differ: extend `pruned` in the same change as the new read.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use secrets_injector_objects::annotations;
+
+use crate::owned;
 
 pub mod pruned;
 
@@ -24,7 +28,7 @@ pub fn asks(objects: Option<&str>, inject: Option<&str>) -> bool {
 }
 
 /// The container lists of a pod: a target is in one of the first two.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ContainerList {
     Containers,
     InitContainers,
@@ -50,7 +54,7 @@ impl ContainerList {
 }
 
 /// A container of the pod, by list and index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ContainerRef {
     pub list: ContainerList,
     pub index: usize,
@@ -130,6 +134,13 @@ pub fn mounts(container: &Value) -> &[Value] {
         .map_or(&[], Vec::as_slice)
 }
 
+/// The index of the container's (first) mount of the volume `volume`.
+pub fn mount_index(container: &Value, volume: &str) -> Option<usize> {
+    mounts(container)
+        .iter()
+        .position(|m| m.get("name").and_then(Value::as_str) == Some(volume))
+}
+
 /// A mount's `mountPath` (empty when missing).
 pub fn mount_path(mount: &Value) -> &str {
     mount.get("mountPath").and_then(Value::as_str).unwrap_or("")
@@ -156,14 +167,6 @@ pub fn named_containers(value: Option<&str>) -> Option<Vec<String>> {
     (!names.is_empty()).then_some(names)
 }
 
-/// Whether `name` is one of the webhook's own init containers (the injector and the refresh
-/// sidecars), which are never targets and which it alone may name.
-pub fn is_own_container(name: &str) -> bool {
-    name == annotations::INIT_CONTAINER_NAME
-        || name == annotations::REFRESH_CONTAINER_NAME
-        || name.starts_with(crate::mutation::CSI_REFRESH_PREFIX)
-}
-
 /// The target containers: those `names` gives (regular or init), else every regular container.
 /// The webhook's own init containers are never targets.
 pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
@@ -172,7 +175,7 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     let Some(names) = names else {
         return Targets {
             found: (0..regular.len())
-                .filter(|&i| !is_own_container(name(&regular[i])))
+                .filter(|&i| !owned::is_reserved_name(name(&regular[i])))
                 .map(|index| ContainerRef {
                     list: ContainerList::Containers,
                     index,
@@ -181,9 +184,11 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
             missing: Vec::new(),
         };
     };
+    // Sets, not scans: a pod may have tens of thousands of containers and names.
+    let named: HashSet<&str> = names.iter().map(String::as_str).collect();
     let wanted = |container: &Value| {
         let n = name(container);
-        !is_own_container(n) && names.iter().any(|wanted| wanted == n)
+        !owned::is_reserved_name(n) && named.contains(n)
     };
     let mut found: Vec<ContainerRef> = (0..regular.len())
         .filter(|&i| wanted(&regular[i]))
@@ -200,10 +205,14 @@ pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
                 index,
             }),
     );
+    let present: HashSet<&str> = regular.iter().chain(init).map(name).collect();
     let mut missing: Vec<String> = Vec::new();
+    let mut told = HashSet::new();
     for wanted_name in names {
-        let present = regular.iter().chain(init).any(|c| name(c) == wanted_name);
-        if !present && !is_own_container(wanted_name) && !missing.contains(wanted_name) {
+        if !present.contains(wanted_name.as_str())
+            && !owned::is_reserved_name(wanted_name)
+            && told.insert(wanted_name.as_str())
+        {
             missing.push(wanted_name.clone());
         }
     }

@@ -1,13 +1,13 @@
 //! A pod read from its JSON with only the fields the mutation looks at: the name, the annotations
 //! under the webhook's prefix, the security contexts, `shareProcessNamespace` and `restartPolicy`
-//! (the refresh rules), the name of each volume, each container's name, command, mounts, security
-//! context, the env entries the init container would copy (`AWS_*` and the proxy variables, which
+//! (the refresh rules), the name of each volume (and its `csi`), each container's name, command,
+//! mounts, security context, `restartPolicy` (a native sidecar's), the env entries the init container would copy (`AWS_*` and the proxy variables, which
 //! include the region) and the names of the other env entries, likewise for ephemeral containers
 //! (for their mounts), and the webhook's volumes and init containers whole (they are compared
 //! field by field). Images, probes, ports, labels, managed fields, other
 //! annotations and the rest are skipped without being built, which is most of a real pod.
 //!
-//! The result is the same JSON tree with those fields missing, so `mutation::injection` and `mutation::patch` read it as
+//! The result is the same JSON tree with those fields missing, so the mutation reads it as
 //! they read a whole pod, and list positions (which the patch addresses) are unchanged. A pod not
 //! shaped as the API writes pods is read whole instead.
 
@@ -26,7 +26,7 @@ use secrets_injector_objects::annotations::{
     BIN_VOLUME_NAME, INJECT, OBJECTS, PREFIX, SECRET_PROVIDER_CLASS, VOLUME_NAME,
 };
 
-use crate::mutation::CSI_CONTAINER_PREFIX as CSI_PREFIX;
+use crate::owned;
 use crate::pod;
 
 /// `T` read only from a JSON object: serde's derived structs also accept an array of their
@@ -364,12 +364,21 @@ struct Container {
     volume_mounts: Option<Value>,
     #[serde(default)]
     security_context: Option<Value>,
+    /// `Always` on an init container makes it a native sidecar.
+    #[serde(default)]
+    restart_policy: Option<Value>,
 }
 
 /// The pod as JSON, pruned to what the mutation reads; the whole pod when it is not shaped as the
 /// API writes pods (the mutation then decides on all of it). `Err` only for text that is not JSON.
 pub fn read(object: &RawValue) -> serde_json::Result<Value> {
-    match serde_json::from_str::<Pod<'_>>(object.get()) {
+    read_with::<false>(object)
+}
+
+/// [`read`], with the spec read even when the annotations do not ask for objects (`SPECS`: CSI
+/// volumes may be rewritten in any pod).
+pub fn read_with<const SPECS: bool>(object: &RawValue) -> serde_json::Result<Value> {
+    match serde_json::from_str::<Pod<'_, SPECS>>(object.get()) {
         Ok(pod) => pod.into_value(),
         Err(_) => serde_json::from_str(object.get()),
     }
@@ -447,9 +456,7 @@ fn container_list(list: Option<Vec<JsonObject<Container>>>) -> serde_json::Resul
 /// An init container: pruned like the others, except the webhook's own (and those of rewritten
 /// CSI volumes), which are read whole.
 fn init_container(raw: &RawValue) -> serde_json::Result<Value> {
-    let own = |name: Option<&str>| {
-        name.is_some_and(|name| pod::is_own_container(name) || name.starts_with(CSI_PREFIX))
-    };
+    let own = |name: Option<&str>| name.is_some_and(owned::is_init_container);
     match serde_json::from_str::<JsonObject<Container>>(raw.get()) {
         Ok(JsonObject(container)) if !own(container.name.as_ref().and_then(Value::as_str)) => {
             container.into_value()
@@ -471,6 +478,7 @@ impl Container {
         );
         put(&mut fields, "volumeMounts", self.volume_mounts);
         put(&mut fields, "securityContext", self.security_context);
+        put(&mut fields, "restartPolicy", self.restart_policy);
         Ok(Value::Object(fields))
     }
 }

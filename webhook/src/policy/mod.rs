@@ -1,6 +1,6 @@
 //! `webhook policy`: the least-privilege IAM policy a pod's role needs, from the pod's own
 //! manifest. The pods are read as `webhook inject` reads them and resolved by the webhook's own
-//! admission rules (`mutation::injection::build_in` and `mutation::csi::build`), so the policy
+//! admission rules (`mutation::plans`), so the policy
 //! grants exactly what the injector will call.
 
 pub mod render;
@@ -12,9 +12,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use serde_json::Value;
 
-use crate::mutation::csi;
-use crate::mutation::injection::{self, Ask};
-use crate::mutation::{Classes, Context, CsiVolumes, DocumentClasses, MutationConfig};
+use crate::mutation::{self, Classes, Context, CsiVolumes, DocumentClasses, MutationConfig};
 use crate::{Error, Result, inject, pod};
 use render::Role;
 use statements::{AssumeRole, Document, KmsKey, PodRequest, Target};
@@ -253,19 +251,9 @@ fn read_pods(input: &str, default_region: Option<String>) -> Result<Vec<PodReque
             namespace: None,
             template: field.is_some(),
         };
-        match injection::build_in(pod, &cfg, &ctx) {
-            Ask::None => {}
-            Ask::Deny(message) => return Err(denied(message)),
-            Ask::Inject(injection) => {
-                pods.push(pod_request(pod, name, &prefix, &injection.plan)?);
-            }
-        }
-        let volumes = csi::build(pod, &cfg, &ctx);
-        if !volumes.problems.is_empty() {
-            return Err(denied(volumes.problems.join("; ")));
-        }
-        for rewrite in &volumes.rewrites {
-            pods.push(pod_request(pod, name, &prefix, &rewrite.plan)?);
+        let plans = mutation::plans(pod, &ctx, &cfg).map_err(denied)?;
+        for plan in &plans {
+            pods.push(pod_request(pod, name, &prefix, plan)?);
         }
         Ok(())
     })?;

@@ -1,72 +1,35 @@
-//! From a pod's annotations to a validated injection: what the webhook will add, or every reason
-//! it must deny the pod. The object list itself is parsed and checked by
-//! `secrets_injector_objects`, the same code the injector runs.
+//! The pod's own objects (the `objects` annotation, or the class `secret-provider-class` names):
+//! the annotations read and checked, and, when they are good, the webhook's volume, its init
+//! container `secrets-injector` and a read-only mount in each target container added to the edit.
+//! The object list itself is parsed and checked by `secrets_injector_objects`, the same code the
+//! injector runs.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use secrets_injector_objects::annotations::{self, PREFIX};
-use secrets_injector_objects::error::{self, Error};
+use secrets_injector_objects::error::Error;
 use secrets_injector_objects::mode::{AppIdentity, FileMode};
-use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
 use secrets_injector_objects::translation::PathTranslation;
 
 use super::assume_role;
 use super::classes::Context;
 use super::config::MutationConfig;
-use super::env::{self, EnvContainers};
+use super::container::{self, Filler, INJECTOR_PATH};
+use super::edit::{Edit, Injected, OwnedInit};
 use super::provider_class::{self, FromClass, Source};
-use super::refresh::{self, Refresh};
 use super::resources;
-use crate::pod::{self, ContainerList, Identity, Targets};
+use crate::owned;
+use crate::pod::{self, ContainerList, ContainerRef, Targets};
 
-/// Absolute path of the injector binary in its image (the init container's `command[0]`).
-pub const INJECTOR_PATH: &str = "/usr/local/bin/injector";
-
-/// Everything the patch needs, checked.
-#[derive(Debug)]
-pub struct Injection {
-    /// The checked object list (`webhook policy` reads what the injector will fetch from it).
-    pub plan: Arc<Plan>,
-    /// Where the files appear.
-    pub mount_path: String,
-    pub targets: Targets,
-    /// The app's identity, from the first target container and the pod.
-    pub identity: Identity,
-    pub init_first: bool,
-    /// The init container's `resources`.
-    pub resources: Value,
-    /// The init container's `args`.
-    pub args: Vec<String>,
-    /// The env entries and (read-only) mounts of the first target container the init container
-    /// copies (see `pod::copied_env`, `pod::copied_mounts`).
-    pub copied_env: Vec<Value>,
-    pub copied_mounts: Vec<Value>,
-    /// The refresh sidecar's own flags, when the pod asks for one (`refresh-interval`).
-    pub refresh: Option<Refresh>,
-    /// The containers whose command runs `secrets-env` (`env-containers`).
-    pub env: EnvContainers,
-    pub warnings: Vec<String>,
-}
-
-/// What a pod asks for.
-#[derive(Debug)]
-pub enum Ask {
-    /// Not asking for objects (no `objects` annotation, or `inject: "false"`).
-    None,
-    Inject(Box<Injection>),
-    /// Every reason to deny, in one capped message (`objects::error::message`).
-    Deny(String),
-}
-
-/// Reads and checks a pod's annotations against the webhook's settings, for a pod in a namespace
-/// (where its SecretProviderClass is looked up).
-pub fn build_in(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> Ask {
+/// Reads and checks the pod's annotations against the webhook's settings, for a pod in a
+/// namespace (where its SecretProviderClass is looked up), into the edit.
+pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit) {
     let (class, annotation) = match provider_class::source(pod, cfg, ctx) {
-        Source::None => return Ask::None,
-        Source::Deny(message) => return Ask::Deny(message),
+        Source::None => return,
+        Source::Deny(message) => return edit.deny(message),
         Source::Annotation(objects) => (None, objects),
         Source::Class(from) => (Some(*from), ""),
     };
@@ -74,10 +37,10 @@ pub fn build_in(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> Ask {
         .as_ref()
         .map_or(annotation, |class| &class.spec.objects);
     if !pod.get("spec").is_some_and(Value::is_object) {
-        return Ask::Deny("the pod has no spec".to_owned());
+        return edit.deny("the pod has no spec");
     }
     if pod::is_windows(pod) {
-        return Ask::Deny(format!(
+        return edit.deny(format!(
             "annotation {}: the pod runs on Windows (spec.os.name: windows), and the injector's init \
              container needs Linux security settings that a Windows pod cannot have; run the pod on \
              Linux or remove the annotation",
@@ -85,19 +48,9 @@ pub fn build_in(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> Ask {
         ));
     }
     let mut problems: Vec<String> = Vec::new();
-    let mut warnings = unknown_annotation_warnings(pod);
+    edit.warnings.extend(unknown_annotation_warnings(pod));
 
-    if let Some(clash) = pod::containers(pod, ContainerList::Containers)
-        .iter()
-        .find(|c| pod::is_own_container(pod::name(c)))
-    {
-        problems.push(format!(
-            "container name {:?} is reserved for the webhook's init containers; rename the container",
-            pod::name(clash)
-        ));
-    }
-
-    let targets = resolve_targets(pod, &mut warnings);
+    let targets = resolve_targets(pod, &mut edit.warnings);
     let first = targets.first().and_then(|at| pod::container(pod, at));
     let identity = pod::identity(pod, first);
 
@@ -109,13 +62,7 @@ pub fn build_in(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> Ask {
         Err(message) => problems.push(format!("annotation {}: {message}", annotations::MOUNT_PATH)),
     }
     problems.extend(writable_volume_mounts(pod, &targets));
-    let copied_env = first.map(pod::copied_env).unwrap_or_default();
-    let copied_mounts = first
-        .map(|first| pod::copied_mounts(first, &copied_env))
-        .unwrap_or_default();
-    if let Some(first) = first {
-        problems.extend(copied_mount_problems(first, &copied_mounts));
-    }
+    let (copied_env, copied_mounts) = container::copied(first, &mut problems);
 
     let init_first = match pod::annotation(pod, annotations::INIT_FIRST) {
         None | Some("true") => true,
@@ -139,36 +86,34 @@ pub fn build_in(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> Ask {
             Value::Null
         }),
     };
-
-    let refresh = refresh::read(pod, cfg, &targets, &identity, &mut problems, &mut warnings);
-    let env = env::resolve(
-        pod,
-        &targets,
-        &mount_path,
-        init_first,
-        annotations::INIT_CONTAINER_NAME,
-        &mut problems,
-        &mut warnings,
-    );
     // A class's role (its `assumeRole*` parameters, checked with the class) or the pod's own
     // annotations.
     let assume_role = match class.as_ref().and_then(|c| c.spec.assume_role.as_ref()) {
         Some(role) => assume_role::class_args(role),
         None => assume_role::injector_args(pod, &mut problems),
     };
-
     let settings = settings(pod, cfg, first, class.as_ref(), &mut problems);
+    // What the capabilities after this one read, even when the pod is denied, so their problems
+    // are told in the same answer.
+    edit.injected = Some(Injected {
+        targets: targets.clone(),
+        identity,
+        mount_path: mount_path.clone(),
+        init_first,
+        plan: None,
+    });
+
     let parsed = settings.map(|settings| cfg.plans.parse(objects, settings));
     let plan = match parsed {
         Some(Ok(plan)) if problems.is_empty() => plan,
         parsed => {
-            let pod_problems: Vec<Error> = problems.into_iter().map(Error::pod).collect();
-            let errors = match (&parsed, &class) {
-                (Some(Err(errors)), Some(class)) => class.errors(errors).0,
-                (Some(Err(errors)), None) => errors.0.clone(),
-                _ => Vec::new(),
-            };
-            return Ask::Deny(error::message(pod_problems.iter().chain(&errors)));
+            edit.problems.extend(problems.into_iter().map(Error::pod));
+            match (parsed, &class) {
+                (Some(Err(errors)), Some(class)) => edit.problems.extend(class.errors(&errors).0),
+                (Some(Err(errors)), None) => edit.problems.extend(errors.0.iter().cloned()),
+                _ => {}
+            }
+            return;
         }
     };
 
@@ -179,35 +124,53 @@ pub fn build_in(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>) -> Ask {
     };
     let unreadable = plan.unreadable(app);
     if !unreadable.is_empty() {
-        return Ask::Deny(error::message(&unreadable));
+        edit.problems.extend(unreadable);
+        return;
     }
-    warnings.extend(env::clash_warnings(pod, &env, &plan));
     if let Some(class) = &class {
-        warnings.extend(class.warnings(&plan.warnings));
+        edit.warnings.extend(class.warnings(&plan.warnings));
     } else {
-        warnings.extend(plan.warnings.iter().cloned());
+        edit.warnings.extend(plan.warnings.iter().cloned());
     }
-    let warnings = error::capped_warnings(warnings.iter().map(String::as_str));
     let mut args = injector_args(pod, &mount_path, &plan.settings, class.as_ref(), objects);
     // The object list stays the last word: the longest, and the one people look for.
     let objects_arg = args.pop();
     args.extend(assume_role);
-    args.extend(env::injector_arg(&env));
     args.extend(objects_arg);
-    Ask::Inject(Box::new(Injection {
-        plan,
-        mount_path,
-        targets,
-        identity,
-        init_first,
-        resources,
-        args,
-        copied_env,
-        copied_mounts,
-        refresh,
-        env,
-        warnings,
-    }))
+
+    edit.annotate(annotations::STATUS, annotations::STATUS_INJECTED);
+    edit.add_volume(json!({
+        "name": annotations::VOLUME_NAME,
+        "emptyDir": {"medium": "Memory", "sizeLimit": cfg.volume_size_limit.as_str()},
+    }));
+    let mount =
+        json!({"name": annotations::VOLUME_NAME, "mountPath": mount_path, "readOnly": true});
+    for &at in &targets.found {
+        edit.mounts.push((at, mount.clone()));
+    }
+    let fields = container::fields(
+        Filler {
+            name: annotations::INIT_CONTAINER_NAME.to_owned(),
+            volume: annotations::VOLUME_NAME.to_owned(),
+            mount_path,
+            args,
+            copied_env,
+            copied_mounts,
+            resources,
+            identity,
+        },
+        cfg,
+    );
+    edit.init.push(OwnedInit {
+        name: annotations::INIT_CONTAINER_NAME.to_owned(),
+        fields,
+        volume: annotations::VOLUME_NAME.to_owned(),
+        sidecar_of: None,
+    });
+    edit.plans.push(plan.clone());
+    if let Some(injected) = &mut edit.injected {
+        injected.plan = Some(plan);
+    }
 }
 
 /// A warning for every annotation under the prefix that means nothing, with the closest name.
@@ -246,7 +209,7 @@ fn resolve_targets(pod: &Value, warnings: &mut Vec<String>) -> Targets {
     for own in names
         .iter()
         .flatten()
-        .filter(|name| pod::is_own_container(name))
+        .filter(|name| owned::is_reserved_name(name))
     {
         warnings.push(format!(
             "annotation {}: {own:?} is the webhook's own init container and is ignored",
@@ -299,23 +262,6 @@ fn check_mount_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The mounts the init container copies from the first target container must not hide the
-/// injector's binary: the pod would choose what runs as the injector.
-pub(super) fn copied_mount_problems(first: &Value, copied_mounts: &[Value]) -> Vec<String> {
-    copied_mounts
-        .iter()
-        .filter(|mount| pod::path_holds(pod::mount_path(mount), INJECTOR_PATH))
-        .map(|mount| {
-            let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
-            format!(
-                "container {:?} mounts volume {volume:?} at {}, which the init container would copy (an AWS token or a path in a copied variable), but there it would hide the injector's binary {INJECTOR_PATH}; mount it elsewhere",
-                pod::name(first),
-                pod::mount_path(mount)
-            )
-        })
-        .collect()
-}
-
 /// A denial for each mount of a target container that the new mount would clash with: the same
 /// path, one inside it, or one holding it. The webhook's own mount (converged in place) does not
 /// count.
@@ -355,16 +301,17 @@ fn mount_clashes(pod: &Value, targets: &Targets, mount_path: &str) -> Vec<String
 /// but the webhook's own init container: only the injector writes them. The webhook's own mount
 /// in a target container does not count, as the webhook makes it read-only.
 fn writable_volume_mounts(pod: &Value, targets: &Targets) -> Vec<String> {
+    let targets: HashSet<ContainerRef> = targets.found.iter().copied().collect();
     let mut problems = Vec::new();
     for list in ContainerList::ALL {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
-            if list == ContainerList::InitContainers && pod::is_own_container(pod::name(container))
+            if list == ContainerList::InitContainers
+                && owned::is_reserved_name(pod::name(container))
             {
                 continue;
             }
             let converged = targets
-                .found
-                .contains(&pod::ContainerRef { list, index })
+                .contains(&ContainerRef { list, index })
                 .then(|| own_mount_index(container))
                 .flatten();
             for (i, mount) in pod::mounts(container).iter().enumerate() {
@@ -388,15 +335,8 @@ fn writable_volume_mounts(pod: &Value, targets: &Targets) -> Vec<String> {
 }
 
 /// The index of the container's mount of the webhook's volume, which the webhook owns.
-pub fn own_mount_index(container: &Value) -> Option<usize> {
-    mount_index(container, annotations::VOLUME_NAME)
-}
-
-/// The index of the container's (first) mount of the volume `volume`.
-pub fn mount_index(container: &Value, volume: &str) -> Option<usize> {
-    pod::mounts(container)
-        .iter()
-        .position(|m| m.get("name").and_then(Value::as_str) == Some(volume))
+fn own_mount_index(container: &Value) -> Option<usize> {
+    pod::mount_index(container, annotations::VOLUME_NAME)
 }
 
 /// The injector's settings from the annotations, the first target container and the flags.
@@ -413,7 +353,7 @@ fn settings(
     let spec = class.map(|class| &class.spec);
     let region = match spec.and_then(|spec| spec.region.clone()) {
         Some(region) => Some(region),
-        None => resolve_region(pod, cfg, first, problems),
+        None => container::region(pod, cfg, first, problems),
     };
     let class_translation = spec.and_then(|spec| spec.path_translation.as_ref());
     let path_translation = match pod::annotation(pod, annotations::PATH_TRANSLATION) {
@@ -449,41 +389,6 @@ fn settings(
         default_mode,
         env_file: pod::annotation(pod, annotations::ENV_FILE).map(str::to_owned),
     })
-}
-
-/// SPEC "Region": the annotation; else a literal AWS_REGION, then AWS_DEFAULT_REGION, of the
-/// first target container; else `--default-region`.
-pub(super) fn resolve_region(
-    pod: &Value,
-    cfg: &MutationConfig,
-    first: Option<&Value>,
-    problems: &mut Vec<String>,
-) -> Option<String> {
-    if let Some(region) = pod::annotation(pod, annotations::REGION) {
-        return Some(region.to_owned());
-    }
-    for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-        if let Some(region) = first.and_then(|c| pod::literal_env(c, variable)) {
-            if !secrets_injector_objects::settings::is_valid_region(region) {
-                problems.push(format!(
-                    "{variable} {region:?} of container {:?} is not an AWS region name; fix it or set the annotation {} ({})",
-                    first.map(pod::name).unwrap_or_default(),
-                    annotations::REGION,
-                    secrets_injector_objects::settings::REGION_RULE
-                ));
-                return None;
-            }
-            return Some(region.to_owned());
-        }
-    }
-    if let Some(region) = &cfg.default_region {
-        return Some(region.clone());
-    }
-    problems.push(format!(
-        "no region: set the annotation {}, give the first target container a literal AWS_REGION or AWS_DEFAULT_REGION env value, or start the webhook with --default-region",
-        annotations::REGION
-    ));
-    None
 }
 
 /// The injector's command-line arguments (see the injector's flags): optional settings only when
