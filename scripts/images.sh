@@ -12,7 +12,7 @@
 #
 # TAG defaults to the workspace version, with -PROFILE when the profile is not release and -ARCH
 # when the target is not this machine's (so per-architecture images can be joined into one
-# multi-architecture manifest: see README.md, "Container images").
+# multi-architecture manifest: see docs/images.md, "Architectures").
 #
 # The engine is podman, else docker when its daemon answers, else podman and runc installed from
 # Debian (apt-get, as root). SECRETS_INJECTOR_ENGINE=podman|docker chooses. Quirks of the machines

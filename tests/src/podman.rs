@@ -1,7 +1,7 @@
 //! podman, as the tests and `scripts/demo.sh` call it, and the images they run.
 //!
 //! Every call is bounded (coreutils `timeout`, then a kill), and carries this machine's quirks
-//! (also in `scripts/images.sh` and the README): `--runtime runc`, because crun fails with
+//! (also in `scripts/images.sh` and docs/images.md): `--runtime runc`, because crun fails with
 //! "cgroups in hybrid mode not supported"; on `run`, `--ulimit nofile=1024:1024 --ulimit
 //! nproc=1024:1024`, because rlimits cannot be raised, and `--network host`, to reach moto on the
 //! host's loopback. Nothing is ever pulled (`--pull=never`): no registry is reachable.

@@ -94,7 +94,7 @@ sys.exit(1 if findings else 0)
     );
 }
 
-/// The seeds' example's policy, as the README shows it.
+/// The seeds' example's policy, as docs/iam.md shows it.
 fn seeds_policy() -> Value {
     json!({
         "Version": "2012-10-17",
@@ -121,11 +121,11 @@ fn seeds_example_gets_exactly_its_two_objects() {
     let text = ok(&["-f", path.to_str().unwrap(), "--account", ACCOUNT]);
     let value: Value = serde_json::from_str(&text).expect("JSON policy");
     assert_eq!(value, seeds_policy());
-    // The README shows this output verbatim.
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
+    // docs/iam.md shows this output verbatim.
+    let doc = std::fs::read_to_string(workspace_root().join("docs/iam.md")).expect("docs/iam.md");
     assert!(
-        readme.contains(&text),
-        "README.md does not show the seeds' example policy:\n{text}"
+        doc.contains(&text),
+        "docs/iam.md does not show the seeds' example policy:\n{text}"
     );
     // Deterministic: the same input gives the same bytes.
     assert_eq!(
