@@ -1,6 +1,8 @@
 """The webhooks' matchConditions, evaluated offline with a CEL interpreter (cel-python) on the
 requests the API server would send: pod CREATEs and pod UPDATEs that change the injector's image
-reach the webhook, every other pod UPDATE does not; workloads keep their own condition."""
+reach the webhook, every other pod UPDATE does not; workloads keep their own condition; an
+ephemeral container added to a pod with the webhook's init containers reaches it, whatever the
+object the client sent says."""
 
 from __future__ import annotations
 
@@ -147,3 +149,31 @@ def test_workloads_keep_their_condition(docs):
     ]
     for operation, resource, obj, old, expected in cases:
         assert sent(program, operation, resource, obj, old) == expected, (operation, resource)
+
+
+def add_debugger(pod):
+    pod["spec"]["ephemeralContainers"] = [
+        {"name": "debug", "image": "busybox", "volumeMounts": [{"name": "secrets-injector", "mountPath": "/s"}]}
+    ]
+
+
+def csi_only(pod):
+    pod["spec"]["initContainers"] = [{"name": "secrets-injector-csi-store", "image": "injector:1"}]
+
+
+@pytest.mark.parametrize("docs", RENDERINGS, ids=IDS, indirect=True)
+def test_ephemeral_containers_of_injected_pods_reach_the_webhook(docs):
+    program = condition(docs, "ephemeral.secrets-injector.io")
+    pod = INJECTED_POD
+    plain = changed(pod, no_init_containers)
+    csi = changed(pod, csi_only)
+    cases = [
+        # (object, oldObject, sent)
+        (changed(pod, add_debugger), pod, True),
+        (changed(csi, add_debugger), csi, True),
+        (changed(plain, add_debugger), plain, False),
+        # The client's object without the init containers: the stored pod still has them.
+        (changed(plain, add_debugger), pod, True),
+    ]
+    for obj, old, expected in cases:
+        assert sent(program, "UPDATE", "pods", obj, old) == expected, (obj, old)

@@ -32,6 +32,16 @@ POD_RULES = [
         "scope": "Namespaced",
     }
 ]
+# `kubectl debug` adds ephemeral containers through this subresource, whose object is the Pod.
+EPHEMERAL_RULES = [
+    {
+        "apiGroups": [""],
+        "apiVersions": ["v1"],
+        "resources": ["pods/ephemeralcontainers"],
+        "operations": ["UPDATE"],
+        "scope": "Namespaced",
+    }
+]
 WORKLOAD_RULES = [
     {
         "apiGroups": ["apps"],
@@ -67,7 +77,11 @@ def webhooks(docs):
 @pytest.mark.parametrize("docs", RENDERINGS, ids=IDS, indirect=True)
 def test_webhooks_fail_closed_and_answer_fast(docs):
     hooks = webhooks(docs)
-    assert [h["name"] for h in hooks] == ["pods.secrets-injector.io", "workloads.secrets-injector.io"]
+    assert [h["name"] for h in hooks] == [
+        "pods.secrets-injector.io",
+        "workloads.secrets-injector.io",
+        "ephemeral.secrets-injector.io",
+    ]
     for hook in hooks:
         assert hook["failurePolicy"] == "Fail", hook["name"]
         assert hook["sideEffects"] == "None", hook["name"]
@@ -80,6 +94,8 @@ def test_webhooks_fail_closed_and_answer_fast(docs):
     assert hooks[0]["rules"] == POD_RULES
     assert [c["name"] for c in hooks[0]["matchConditions"]] == ["pod-created-or-injector-image-changed"]
     assert hooks[1]["rules"] == WORKLOAD_RULES
+    assert hooks[2]["rules"] == EPHEMERAL_RULES
+    assert [c["name"] for c in hooks[2]["matchConditions"]] == ["pod-has-the-webhooks-init-containers"]
 
 
 @pytest.mark.parametrize(
@@ -121,6 +137,13 @@ def test_selection_modes(source, name, mode, rendered, helm_rendered):
     plain = namespace_labels("shop")
     labelled = {"secrets-injector.io/inject": "true"}
     for hook in webhooks(docs):
+        if hook["name"] == "ephemeral.secrets-injector.io" and mode == "objectSelector":
+            # A pod's labels may have changed since it was injected: its matchCondition (the
+            # webhook's init containers) selects it, in any namespace not excluded.
+            assert "objectSelector" not in hook
+            assert sends(hook, plain, {})
+            assert sends(hook, enabled, {"secrets-injector.io/inject": "false"})
+            continue
         if mode == "namespace":
             assert "objectSelector" not in hook
             assert sends(hook, enabled, {})

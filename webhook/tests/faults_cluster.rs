@@ -87,7 +87,16 @@ fn namespace(
 /// The rules every shipped configuration keeps, whichever way it selects pods.
 fn check_degradation(configuration: &Value) {
     let webhooks = configuration["webhooks"].as_array().expect("webhooks");
-    assert_eq!(webhooks.len(), 2, "pods and workloads");
+    let names: Vec<&str> = webhooks.iter().filter_map(|w| w["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "pods.secrets-injector.io",
+            "workloads.secrets-injector.io",
+            "ephemeral.secrets-injector.io"
+        ],
+        "pods, workloads and ephemeral containers"
+    );
     for webhook in webhooks {
         let name = webhook["name"].as_str().expect("name");
         // Down or slow means the request fails, never that the pod starts without its secrets.
@@ -132,8 +141,11 @@ fn check_degradation(configuration: &Value) {
             .flat_map(|r| r["resources"].as_array().expect("resources"))
             .filter_map(Value::as_str)
             .collect();
+        // No wildcard, and of the subresources only the one `kubectl debug` adds containers by.
         assert!(
-            !resources.iter().any(|r| r.contains('*') || r.contains('/')),
+            !resources
+                .iter()
+                .any(|r| r.contains('*') || (r.contains('/') && *r != "pods/ephemeralcontainers")),
             "{name}: {resources:?}"
         );
     }
@@ -168,12 +180,22 @@ fn the_default_install_fails_closed_in_opted_in_namespaces_only() {
         }
     }
     // Pods pass through the pods webhook only (UPDATEs to be denied when they change the
-    // injector's image); workloads are checked, not mutated.
+    // injector's image); workloads are checked, not mutated; ephemeral containers are checked
+    // when added.
     let pods = &configuration["webhooks"][0];
     assert_eq!(pods["rules"][0]["resources"], serde_json::json!(["pods"]));
     assert_eq!(
         pods["rules"][0]["operations"],
         serde_json::json!(["CREATE", "UPDATE"])
+    );
+    let ephemeral = &configuration["webhooks"][2];
+    assert_eq!(
+        ephemeral["rules"][0]["resources"],
+        serde_json::json!(["pods/ephemeralcontainers"])
+    );
+    assert_eq!(
+        ephemeral["rules"][0]["operations"],
+        serde_json::json!(["UPDATE"])
     );
 }
 
@@ -256,6 +278,15 @@ fn the_object_selector_component_keeps_the_same_guarantees() {
     check_degradation(configuration);
     for webhook in configuration["webhooks"].as_array().expect("webhooks") {
         let name = webhook["name"].as_str().expect("name");
+        if name == "ephemeral.secrets-injector.io" {
+            // Pod labels may change after injection: its matchCondition selects the pods.
+            assert!(
+                webhook.get("objectSelector").is_none_or(Value::is_null),
+                "{name}"
+            );
+            assert!(webhook["matchConditions"].is_array(), "{name}");
+            continue;
+        }
         let objects = &webhook["objectSelector"];
         let opted_in = BTreeMap::from([("secrets-injector.io/inject", "true")]);
         assert!(

@@ -1,11 +1,14 @@
 //! One AdmissionRequest in, one AdmissionResponse out: pods being created are mutated; a pod
-//! UPDATE is denied when it changes the injector's image, never changed; the pod templates of
-//! workloads are checked with the same rules and denied when bad, never changed.
+//! UPDATE is denied when it changes the injector's image, never changed; an UPDATE of a pod's
+//! ephemeral containers is denied when a new one could write the webhook's volumes, never
+//! changed; the pod templates of workloads are checked with the same rules and denied when bad,
+//! never changed.
 
 use serde_json::Value;
 
 use serde_json::value::RawValue;
 
+use super::ephemeral;
 use super::review::{self, Object, Operation, Request, Response};
 use crate::mutation::{Context, CsiVolumes, Decision, MutationConfig, mutate_in};
 use crate::pod::pruned;
@@ -30,7 +33,8 @@ pub enum Verdict {
     /// A pod being created that already has everything: allowed without a patch.
     Unchanged,
     Denied,
-    /// A workload's pod template, or a pod UPDATE, found good (never patched).
+    /// A workload's pod template, a pod UPDATE or an UPDATE of its ephemeral containers, found
+    /// good (never patched).
     Checked,
 }
 
@@ -70,13 +74,18 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
         verdict: Verdict::Skipped,
         name: name.to_owned(),
     };
-    if req.sub_resource.is_some() {
-        return skipped(name);
-    }
     let Some(object) = &req.object else {
         return skipped(name);
     };
     let (group, kind) = (req.kind.group.as_ref(), req.kind.kind.as_ref());
+    if let Some(sub_resource) = req.sub_resource.as_deref() {
+        return match (group, kind, sub_resource, req.operation, object) {
+            ("", "Pod", ephemeral::SUBRESOURCE, Operation::Update, Object::Raw(raw)) => {
+                ephemeral_update(req, raw, name)
+            }
+            _ => skipped(name),
+        };
+    }
     if (group, kind) == ("", "Pod") {
         if req.operation == Operation::Update {
             return match object {
@@ -210,6 +219,19 @@ fn pod_update(req: &Request<'_>, object: &RawValue, name: &str) -> Outcome {
             ),
         ),
         verdict: Verdict::Denied,
+        name: name.to_owned(),
+    }
+}
+
+/// An UPDATE of `pods/ephemeralcontainers` (`kubectl debug`): allowed or denied, never patched.
+fn ephemeral_update(req: &Request<'_>, object: &RawValue, name: &str) -> Outcome {
+    let (response, verdict) = match ephemeral::review(object, req.old_object) {
+        None => (Response::allow(&req.uid), Verdict::Checked),
+        Some(message) => (Response::deny(&req.uid, message), Verdict::Denied),
+    };
+    Outcome {
+        response,
+        verdict,
         name: name.to_owned(),
     }
 }
@@ -567,6 +589,43 @@ mod tests {
             ),
             "{message}"
         );
+    }
+
+    #[test]
+    fn only_an_update_of_the_ephemeral_containers_is_reviewed_among_subresources() {
+        let old = injected();
+        let mut new = old.clone();
+        new["spec"]["ephemeralContainers"] = json!([{
+            "name": "debug", "image": "busybox",
+            "volumeMounts": [{"name": "secrets-injector", "mountPath": "/s"}]
+        }]);
+        let with = |new: &Value, sub_resource: &str, operation: &str| {
+            let mut body: Value =
+                serde_json::from_slice(&update(old.clone(), new.clone())).unwrap();
+            body["request"]["subResource"] = json!(sub_resource);
+            body["request"]["operation"] = json!(operation);
+            answer(&serde_json::to_vec(&body).unwrap(), &cfg())
+        };
+        let outcome = with(&new, "ephemeralcontainers", "UPDATE");
+        assert_eq!(outcome.verdict, Verdict::Denied);
+        assert!(outcome.response.patch.is_none());
+        for (sub_resource, operation) in [
+            ("status", "UPDATE"),
+            ("ephemeralcontainers", "CREATE"),
+            ("binding", "CREATE"),
+        ] {
+            let outcome = with(&new, sub_resource, operation);
+            assert_eq!(
+                outcome.verdict,
+                Verdict::Skipped,
+                "{sub_resource} {operation}"
+            );
+        }
+        new["spec"]["ephemeralContainers"][0]["volumeMounts"][0]["readOnly"] = json!(true);
+        let outcome = with(&new, "ephemeralcontainers", "UPDATE");
+        assert_eq!(outcome.verdict, Verdict::Checked);
+        assert!(outcome.response.allowed);
+        assert!(outcome.response.patch.is_none());
     }
 
     #[test]
