@@ -14,6 +14,6 @@ mod review;
 pub(crate) use respond::template_location;
 pub use respond::{Outcome, Verdict, respond};
 pub use review::{
-    API_VERSION, Denial, InjectorImages, KIND, Kind, Object, Operation, Refusal, Request, Response,
-    injector_images, parse, parse_with,
+    API_VERSION, Denial, InjectorImages, KIND, Kind, Object, Operation, PEEK_BYTES, Refusal,
+    Request, Response, injector_images, parse, parse_with, peek_uid,
 };
