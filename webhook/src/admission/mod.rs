@@ -17,6 +17,6 @@ pub use ephemeral::MAX_ENTRIES as MAX_EPHEMERAL_REVIEW_ENTRIES;
 pub(crate) use respond::template_location;
 pub use respond::{Outcome, Verdict, respond};
 pub use review::{
-    API_VERSION, Denial, InjectorImages, KIND, Kind, Object, Operation, Refusal, Request, Response,
-    injector_images, parse, parse_with,
+    API_VERSION, Denial, InjectorImages, KIND, Kind, Object, Operation, PEEK_BYTES, Refusal,
+    Request, Response, injector_images, parse, parse_with, peek_uid,
 };

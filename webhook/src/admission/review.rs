@@ -345,6 +345,83 @@ pub fn parse_with(body: &[u8], specs: bool) -> Result<Request<'_>, Refusal> {
     review.request.ok_or(Refusal::NoRequest)
 }
 
+/// How much of a body [`peek_uid`] reads. The API server writes `request.uid` first, after the
+/// review's `kind` and `apiVersion`: within the first hundred bytes.
+pub const PEEK_BYTES: usize = 4096;
+
+/// The request's `uid`, read from the first [`PEEK_BYTES`] of a body and nothing after it: what
+/// a review the webhook has no thread for is answered with, read on the async runtime (so its
+/// cost must not grow with the body). `None` when the uid is not there.
+pub fn peek_uid(body: &[u8]) -> Option<String> {
+    let head = &body[..body.len().min(PEEK_BYTES)];
+    let mut uid = None;
+    // Stops with an error as soon as the uid is read: the rest is not needed (and is cut off).
+    let _ = de::DeserializeSeed::deserialize(
+        PeekReview(&mut uid),
+        &mut serde_json::Deserializer::from_slice(head),
+    );
+    uid
+}
+
+/// The review's fields, skipped but for `request`.
+struct PeekReview<'s>(&'s mut Option<String>);
+
+/// The request's fields, skipped until `uid`.
+struct PeekRequest<'s>(&'s mut Option<String>);
+
+impl<'de> de::DeserializeSeed<'de> for PeekReview<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PeekReview<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an AdmissionReview object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if key == "request" {
+                return map.next_value_seed(PeekRequest(self.0));
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de> de::DeserializeSeed<'de> for PeekRequest<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PeekRequest<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an AdmissionRequest object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if key == "uid" {
+                *self.0 = Some(map.next_value::<Cow<'de, str>>()?.into_owned());
+                return Err(de::Error::custom("the uid is read"));
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
 /// Where the body stops being UTF-8, as serde_json would say it.
 fn not_utf8(valid: &[u8]) -> Refusal {
     let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -415,6 +492,22 @@ impl Response {
             denial: Some(Denial {
                 code: 400,
                 reason: "BadRequest",
+                message: message.into(),
+            }),
+            patch: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Denied with HTTP-like code 429: not the object's fault, the webhook had no room for the
+    /// review; the same request later may be admitted.
+    pub fn busy(uid: &str, message: impl Into<String>) -> Self {
+        Self {
+            uid: uid.to_owned(),
+            allowed: false,
+            denial: Some(Denial {
+                code: 429,
+                reason: "TooManyRequests",
                 message: message.into(),
             }),
             patch: None,
@@ -650,6 +743,41 @@ mod tests {
             ("oldObject", POD),
         ]);
         assert!(parse(&body).is_err(), "oldObject given twice");
+    }
+
+    #[test]
+    fn the_uid_is_peeked_from_the_start_of_a_body_only() {
+        let pod = format!(
+            r#"{{"spec":{{"containers":[{}]}}}}"#,
+            "{},".repeat(20_000) + "{}"
+        );
+        let body = ordered(&[
+            REQUEST_UID,
+            POD_KIND,
+            PODS,
+            ("operation", r#""CREATE""#),
+            USER_INFO,
+            ("object", &pod),
+        ]);
+        assert!(body.len() > 10 * PEEK_BYTES);
+        assert_eq!(peek_uid(&body).as_deref(), Some("u"));
+        // Escapes are read as JSON reads them.
+        let escaped = ordered(&[("uid", r#""a\"b\u00e9""#), POD_KIND]);
+        assert_eq!(peek_uid(&escaped).as_deref(), Some("a\"b\u{e9}"));
+        // A uid after the first PEEK_BYTES is not looked for.
+        let late = ordered(&[POD_KIND, ("object", &pod), REQUEST_UID]);
+        assert_eq!(peek_uid(&late), None);
+        for other in [&b"{not json"[..], b"[]", b"{}", br#"{"request":{"uid":5}}"#] {
+            assert_eq!(peek_uid(other), None, "{}", String::from_utf8_lossy(other));
+        }
+        let busy: Value =
+            serde_json::from_slice(&Response::busy("u", "busy").to_review_json()).unwrap();
+        assert_eq!(
+            busy["response"],
+            json!({"uid": "u", "allowed": false, "status": {
+                "status": "Failure", "code": 429, "reason": "TooManyRequests", "message": "busy"
+            }})
+        );
     }
 
     #[test]

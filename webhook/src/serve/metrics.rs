@@ -42,10 +42,23 @@ struct ResultLabels {
     result: &'static str,
 }
 
+/// What the review pool tells (`review_pool`): handles onto series of [`Metrics`], or standalone
+/// ones (`default`) for a pool that is not served.
+#[derive(Clone, Debug, Default)]
+pub struct PoolMetrics {
+    /// Reviews running on a review thread now.
+    pub running: Gauge,
+    /// Reviews waiting for a review thread now.
+    pub waiting: Gauge,
+    /// Reviews refused because every thread was busy and the queue full, or the wait ran out.
+    pub refused: Counter,
+}
+
 /// The webhook's metrics and the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    pool: PoolMetrics,
     reviews: Family<ReviewLabels, Counter>,
     review_duration: Histogram,
     rejected_requests: Family<ReasonLabels, Counter>,
@@ -99,14 +112,37 @@ impl Metrics {
             "notAfter of the certificate being served, in Unix seconds",
             certificate_expiry.clone(),
         );
+        let pool = PoolMetrics::default();
+        registry.register(
+            "reviews_in_progress",
+            "Reviews running on a review thread (--review-threads) now",
+            pool.running.clone(),
+        );
+        registry.register(
+            "reviews_waiting",
+            "Reviews waiting for a review thread (--review-queue) now",
+            pool.waiting.clone(),
+        );
+        registry.register(
+            "reviews_refused_busy",
+            "Reviews refused because every review thread was in use and the queue full, or the \
+             wait for a thread ran out",
+            pool.refused.clone(),
+        );
         Self {
             registry,
+            pool,
             reviews,
             review_duration,
             rejected_requests,
             certificate_reloads,
             certificate_expiry,
         }
+    }
+
+    /// The review pool's series.
+    pub fn pool(&self) -> PoolMetrics {
+        self.pool.clone()
     }
 
     /// Counts one answered review. `kind` is the object's kind as sent; unknown kinds are `other`.
@@ -180,6 +216,10 @@ mod tests {
         metrics.observe_certificate_reload(true);
         metrics.observe_certificate_reload(false);
         metrics.set_certificate_expiry(1_900_000_000);
+        let pool = metrics.pool();
+        pool.running.inc();
+        pool.waiting.set(3);
+        pool.refused.inc();
         let text = metrics.encode();
         for line in [
             "secrets_injector_admission_reviews_total{decision=\"mutated\",kind=\"Pod\"} 2",
@@ -189,6 +229,9 @@ mod tests {
             "secrets_injector_certificate_reloads_total{result=\"success\"} 1",
             "secrets_injector_certificate_reloads_total{result=\"failure\"} 1",
             "secrets_injector_certificate_expiry_timestamp_seconds 1900000000",
+            "secrets_injector_reviews_in_progress 1",
+            "secrets_injector_reviews_waiting 3",
+            "secrets_injector_reviews_refused_busy_total 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -1,11 +1,12 @@
 //! `webhook serve`: the HTTPS transport around `admission::respond`, the health endpoints, the
-//! metrics listener and graceful shutdown; `tls` reloads the serving certificate, `metrics` and
-//! `telemetry` (with `log_buffer`, its non-blocking writer) are what the server tells about
-//! itself.
+//! metrics listener and graceful shutdown; `review_pool` runs the reviews' CPU work off the async
+//! workers, `tls` reloads the serving certificate, `metrics` and `telemetry` (with `log_buffer`,
+//! its non-blocking writer) are what the server tells about itself.
 
 pub mod classes;
 pub(crate) mod log_buffer;
 pub(crate) mod metrics;
+pub mod review_pool;
 pub mod telemetry;
 pub(crate) mod tls;
 
@@ -32,6 +33,7 @@ use crate::admission;
 use crate::mutation::MutationConfig;
 use crate::{Error, Result};
 use metrics::Metrics;
+use review_pool::{NotRun, ReviewPool};
 use telemetry::LogFormat;
 use tls::{CertPaths, Reloader, Resolver};
 
@@ -72,6 +74,27 @@ pub struct ServeArgs {
         default_value_t = 16 * 1024 * 1024
     )]
     pub max_body_bytes_in_flight: usize,
+    /// Reviews worked on at once, each on a thread of its own, never on the threads that answer
+    /// /healthz, /readyz and /metrics. A review takes well under a millisecond; each running
+    /// review holds a few times its body in memory, hence a small number.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_REVIEW_THREADS",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u16).range(1..=64)
+    )]
+    pub review_threads: u16,
+    /// Reviews that may wait for a review thread (a burst of pod creations), each for a third of
+    /// the API server's timeout, 3 s at most; beyond that a review is denied at once saying the
+    /// webhook is busy. A waiting review holds only its body (--max-body-bytes-in-flight bounds
+    /// those).
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_REVIEW_QUEUE",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u16).range(0..=4096)
+    )]
+    pub review_queue: u16,
     /// Log format.
     #[arg(
         long,
@@ -111,6 +134,7 @@ pub struct AppState {
     ready: Arc<AtomicBool>,
     max_body_bytes: usize,
     budget: BodyBudget,
+    reviews: ReviewPool,
     /// The SecretProviderClass cache, when classes are read: ready once listed.
     classes: Option<Arc<classes::ClusterClasses>>,
 }
@@ -121,6 +145,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         max_body_bytes: usize,
         budget: BodyBudget,
+        reviews: ReviewPool,
     ) -> Self {
         Self {
             mutation: Arc::new(mutation),
@@ -128,6 +153,7 @@ impl AppState {
             ready: Arc::new(AtomicBool::new(false)),
             max_body_bytes,
             budget,
+            reviews,
             classes: None,
         }
     }
@@ -408,10 +434,14 @@ fn text(status: StatusCode, message: String) -> Response {
         .into_response()
 }
 
-async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn mutate(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
-    // The claim is held until the answer is built, as long as the body is.
-    let (bytes, _claim) = match read_body(
+    let (bytes, claim) = match read_body(
         &headers,
         body,
         state.max_body_bytes,
@@ -427,9 +457,49 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
             return rejection.into_response();
         }
     };
+    // What a refused review is answered from (the uid is at the start of the body); a copy, so
+    // the body's memory goes with its claim.
+    let head = bytes[..bytes.len().min(admission::PEEK_BYTES)].to_vec();
+    // Everything that costs CPU in proportion to the body runs on a review thread; an async step
+    // a review needs (a lookup on the API server) goes before this call, holding no thread.
+    let work = {
+        let state = state.clone();
+        move || {
+            // The claim is held until the answer is built, as long as the body is: if the
+            // client goes away, the work still holds both until it ends.
+            let _claim = claim;
+            review(&state, &bytes, started)
+        }
+    };
+    let wait = review_pool::queue_wait(api_server_timeout(uri.query()));
+    match state.reviews.run(wait, work).await {
+        Ok(response) => response,
+        Err(NotRun::Busy(busy)) => busy_answer(&state, &head, &busy),
+        Err(NotRun::Panicked) => {
+            state.metrics.observe_rejected_request("review_failed");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the review failed; see the webhook's log\n".to_owned(),
+            )
+        }
+    }
+}
+
+/// The time the API server gives the review: its `timeout` parameter, which it writes as Go
+/// writes a duration of whole seconds under a minute (`10s`, the webhook's `timeoutSeconds`).
+fn api_server_timeout(query: Option<&str>) -> Option<Duration> {
+    let value = query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("timeout="))?;
+    let seconds: u64 = value.strip_suffix('s')?.parse().ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// One review, on a review thread: the body read as a review, the decision, the answer.
+fn review(state: &AppState, bytes: &[u8], started: Instant) -> Response {
     // CSI volumes may be in any pod: every pod's spec is read when they are rewritten.
     let specs = state.mutation.csi_volumes == crate::mutation::CsiVolumes::Rewrite;
-    let request = match admission::parse_with(&bytes, specs) {
+    let request = match admission::parse_with(bytes, specs) {
         Ok(request) => request,
         Err(reason) => {
             state
@@ -457,6 +527,36 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     (
         [(header::CONTENT_TYPE, "application/json")],
         outcome.response.to_review_json(),
+    )
+        .into_response()
+}
+
+/// The answer to a review no thread was free for: a denial (code 429) carrying the request's
+/// uid and saying why, which the API server shows to whoever created the object. A 503 would
+/// end the same way under `failurePolicy: Fail`, as the API server's terse "failed calling
+/// webhook", and under `Ignore` would admit the pod without its secrets. Only a body whose uid
+/// is not at its start (not what the API server sends) gets a 503 with Retry-After.
+fn busy_answer(state: &AppState, head: &[u8], busy: &review_pool::Busy) -> Response {
+    let message = busy.message();
+    let Some(uid) = admission::peek_uid(head) else {
+        state.metrics.observe_rejected_request("busy");
+        tracing::warn!(reason = "busy", "request to /mutate rejected");
+        let mut response = text(StatusCode::SERVICE_UNAVAILABLE, format!("{message}\n"));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    tracing::warn!(
+        uid = %uid,
+        threads = busy.threads,
+        queue = busy.queue,
+        waited_ms = busy.waited.map_or(0, |w| w.as_millis() as u64),
+        "review denied: the webhook is busy"
+    );
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        admission::Response::busy(&uid, message).to_review_json(),
     )
         .into_response()
 }
@@ -499,7 +599,18 @@ pub async fn serve(args: ServeArgs, provider: Arc<CryptoProvider>) -> Result<()>
     } else {
         None
     };
-    let mut state = AppState::new(mutation, Arc::clone(&metrics), args.max_body_bytes, budget);
+    let reviews = ReviewPool::new(
+        usize::from(args.review_threads),
+        usize::from(args.review_queue),
+        metrics.pool(),
+    );
+    let mut state = AppState::new(
+        mutation,
+        Arc::clone(&metrics),
+        args.max_body_bytes,
+        budget,
+        reviews,
+    );
     if let Some(cache) = cache {
         state = state.with_classes(cache);
     }
@@ -682,6 +793,21 @@ mod tests {
         assert_eq!(again.expect("fits again").0.len(), 8 * MIB);
         assert_eq!(budget.large.available_permits(), 24 * 1024);
         assert_eq!(budget.small.available_permits(), 8 * 1024);
+    }
+
+    #[test]
+    fn the_api_servers_timeout_is_read_from_the_query() {
+        assert_eq!(
+            api_server_timeout(Some("timeout=10s")),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            api_server_timeout(Some("a=b&timeout=2s")),
+            Some(Duration::from_secs(2))
+        );
+        for other in [None, Some(""), Some("timeout=1m0s"), Some("timeout=x")] {
+            assert_eq!(api_server_timeout(other), None, "{other:?}");
+        }
     }
 
     #[test]
