@@ -8,9 +8,11 @@
 //! dev-dependency: `webhook/tests/admission_kube_core.rs` holds these types to it, reading every
 //! fixture and corpus review and every answer the same way.
 
+mod classes;
 mod respond;
 mod review;
 
+pub use classes::class_names;
 pub(crate) use respond::template_location;
 pub use respond::{Outcome, Verdict, respond};
 pub use review::{

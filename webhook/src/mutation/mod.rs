@@ -9,6 +9,7 @@
 //! the webhook adds) is a file of its own here, called from `patch`.
 
 pub(crate) mod assume_role;
+pub mod class_names;
 pub(crate) mod classes;
 pub(crate) mod config;
 pub(crate) mod csi;
@@ -27,7 +28,10 @@ use serde_json::Value;
 
 use injection::Ask;
 
-pub use classes::{ClassSource, Classes, Context, DocumentClasses, Lookup, NoClasses};
+pub use class_names::{ClassNames, MAX_CLASS_NAMES};
+pub use classes::{
+    ClassSource, Classes, Context, DocumentClasses, Lookup, NoClasses, ResolvedClass, ReviewClasses,
+};
 pub use config::{CsiVolumes, InjectorUser, MutationConfig};
 pub use csi::CONTAINER_PREFIX as CSI_CONTAINER_PREFIX;
 pub use csi_refresh::CONTAINER_PREFIX as CSI_REFRESH_PREFIX;

@@ -99,6 +99,32 @@ pub struct ServeArgs {
     /// service account (in-cluster) when absent.
     #[arg(long, env = "SECRETS_INJECTOR_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// Time one review may spend on live GETs of the SecretProviderClasses its pod names that
+    /// are not in the cache (one GET per distinct name, all at once): well under the 10 s the API
+    /// server gives the webhook. `500ms` or `3s`, at most 9s.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_CLASS_LOOKUP_BUDGET",
+        default_value = "3s",
+        value_parser = classes::parse_lookup_time
+    )]
+    pub class_lookup_budget: Duration,
+    /// Time one live GET of a SecretProviderClass may take (within --class-lookup-budget).
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_CLASS_GET_TIMEOUT",
+        default_value = "2s",
+        value_parser = classes::parse_lookup_time
+    )]
+    pub class_get_timeout: Duration,
+    /// Largest `spec.parameters` of a SecretProviderClass kept, in bytes of names and values; a
+    /// larger class is kept as a marker, and a pod that uses it is denied as too large.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_CLASS_MAX_BYTES",
+        default_value_t = 128 * 1024
+    )]
+    pub class_max_bytes: usize,
     #[command(flatten)]
     pub mutation: MutationConfig,
 }
@@ -439,7 +465,9 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
             return text(StatusCode::BAD_REQUEST, format!("{reason}\n"));
         }
     };
-    let outcome = admission::respond(&request, &state.mutation);
+    // The SecretProviderClasses the pod names, looked up before the (synchronous) mutation.
+    let mutation = state.review_config(&request).await;
+    let outcome = admission::respond(&request, &mutation);
     let elapsed = started.elapsed();
     state
         .metrics
@@ -492,8 +520,13 @@ pub async fn serve(args: ServeArgs, provider: Arc<CryptoProvider>) -> Result<()>
 
     let mut mutation = args.mutation;
     let cache = if mutation.classes_enabled() {
-        let cache =
-            classes::ClusterClasses::start(classes::client(args.kubeconfig.as_deref()).await?);
+        let bounds = classes::Bounds {
+            lookup_budget: args.class_lookup_budget,
+            get_timeout: args.class_get_timeout,
+            max_class_bytes: args.class_max_bytes,
+        };
+        let client = classes::client(args.kubeconfig.as_deref()).await?;
+        let cache = classes::ClusterClasses::start(client, bounds, metrics.classes.clone());
         mutation.classes = crate::mutation::Classes(cache.clone());
         Some(cache)
     } else {
