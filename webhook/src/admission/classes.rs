@@ -55,3 +55,72 @@ pub fn class_names(req: &Request<'_>, cfg: &MutationConfig) -> ClassNames {
         None => none,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::admission::parse_with;
+    use crate::mutation::CsiVolumes;
+
+    fn review(kind: (&str, &str), operation: &str, object: serde_json::Value) -> Vec<u8> {
+        let body = json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "1", "kind": {"group": kind.0, "version": "v1", "kind": kind.1},
+                "resource": {"group": kind.0, "version": "v1", "resource": "x"},
+                "namespace": "team", "operation": operation,
+                "userInfo": {"username": "u"}, "object": object,
+            }
+        });
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    fn pod(class: &str) -> serde_json::Value {
+        json!({"metadata": {"annotations": {"secrets-injector.io/secret-provider-class": "annotated"}},
+               "spec": {"containers": [{"name": "a", "image": "a"}],
+                        "volumes": [{"name": "v", "csi": {"driver": "secrets-store.csi.k8s.io",
+                                     "volumeAttributes": {"secretProviderClass": class}}}]}})
+    }
+
+    fn names(body: &[u8], cfg: &MutationConfig) -> Vec<String> {
+        let request = parse_with(body, cfg.csi_volumes == CsiVolumes::Rewrite).unwrap();
+        let names = class_names(&request, cfg);
+        if !names.names.is_empty() {
+            assert_eq!(names.namespace, "team");
+        }
+        names.names
+    }
+
+    #[test]
+    fn the_classes_of_pods_and_templates_as_respond_reads_them() {
+        let mut cfg = MutationConfig::for_tests("i");
+        cfg.csi_volumes = CsiVolumes::Rewrite;
+        assert_eq!(
+            names(&review(("", "Pod"), "CREATE", pod("vol")), &cfg),
+            ["annotated", "vol"]
+        );
+        assert!(names(&review(("", "Pod"), "UPDATE", pod("vol")), &cfg).is_empty());
+        let deployment = json!({"spec": {"template": pod("dep")}});
+        assert_eq!(
+            names(&review(("apps", "Deployment"), "UPDATE", deployment), &cfg),
+            ["annotated", "dep"]
+        );
+        let cron = json!({"spec": {"jobTemplate": {"spec": {"template": pod("cron")}}}});
+        assert_eq!(
+            names(&review(("batch", "CronJob"), "CREATE", cron), &cfg),
+            ["annotated", "cron"]
+        );
+        assert!(names(&review(("", "ConfigMap"), "CREATE", pod("x")), &cfg).is_empty());
+        // The feature off: nothing to look up.
+        let off = MutationConfig::for_tests("i");
+        assert!(names(&review(("", "Pod"), "CREATE", pod("vol")), &off).is_empty());
+        cfg.csi_volumes = CsiVolumes::Ignore;
+        cfg.secret_provider_classes = true;
+        assert_eq!(
+            names(&review(("", "Pod"), "CREATE", pod("vol")), &cfg),
+            ["annotated"]
+        );
+    }
+}

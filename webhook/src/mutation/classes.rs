@@ -264,6 +264,40 @@ mod tests {
     }
 
     #[test]
+    fn a_review_answers_from_what_it_looked_up_then_from_the_rest() {
+        let (rest, _) = DocumentClasses::from_documents(&[class("cached", Some("team"))]);
+        let looked_up = HashMap::from([
+            ("gone".to_owned(), Lookup::Missing),
+            ("slow".to_owned(), Lookup::Unavailable("no answer".into())),
+        ]);
+        let rest = Classes(Arc::new(rest));
+        let review = ReviewClasses::new("team".into(), looked_up.clone(), 0, rest.clone());
+        assert_eq!(review.class("team", "gone"), Lookup::Missing);
+        assert_eq!(
+            review.class("team", "slow"),
+            Lookup::Unavailable("no answer".into())
+        );
+        // Another namespace is not what was looked up.
+        assert_eq!(review.class("other", "slow"), Lookup::Missing);
+        assert!(matches!(review.class("team", "cached"), Lookup::Found(_)));
+        // A pod that named more classes than are looked up is told so.
+        let review = ReviewClasses::new("team".into(), looked_up, 3, rest);
+        assert!(matches!(review.class("team", "extra"),
+            Lookup::Unavailable(reason) if reason.contains("more than 20 SecretProviderClasses")));
+    }
+
+    #[test]
+    fn a_class_is_derived_once() {
+        let counter = Counter::default();
+        let read = Class::read(&class("a", None)).unwrap();
+        let resolved = ResolvedClass::new(read).counted(counter.clone());
+        for _ in 0..5 {
+            assert!(resolved.spec().is_err(), "no objects");
+        }
+        assert_eq!(counter.get(), 1);
+    }
+
+    #[test]
     fn the_namespace_is_the_requests_then_the_pods() {
         let pod = json!({"metadata": {"namespace": "own"}});
         let ctx = Context {

@@ -38,9 +38,10 @@ use crate::{Error, Result};
 
 /// The version watched (the CSI driver's storage version).
 const VERSION: &str = "v1";
-/// Classes per page of a list: a class may be as large as the API server stores (about
-/// 1.5 MB), and a page is read whole before it is parsed.
-pub const PAGE_SIZE: u32 = 8;
+/// Live GETs in flight at once, all reviews together: an answer is read whole before it is
+/// parsed, and a class may be as large as the API server stores (about 1.5 MB). A GET waiting
+/// for its turn counts against its own timeout.
+const MAX_GETS_IN_FLIGHT: usize = 4;
 /// How long a failed or timed-out GET is remembered (unless a watch event for the name comes
 /// first): a stalled API server then costs one timeout per name, not one per review.
 pub const FAILURE_MEMORY: Duration = Duration::from_secs(10);
@@ -58,6 +59,9 @@ pub struct Bounds {
     pub get_timeout: Duration,
     /// Bytes of `spec.parameters` (names and values) of a class kept; a larger one is refused.
     pub max_class_bytes: usize,
+    /// Classes per page of a list: a page is read whole before it is parsed, and a class may be
+    /// as large as the API server stores (about 1.5 MB).
+    pub page_size: u32,
 }
 
 /// What the watch knows about classes as a whole.
@@ -167,6 +171,7 @@ pub struct ClusterClasses {
     resource: ApiResource,
     bounds: Bounds,
     metrics: ClassMetrics,
+    gets_in_flight: tokio::sync::Semaphore,
 }
 
 // The store, the failures and the status are only ever changed whole under their locks, so a
@@ -229,10 +234,11 @@ impl ClusterClasses {
             resource: resource.clone(),
             bounds,
             metrics,
+            gets_in_flight: tokio::sync::Semaphore::new(MAX_GETS_IN_FLIGHT),
         });
         let api: Api<WatchedClass> = Api::all_with(client, &resource);
         let stream =
-            watcher(api, watcher::Config::default().page_size(PAGE_SIZE)).default_backoff();
+            watcher(api, watcher::Config::default().page_size(bounds.page_size)).default_backoff();
         let watching = Arc::clone(&classes);
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
@@ -461,7 +467,11 @@ impl ClusterClasses {
         let api: Api<WatchedClass> =
             Api::namespaced_with(self.client.clone(), namespace, &self.resource);
         let key = (namespace.to_owned(), name.to_owned());
-        match tokio::time::timeout(timeout, api.get_opt(name)).await {
+        let get = async {
+            let _turn = self.gets_in_flight.acquire().await;
+            api.get_opt(name).await
+        };
+        match tokio::time::timeout(timeout, get).await {
             Ok(Ok(Some(watched))) => {
                 let class = watched.class;
                 if class.namespace.as_deref() != Some(namespace) || class.name != name {

@@ -125,6 +125,16 @@ pub struct ServeArgs {
         default_value_t = 128 * 1024
     )]
     pub class_max_bytes: usize,
+    /// SecretProviderClasses per page when the cache lists them: a page is read whole before it
+    /// is parsed, and a class may be as large as the API server stores (about 1.5 MB), so small
+    /// pages keep a hostile namespace's classes from pushing the webhook past its memory limit.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_CLASS_LIST_PAGE_SIZE",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u32).range(1..=500)
+    )]
+    pub class_list_page_size: u32,
     #[command(flatten)]
     pub mutation: MutationConfig,
 }
@@ -524,6 +534,7 @@ pub async fn serve(args: ServeArgs, provider: Arc<CryptoProvider>) -> Result<()>
             lookup_budget: args.class_lookup_budget,
             get_timeout: args.class_get_timeout,
             max_class_bytes: args.class_max_bytes,
+            page_size: args.class_list_page_size,
         };
         let client = classes::client(args.kubeconfig.as_deref()).await?;
         let cache = classes::ClusterClasses::start(client, bounds, metrics.classes.clone());
