@@ -7,15 +7,17 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::annotations::{MAX_OBJECTS_BYTES, OBJECTS, closest};
+use crate::annotations::{OBJECTS, closest};
 use crate::arn::check_role_arn;
 use crate::assume_role::{check_external_id, parse_duration_seconds};
-use crate::error::{Error, Errors};
-use crate::raw::kind;
+use crate::error::{Error, Errors, capped_warnings};
 use crate::settings::{is_valid_region, region_problem};
 use crate::translation::PathTranslation;
+
+mod read;
 
 /// The API group of the class, as `apiVersion` writes it before the version.
 pub const GROUP: &str = "secrets-store.csi.x-k8s.io";
@@ -49,22 +51,38 @@ pub const MAX_PARAMETERS: usize = 64;
 pub const MAX_PARAMETER_BYTES: usize = 2048;
 /// The longest class name (a Kubernetes object name).
 pub const MAX_NAME_BYTES: usize = 253;
+/// The longest name of an unknown parameter kept, for its warning.
+pub const MAX_UNKNOWN_NAME_BYTES: usize = 128;
+/// How many unknown parameters are named in warnings; the rest are counted.
+pub const MAX_NAMED_UNKNOWN: usize = 5;
+/// The longest unknown parameter name compared with the known ones for a "did you mean": a typo
+/// of a parameter name is short, and the comparison costs the product of the lengths.
+pub const MAX_SUGGESTED_NAME_BYTES: usize = 64;
 
-/// A class document, read but not yet checked as settings.
+/// A class document, read pruned (`read.rs`) but not yet checked as settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class {
+    /// Empty when the document has no name, or one longer than [`MAX_NAME_BYTES`].
     pub name: String,
     /// `None` when the document does not say (a manifest applied to the current namespace).
     pub namespace: Option<String>,
+    /// `metadata.resourceVersion` (set by the API server).
+    pub resource_version: Option<String>,
     /// `spec.provider` as written (`None` when absent or not a string).
     pub provider: Option<String>,
-    /// `spec.parameters`, every value a string (as the CRD defines them).
+    /// The parameters the AWS provider reads ([`PARAMETERS`]), each a string within its limit.
     pub parameters: BTreeMap<String, String>,
+    /// The first [`MAX_NAMED_UNKNOWN`] names of parameters it does not read, each cut to
+    /// [`MAX_UNKNOWN_NAME_BYTES`]; [`Class::unknown_count`] counts them all.
+    pub unknown: Vec<String>,
+    pub unknown_count: usize,
     /// `spec.secretObjects` lists something: the class asks the driver to sync a Secret.
     pub secret_objects: bool,
     /// What is wrong with the document's shape (a parameter that is not a string, too many or
     /// too large parameters), each naming the field.
     pub problems: Vec<String>,
+    /// Bytes of every name and string value of `spec.parameters` as written, kept or not.
+    pub parameter_bytes: usize,
 }
 
 /// The role the injector assumes before fetching (the `assumeRole*` extensions).
@@ -131,7 +149,56 @@ pub fn is_class(document: &Value) -> bool {
             .is_some_and(|version| VERSIONS.contains(&version))
 }
 
+/// Checks a class name as the API server does (a DNS subdomain, RFC 1123), before it is put in
+/// a request path: at most 253 characters of lowercase letters, digits, `-` and `.`, each
+/// dot-separated part starting and ending with a letter or digit. So no name can carry `/`,
+/// `..`, `?` or `%` into a request.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && name.split('.').all(|part| {
+            let bytes = part.as_bytes();
+            let alphanumeric = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+            bytes.first().is_some_and(alphanumeric)
+                && bytes.last().is_some_and(alphanumeric)
+                && bytes.iter().all(|b| alphanumeric(b) || *b == b'-')
+        });
+    if valid {
+        return Ok(());
+    }
+    Err(format!(
+        "{KIND} name {} is not valid: a class name is a DNS subdomain (RFC 1123): at most \
+         {MAX_NAME_BYTES} characters, lowercase letters, digits, '-' and '.', each part between \
+         dots starting and ending with a letter or digit; fix the name",
+        shown(name)
+    ))
+}
+
+/// A name from a pod, quoted for a message: its first 64 characters.
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(64) {
+        Some((cut, _)) => format!("{:?}…", &name[..cut]),
+        None => format!("{name:?}"),
+    }
+}
+
 impl Class {
+    /// A class with nothing read yet.
+    fn empty() -> Self {
+        Self {
+            name: String::new(),
+            namespace: None,
+            resource_version: None,
+            provider: None,
+            parameters: BTreeMap::new(),
+            unknown: Vec::new(),
+            unknown_count: 0,
+            secret_objects: false,
+            problems: Vec::new(),
+            parameter_bytes: 0,
+        }
+    }
+
     /// Reads a class document. `Err` when it is not a SecretProviderClass of a version read here,
     /// or has no name; a document of the right kind with bad fields is read with `problems`.
     pub fn read(document: &Value) -> Result<Self, String> {
@@ -140,83 +207,55 @@ impl Class {
                 "is not a {KIND} (apiVersion {GROUP}/v1 or {GROUP}/v1alpha1)"
             ));
         }
-        let metadata = document.get("metadata");
-        let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
-        let name = text(metadata.and_then(|m| m.get("name")))
-            .filter(|name| !name.is_empty() && name.len() <= MAX_NAME_BYTES)
-            .ok_or_else(|| format!("a {KIND} without a valid metadata.name"))?;
-        let namespace = text(metadata.and_then(|m| m.get("namespace")));
-        let spec = document.get("spec");
-        let provider = text(spec.and_then(|s| s.get("provider")));
-        let secret_objects = match spec.and_then(|s| s.get("secretObjects")) {
-            None | Some(Value::Null) => false,
-            Some(Value::Array(items)) => !items.is_empty(),
-            Some(_) => true,
-        };
-        let mut problems = Vec::new();
-        let parameters = match spec.and_then(|s| s.get("parameters")) {
-            None | Some(Value::Null) => BTreeMap::new(),
-            Some(Value::Object(map)) if map.len() > MAX_PARAMETERS => {
-                problems.push(format!(
-                    "spec.parameters has {} entries, more than the {MAX_PARAMETERS} read; keep \
-                     only the parameters the AWS provider reads ({})",
-                    map.len(),
-                    PARAMETERS.join(", ")
-                ));
-                BTreeMap::new()
-            }
-            Some(Value::Object(map)) => {
-                let mut parameters = BTreeMap::new();
-                for (key, value) in map {
-                    let limit = if key == "objects" {
-                        MAX_OBJECTS_BYTES
-                    } else {
-                        MAX_PARAMETER_BYTES
-                    };
-                    if key.len() > MAX_PARAMETER_BYTES {
-                        problems.push(format!(
-                            "spec.parameters has a name of {} bytes; parameter names are short, \
-                             such as objects or region",
-                            key.len()
-                        ));
-                        continue;
-                    }
-                    match value {
-                        Value::String(text) if text.len() > limit => problems.push(format!(
-                            "spec.parameters.{key} is {} bytes, over the limit of {limit} bytes; \
-                             split the objects across classes, or fetch many parameters at once \
-                             with objectType: ssmparameterpath",
-                            text.len()
-                        )),
-                        Value::String(text) => {
-                            parameters.insert(key.clone(), text.clone());
-                        }
-                        other => problems.push(format!(
-                            "spec.parameters.{key} is {}, not a string; every parameter of a \
-                             {KIND} is a string (quote it, or write objects as a YAML block: \
-                             objects: |)",
-                            kind(other)
-                        )),
-                    }
-                }
-                parameters
-            }
-            Some(other) => {
-                problems.push(format!(
-                    "spec.parameters is {}, not a mapping of strings",
-                    kind(other)
-                ));
-                BTreeMap::new()
-            }
-        };
-        Ok(Self {
-            name,
-            namespace,
-            provider,
-            parameters,
-            secret_objects,
-            problems,
-        })
+        let class = Self::deserialize(document).map_err(|e| format!("cannot be read: {e}"))?;
+        if class.name.is_empty() {
+            return Err(format!("a {KIND} without a valid metadata.name"));
+        }
+        Ok(class)
+    }
+
+    /// The class itself when its parameters take at most `max_bytes` (names and values as
+    /// written); else a class that says so and keeps nothing else of them (`how` says which
+    /// setting holds the limit).
+    pub fn bounded(self, max_bytes: usize, how: &str) -> Self {
+        if self.parameter_bytes <= max_bytes {
+            return self;
+        }
+        let problem = format!(
+            "spec.parameters is too large: {} bytes of names and values, over the limit of \
+             {max_bytes} bytes{how}; keep only the parameters the AWS provider reads ({})",
+            self.parameter_bytes,
+            PARAMETERS.join(", ")
+        );
+        Self {
+            parameters: BTreeMap::new(),
+            unknown: Vec::new(),
+            unknown_count: 0,
+            problems: vec![problem],
+            ..self
+        }
+    }
+
+    /// About how many bytes of memory the class holds (its strings, and the structure).
+    pub fn kept_bytes(&self) -> usize {
+        let strings = [&self.name]
+            .into_iter()
+            .chain(&self.namespace)
+            .chain(&self.resource_version)
+            .chain(&self.provider)
+            .chain(&self.unknown)
+            .chain(&self.problems)
+            .map(String::len)
+            .sum::<usize>();
+        let parameters = self
+            .parameters
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 64)
+            .sum::<usize>();
+        std::mem::size_of::<Self>()
+            + strings
+            + parameters
+            + 24 * (self.unknown.len() + self.problems.len())
     }
 
     /// The class's settings and objects text, or why it gives none. The provider is checked
@@ -284,23 +323,7 @@ impl Class {
             }
         }
         let assume_role = self.assume_role(&mut problems);
-        let warnings = self
-            .parameters
-            .keys()
-            .filter(|key| !PARAMETERS.contains(&key.as_str()))
-            .map(|key| match closest(key, PARAMETERS) {
-                Some(known) => format!(
-                    "{KIND} {}: unknown parameter {key:?} ignored; did you mean {known}?",
-                    self.name
-                ),
-                None => format!(
-                    "{KIND} {}: unknown parameter {key:?} ignored; the AWS provider's \
-                     parameters are {}",
-                    self.name,
-                    PARAMETERS.join(", ")
-                ),
-            })
-            .collect();
+        let warnings = self.warnings();
         if !problems.is_empty() {
             let errors = problems
                 .into_iter()
@@ -316,6 +339,41 @@ impl Class {
             assume_role,
             warnings,
         })
+    }
+
+    /// A warning for each unknown parameter, the first ones named (a "did you mean" only for
+    /// short names), the rest counted: the work and the text are bounded whatever the class holds.
+    fn warnings(&self) -> Vec<String> {
+        let mut warnings: Vec<String> = self
+            .unknown
+            .iter()
+            .take(MAX_NAMED_UNKNOWN)
+            .map(|key| {
+                let suggestion = (key.len() <= MAX_SUGGESTED_NAME_BYTES)
+                    .then(|| closest(key, PARAMETERS))
+                    .flatten();
+                match suggestion {
+                    Some(known) => format!(
+                        "{KIND} {}: unknown parameter {key:?} ignored; did you mean {known}?",
+                        self.name
+                    ),
+                    None => format!(
+                        "{KIND} {}: unknown parameter {key:?} ignored; the AWS provider's \
+                         parameters are {}",
+                        self.name,
+                        PARAMETERS.join(", ")
+                    ),
+                }
+            })
+            .collect();
+        if self.unknown_count > warnings.len() {
+            warnings.push(format!(
+                "{KIND} {}: and {} more unknown parameters ignored",
+                self.name,
+                self.unknown_count - warnings.len()
+            ));
+        }
+        capped_warnings(warnings.iter().map(String::as_str))
     }
 
     /// The `assumeRole*` parameters, checked: an IAM role ARN, an external id STS accepts, a
@@ -403,6 +461,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::annotations::MAX_OBJECTS_BYTES;
 
     fn class(parameters: Value) -> Value {
         json!({
@@ -638,6 +697,134 @@ mod tests {
             let reason = refusal(class(Value::Object(all)));
             assert!(reason.contains(expected), "{parameters}: {reason}");
         }
+    }
+
+    #[test]
+    fn names_are_dns_subdomains() {
+        for good in ["app", "a", "aws-secrets.v2", "0app", &"a".repeat(253)] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "x/../../../other/secretproviderclasses/victim?a=b",
+            "..",
+            "a..b",
+            ".a",
+            "a.",
+            "-a",
+            "a-",
+            "App",
+            "a b",
+            "a%2fb",
+            "a_b",
+            "é",
+            &"a".repeat(254),
+        ] {
+            let problem = check_name(bad).unwrap_err();
+            assert!(
+                problem.contains("is not valid: a class name is a DNS subdomain (RFC 1123)"),
+                "{problem}"
+            );
+        }
+        // A huge name is quoted by its start only.
+        let problem = check_name(&"A".repeat(100_000)).unwrap_err();
+        assert!(problem.len() < 400, "{}", problem.len());
+    }
+
+    #[test]
+    fn unknown_parameters_cost_bounded_work_and_text() {
+        // 63 unknown names of 2 KB: none compared for a suggestion, the warnings capped.
+        let mut parameters: serde_json::Map<String, Value> = (0..63)
+            .map(|i| (format!("{i:02}{}", "k".repeat(2046)), json!("")))
+            .collect();
+        parameters.insert("objects".into(), json!(OBJECTS_TEXT));
+        let read = Class::read(&class(Value::Object(parameters))).unwrap();
+        assert_eq!(read.unknown_count, 63);
+        assert_eq!(read.unknown.len(), MAX_NAMED_UNKNOWN);
+        assert!(
+            read.unknown
+                .iter()
+                .all(|k| k.len() <= MAX_UNKNOWN_NAME_BYTES + 3)
+        );
+        let spec = read.spec().unwrap();
+        assert_eq!(spec.warnings.len(), MAX_NAMED_UNKNOWN + 1);
+        assert!(spec.warnings.iter().all(|w| !w.contains("did you mean")));
+        assert!(
+            spec.warnings
+                .iter()
+                .any(|w| w.ends_with("and 58 more unknown parameters ignored")),
+            "{:?}",
+            spec.warnings
+        );
+        let bytes: usize = spec.warnings.iter().map(String::len).sum();
+        assert!(bytes < 4096, "{bytes}");
+    }
+
+    #[test]
+    fn a_huge_class_is_read_pruned_and_can_be_marked_too_large() {
+        // 100,000 empty parameters (valid for the CRD, 1.5 MB), and metadata that is skipped.
+        let mut text = String::from(
+            r#"{"metadata":{"name":"big","namespace":"team","resourceVersion":"7","annotations":{"a":""#,
+        );
+        text.push_str(&"x".repeat(500_000));
+        text.push_str(r#""}},"spec":{"provider":"aws","parameters":{"#);
+        for i in 0..100_000 {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&format!(r#""p{i:07}":"""#));
+        }
+        text.push_str("}}}");
+        let read: Class = serde_json::from_str(&text).unwrap();
+        assert_eq!(read.name, "big");
+        assert_eq!(read.namespace.as_deref(), Some("team"));
+        assert_eq!(read.resource_version.as_deref(), Some("7"));
+        assert!(read.parameters.is_empty() && read.unknown.is_empty());
+        assert_eq!(read.parameter_bytes, 100_000 * 8);
+        assert!(read.problems[0].contains("100000 entries, more than the 64 read"));
+        assert!(read.kept_bytes() < 2048, "{}", read.kept_bytes());
+        let marked = read.bounded(64 * 1024, " (--limit)");
+        assert_eq!(marked.problems.len(), 1);
+        let reason = marked.spec().unwrap_err().reason();
+        assert!(
+            reason
+                .starts_with("SecretProviderClass big: spec.parameters is too large: 800000 bytes")
+                && reason.contains("over the limit of 65536 bytes (--limit)"),
+            "{reason}"
+        );
+        // Within the limit, nothing changes.
+        let small = Class::read(&class(json!({"objects": OBJECTS_TEXT}))).unwrap();
+        assert_eq!(small.clone().bounded(1024, ""), small);
+    }
+
+    #[test]
+    fn fields_of_the_wrong_shape_are_problems_not_failures() {
+        for (document, expected) in [
+            (json!({"metadata": "x", "spec": {"provider": "aws"}}), None),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"provider": "aws", "parameters": [1, 2]}}),
+                Some("spec.parameters is a list, not a mapping of strings"),
+            ),
+            (
+                json!({"metadata": {"name": "a", "namespace": 7}, "spec": [1]}),
+                None,
+            ),
+            (
+                json!({"metadata": {"name": "a"}, "spec": {"provider": {"x": 1}, "secretObjects": {}}}),
+                None,
+            ),
+        ] {
+            let read: Class = serde_json::from_value(document.clone()).unwrap();
+            match expected {
+                Some(expected) => assert!(read.problems.iter().any(|p| p.contains(expected))),
+                None => assert!(read.problems.is_empty(), "{document}: {:?}", read.problems),
+            }
+        }
+        let read: Class = serde_json::from_value(json!({"metadata": {"name": "a"},
+            "spec": {"provider": {"x": 1}, "secretObjects": {}}}))
+        .unwrap();
+        assert_eq!(read.provider, None);
+        assert!(read.secret_objects);
     }
 
     #[test]

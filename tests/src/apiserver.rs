@@ -5,7 +5,10 @@
 //! (404 `NotFound` when missing). It can answer everything with 404 (the CRD not installed) or
 //! 403 (no RBAC), go away (connections closed at once, open watches ended) and come back, hold
 //! back watch events, expire every resource version seen so far, and refuse GETs of one class,
-//! so tests can tell which path found a class.
+//! so tests can tell which path found a class. For the bounds on what the webhook asks and keeps,
+//! it can also stall GETs (answer them only when released), answer every GET with a given object
+//! (another namespace's class), serve lists in pages (`limit` and `continue`), and it counts GETs
+//! per class and records the path of every request that is not a list or a watch.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -49,8 +52,16 @@ struct Inner {
     refuse_gets: bool,
     /// Bumped to end every open watch.
     generation: u64,
-    /// Requests by kind: "list", "watch", "get".
+    /// Requests by kind: "list" (one per page), "watch", "get" (every other request).
     requests: BTreeMap<&'static str, usize>,
+    /// GETs by (namespace, name), for well-formed paths.
+    gets: BTreeMap<(String, String), usize>,
+    /// The path and query of every request that is not a list or a watch, as received.
+    get_targets: Vec<String>,
+    /// While set, a GET of one class is held without an answer.
+    stall_gets: bool,
+    /// When set, every GET of one class is answered with this object.
+    answer_gets_with: Option<Value>,
 }
 
 /// The server; stops when dropped.
@@ -174,6 +185,29 @@ impl ApiServer {
         lock(&self.state).refuse_gets = refuse;
     }
 
+    /// While set, GETs of one class get no answer (until it is cleared, or 60 s): an API server
+    /// that stalls.
+    pub fn stall_gets(&self, stall: bool) {
+        lock(&self.state).stall_gets = stall;
+        self.state.1.notify_all();
+    }
+
+    /// While set, every GET of one class is answered with `object`, whatever was asked.
+    pub fn answer_gets_with(&self, object: Option<Value>) {
+        lock(&self.state).answer_gets_with = object;
+    }
+
+    /// How many GETs of this class were received.
+    pub fn gets_of(&self, namespace: &str, name: &str) -> usize {
+        let key = (namespace.to_owned(), name.to_owned());
+        lock(&self.state).gets.get(&key).copied().unwrap_or(0)
+    }
+
+    /// The path and query of every request that was not a list or a watch, in order.
+    pub fn get_targets(&self) -> Vec<String> {
+        lock(&self.state).get_targets.clone()
+    }
+
     /// Every resource version so far is too old: open watches end, and watching from one of
     /// them gets `410 Gone`, so the client must list again.
     pub fn expire_versions(&self) {
@@ -184,6 +218,7 @@ impl ApiServer {
     }
 
     /// How many requests of a kind ("list", "watch", "get") were answered.
+    /// (A list counts once per page.)
     pub fn requests(&self, kind: &str) -> usize {
         lock(&self.state).requests.get(kind).copied().unwrap_or(0)
     }
@@ -220,8 +255,8 @@ fn with_type(object: &Value) -> Value {
     object
 }
 
-/// One request: its path and query.
-fn read_request<S: std::io::Read>(reader: &mut BufReader<S>) -> Option<(String, String)> {
+/// One request: its path and query, and the target as received.
+fn read_request<S: std::io::Read>(reader: &mut BufReader<S>) -> Option<(String, String, String)> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let target = line.split_whitespace().nth(1)?.to_owned();
@@ -233,7 +268,7 @@ fn read_request<S: std::io::Read>(reader: &mut BufReader<S>) -> Option<(String, 
         }
     }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    Some((path.to_owned(), query.to_owned()))
+    Some((path.to_owned(), query.to_owned(), target.clone()))
 }
 
 fn query_value<'a>(query: &'a str, key: &str) -> Option<&'a str> {
@@ -272,7 +307,7 @@ fn serve<S: std::io::Read + Write>(
     stop: &AtomicBool,
 ) {
     let mut reader = BufReader::new(stream);
-    let Some((path, query)) = read_request(&mut reader) else {
+    let Some((path, query, target)) = read_request(&mut reader) else {
         return;
     };
     let stream = reader.get_mut();
@@ -313,12 +348,30 @@ fn serve<S: std::io::Read + Write>(
         } else {
             let mut inner = lock(state);
             *inner.requests.entry("list").or_default() += 1;
+            // A page of `limit` items from the offset in `continue`, as the API server pages.
+            let from: usize = query_value(&query, "continue")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let limit: usize = query_value(&query, "limit")
+                .and_then(|v| v.parse().ok())
+                .filter(|&limit| limit > 0)
+                .unwrap_or(usize::MAX);
             // List items carry no apiVersion or kind, as the API server writes them.
-            let items: Vec<Value> = inner.objects.values().cloned().collect();
+            let items: Vec<Value> = inner
+                .objects
+                .values()
+                .skip(from)
+                .take(limit)
+                .cloned()
+                .collect();
+            let mut metadata = json!({"resourceVersion": inner.resource_version.to_string()});
+            if from.saturating_add(limit) < inner.objects.len() {
+                metadata["continue"] = json!((from + limit).to_string());
+            }
             let body = json!({
                 "apiVersion": "secrets-store.csi.x-k8s.io/v1",
                 "kind": "SecretProviderClassList",
-                "metadata": {"resourceVersion": inner.resource_version.to_string()},
+                "metadata": metadata,
                 "items": items,
             });
             drop(inner);
@@ -332,14 +385,30 @@ fn serve<S: std::io::Read + Write>(
         .trim_start_matches('/')
         .split('/')
         .collect();
+    let mut inner = lock(state);
+    *inner.requests.entry("get").or_default() += 1;
+    inner.get_targets.push(target);
     if let ["namespaces", namespace, "secretproviderclasses", name] = parts[..] {
-        let mut inner = lock(state);
-        *inner.requests.entry("get").or_default() += 1;
-        let found = inner
-            .objects
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .filter(|_| !inner.refuse_gets)
-            .map(with_type);
+        *inner
+            .gets
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_default() += 1;
+        let held = Instant::now() + Duration::from_secs(60);
+        while inner.stall_gets && !stop.load(Ordering::SeqCst) && Instant::now() < held {
+            inner = state
+                .1
+                .wait_timeout(inner, Duration::from_millis(200))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let found = match &inner.answer_gets_with {
+            Some(object) => Some(with_type(object)),
+            None => inner
+                .objects
+                .get(&(namespace.to_owned(), name.to_owned()))
+                .filter(|_| !inner.refuse_gets)
+                .map(with_type),
+        };
         drop(inner);
         match found {
             Some(object) => respond(stream, 200, &object),
@@ -357,6 +426,7 @@ fn serve<S: std::io::Read + Write>(
         }
         return;
     }
+    drop(inner);
     respond(
         stream,
         404,

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mutate_support::*;
 use secrets_injector_objects::class::Class;
 use secrets_injector_webhook::mutation::{
-    ClassSource, Classes, Context, CsiVolumes, Decision, Lookup, mutate, mutate_in, work_units,
+    ClassSource, Classes, Context, CsiVolumes, Decision, Lookup, ResolvedClass, mutate, mutate_in,
+    work_units,
 };
 use serde_json::{Value, json};
 
@@ -113,7 +114,9 @@ impl ClassSource for Counted {
             "spec": {"provider": "aws", "parameters": {"objects": OBJECTS, "region": "eu-west-1",
                      "unknownParameter": "x"}}
         });
-        Lookup::Found(Arc::new(Class::read(&document).unwrap()))
+        Lookup::Found(Arc::new(ResolvedClass::new(
+            Class::read(&document).unwrap(),
+        )))
     }
 }
 

@@ -3,7 +3,10 @@
 //! and answers 404 or 403 as the real one does): readiness waits for the first list; classes
 //! created, changed and deleted while the webhook runs are picked up, one created a moment before
 //! its pod included; the webhook survives `410 Gone` and the API server going away; a missing CRD
-//! and missing RBAC are clear denials and log lines.
+//! and missing RBAC are clear denials and log lines. And the bounds that keep a hostile pod or
+//! class from stopping it: one GET per distinct name per review, within the lookup budget, a
+//! failure remembered; names checked before any request; an answer for another class ignored;
+//! huge classes kept as small markers, listed in pages; a class derived once.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -60,6 +63,11 @@ struct World {
 
 impl World {
     fn start(mode: Mode, classes: &[Value]) -> World {
+        Self::start_with(mode, classes, &[])
+    }
+
+    /// As `start`, with more flags.
+    fn start_with(mode: Mode, classes: &[Value], flags: &[&str]) -> World {
         let dir = tempfile::tempdir().unwrap();
         https::make_certs(program(), dir.path(), &["--extra-san", "127.0.0.1"]);
         let (cert, key, ca) = (
@@ -73,20 +81,21 @@ impl World {
             api.apply(class);
         }
         let kubeconfig = api.kubeconfig(dir.path(), &ca);
-        let webhook = Webhook::start(
-            program(),
-            [
-                "--tls-cert".into(),
-                cert.into_os_string(),
-                "--tls-key".into(),
-                key.into_os_string(),
-                "--injector-image=injector:1".into(),
-                "--default-region=eu-west-1".into(),
-                "--csi-volumes=rewrite".into(),
-                "--kubeconfig".into(),
-                kubeconfig.into_os_string(),
-            ],
-        );
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--tls-cert".into(),
+            cert.into_os_string(),
+            "--tls-key".into(),
+            key.into_os_string(),
+            "--injector-image=injector:1".into(),
+            "--default-region=eu-west-1".into(),
+            "--csi-volumes=rewrite".into(),
+            "--kubeconfig".into(),
+            kubeconfig.into_os_string(),
+        ];
+        args.extend(flags.iter().map(Into::into));
+        // As the Deployment runs it: arena memory committed as it is used.
+        let webhook =
+            Webhook::start_with_env(program(), args, [("MIMALLOC_ARENA_EAGER_COMMIT", "0")]);
         World {
             api,
             webhook,
@@ -155,6 +164,33 @@ impl World {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// The value of one series in the webhook's metrics (0 when absent).
+fn metric(world: &World, series: &str) -> f64 {
+    let text = world.webhook.metrics();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+}
+
+/// A pod with `count` CSI volumes, all naming `class`.
+fn pod_with_volumes(class: &str, count: usize) -> Value {
+    let volumes: Vec<Value> = (0..count)
+        .map(|i| {
+            json!({"name": format!("secrets-{i}"), "csi": {"driver": "secrets-store.csi.k8s.io",
+                   "readOnly": true, "volumeAttributes": {"secretProviderClass": class}}})
+        })
+        .collect();
+    let mounts: Vec<Value> = (0..count)
+        .map(|i| json!({"name": format!("secrets-{i}"), "mountPath": format!("/mnt/s{i}")}))
+        .collect();
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app"},
+        "spec": {"volumes": volumes,
+                 "containers": [{"name": "app", "image": "app", "volumeMounts": mounts}]}
+    })
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -296,4 +332,230 @@ fn readiness_waits_for_the_first_list_and_crd_or_rbac_problems_are_clear() {
         "- objectName: /fixed\n  objectType: ssmparameter\n",
     ));
     world.wait_for_answer(&pod_naming("app"), "objectName: /fixed");
+}
+
+#[test]
+fn a_stalled_api_server_costs_one_get_per_name_within_the_budget_and_is_named() {
+    let world = World::start(Mode::Serving, &[]);
+    world.wait_ready();
+    world.api.stall_gets(true);
+    // Six volumes naming one class that is not in the cache.
+    let pod = pod_with_volumes("ghost", 6);
+    let started = Instant::now();
+    let denied = world.answer(&pod);
+    let took = started.elapsed();
+    assert_eq!(
+        world.api.gets_of(NAMESPACE, "ghost"),
+        1,
+        "one GET for the name"
+    );
+    assert!(denied.starts_with("denied: "), "{denied}");
+    assert!(
+        denied.contains("the API server did not answer the GET within 2000 ms")
+            && denied.contains("whether it exists is not known"),
+        "{denied}"
+    );
+    assert!(!denied.contains("does not exist"), "{denied}");
+    // Well under the API server's 10 s (one GET timeout, 2 s, not six).
+    eprintln!("answered in {took:?} with the API server stalled");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(
+        metric(
+            &world,
+            "secrets_injector_class_gets_total{result=\"timeout\"}"
+        ),
+        1.0
+    );
+
+    // The failure is remembered: the next review makes no GET and says so.
+    let again = world.answer(&pod);
+    assert_eq!(world.api.gets_of(NAMESPACE, "ghost"), 1);
+    assert!(
+        again.contains("did not answer") && again.contains("remembered for 10 s"),
+        "{again}"
+    );
+    assert!(
+        metric(
+            &world,
+            "secrets_injector_class_gets_total{result=\"remembered\"}"
+        ) >= 1.0
+    );
+
+    // A watch event for the name replaces what was remembered.
+    world.api.stall_gets(false);
+    world.api.apply(&class(
+        "ghost",
+        "- objectName: /found\n  objectType: ssmparameter\n",
+    ));
+    world.wait_for_answer(&pod, "objectName: /found");
+    assert_eq!(world.api.gets_of(NAMESPACE, "ghost"), 1);
+}
+
+#[test]
+fn class_names_that_are_not_dns_subdomains_never_reach_the_api_server() {
+    let world = World::start(Mode::Serving, &[]);
+    world.wait_ready();
+    let hostile = "x/../../../other/secretproviderclasses/victim?a=b";
+    let denied = world.answer(&pod_with_volumes(hostile, 1));
+    assert!(
+        denied.contains("volume \\\"secrets-0\\\": SecretProviderClass name")
+            && denied.contains("is not valid: a class name is a DNS subdomain (RFC 1123)"),
+        "{denied}"
+    );
+    for name in ["../victim", "Victim", "a?b=c", "a%2fb"] {
+        let denied = world.answer(&pod_naming(name));
+        assert!(
+            denied.contains(
+                "annotation secrets-injector.io/secret-provider-class: SecretProviderClass name"
+            ) && denied.contains("DNS subdomain"),
+            "{name}: {denied}"
+        );
+    }
+    assert_eq!(
+        world.api.requests("get"),
+        0,
+        "{:?}",
+        world.api.get_targets()
+    );
+}
+
+#[test]
+fn an_answer_that_is_not_the_class_asked_for_is_not_used() {
+    let world = World::start(Mode::Serving, &[]);
+    world.wait_ready();
+    // What answers for the API server returns another namespace's class, with its role.
+    let mut victim = class(
+        "app",
+        "- objectName: /victim/db\n  objectType: ssmparameter\n",
+    );
+    victim["metadata"]["namespace"] = json!("other");
+    victim["spec"]["parameters"]["assumeRoleArn"] = json!("arn:aws:iam::111122223333:role/victim");
+    victim["spec"]["parameters"]["assumeRoleExternalId"] = json!("victim-external-id");
+    world.api.answer_gets_with(Some(victim));
+    let denied = world.answer(&pod_naming("app"));
+    assert_eq!(world.api.gets_of(NAMESPACE, "app"), 1);
+    assert!(
+        denied.contains("the API server answered with another object"),
+        "{denied}"
+    );
+    assert!(!denied.contains("victim"), "{denied}");
+    assert_eq!(
+        metric(
+            &world,
+            "secrets_injector_class_gets_total{result=\"other_object\"}"
+        ),
+        1.0
+    );
+}
+
+/// A class of about 1.5 MB: 100,000 empty parameters (valid for the CRD), or a few large values.
+fn huge_class(namespace: &str, name: &str, many_keys: bool) -> Value {
+    let parameters: serde_json::Map<String, Value> = if many_keys {
+        (0..100_000)
+            .map(|i| (format!("p{i:07}"), json!("")))
+            .collect()
+    } else {
+        (0..60)
+            .map(|i| (format!("p{i}"), json!("v".repeat(25_000))))
+            .collect()
+    };
+    json!({
+        "apiVersion": "secrets-store.csi.x-k8s.io/v1",
+        "kind": "SecretProviderClass",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"provider": "aws", "parameters": parameters},
+    })
+}
+
+/// VmHWM (peak resident set) of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn huge_classes_are_listed_in_pages_and_kept_as_small_markers() {
+    // 15 MB of classes in a namespace no pod of this test uses, and one in the pods' namespace.
+    let mut classes: Vec<Value> = (0..9)
+        .map(|i| huge_class("elsewhere", &format!("huge-{i}"), i % 3 == 0))
+        .collect();
+    classes.push(huge_class(NAMESPACE, "big", true));
+    classes.push(class(
+        "small",
+        "- objectName: /small\n  objectType: ssmparameter\n",
+    ));
+    let world = World::start(Mode::Serving, &classes);
+    world.wait_ready();
+    assert!(world.api.requests("list") >= 6, "listed in pages of 2");
+    assert_eq!(metric(&world, "secrets_injector_class_cache_classes"), 11.0);
+    let bytes = metric(&world, "secrets_injector_class_cache_bytes");
+    assert!(bytes > 0.0 && bytes < 64.0 * 1024.0, "{bytes}");
+    eprintln!(
+        "cache: {bytes} bytes for 11 classes (15 MB sent); webhook peak RSS {} KiB",
+        peak_rss_kib(world.webhook.pid())
+    );
+
+    let denied = world.answer(&pod_naming("big"));
+    assert!(
+        denied.contains("SecretProviderClass big: spec.parameters is too large: 800000 bytes")
+            && denied.contains("over the limit of 131072 bytes (the webhook's --class-max-bytes)"),
+        "{denied}"
+    );
+    let denied = world.answer(&pod_with_volumes("big", 1));
+    assert!(denied.contains("too large"), "{denied}");
+    assert!(
+        world
+            .answer(&pod_naming("small"))
+            .contains("objectName: /small")
+    );
+    assert_eq!(
+        world.api.requests("get"),
+        0,
+        "everything came from the cache"
+    );
+}
+
+#[test]
+fn a_class_is_derived_once_however_many_volumes_and_reviews_use_it() {
+    // 63 unknown parameter names of 2 KB each: every one a warning, none worth a suggestion.
+    let mut parameters: serde_json::Map<String, Value> = (0..63)
+        .map(|i| (format!("{i:02}{}", "k".repeat(2046)), json!("")))
+        .collect();
+    parameters.insert(
+        "objects".into(),
+        json!("- objectName: /odd\n  objectType: ssmparameter\n"),
+    );
+    let odd = json!({
+        "apiVersion": "secrets-store.csi.x-k8s.io/v1",
+        "kind": "SecretProviderClass",
+        "metadata": {"name": "odd", "namespace": NAMESPACE},
+        "spec": {"provider": "aws", "parameters": parameters},
+    });
+    let world = World::start(Mode::Serving, &[odd]);
+    world.wait_ready();
+    assert_eq!(
+        metric(&world, "secrets_injector_class_derivations_total"),
+        0.0
+    );
+    let pod = pod_with_volumes("odd", 12);
+    for _ in 0..3 {
+        let response = world.review(&pod);
+        assert_eq!(response["allowed"], true, "{response}");
+        let warnings = response["warnings"].as_array().unwrap();
+        assert!(warnings.len() <= 21, "{}", warnings.len());
+        assert!(
+            warnings
+                .iter()
+                .all(|w| !w.as_str().unwrap().contains("did you mean")),
+            "{warnings:?}"
+        );
+    }
+    assert_eq!(
+        metric(&world, "secrets_injector_class_derivations_total"),
+        1.0
+    );
 }

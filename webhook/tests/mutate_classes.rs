@@ -1010,3 +1010,93 @@ fn a_csi_refresh_sidecar_neither_copies_secrets_env_nor_mounts_its_volume() {
     assert!(!copies(&init[1]) && !mounts_bin(&init[1]), "{:#}", init[1]);
     validate(&[("csi-env-refresh", &out)]);
 }
+
+/// Names a pod gives for a class are checked as the API server checks object names before
+/// anything looks them up: a path, a query or `..` in one is a denial naming where it was
+/// written, for a template too.
+#[test]
+fn class_names_that_are_not_dns_subdomains_are_denied_where_they_are_written() {
+    let cfg = cfg_with(
+        &[class("app", json!({"objects": ONE_OBJECT}))],
+        CsiVolumes::Rewrite,
+    );
+    let hostile = "x/../../../other/secretproviderclasses/victim?a=b";
+    assert_denied_with(
+        &pod_naming(hostile),
+        &cfg,
+        &[
+            "annotation secrets-injector.io/secret-provider-class: SecretProviderClass name \"x/../../../other/secretproviderclasses/victim?a=b\" is not valid",
+            "a DNS subdomain (RFC 1123)",
+        ],
+    );
+    let (_, mut pod) = seed("mypod_secrets_manager.yaml");
+    pod["spec"]["volumes"][0]["csi"]["volumeAttributes"]["secretProviderClass"] = json!(hostile);
+    for template in [false, true] {
+        let ctx = Context {
+            namespace: Some("team"),
+            template,
+        };
+        match mutate_in(&pod, &ctx, &cfg) {
+            Decision::Deny(message) => assert!(
+                message.starts_with("volume \"secrets-manager\": SecretProviderClass name \"x/../")
+                    && message.contains("DNS subdomain"),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A source that counts how often it is asked, and gives one class whose derivation is counted.
+struct Counting {
+    class: Arc<secrets_injector_webhook::mutation::ResolvedClass>,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl secrets_injector_webhook::mutation::ClassSource for Counting {
+    fn class(&self, _namespace: &str, _name: &str) -> secrets_injector_webhook::mutation::Lookup {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        secrets_injector_webhook::mutation::Lookup::Found(Arc::clone(&self.class))
+    }
+}
+
+#[test]
+fn a_class_named_by_many_volumes_is_derived_once() {
+    let document = class(
+        "shared",
+        json!({"objects": ONE_OBJECT, "regoin": "eu-west-1", "region": "eu-west-1"}),
+    );
+    let derivations = prometheus_client::metrics::counter::Counter::<u64>::default();
+    let resolved = secrets_injector_webhook::mutation::ResolvedClass::new(
+        secrets_injector_objects::class::Class::read(&document).unwrap(),
+    )
+    .counted(derivations.clone());
+    let source = Arc::new(Counting {
+        class: Arc::new(resolved),
+        asked: Default::default(),
+    });
+    let mut cfg = cfg();
+    cfg.csi_volumes = CsiVolumes::Rewrite;
+    cfg.classes = Classes(source.clone());
+    let volumes: Vec<Value> = (0..8)
+        .map(|i| {
+            json!({"name": format!("s{i}"), "csi": {"driver": "secrets-store.csi.k8s.io",
+                        "volumeAttributes": {"secretProviderClass": "shared"}}})
+        })
+        .collect();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"},
+                     "spec": {"volumes": volumes, "containers": [{"name": "app", "image": "a"}]}});
+    for _ in 0..2 {
+        let (out, warnings) = mutated(&pod, &cfg);
+        assert_eq!(list(&out, "initContainers").len(), 8);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("\"regoin\" ignored; did you mean region?")),
+            "{warnings:?}"
+        );
+    }
+    // Asked once per review (not once per volume), derived once in all.
+    assert_eq!(source.asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(derivations.get(), 1);
+}

@@ -9,10 +9,12 @@
 //! dev-dependency: `webhook/tests/admission_kube_core.rs` holds these types to it, reading every
 //! fixture and corpus review and every answer the same way.
 
+mod classes;
 mod ephemeral;
 mod respond;
 mod review;
 
+pub use classes::class_names;
 pub use ephemeral::MAX_ENTRIES as MAX_EPHEMERAL_REVIEW_ENTRIES;
 pub(crate) use respond::template_location;
 pub use respond::{Outcome, Verdict, respond};

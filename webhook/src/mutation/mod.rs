@@ -16,6 +16,7 @@
 
 pub(crate) mod assemble;
 pub(crate) mod assume_role;
+pub mod class_names;
 pub(crate) mod classes;
 pub(crate) mod config;
 pub(crate) mod container;
@@ -41,7 +42,10 @@ use secrets_injector_objects::plan::Plan;
 use crate::owned;
 use crate::pod::{self, ContainerList};
 
-pub use classes::{ClassSource, Classes, Context, DocumentClasses, Lookup, NoClasses};
+pub use class_names::{ClassNames, MAX_CLASS_NAMES};
+pub use classes::{
+    ClassSource, Classes, Context, DocumentClasses, Lookup, NoClasses, ResolvedClass, ReviewClasses,
+};
 pub use config::{CsiVolumes, InjectorUser, MutationConfig};
 pub use container::INJECTOR_PATH;
 pub use edit::Edit;

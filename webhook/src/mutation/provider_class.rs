@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use secrets_injector_objects::annotations::{INJECT, OBJECTS, SECRET_PROVIDER_CLASS};
 use secrets_injector_objects::class::{self, ClassSpec, KIND, Refusal};
-use secrets_injector_objects::error::Errors;
+use secrets_injector_objects::error::{Error, Errors};
 
 use super::classes::{Context, Lookup};
 use super::config::MutationConfig;
@@ -71,6 +71,9 @@ pub fn source<'a>(pod: &'a Value, cfg: &MutationConfig, ctx: &Context<'_>) -> So
              or list the objects in the annotation {OBJECTS} instead of naming class {name:?}"
         )),
         (None, Some(name)) => {
+            if let Err(problem) = class::check_name(name) {
+                return Source::Deny(format!("annotation {SECRET_PROVIDER_CLASS}: {problem}"));
+            }
             let namespace = ctx.namespace(pod);
             match find(cfg, namespace, name) {
                 Found::Spec(spec) => Source::Class(Box::new(FromClass {
@@ -103,14 +106,19 @@ pub enum Found {
     Refused(Refusal),
 }
 
-/// The class `name` of `namespace`, checked for the injector.
+/// The class `name` of `namespace`, checked for the injector. A name the API server could not
+/// hold is refused before it is looked up (so it never reaches a request path).
 pub fn find(cfg: &MutationConfig, namespace: &str, name: &str) -> Found {
+    if let Err(problem) = class::check_name(name) {
+        return Found::Refused(Refusal::Invalid(Errors(vec![Error::pod(problem)])));
+    }
     match cfg.classes.0.class(namespace, name) {
         Lookup::Missing => Found::Missing,
         Lookup::Unavailable(reason) => Found::Unavailable(reason),
+        // Derived once per class, however many volumes name it.
         Lookup::Found(class) => match class.spec() {
-            Err(refusal) => Found::Refused(refusal),
-            Ok(spec) => Found::Spec(spec),
+            Err(refusal) => Found::Refused(refusal.clone()),
+            Ok(spec) => Found::Spec(spec.clone()),
         },
     }
 }

@@ -54,11 +54,40 @@ pub struct PoolMetrics {
     pub refused: Counter,
 }
 
+/// What the SecretProviderClass cache tells (`serve::classes`); cloning shares the series.
+#[derive(Clone, Debug, Default)]
+pub struct ClassMetrics {
+    /// About how many bytes of memory the cached classes hold.
+    pub cache_bytes: Gauge,
+    pub cache_classes: Gauge,
+    /// Classes derived into what they give the injector (once per class version).
+    pub derivations: Counter,
+    /// Live GETs (and lookups answered by a remembered failure), by result.
+    gets: Family<ResultLabels, Counter>,
+}
+
+impl ClassMetrics {
+    /// The results a GET is counted under.
+    pub const RESULTS: [&'static str; 6] = [
+        "found",
+        "missing",
+        "error",
+        "timeout",
+        "other_object",
+        "remembered",
+    ];
+
+    pub fn observe_get(&self, result: &'static str) {
+        self.gets.get_or_create(&ResultLabels { result }).inc();
+    }
+}
+
 /// The webhook's metrics and the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     pool: PoolMetrics,
+    pub classes: ClassMetrics,
     reviews: Family<ReviewLabels, Counter>,
     review_duration: Histogram,
     rejected_requests: Family<ReasonLabels, Counter>,
@@ -129,9 +158,37 @@ impl Metrics {
              wait for a thread ran out",
             pool.refused.clone(),
         );
+        let classes = ClassMetrics::default();
+        registry.register(
+            "class_cache_bytes",
+            "About how many bytes of memory the SecretProviderClass cache holds",
+            classes.cache_bytes.clone(),
+        );
+        registry.register(
+            "class_cache_classes",
+            "SecretProviderClasses in the cache",
+            classes.cache_classes.clone(),
+        );
+        registry.register(
+            "class_derivations",
+            "SecretProviderClasses checked into what they give the injector (once per version)",
+            classes.derivations.clone(),
+        );
+        registry.register(
+            "class_gets",
+            "Live GETs of SecretProviderClasses missing from the cache, by result",
+            classes.gets.clone(),
+        );
+        for result in ClassMetrics::RESULTS {
+            classes
+                .gets
+                .get_or_create(&ResultLabels { result })
+                .inc_by(0);
+        }
         Self {
             registry,
             pool,
+            classes,
             reviews,
             review_duration,
             rejected_requests,

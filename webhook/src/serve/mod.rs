@@ -122,6 +122,42 @@ pub struct ServeArgs {
     /// service account (in-cluster) when absent.
     #[arg(long, env = "SECRETS_INJECTOR_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// Time one review may spend on live GETs of the SecretProviderClasses its pod names that
+    /// are not in the cache (one GET per distinct name, all at once): well under the 10 s the API
+    /// server gives the webhook. `500ms` or `3s`, at most 9s.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_CLASS_LOOKUP_BUDGET",
+        default_value = "3s",
+        value_parser = classes::parse_lookup_time
+    )]
+    pub class_lookup_budget: Duration,
+    /// Time one live GET of a SecretProviderClass may take (within --class-lookup-budget).
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_CLASS_GET_TIMEOUT",
+        default_value = "2s",
+        value_parser = classes::parse_lookup_time
+    )]
+    pub class_get_timeout: Duration,
+    /// Largest `spec.parameters` of a SecretProviderClass kept, in bytes of names and values; a
+    /// larger class is kept as a marker, and a pod that uses it is denied as too large.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_CLASS_MAX_BYTES",
+        default_value_t = 128 * 1024
+    )]
+    pub class_max_bytes: usize,
+    /// SecretProviderClasses per page when the cache lists them: a page is read whole before it
+    /// is parsed, and a class may be as large as the API server stores (about 1.5 MB), so small
+    /// pages keep a hostile namespace's classes from pushing the webhook past its memory limit.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_CLASS_LIST_PAGE_SIZE",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u32).range(1..=500)
+    )]
+    pub class_list_page_size: u32,
     #[command(flatten)]
     pub mutation: MutationConfig,
 }
@@ -460,29 +496,62 @@ async fn mutate(
     // What a refused review is answered from (the uid is at the start of the body); a copy, so
     // the body's memory goes with its claim.
     let head = bytes[..bytes.len().min(admission::PEEK_BYTES)].to_vec();
-    // Everything that costs CPU in proportion to the body runs on a review thread; an async step
-    // a review needs (a lookup on the API server) goes before this call, holding no thread.
-    let work = {
-        let state = state.clone();
-        move || {
-            // The claim is held until the answer is built, as long as the body is: if the
-            // client goes away, the work still holds both until it ends.
-            let _claim = claim;
-            review(&state, &bytes, started)
-        }
-    };
     let wait = review_pool::queue_wait(api_server_timeout(uri.query()));
-    match state.reviews.run(wait, work).await {
-        Ok(response) => response,
-        Err(NotRun::Busy(busy)) => busy_answer(&state, &head, &busy),
-        Err(NotRun::Panicked) => {
+    let refused = |not_run: NotRun| match not_run {
+        NotRun::Busy(busy) => busy_answer(&state, &head, &busy),
+        NotRun::Panicked => {
             state.metrics.observe_rejected_request("review_failed");
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the review failed; see the webhook's log\n".to_owned(),
             )
         }
+    };
+    // Everything that costs CPU in proportion to the body runs on a review thread. The one async
+    // step a review needs, looking up the SecretProviderClasses its pod names on the API server,
+    // runs between two such steps and holds no thread: the first reads the names, the second
+    // decides with their answers.
+    let mutation = match &state.classes {
+        None => Arc::clone(&state.mutation),
+        Some(classes) => {
+            let names = {
+                let (state, bytes) = (state.clone(), bytes.clone());
+                move || class_names(&state, &bytes)
+            };
+            match state.reviews.run(wait, names).await {
+                Ok(None) => Arc::clone(&state.mutation),
+                Ok(Some(names)) => {
+                    let review = classes.resolve(names).await;
+                    let mut mutation = (*state.mutation).clone();
+                    mutation.classes = crate::mutation::Classes(Arc::new(review));
+                    Arc::new(mutation)
+                }
+                Err(not_run) => return refused(not_run),
+            }
+        }
+    };
+    let work = {
+        let state = state.clone();
+        move || {
+            // The claim is held until the answer is built, as long as the body is: if the
+            // client goes away, the work still holds both until it ends.
+            let _claim = claim;
+            review(&state, &bytes, &mutation, started)
+        }
+    };
+    match state.reviews.run(wait, work).await {
+        Ok(response) => response,
+        Err(not_run) => refused(not_run),
     }
+}
+
+/// The SecretProviderClasses a review's pod names, on a review thread (`None`: none, or a body
+/// the review itself will refuse).
+fn class_names(state: &AppState, bytes: &[u8]) -> Option<crate::mutation::ClassNames> {
+    let specs = state.mutation.csi_volumes == crate::mutation::CsiVolumes::Rewrite;
+    let request = admission::parse_with(bytes, specs).ok()?;
+    let names = admission::class_names(&request, &state.mutation);
+    (!names.is_empty()).then_some(names)
 }
 
 /// The time the API server gives the review: its `timeout` parameter, which it writes as Go
@@ -496,7 +565,7 @@ fn api_server_timeout(query: Option<&str>) -> Option<Duration> {
 }
 
 /// One review, on a review thread: the body read as a review, the decision, the answer.
-fn review(state: &AppState, bytes: &[u8], started: Instant) -> Response {
+fn review(state: &AppState, bytes: &[u8], mutation: &MutationConfig, started: Instant) -> Response {
     // CSI volumes may be in any pod: every pod's spec is read when they are rewritten.
     let specs = state.mutation.csi_volumes == crate::mutation::CsiVolumes::Rewrite;
     let request = match admission::parse_with(bytes, specs) {
@@ -509,7 +578,7 @@ fn review(state: &AppState, bytes: &[u8], started: Instant) -> Response {
             return text(StatusCode::BAD_REQUEST, format!("{reason}\n"));
         }
     };
-    let outcome = admission::respond(&request, &state.mutation);
+    let outcome = admission::respond(&request, mutation);
     let elapsed = started.elapsed();
     state
         .metrics
@@ -592,8 +661,14 @@ pub async fn serve(args: ServeArgs, provider: Arc<CryptoProvider>) -> Result<()>
 
     let mut mutation = args.mutation;
     let cache = if mutation.classes_enabled() {
-        let cache =
-            classes::ClusterClasses::start(classes::client(args.kubeconfig.as_deref()).await?);
+        let bounds = classes::Bounds {
+            lookup_budget: args.class_lookup_budget,
+            get_timeout: args.class_get_timeout,
+            max_class_bytes: args.class_max_bytes,
+            page_size: args.class_list_page_size,
+        };
+        let client = classes::client(args.kubeconfig.as_deref()).await?;
+        let cache = classes::ClusterClasses::start(client, bounds, metrics.classes.clone());
         mutation.classes = crate::mutation::Classes(cache.clone());
         Some(cache)
     } else {
