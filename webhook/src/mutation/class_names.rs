@@ -10,13 +10,9 @@ use serde_json::Value;
 use secrets_injector_objects::annotations::{INJECT, SECRET_PROVIDER_CLASS};
 use secrets_injector_objects::class::{self, CSI_CLASS_ATTRIBUTE, CSI_DRIVER};
 
-use super::classes::Context;
+use super::classes::{Context, MAX_CLASS_NAMES};
 use super::config::{CsiVolumes, MutationConfig};
 use crate::pod;
-
-/// The most distinct classes one review looks up (the annotation and a few CSI volumes are
-/// what real pods name).
-pub const MAX_CLASS_NAMES: usize = 20;
 
 /// The classes to look up for one pod.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,8 +57,17 @@ pub fn in_pod(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> ClassName
     if let Some(name) = pod::annotation(pod, SECRET_PROVIDER_CLASS) {
         names.add(name);
     }
-    if cfg.csi_volumes == CsiVolumes::Rewrite && !pod::is_windows(pod) {
-        for volume in pod::volumes(pod) {
+    let volumes = pod::volumes(pod);
+    // More CSI volumes than are rewritten: the mutation denies the pod without a lookup.
+    let too_many = || {
+        volumes
+            .iter()
+            .filter(|v| v.pointer("/csi/driver").and_then(Value::as_str) == Some(CSI_DRIVER))
+            .nth(cfg.max_csi_volumes)
+            .is_some()
+    };
+    if cfg.csi_volumes == CsiVolumes::Rewrite && !pod::is_windows(pod) && !too_many() {
+        for volume in volumes {
             let csi = volume.get("csi");
             if csi.and_then(|c| c.get("driver")).and_then(Value::as_str) != Some(CSI_DRIVER) {
                 continue;
@@ -123,7 +128,12 @@ mod tests {
             namespace: Some("team"),
             template: false,
         };
-        let names = in_pod(&pod, &ctx, &cfg(CsiVolumes::Rewrite));
+        let mut rewrite = cfg(CsiVolumes::Rewrite);
+        // Past --max-csi-volumes the mutation denies the pod unlooked: only the annotation.
+        let names = in_pod(&pod, &ctx, &rewrite);
+        assert_eq!(names.names, ["first"]);
+        rewrite.max_csi_volumes = 64;
+        let names = in_pod(&pod, &ctx, &rewrite);
         assert_eq!(names.namespace, "team");
         assert_eq!(&names.names[..3], ["first", "shared", "second"]);
         assert_eq!(names.names.len(), MAX_CLASS_NAMES);
@@ -136,7 +146,7 @@ mod tests {
         );
         let mut off = pod.clone();
         off["metadata"]["annotations"][INJECT] = json!("false");
-        assert!(in_pod(&off, &ctx, &cfg(CsiVolumes::Rewrite)).is_empty());
+        assert!(in_pod(&off, &ctx, &rewrite).is_empty());
         assert!(in_pod(&pod, &ctx, &MutationConfig::for_tests("i")).is_empty());
     }
 }

@@ -12,8 +12,6 @@ use serde_json::Value;
 
 use secrets_injector_objects::class::{Class, ClassSpec, KIND, Refusal};
 
-use super::class_names::MAX_CLASS_NAMES;
-
 /// A class as found, with what it gives the injector derived at most once however many volumes
 /// and reviews use it (the derivation checks every parameter and words a warning for each
 /// unknown one).
@@ -63,6 +61,10 @@ impl PartialEq for ResolvedClass {
 }
 
 impl Eq for ResolvedClass {}
+
+/// The most distinct classes one review looks up (the annotation and a few CSI volumes are
+/// what real pods name).
+pub const MAX_CLASS_NAMES: usize = 20;
 
 /// What looking up one class found.
 #[derive(Clone, Debug, PartialEq, Eq)]

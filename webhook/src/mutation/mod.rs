@@ -12,7 +12,9 @@
 //!
 //! Support: `container` (the injector's container and what it takes from the app), `config` (the
 //! flags, shared by `webhook serve` and `webhook inject`), `resources` and `quantity`,
-//! `plan_cache`, `classes` and `provider_class` (SecretProviderClasses), `assume_role`.
+//! `plan_cache`, `classes`, `class_names` and `provider_class` (SecretProviderClasses: where
+//! they come from, which a pod names so they are looked up before the mutation runs, what they
+//! give), `assume_role`.
 
 pub(crate) mod assemble;
 pub(crate) mod assume_role;
@@ -42,9 +44,10 @@ use secrets_injector_objects::plan::Plan;
 use crate::owned;
 use crate::pod::{self, ContainerList};
 
-pub use class_names::{ClassNames, MAX_CLASS_NAMES};
+pub use class_names::ClassNames;
 pub use classes::{
-    ClassSource, Classes, Context, DocumentClasses, Lookup, NoClasses, ResolvedClass, ReviewClasses,
+    ClassSource, Classes, Context, DocumentClasses, Lookup, MAX_CLASS_NAMES, NoClasses,
+    ResolvedClass, ReviewClasses,
 };
 pub use config::{CsiVolumes, InjectorUser, MutationConfig};
 pub use container::INJECTOR_PATH;

@@ -103,10 +103,11 @@ impl ReviewPool {
         };
         let running = self.metrics.running.clone();
         let work = move || {
-            // Given back when the work ends, panicking or not.
-            let _permit = permit;
             running.inc();
             let _running = Decrement(running);
+            // Given back when the work ends, panicking or not; declared last, so dropped first:
+            // the thread is free again before the gauge says so.
+            let _permit = permit;
             work()
         };
         tokio::task::spawn_blocking(work).await.map_err(|error| {
