@@ -4,7 +4,7 @@
 
 #![no_main]
 
-#[path = "../../webhook/tests/fuzz_support/mod.rs"]
+#[path = "../../webhook/tests/it/support/fuzz/mod.rs"]
 mod fuzz_support;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_support::fuzz_structured(data));

@@ -67,7 +67,7 @@ def test_service_account_role_is_trusted_for_it(rendered):
 
 def test_iam_policy_grants_exactly_what_the_injector_calls():
     # `webhook policy -f manifests/examples/pod.yaml --account ... --kms-key ...` writes this file
-    # (webhook/tests/policy_cli.rs checks that it still does).
+    # (webhook/tests/it/policy.rs checks that it still does).
     policy = json.loads((MANIFESTS / "examples" / "iam-policy.json").read_text())
     assert policy["Version"] == "2012-10-17"
     grants = {}

@@ -6,7 +6,7 @@
 //! read in one pass that borrows from the body, a pod being created is read pruned as it goes by,
 //! where kube-core's flattened `DynamicObject` buffered the whole pod first; that took a
 //! mutating review from 189 to 62-71 µs of CPU (BENCHMARKS.md, "Webhook"). kube-core stays a
-//! dev-dependency: `webhook/tests/admission_kube_core.rs` holds these types to it, reading every
+//! dev-dependency: `webhook/tests/it/admission/kube_core.rs` holds these types to it, reading every
 //! fixture and corpus review and every answer the same way.
 
 mod classes;

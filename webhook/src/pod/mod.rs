@@ -7,7 +7,7 @@
 //!
 //! THE RULE: `pruned` keeps every field that these accessors and the mutation's capabilities
 //! read. A new read of a field `pruned` skips makes the webhook decide on a pod
-//! it never saw whole (the field reads as absent). `webhook/tests/mutate_pruned.rs`
+//! it never saw whole (the field reads as absent). `webhook/tests/it/pod/pruned.rs`
 //! runs the mutation over a corpus of real and generated pods, pruned and whole, and fails when the
 //! answers differ: extend `pruned` in the same change as the new read.
 

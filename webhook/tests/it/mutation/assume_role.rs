@@ -1,8 +1,6 @@
 //! Role chaining annotations: checked at admission, passed to the injector as flags.
 
-mod mutate_support;
-
-use mutate_support::*;
+use crate::support::mutate::*;
 use serde_json::Value;
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/team/secrets-reader";

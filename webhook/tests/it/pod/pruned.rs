@@ -2,9 +2,6 @@
 //! mutation reads. The server decides on the pruned pod, so a new read of a field the reader skips
 //! would decide on a pod it never saw whole; these tests fail when that happens.
 
-mod fuzz_support;
-mod mutate_support;
-
 use std::path::{Path, PathBuf};
 
 use secrets_injector_webhook::mutation::{Decision, InjectorUser, MutationConfig, mutate};
@@ -12,7 +9,7 @@ use secrets_injector_webhook::pod::pruned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use fuzz_support::{Bytes, Rng};
+use crate::support::fuzz::{Bytes, Rng};
 
 const FIXTURES: &[&str] = &[
     "eks-irsa-pod.json",
@@ -27,10 +24,10 @@ const FIXTURES: &[&str] = &[
 const GENERATED: u64 = 500;
 
 fn configs() -> Vec<MutationConfig> {
-    let with_region = mutate_support::cfg();
-    let mut no_user = mutate_support::cfg();
+    let with_region = crate::support::mutate::cfg();
+    let mut no_user = crate::support::mutate::cfg();
     no_user.injector_user = InjectorUser::Unset;
-    let no_region = MutationConfig::for_tests(mutate_support::IMAGE);
+    let no_region = MutationConfig::for_tests(crate::support::mutate::IMAGE);
     vec![with_region, no_user, no_region]
 }
 
@@ -127,7 +124,7 @@ fn without(pod: &Value, path: &[String]) -> Value {
 fn the_mutation_decides_the_same_on_pruned_and_whole_pods() {
     let mut pods: Vec<(String, Value)> = FIXTURES
         .iter()
-        .map(|name| ((*name).to_owned(), mutate_support::fixture(name)))
+        .map(|name| ((*name).to_owned(), crate::support::mutate::fixture(name)))
         .collect();
     let from_corpus = corpus_pods();
     assert!(
@@ -140,7 +137,7 @@ fn the_mutation_decides_the_same_on_pruned_and_whole_pods() {
         let data = Rng::new(seed).bytes(2048);
         pods.push((
             format!("generated seed {seed}"),
-            fuzz_support::pod(&mut Bytes::new(&data)),
+            crate::support::fuzz::pod(&mut Bytes::new(&data)),
         ));
     }
     let (mut patched, mut denied) = (0, 0);
@@ -170,10 +167,10 @@ fn the_mutation_decides_the_same_on_pruned_and_whole_pods() {
 /// annotation...): still decided the same pruned and whole.
 #[test]
 fn pods_missing_a_field_are_decided_the_same_pruned_and_whole() {
-    let cfg = mutate_support::cfg();
+    let cfg = crate::support::mutate::cfg();
     let mut variants = 0;
     for name in FIXTURES {
-        let pod = mutate_support::fixture(name);
+        let pod = crate::support::mutate::fixture(name);
         let mut paths = Vec::new();
         key_paths(&pod, &mut Vec::new(), &mut paths);
         for path in &paths {

@@ -2,10 +2,8 @@
 //! leaves what the API server defaults, and after another webhook changed the pod adds only what
 //! is missing.
 
-mod mutate_support;
-
+use crate::support::mutate::*;
 use json_patch::PatchOperation;
-use mutate_support::*;
 use serde_json::{Value, json};
 
 /// The operations as (op, path) pairs, for asserting what a patch touches.

@@ -2,12 +2,10 @@
 //! bin volume and its mounts, the injector's flag, each rule's denial, the clash warnings,
 //! convergence, workload templates through `webhook inject`, the pruned pod, and `webhook policy`.
 
-mod mutate_support;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use mutate_support::*;
+use crate::support::mutate::*;
 use secrets_injector_webhook::inject;
 use secrets_injector_webhook::mutation::{Decision, mutate};
 use secrets_injector_webhook::pod::pruned;

@@ -2,11 +2,9 @@
 //! the pods users of the Secrets Store CSI driver already have, with every rule of denial and
 //! warning. Mutated pods are checked against the API server's rules and kubernetes-validate.
 
-mod mutate_support;
-
 use std::sync::Arc;
 
-use mutate_support::*;
+use crate::support::mutate::*;
 use secrets_injector_webhook::admission::{self, Object};
 use secrets_injector_webhook::inject;
 use secrets_injector_webhook::mutation::{
@@ -145,7 +143,10 @@ fn the_annotation_needs_the_feature_and_a_usable_class() {
     // Opted out: nothing is looked up.
     let mut opted_out = pod.clone();
     annotate(&mut opted_out, &[("secrets-injector.io/inject", "false")]);
-    assert_eq!(mutate(&opted_out, &mutate_support::cfg()), Decision::Skip);
+    assert_eq!(
+        mutate(&opted_out, &crate::support::mutate::cfg()),
+        Decision::Skip
+    );
 }
 
 #[test]
@@ -476,7 +477,7 @@ fn inject_reads_the_classes_of_its_input() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/csi-driver/mypod_secrets_manager.yaml");
     let text = std::fs::read_to_string(path).unwrap();
-    let mut rewrite = mutate_support::cfg();
+    let mut rewrite = crate::support::mutate::cfg();
     rewrite.csi_volumes = CsiVolumes::Rewrite;
     let output = inject::run(&text, &rewrite).unwrap();
     let documents: Vec<Value> = serde_saphyr::from_multiple(&output).unwrap();
@@ -491,7 +492,7 @@ fn inject_reads_the_classes_of_its_input() {
         "secrets-injector-csi-secrets-manager"
     );
     // Without the flag, the CSI volume stays the driver's.
-    let output = inject::run(&text, &mutate_support::cfg()).unwrap();
+    let output = inject::run(&text, &crate::support::mutate::cfg()).unwrap();
     let documents: Vec<Value> = serde_saphyr::from_multiple(&output).unwrap();
     assert_eq!(documents[1], pod);
     // A class the pod needs that the input lacks is the admission message.

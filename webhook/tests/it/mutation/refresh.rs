@@ -3,9 +3,7 @@
 //! webhook adds (field by field, valid for every supported Kubernetes version), and its
 //! convergence.
 
-mod mutate_support;
-
-use mutate_support::*;
+use crate::support::mutate::*;
 use secrets_injector_webhook::mutation::{Decision, InjectorUser, mutate};
 use secrets_injector_webhook::pod::pruned;
 use serde_json::{Value, json};

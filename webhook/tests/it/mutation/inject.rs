@@ -1,8 +1,6 @@
 //! `webhook inject`: documents in, mutated YAML out, in the same order.
 
-mod mutate_support;
-
-use mutate_support::*;
+use crate::support::mutate::*;
 use secrets_injector_webhook::inject;
 use serde_json::{Value, json};
 

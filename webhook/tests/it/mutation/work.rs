@@ -3,12 +3,10 @@
 //! size, a budget in units (not time) denies the same pods on every machine, rewritten CSI volumes
 //! are capped, and a class named by many volumes is looked up once.
 
-mod mutate_support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mutate_support::*;
+use crate::support::mutate::*;
 use secrets_injector_objects::class::Class;
 use secrets_injector_webhook::mutation::{
     ClassSource, Classes, Context, CsiVolumes, Decision, Lookup, ResolvedClass, mutate, mutate_in,

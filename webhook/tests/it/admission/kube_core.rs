@@ -2,8 +2,6 @@
 //! speed) held to the ecosystem's own: kube-core's `AdmissionReview<DynamicObject>` must read
 //! every review the same way, and read every answer the webhook writes as the webhook meant it.
 
-mod mutate_support;
-
 use std::path::PathBuf;
 
 use base64::Engine;
@@ -27,7 +25,7 @@ fn fixture_reviews() -> Vec<(String, Vec<u8>)> {
     names.sort();
     let mut reviews = Vec::new();
     for name in names {
-        let pod = mutate_support::fixture(&name);
+        let pod = crate::support::mutate::fixture(&name);
         reviews.push((
             format!("{name} created"),
             body(&create_review(UID, &pod, "apps")),
@@ -158,7 +156,7 @@ fn same_answer(source: &str, ours: &Response) {
 }
 
 fn config() -> MutationConfig {
-    mutate_support::cfg()
+    crate::support::mutate::cfg()
 }
 
 #[test]

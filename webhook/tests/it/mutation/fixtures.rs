@@ -1,9 +1,7 @@
 //! Real pod manifests, as the API server sends them, mutated: what the webhook adds, checked
 //! field by field, against the API server's rules and kubernetes-validate.
 
-mod mutate_support;
-
-use mutate_support::*;
+use crate::support::mutate::*;
 use secrets_injector_objects::{PathTranslation, Settings};
 use serde_json::{Value, json};
 

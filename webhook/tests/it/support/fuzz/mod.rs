@@ -1,5 +1,5 @@
 //! What the fuzz targets (fuzz/fuzz_targets/admission_review.rs, pod_annotations.rs) and the
-//! property tests of `webhook/tests/fuzz_review.rs` share: a generator of hostile pods (forged
+//! property tests of `webhook/tests/it/admission/fuzz.rs` share: a generator of hostile pods (forged
 //! init containers and volumes, root and privileged security contexts, annotations that try
 //! every escape) and the invariants every answer of `admission::respond` must keep.
 
@@ -9,7 +9,7 @@
     reason = "each including target uses a different part"
 )]
 
-#[path = "../../../objects/tests/fuzz_support/mod.rs"]
+#[path = "../../../../../objects/tests/fuzz_support/mod.rs"]
 pub mod objects;
 
 use secrets_injector_objects::annotations::{

@@ -1,6 +1,5 @@
 //! Shared by the `mutate_*` tests: fixtures, applying decisions, and the checks the API server
 //! makes on the mutated pod.
-#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -1,9 +1,7 @@
 //! Every reason the webhook denies a pod, with the message the user sees; the pods it lets
 //! through unchanged; and the warnings it gives.
 
-mod mutate_support;
-
-use mutate_support::*;
+use crate::support::mutate::*;
 use secrets_injector_webhook::mutation::{Decision, mutate};
 use serde_json::{Value, json};
 

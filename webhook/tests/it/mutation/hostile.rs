@@ -4,15 +4,13 @@
 //! over another volume, or point it at a host of its choosing. Each test sends what an attacker
 //! would and checks the pod the API server would get (or the denial).
 
-mod fuzz_support;
-
 use secrets_injector_objects::{PathTranslation, Settings};
 use secrets_injector_webhook::mutation::INJECTOR_PATH;
 use secrets_injector_webhook::mutation::MutationConfig;
 use secrets_injector_webhook::mutation::{Decision, mutate};
 use serde_json::{Value, json};
 
-use fuzz_support::{IMAGE, check_injected};
+use crate::support::fuzz::{IMAGE, check_injected};
 
 const OBJECTS: &str = "- objectName: /app/db\n  objectType: ssmparameter\n";
 const TOKEN_DIR: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount";

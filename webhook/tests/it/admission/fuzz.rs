@@ -4,13 +4,13 @@
 //! is a one-line 400, and an injected pod runs the webhook's image, locked down, writing only to
 //! its in-memory volume. Also replays both fuzz corpora and every crash the fuzzer found.
 
-mod fuzz_support;
-
 use std::path::PathBuf;
 
 use secrets_injector_webhook::admission::Verdict;
 
-use fuzz_support::{Bytes, Rng, check_review, config, fuzz_raw, fuzz_structured, generated_review};
+use crate::support::fuzz::{
+    Bytes, Rng, check_review, config, fuzz_raw, fuzz_structured, generated_review,
+};
 
 /// Generated reviews per run: seconds on a debug build.
 const CASES: u64 = 1_500;

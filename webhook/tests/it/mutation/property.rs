@@ -2,11 +2,9 @@
 //! shape of pod, the result passes the API server's rules and kubernetes-validate, a clash of the
 //! mount path is denied exactly when there is one, and mutating twice equals mutating once.
 
-mod mutate_support;
-
 use std::collections::BTreeSet;
 
-use mutate_support::*;
+use crate::support::mutate::*;
 use secrets_injector_webhook::mutation::{Decision, mutate};
 use serde_json::{Map, Value, json};
 

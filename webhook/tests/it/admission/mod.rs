@@ -1,0 +1,2 @@
+mod fuzz;
+mod kube_core;

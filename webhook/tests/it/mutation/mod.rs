@@ -1,0 +1,11 @@
+mod assume_role;
+mod classes;
+mod convergence;
+mod denials;
+mod env;
+mod fixtures;
+mod hostile;
+mod inject;
+mod property;
+mod refresh;
+mod work;

@@ -1,0 +1,11 @@
+mod admission;
+mod classes;
+mod cli;
+mod cluster;
+mod ephemeral;
+mod faults;
+mod lifecycle;
+mod limits;
+mod load;
+mod log_leaks;
+mod rotation;
