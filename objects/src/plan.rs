@@ -9,8 +9,9 @@ use crate::arn::Arn;
 use crate::envfile;
 use crate::error::{Error, Errors};
 use crate::jmes;
+use crate::kind::{ObjectType, Service};
 use crate::mode::{AppIdentity, FileMode};
-use crate::object::{Failover, JmesEntry, Object, ObjectType, label};
+use crate::object::{Failover, JmesEntry, Object, label};
 use crate::raw::{self, RawFailover, RawObject};
 use crate::relpath::RelPath;
 use crate::settings::Settings;
@@ -194,11 +195,11 @@ impl Plan {
     }
 
     /// Every file known before fetching, with its mode: objects' files and `jmesPath` files
-    /// (not the files inside ssmparameterpath directories, nor the env file).
+    /// (not the files inside the directories of ssmparameterpath objects, nor the env file).
     pub fn static_files(&self) -> impl Iterator<Item = (&RelPath, FileMode)> {
         self.objects.iter().flat_map(|object| {
-            let own = (object.object_type != ObjectType::SsmParameterPath)
-                .then_some((&object.file, object.mode));
+            let own =
+                (!object.object_type.facts().directory).then_some((&object.file, object.mode));
             own.into_iter().chain(
                 object
                     .jmes_path
@@ -313,13 +314,18 @@ impl Check<'_> {
         if !Arn::is_arn(name) {
             if !type_written {
                 self.problems.push(format!(
-                    "objectType is required when {field} is not an ARN; set objectType: \
-                     ssmparameter, secretsmanager or ssmparameterpath"
+                    "objectType is required when {field} is not an ARN; set objectType: {}",
+                    ObjectType::spellings()
                 ));
-            } else if written == Some(ObjectType::SsmParameterPath) && !name.starts_with('/') {
+            } else if let Some(t) = written
+                && let Some(form) = &t.facts().name_form
+                && !name.starts_with(form.starts_with)
+            {
                 self.problems.push(format!(
-                    "{field} {name:?} of an ssmparameterpath object must be a parameter path \
-                     starting with '/', such as /app/config"
+                    "{field} {name:?} of {} must be {}, such as {}",
+                    t.facts().an_object(),
+                    form.what,
+                    form.example
                 ));
             }
             return written;
@@ -341,10 +347,17 @@ impl Check<'_> {
             return written;
         };
         match written {
-            Some(ObjectType::SsmParameterPath) => self.problems.push(format!(
-                "{field} is an ARN, but an ssmparameterpath object takes a parameter path \
-                 starting with '/'; set {field} to the path, such as /app/config"
-            )),
+            Some(t) if t.facts().arn_resource.is_none() => {
+                let (what, example) = t
+                    .facts()
+                    .name_form
+                    .as_ref()
+                    .map_or(("a name", ""), |form| (form.what, form.example));
+                self.problems.push(format!(
+                    "{field} is an ARN, but {} takes {what}; set {field} to one, such as {example}",
+                    t.facts().an_object()
+                ));
+            }
             Some(t) if t != arn_type => self.problems.push(format!(
                 "objectType {t} (the object's type) contradicts {field}, an ARN whose type \
                  is {arn_type}; make them agree (objectType may be left out when \
@@ -372,41 +385,60 @@ impl Check<'_> {
         version: Option<&str>,
         label: Option<&str>,
     ) {
-        match t {
-            ObjectType::SsmParameter => {
-                if version.is_some() && label.is_some() {
-                    self.problems.push(format!(
-                        "{prefix}objectVersion and {prefix}objectVersionLabel cannot both be set \
-                         on an SSM parameter (it is selected by name:version or name:label); keep one"
-                    ));
-                }
-                if let Some(version) = version
-                    && !is_positive_integer(version)
-                {
-                    self.problems.push(format!(
-                        "{prefix}objectVersion {version:?} of an SSM parameter must be a version \
-                         number such as 3"
-                    ));
-                }
-                if let Some(label) = label
-                    && label.starts_with(|c: char| c.is_ascii_digit())
-                {
-                    self.problems.push(format!(
-                        "{prefix}objectVersionLabel {label:?} begins with a digit, which SSM \
-                         labels cannot; for a version number use {prefix}objectVersion"
-                    ));
-                }
-            }
-            ObjectType::SsmParameterPath => {
-                if version.is_some() || label.is_some() {
-                    self.problems.push(format!(
-                        "{prefix}objectVersion and {prefix}objectVersionLabel do not apply to an \
-                         ssmparameterpath object, which fetches the current value of every \
-                         parameter under the path; remove them"
-                    ));
-                }
-            }
-            ObjectType::SecretsManager => {}
+        let facts = t.facts();
+        let denied = (version.is_some() && !facts.object_version)
+            || (label.is_some() && !facts.object_version_label);
+        if denied {
+            // Every version field the kind denies, whichever of them was written.
+            let fields: Vec<String> = [
+                (facts.object_version, "objectVersion"),
+                (facts.object_version_label, "objectVersionLabel"),
+            ]
+            .into_iter()
+            .filter(|(allowed, _)| !allowed)
+            .map(|(_, field)| format!("{prefix}{field}"))
+            .collect();
+            let (verb, them) = if fields.len() > 1 {
+                ("do", "them")
+            } else {
+                ("does", "it")
+            };
+            let reads = facts
+                .name_form
+                .as_ref()
+                .map(|form| format!(", which fetches {}", form.reads))
+                .unwrap_or_default();
+            self.problems.push(format!(
+                "{} {verb} not apply to {}{reads}; remove {them}",
+                fields.join(" and "),
+                facts.an_object()
+            ));
+            return;
+        }
+        if facts.service != Service::Ssm {
+            return;
+        }
+        if version.is_some() && label.is_some() {
+            self.problems.push(format!(
+                "{prefix}objectVersion and {prefix}objectVersionLabel cannot both be set \
+                 on an SSM parameter (it is selected by name:version or name:label); keep one"
+            ));
+        }
+        if let Some(version) = version
+            && !is_positive_integer(version)
+        {
+            self.problems.push(format!(
+                "{prefix}objectVersion {version:?} of an SSM parameter must be a version \
+                 number such as 3"
+            ));
+        }
+        if let Some(label) = label
+            && label.starts_with(|c: char| c.is_ascii_digit())
+        {
+            self.problems.push(format!(
+                "{prefix}objectVersionLabel {label:?} begins with a digit, which SSM \
+                 labels cannot; for a version number use {prefix}objectVersion"
+            ));
         }
     }
 
@@ -420,22 +452,24 @@ impl Check<'_> {
         }
     }
 
-    /// The object's file (or directory, for ssmparameterpath).
+    /// The object's file (or directory, for the kinds that write one).
     fn file(&mut self, object_type: Option<ObjectType>, raw: &RawObject) -> Option<RelPath> {
         let translation = self.settings.path_translation;
-        let directory = object_type == Some(ObjectType::SsmParameterPath);
-        let (field, source) = match (&raw.object_alias, &raw.object_name) {
-            (Some(alias), _) => ("objectAlias", alias),
-            (None, _) if directory => {
-                self.problems.push(
-                    "an ssmparameterpath object needs objectAlias: the directory that receives \
-                     one file per parameter; set objectAlias, such as objectAlias: config"
-                        .to_owned(),
-                );
+        let facts = object_type.map(ObjectType::facts);
+        let directory = facts.is_some_and(|f| f.directory);
+        let (field, source) = match (&raw.object_alias, &raw.object_name, facts) {
+            (Some(alias), _, _) => ("objectAlias", alias),
+            (None, _, Some(facts)) if facts.requires_alias() => {
+                self.problems.push(format!(
+                    "{} needs objectAlias: the directory that receives one file per {}; set \
+                     objectAlias, such as objectAlias: config",
+                    facts.an_object(),
+                    facts.service.item()
+                ));
                 return None;
             }
-            (None, Some(name)) => ("objectName", name),
-            (None, None) => return None,
+            (None, Some(name), _) => ("objectName", name),
+            (None, None, _) => return None,
         };
         match translation.file_path(source) {
             Ok(path) => {
@@ -459,12 +493,24 @@ impl Check<'_> {
         raw: &RawObject,
         object_mode: FileMode,
     ) -> Option<Vec<JmesEntry>> {
-        if object_type == Some(ObjectType::SsmParameterPath) && !raw.jmes_path.is_empty() {
-            self.problems.push(
-                "jmesPath does not apply to an ssmparameterpath object; remove it, or list the \
-                 parameter as its own ssmparameter object with jmesPath"
-                    .to_owned(),
-            );
+        if let Some(facts) = object_type.map(ObjectType::facts)
+            && !facts.jmes_path
+            && !raw.jmes_path.is_empty()
+        {
+            let single = facts
+                .single()
+                .map(|single| {
+                    format!(
+                        ", or list the {} as its own {} object with jmesPath",
+                        facts.service.item(),
+                        single.name
+                    )
+                })
+                .unwrap_or_default();
+            self.problems.push(format!(
+                "jmesPath does not apply to {}; remove it{single}",
+                facts.an_object()
+            ));
             return None;
         }
         let translation = self.settings.path_translation;
@@ -543,6 +589,15 @@ impl Check<'_> {
         type_written: bool,
         raw: &RawObject,
     ) -> Option<Failover> {
+        if let Some(facts) = object_type.map(ObjectType::facts)
+            && !facts.failover_object
+        {
+            self.problems.push(format!(
+                "failoverObject does not apply to {}; remove it",
+                facts.an_object()
+            ));
+            return None;
+        }
         if raw.object_alias.is_none() {
             self.problems.push(
                 "failoverObject needs objectAlias on the object, so that its file has the same \
@@ -624,7 +679,7 @@ fn is_positive_integer(s: &str) -> bool {
 /// A path in the mount directory that something will write.
 struct Claim {
     path: RelPath,
-    /// The directory of an ssmparameterpath object, filled at run time.
+    /// The directory of an object whose kind writes one, filled at run time.
     directory: bool,
     owner: Owner,
     /// How messages name it, e.g. `the file of objects[0] (objectName "a")`.
