@@ -25,8 +25,9 @@ use crate::call::{Call, Fetched, Run, Target};
 use crate::cli::Refresh;
 use crate::error::{Error, Kind};
 use crate::fetch::{self, Regions};
+use crate::pipeline::{add_env_file, collect_files, fail, prepare};
 use crate::retry::Policy;
-use crate::{add_env_file, collect_files, notify, prepare, stage};
+use crate::{notify, stage};
 
 /// Largest share of the interval a cycle is moved by, either way.
 const JITTER: f64 = 0.1;
@@ -92,7 +93,7 @@ pub async fn run(refresh: &Refresh, settings: Settings) -> ExitCode {
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
-        return crate::fail(
+        return fail(
             common,
             "cannot handle SIGTERM",
             &["the signal handler could not be installed".to_owned()],
