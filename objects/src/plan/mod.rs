@@ -29,7 +29,8 @@ pub struct Plan {
     pub settings: Settings,
     pub objects: Vec<Object>,
     pub env_file: Option<RelPath>,
-    /// Things worth telling the user that do not stop the pod (unknown fields).
+    /// Things worth telling the user that do not stop the pod (unknown fields, a `jmesPath`
+    /// entry narrower than its object's own file).
     pub warnings: Vec<String>,
 }
 
@@ -76,6 +77,13 @@ pub fn parse(objects_annotation: &str, settings: Settings) -> Result<Plan, Error
             label: &label,
         };
         let object = check.object(index, read.object);
+        if let Some(object) = &object {
+            warnings.extend(
+                modes::wider_own_file(object)
+                    .into_iter()
+                    .map(|warning| format!("annotation {OBJECTS}: {label}: {warning}")),
+            );
+        }
         errors.extend(
             check
                 .problems

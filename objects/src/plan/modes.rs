@@ -1,9 +1,11 @@
-//! The modes of the plan's files: which the app could not read under its identity, and the
-//! env file's, never more open than the files whose values it holds.
+//! The modes of the plan's files: which the app could not read under its identity, the env
+//! file's (never more open than the files whose values it holds), and the `jmesPath` entries
+//! whose narrower mode the object's own file undoes.
 
 use crate::annotations::{ENV_FILE, FILE_PERMISSION};
 use crate::error::Error;
 use crate::mode::{AppIdentity, FileMode};
+use crate::object::Object;
 
 use super::Plan;
 
@@ -91,4 +93,34 @@ impl Plan {
             ),
         )
     }
+}
+
+/// A warning for each `jmesPath` entry of `object` whose file is closed to someone the object's
+/// own file is open to: that file holds the whole value, the entry's part included, so the
+/// entry's narrower mode keeps it from no one. Names and modes only, never a value.
+pub(super) fn wider_own_file(object: &Object) -> Vec<String> {
+    // An object that writes a directory has no file of its own (nor jmesPath entries).
+    if object.object_type.facts().directory {
+        return Vec::new();
+    }
+    let own = object.mode;
+    object
+        .jmes_path
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| own.narrowed_by(entry.mode) != own)
+        .map(|(j, entry)| {
+            let both = own.narrowed_by(entry.mode);
+            let fix = if both == entry.mode {
+                format!("give the object filePermission {both} too")
+            } else {
+                format!("give the object filePermission {both}, no more open than either")
+            };
+            format!(
+                "jmesPath entry {} (jmesPath[{j}]) has filePermission {}, but the object's own \
+                 file {}, which holds the whole value, keeps {own}; {fix}",
+                entry.file, entry.mode, object.file
+            )
+        })
+        .collect()
 }
