@@ -165,7 +165,7 @@ fn names_that_only_look_like_traversal_are_accepted_with_false_as_in_ascp() {
     ] {
         plan_with(&format!("- objectName: \"{name}\""), settings.clone());
     }
-    // A top-level name starting with ".." is the volume layout's own (tests/rejections.rs);
+    // A top-level name starting with ".." is the volume layout's own (rejections.rs);
     // deeper down such names are free.
     for name in ["/mypath/..param", "mypath../param", "mypath.."] {
         plan_with(

@@ -1,5 +1,5 @@
 //! What the fuzz targets (fuzz/fuzz_targets/objects_parse.rs) and the property tests of
-//! `objects/tests/fuzz_annotation.rs` share: a byte source that turns any input into choices,
+//! `objects/tests/it/fuzz_annotation.rs` share: a byte source that turns any input into choices,
 //! a generator of hostile object lists built from those choices, and the invariants every
 //! result of `parse` must keep whatever the input.
 
