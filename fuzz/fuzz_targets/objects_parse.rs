@@ -4,7 +4,7 @@
 
 #![no_main]
 
-#[path = "../../objects/tests/fuzz_support/mod.rs"]
+#[path = "../../objects/tests/it/fuzz_support.rs"]
 mod fuzz_support;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_support::fuzz_one(data));

@@ -36,18 +36,12 @@ pub enum Fetched {
     },
 }
 
-/// The API calls counted for the summary line, attempts included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(clippy::enum_variant_names, reason = "named after the API operations")]
-pub enum Call {
-    GetParameters,
-    GetParametersByPath,
-    GetSecretValue,
-    DescribeSecret,
-}
+/// The API calls counted for the summary line, attempts included: the calls the object kinds
+/// name (`secrets_injector_objects::kind`).
+pub use secrets_injector_objects::kind::AwsCall as Call;
 
 #[derive(Debug, Default)]
-pub struct Calls([AtomicU32; 4]);
+pub struct Calls([AtomicU32; Call::ALL.len()]);
 
 impl Calls {
     pub(crate) fn add(&self, call: Call, n: u32) {

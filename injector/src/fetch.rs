@@ -5,7 +5,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use futures::future::{FutureExt, LocalBoxFuture};
 use futures::stream::{self, StreamExt};
-use secrets_injector_objects::object::ObjectType;
+use secrets_injector_objects::kind::Fetch;
 use secrets_injector_objects::plan::Plan;
 use tokio::sync::OnceCell;
 
@@ -178,8 +178,8 @@ fn after_failover(error: Error, primary_region: &str, primary: &Result<Fetched, 
     }
 }
 
-/// Every target in one region: SSM names in batches of ten, paths and secrets one call each,
-/// at most [`CONCURRENCY`] calls at once.
+/// Every target in one region, each read as its kind says: SSM names in batches of ten, paths
+/// and secrets one call each, at most [`CONCURRENCY`] calls at once.
 async fn fetch_targets(
     run: &Run,
     clients: &Clients,
@@ -188,7 +188,7 @@ async fn fetch_targets(
     type Job<'f> = LocalBoxFuture<'f, Vec<(usize, Result<Fetched, Error>)>>;
     let parameters: Vec<Target<'_>> = targets
         .iter()
-        .filter(|t| t.kind == ObjectType::SsmParameter)
+        .filter(|t| t.kind.facts().fetch == Fetch::Parameters)
         .copied()
         .collect();
     let mut jobs: Vec<Job<'_>> = Vec::new();
@@ -206,9 +206,10 @@ async fn fetch_targets(
         );
     }
     for target in targets.iter().copied() {
-        match target.kind {
-            ObjectType::SsmParameter => {}
-            ObjectType::SsmParameterPath => jobs.push(
+        match target.kind.facts().fetch {
+            // In the batches above.
+            Fetch::Parameters => {}
+            Fetch::ParametersByPath => jobs.push(
                 async move {
                     let result = ssm::get_parameters_by_path(run, clients, &target)
                         .await
@@ -220,7 +221,7 @@ async fn fetch_targets(
                 }
                 .boxed_local(),
             ),
-            ObjectType::SecretsManager => jobs.push(
+            Fetch::SecretValue => jobs.push(
                 async move {
                     let result = secretsmanager::get_secret_value(run, clients, &target)
                         .await
@@ -242,6 +243,7 @@ async fn fetch_targets(
 mod tests {
     use super::*;
     use crate::error::Kind;
+    use secrets_injector_objects::object::ObjectType;
     use secrets_injector_objects::plan;
     use secrets_injector_objects::settings::Settings;
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
 use futures::stream::{self, StreamExt};
-use secrets_injector_objects::object::ObjectType;
+use secrets_injector_objects::kind::Check;
 use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
 use tokio::signal::unix::{SignalKind, signal};
@@ -25,8 +25,9 @@ use crate::call::{Call, Fetched, Run, Target};
 use crate::cli::Refresh;
 use crate::error::{Error, Kind};
 use crate::fetch::{self, Regions};
+use crate::pipeline::{add_env_file, collect_files, fail, prepare};
 use crate::retry::Policy;
-use crate::{add_env_file, collect_files, notify, prepare, stage};
+use crate::{notify, stage};
 
 /// Largest share of the interval a cycle is moved by, either way.
 const JITTER: f64 = 0.1;
@@ -92,7 +93,7 @@ pub async fn run(refresh: &Refresh, settings: Settings) -> ExitCode {
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
-        return crate::fail(
+        return fail(
             common,
             "cannot handle SIGTERM",
             &["the signal handler could not be installed".to_owned()],
@@ -336,9 +337,10 @@ fn wait(interval: Duration, throttled_cycles: u32, unit: f64) -> Duration {
 /// The cheap check of every object (see the module's comment). Objects never read before are
 /// checked too, so their stamp is never newer than their value.
 async fn check(plan: &Plan, run: &Run, clients: &Clients, known: &[Option<Known>]) -> Vec<Checked> {
+    type Job<'f> = LocalBoxFuture<'f, Vec<(usize, Checked)>>;
     let mut checked: Vec<Option<Checked>> = (0..plan.objects.len()).map(|_| None).collect();
     let mut parameters = Vec::new();
-    let mut others = Vec::new();
+    let mut singles: Vec<Job<'_>> = Vec::new();
     for target in fetch::primary_targets(plan) {
         if target.version.is_some() {
             checked[target.object] = Some(if known[target.object].is_some() {
@@ -346,13 +348,39 @@ async fn check(plan: &Plan, run: &Run, clients: &Clients, known: &[Option<Known>
             } else {
                 Checked::Unread
             });
-        } else if target.kind == ObjectType::SsmParameter {
-            parameters.push(target);
-        } else {
-            others.push(target);
+            continue;
         }
+        let stamp = match target.kind.facts().check {
+            // Ten to a call, below.
+            Check::ParameterVersions => {
+                parameters.push(target);
+                continue;
+            }
+            Check::PathVersions => async move {
+                ssm::get_path_versions(run, clients, &target)
+                    .await
+                    .map(Stamp::Path)
+            }
+            .boxed_local(),
+            Check::SecretVersion => async move {
+                secretsmanager::current_version(run, clients, &target)
+                    .await
+                    .map(Stamp::Secret)
+            }
+            .boxed_local(),
+        };
+        singles.push(
+            async move {
+                let checked = match stamp.await {
+                    Ok(stamp) => Checked::Stamp(stamp, None),
+                    Err(e) => Checked::Failed(e),
+                };
+                vec![(target.object, checked)]
+            }
+            .boxed_local(),
+        );
     }
-    let mut jobs: Vec<LocalBoxFuture<'_, Vec<(usize, Checked)>>> = Vec::new();
+    let mut jobs: Vec<Job<'_>> = Vec::new();
     for batch in ssm::batches(&parameters) {
         let batch: Vec<Target<'_>> = batch.iter().map(|&i| parameters[i]).collect();
         jobs.push(
@@ -375,27 +403,7 @@ async fn check(plan: &Plan, run: &Run, clients: &Clients, known: &[Option<Known>
             .boxed_local(),
         );
     }
-    for target in others {
-        jobs.push(
-            async move {
-                let checked = if target.kind == ObjectType::SecretsManager {
-                    secretsmanager::current_version(run, clients, &target)
-                        .await
-                        .map(Stamp::Secret)
-                } else {
-                    ssm::get_path_versions(run, clients, &target)
-                        .await
-                        .map(Stamp::Path)
-                };
-                let checked = match checked {
-                    Ok(stamp) => Checked::Stamp(stamp, None),
-                    Err(e) => Checked::Failed(e),
-                };
-                vec![(target.object, checked)]
-            }
-            .boxed_local(),
-        );
-    }
+    jobs.extend(singles);
     let done: Vec<(usize, Checked)> = stream::iter(jobs)
         .buffer_unordered(fetch::CONCURRENCY)
         .flat_map(stream::iter)

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::object::ObjectType;
+use crate::kind::ObjectType;
 
 /// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -24,13 +24,7 @@ impl Arn {
     /// The kind of object the ARN names: an SSM parameter (`ssm`, `parameter/...`) or a
     /// Secrets Manager secret (`secretsmanager`, `secret:...`); `None` for anything else.
     pub fn object_type(&self) -> Option<ObjectType> {
-        match self.service.as_str() {
-            "ssm" if self.resource.starts_with("parameter/") => Some(ObjectType::SsmParameter),
-            "secretsmanager" if self.resource.starts_with("secret:") => {
-                Some(ObjectType::SecretsManager)
-            }
-            _ => None,
-        }
+        ObjectType::of_arn(&self.service, &self.resource)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod class;
 pub mod envfile;
 pub mod error;
 pub mod jmes;
+pub mod kind;
 pub mod mode;
 pub mod object;
 pub mod plan;
@@ -21,8 +22,9 @@ mod yaml;
 
 pub use arn::Arn;
 pub use error::{Error, Errors};
+pub use kind::{KindFacts, ObjectType};
 pub use mode::{AppIdentity, FileMode};
-pub use object::{Failover, JmesEntry, Object, ObjectType};
+pub use object::{Failover, JmesEntry, Object};
 pub use plan::{Plan, parse, path_parameter_file};
 pub use relpath::RelPath;
 pub use settings::Settings;

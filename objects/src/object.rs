@@ -1,65 +1,8 @@
 //! One validated item of the `objects` list.
 
-use std::fmt;
-use std::str::FromStr;
-
+pub use crate::kind::ObjectType;
 use crate::mode::FileMode;
 use crate::relpath::RelPath;
-
-/// What an object names, and so which API fetches it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ObjectType {
-    /// An SSM Parameter Store parameter (`GetParameters`).
-    SsmParameter,
-    /// A Secrets Manager secret (`GetSecretValue`).
-    SecretsManager,
-    /// Every parameter under an SSM path (`GetParametersByPath`), an extension of ASCP.
-    SsmParameterPath,
-}
-
-impl ObjectType {
-    pub const ALL: [ObjectType; 3] = [
-        Self::SsmParameter,
-        Self::SecretsManager,
-        Self::SsmParameterPath,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SsmParameter => "ssmparameter",
-            Self::SecretsManager => "secretsmanager",
-            Self::SsmParameterPath => "ssmparameterpath",
-        }
-    }
-
-    /// Whether SSM fetches it (versions are `name:3` and labels `name:label`).
-    pub fn is_ssm(self) -> bool {
-        matches!(self, Self::SsmParameter | Self::SsmParameterPath)
-    }
-}
-
-impl fmt::Display for ObjectType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ObjectType {
-    type Err = String;
-
-    /// The exact spelling (case matters, as in ASCP).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "objectType {s:?} is not known (spelling and case matter); use ssmparameter, \
-                     secretsmanager or ssmparameterpath"
-                )
-            })
-    }
-}
 
 /// One item of `secrets-injector.io/objects`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,27 +68,6 @@ pub struct Failover {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn object_types_are_spelled_as_in_ascp() {
-        assert_eq!(ObjectType::SsmParameter.to_string(), "ssmparameter");
-        assert_eq!(ObjectType::SecretsManager.to_string(), "secretsmanager");
-        assert_eq!(ObjectType::SsmParameterPath.to_string(), "ssmparameterpath");
-        for t in ObjectType::ALL {
-            assert_eq!(t.to_string().parse::<ObjectType>(), Ok(t));
-        }
-    }
-
-    #[test]
-    fn object_type_case_matters() {
-        for bad in ["SSMParameter", "SecretsManager", "ssm", "secret", ""] {
-            let err = bad.parse::<ObjectType>().unwrap_err();
-            assert!(
-                err.contains("ssmparameter, secretsmanager or ssmparameterpath"),
-                "{err}"
-            );
-        }
-    }
 
     #[test]
     fn labels_name_index_and_object_name() {

@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use aws_sdk_ssm::types::{Parameter, ParameterType};
 use secrets_injector_objects::arn::Arn;
 
-use secrets_injector_objects::object::ObjectType;
-
 use crate::aws::{self, Clients};
 use crate::call::{Call, Run, Target};
 use crate::error::{Error, Failure, Kind, with_message};
@@ -130,14 +128,22 @@ async fn get_parameters_as(
                 match call_get_parameters(run, clients, std::slice::from_ref(target), decrypt).await
                 {
                     Ok(mut results) => results.pop().expect("one result per target"),
-                    Err(error) => (target.object, Err(describe(target, region, &error))),
+                    Err(error) => (
+                        target.object,
+                        Err(describe(Call::GetParameters, target, region, &error)),
+                    ),
                 }
             });
             futures::future::join_all(singles).await
         }
         Err(error) => batch
             .iter()
-            .map(|target| (target.object, Err(describe(target, region, &error))))
+            .map(|target| {
+                (
+                    target.object,
+                    Err(describe(Call::GetParameters, target, region, &error)),
+                )
+            })
             .collect(),
     }
 }
@@ -217,18 +223,15 @@ fn parameter_arn(name: &str, region: &str) -> String {
     )
 }
 
-/// A raw SSM failure as the report shows it for `target`: the code and what to do about it.
-pub fn describe(target: &Target<'_>, region: &str, error: &Error) -> Error {
+/// A raw SSM failure of `call` as the report shows it for `target`: the code and what to do
+/// about it.
+pub fn describe(call: Call, target: &Target<'_>, region: &str, error: &Error) -> Error {
     let Error::Aws(failure) = error else {
         return error.copy_other();
     };
     let Failure { code, kind, .. } = failure;
     let message = &failure.detail();
-    let action = if target.kind == ObjectType::SsmParameterPath {
-        "ssm:GetParametersByPath"
-    } else {
-        "ssm:GetParameters"
-    };
+    let action = call.iam();
     let hint = match kind {
         Kind::NotFound => return not_found(region),
         Kind::Denied => {
@@ -310,7 +313,9 @@ async fn parameters_by_path(
                 }
             })
             .await
-            .map_err(|error| describe(target, &clients.region, &error))?;
+            .map_err(|error| {
+                describe(Call::GetParametersByPath, target, &clients.region, &error)
+            })?;
         parameters.extend(
             page.parameters()
                 .iter()
@@ -338,6 +343,7 @@ async fn parameters_by_path(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrets_injector_objects::object::ObjectType;
 
     fn target(object: usize, name: &str) -> Target<'_> {
         Target {
@@ -425,7 +431,7 @@ mod tests {
     fn denied_hint_names_the_action_and_resource() {
         let t = target(0, "/app/db");
         let raw = Error::Aws(Failure::new("AccessDeniedException", "", Kind::Denied));
-        let e = describe(&t, "us-east-1", &raw);
+        let e = describe(Call::GetParameters, &t, "us-east-1", &raw);
         assert_eq!(
             e.to_string(),
             "AccessDeniedException: the role of this pod's service account needs \

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Shared with the webhook's admission rules and the injector (`objects`).
 pub use secrets_injector_objects::arn::check_role_arn;
 use secrets_injector_objects::arn::{Arn, is_account_id};
-use secrets_injector_objects::object::{Object, ObjectType};
+use secrets_injector_objects::kind::{AwsCall, Service};
+use secrets_injector_objects::object::Object;
 use secrets_injector_objects::settings::is_valid_region;
 
 /// The policy language version every document carries.
@@ -35,6 +36,17 @@ pub enum Action {
     Decrypt,
     AssumeRole,
     AssumeRoleWithWebIdentity,
+}
+
+impl From<AwsCall> for Action {
+    fn from(call: AwsCall) -> Self {
+        match call {
+            AwsCall::GetParameters => Self::GetParameters,
+            AwsCall::GetParametersByPath => Self::GetParametersByPath,
+            AwsCall::GetSecretValue => Self::GetSecretValue,
+            AwsCall::DescribeSecret => Self::DescribeSecret,
+        }
+    }
 }
 
 impl Action {
@@ -399,8 +411,9 @@ pub fn secret_arn(
     ))
 }
 
-/// What one object needs: its own fetch in the pod's region, its `failoverObject`'s in the
-/// failover region, and `DescribeSecret` on secrets when the pod refreshes.
+/// What one object needs: the actions of its kind's fetch (and, when the pod refreshes, of its
+/// change check: `DescribeSecret` for a secret) on its own name in the pod's region, and on its
+/// `failoverObject`'s in the failover region.
 pub fn object_grants(
     object: &Object,
     region: &str,
@@ -412,6 +425,7 @@ pub fn object_grants(
     if let (Some(failover), Some(failover_region)) = (&object.failover, failover_region) {
         places.push((failover.name.as_str(), failover_region));
     }
+    let facts = object.object_type.facts();
     let mut grants = Vec::new();
     for (name, region) in places {
         let grant = |action, region: &str, resource| Grant {
@@ -419,22 +433,25 @@ pub fn object_grants(
             region: region.to_owned(),
             resource,
         };
-        match object.object_type {
-            ObjectType::SsmParameter => {
-                let (region, arn) = parameter_arn(object, name, region, target)?;
-                grants.push(grant(Action::GetParameters, &region, arn));
+        // Where the values are, as IAM names them (with the region of an ARN as written).
+        let resources: Vec<(String, String)> = match (facts.service, facts.directory) {
+            (Service::Ssm, false) => vec![parameter_arn(object, name, region, target)?],
+            (Service::Ssm, true) => path_arns(object, name, region, target)?
+                .into_iter()
+                .map(|arn| (region.to_owned(), arn))
+                .collect(),
+            (Service::SecretsManager, false) => vec![secret_arn(object, name, region, target)?],
+            (Service::SecretsManager, true) => {
+                return Err(format!(
+                    "{}: objectType {} has no IAM statements in this version of webhook policy",
+                    object.label(),
+                    facts.name
+                ));
             }
-            ObjectType::SsmParameterPath => {
-                for arn in path_arns(object, name, region, target)? {
-                    grants.push(grant(Action::GetParametersByPath, region, arn));
-                }
-            }
-            ObjectType::SecretsManager => {
-                let (region, arn) = secret_arn(object, name, region, target)?;
-                if refresh {
-                    grants.push(grant(Action::DescribeSecret, &region, arn.clone()));
-                }
-                grants.push(grant(Action::GetSecretValue, &region, arn));
+        };
+        for call in facts.actions(refresh) {
+            for (region, arn) in &resources {
+                grants.push(grant(Action::from(call), region, arn.clone()));
             }
         }
     }

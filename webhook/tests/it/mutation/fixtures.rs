@@ -135,7 +135,16 @@ fn the_status_annotation_key_is_escaped_in_the_patch() {
 fn pod_identity_pod() {
     let pod = fixture("pod-identity-pod.json");
     let (out, warnings) = mutated(&pod, &cfg());
-    assert!(warnings.is_empty(), "{warnings:?}");
+    // The password's own file is 0440, but the secret's whole JSON, password included, is 0644.
+    assert_eq!(
+        warnings,
+        [
+            "annotation secrets-injector.io/objects: objects[0] (objectName \"reports/smtp\"): \
+             jmesPath entry SMTP_PASSWORD (jmesPath[1]) has filePermission 0440, but the object's \
+             own file reports_smtp, which holds the whole value, keeps 0644; give the object \
+             filePermission 0440 too"
+        ]
+    );
     let init = injector(&out);
     assert_eq!(
         env_names(init),

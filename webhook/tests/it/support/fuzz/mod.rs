@@ -9,7 +9,7 @@
     reason = "each including target uses a different part"
 )]
 
-#[path = "../../../../../objects/tests/fuzz_support/mod.rs"]
+#[path = "../../../../../objects/tests/it/fuzz_support.rs"]
 pub mod objects;
 
 use secrets_injector_objects::annotations::{

@@ -2,8 +2,6 @@
 //! fault proxy where calls are counted or faulted), with one-second intervals. Waits count the
 //! sidecar's cycles (its "refresh cycle" log lines), never seconds.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -13,7 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_ssm::types::ParameterType;
-use support::*;
+
+use crate::support::*;
 
 const OBJECTS: &str = r#"
 - {objectName: /app/param, objectType: ssmparameter, objectAlias: PARAM}

@@ -3,8 +3,6 @@
 //! run must end with every file, or with a clear failure that names the objects and an empty
 //! directory, within the deadline: never a hang, never half the files.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -13,7 +11,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
-use support::*;
+
+use crate::support::*;
 
 /// Time a run may take past its `--deadline`: process start, the report, a debug build on a
 /// loaded 2-core machine.

@@ -3,11 +3,10 @@
 //! AssumeRole fails the run at once, naming the role, with nothing fetched. Against moto's STS,
 //! the calls counted by the proxy.
 
-mod support;
-
 use secrets_injector_e2e::seed::{self, call, parameter};
 use serde_json::json;
-use support::*;
+
+use crate::support::*;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/secrets-reader";
 const OBJECTS: &str = "\

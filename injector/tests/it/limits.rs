@@ -3,9 +3,7 @@
 //! with a message instead of aborting: a JMESPath expression the parser would recurse on until
 //! the stack overflows is refused before it is parsed.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn a_deeply_nested_jmes_path_fails_with_a_message_not_a_signal() {

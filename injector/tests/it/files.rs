@@ -2,10 +2,9 @@
 //! objects, and failures that leave the directory empty. No value may appear in any output
 //! (every run is checked by `Pod::run`).
 
-mod support;
-
 use aws_sdk_ssm::types::ParameterType;
-use support::*;
+
+use crate::support::*;
 
 const SEEDS_OBJECTS: &str = r#"
 - objectName: "/test/parameter"

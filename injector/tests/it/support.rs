@@ -1,12 +1,6 @@
 //! What the injector's tests share: seeding moto with the AWS SDK, and running the injector
 //! binary the way the init container runs it (web identity env, endpoint, emptyDir).
 
-#![allow(
-    dead_code,
-    unused_imports,
-    reason = "each test binary uses a different part"
-)]
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -443,10 +437,6 @@ pub struct Refresh {
 const GIVE_UP: Duration = Duration::from_secs(180);
 
 impl Refresh {
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Every JSON log line so far, checked for values.
     #[track_caller]
     pub fn logs(&self) -> Vec<serde_json::Value> {

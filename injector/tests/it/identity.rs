@@ -3,12 +3,10 @@
 //! make it run a command, and a pod without an identity fails at once, without a call to AWS
 //! and without asking the node's instance metadata service.
 
-mod support;
-
 use std::net::TcpListener;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 const OBJECTS: &str = "- {objectName: /identity/p0, objectType: ssmparameter}\n";
 /// What the report says when the pod has no identity.

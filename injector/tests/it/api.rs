@@ -1,12 +1,11 @@
 //! The injector's AWS calls, seen through a counting proxy in front of moto: API economy,
 //! credentials once per region, throttling, failover, access denied and the deadline.
 
-mod support;
-
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
-use support::*;
+
+use crate::support::*;
 
 fn many_objects(aws: &Seeder, parameters: usize, secrets: usize) -> String {
     let mut objects = String::new();

@@ -165,7 +165,7 @@ fn names_that_only_look_like_traversal_are_accepted_with_false_as_in_ascp() {
     ] {
         plan_with(&format!("- objectName: \"{name}\""), settings.clone());
     }
-    // A top-level name starting with ".." is the volume layout's own (tests/rejections.rs);
+    // A top-level name starting with ".." is the volume layout's own (rejections.rs);
     // deeper down such names are free.
     for name in ["/mypath/..param", "mypath../param", "mypath.."] {
         plan_with(
@@ -270,6 +270,66 @@ fn unknown_fields_are_warnings_naming_them() {
         ]
     );
     assert_eq!(files(&plan), ["x", "A"]);
+}
+
+#[test]
+fn a_jmes_entry_narrower_than_its_object_is_a_warning_naming_both() {
+    let seeds = plan(
+        "- {objectName: /test/parameter, objectType: ssmparameter}\n\
+         - objectName: test/secret\n  objectType: secretsmanager\n  jmesPath:\n\
+         \x20   - {path: username, objectAlias: SECRET_USERNAME}\n\
+         \x20   - {path: password, objectAlias: SECRET_PASSWORD, filePermission: \"0400\"}",
+    );
+    assert_eq!(
+        seeds.warnings,
+        [
+            "annotation secrets-injector.io/objects: objects[1] (objectName \"test/secret\"): \
+             jmesPath entry SECRET_PASSWORD (jmesPath[1]) has filePermission 0400, but the \
+             object's own file test_secret, which holds the whole value, keeps 0644; give the \
+             object filePermission 0400 too"
+        ]
+    );
+    // Modes neither of which holds the other: the fix is what both allow.
+    let crossed = plan(
+        "- objectName: s\n  objectType: secretsmanager\n  filePermission: \"0604\"\n  \
+           jmesPath: [{path: p, objectAlias: P, filePermission: \"0640\"}]",
+    );
+    assert_eq!(crossed.warnings.len(), 1, "{:?}", crossed.warnings);
+    assert!(
+        crossed.warnings[0].ends_with(
+            "jmesPath entry P (jmesPath[0]) has filePermission 0640, but the object's own file \
+             s, which holds the whole value, keeps 0604; give the object filePermission 0600, \
+             no more open than either"
+        ),
+        "{:?}",
+        crossed.warnings
+    );
+}
+
+#[test]
+fn jmes_entries_as_open_as_their_object_or_more_are_no_warning() {
+    for (object, entry) in [
+        (None, None),
+        (Some("0400"), Some("0400")),
+        (Some("0400"), Some("0644")),
+        (Some("0640"), None),
+    ] {
+        let object_mode = object
+            .map(|m| format!("\n  filePermission: \"{m}\""))
+            .unwrap_or_default();
+        let entry_mode = entry
+            .map(|m| format!(", filePermission: \"{m}\""))
+            .unwrap_or_default();
+        let plan = plan(&format!(
+            "- objectName: s\n  objectType: secretsmanager{object_mode}\n  \
+               jmesPath: [{{path: p, objectAlias: P{entry_mode}}}]"
+        ));
+        assert!(
+            plan.warnings.is_empty(),
+            "{object:?} {entry:?}: {:?}",
+            plan.warnings
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! What the fuzz targets (fuzz/fuzz_targets/objects_parse.rs) and the property tests of
-//! `objects/tests/fuzz_annotation.rs` share: a byte source that turns any input into choices,
+//! `objects/tests/it/fuzz_annotation.rs` share: a byte source that turns any input into choices,
 //! a generator of hostile object lists built from those choices, and the invariants every
 //! result of `parse` must keep whatever the input.
 
@@ -12,7 +12,7 @@
 use secrets_injector_objects::annotations::MAX_OBJECTS_BYTES;
 use secrets_injector_objects::error::{MAX_LISTED, MAX_PROBLEM_BYTES};
 use secrets_injector_objects::relpath::MAX_NAME_BYTES;
-use secrets_injector_objects::{FileMode, ObjectType, PathTranslation, Plan, Settings, parse};
+use secrets_injector_objects::{FileMode, PathTranslation, Plan, Settings, parse};
 
 /// A denial message is for `kubectl`: it must stay readable whatever the annotation holds. The
 /// bound the message cap gives (the first problems, each cut, and the count of the rest), with
@@ -511,14 +511,15 @@ pub fn check_plan(plan: &Plan) {
         assert!(!files.contains(&file.as_str()), "two entries write {file}");
         files.push(file.as_str());
     }
-    // A parameter-path object's directory holds only what the injector finds under the path.
+    // A directory object's directory holds only what the injector finds under its name.
     for object in &plan.objects {
-        if object.object_type == ObjectType::SsmParameterPath {
+        if object.object_type.facts().directory {
             let dir = object.file.as_str();
             for file in &files {
                 assert!(
                     *file != dir && !file.starts_with(&format!("{dir}/")),
-                    "{file} is inside the parameter-path directory {dir}"
+                    "{file} is inside the directory {dir} of {}",
+                    object.label()
                 );
             }
         }

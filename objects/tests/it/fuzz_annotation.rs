@@ -4,12 +4,11 @@
 //! accepted list only writes files inside the mount directory. Also replays the fuzz corpus and
 //! every crash the fuzzer ever found, so they stay fixed.
 
-mod fuzz_support;
-
 use std::path::PathBuf;
 
-use fuzz_support::{Bytes, Rng, check_parse, fuzz_one, objects_annotation, settings};
 use secrets_injector_objects::Settings;
+
+use crate::fuzz_support::{Bytes, Rng, check_parse, fuzz_one, objects_annotation, settings};
 
 /// Iterations of the generated-input property; seconds on a debug build.
 const CASES: u64 = 4_000;
@@ -110,7 +109,7 @@ fn ten_thousand_objects_get_a_short_clear_denial() {
         "{message:.200}"
     );
     assert!(
-        message.len() <= fuzz_support::MAX_MESSAGE_BYTES,
+        message.len() <= crate::fuzz_support::MAX_MESSAGE_BYTES,
         "a denial of {} bytes cannot be read in kubectl; report the first problems and how many more",
         message.len()
     );

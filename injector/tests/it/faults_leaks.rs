@@ -4,15 +4,14 @@
 //! failure path. The web-identity token, a credential too, never shows either. Files are written
 //! with their final mode into the mount directory only, and nothing is left anywhere else.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_ssm::types::ParameterType;
-use support::*;
+
+use crate::support::*;
 
 /// What Pod::new writes as the web-identity token: a credential, never to be shown.
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.e30.sig";
@@ -202,7 +201,10 @@ fn files_get_their_mode_from_the_start_and_only_the_mount_directory_is_written()
             );
             continue;
         };
-        assert!(support::is_generation(generation), "{generation}/{path}");
+        assert!(
+            crate::support::is_generation(generation),
+            "{generation}/{path}"
+        );
         if let Some((_, final_mode)) = final_modes.get(path) {
             assert_eq!(
                 mode, final_mode,

@@ -2,12 +2,11 @@
 //! only the pod's own `AWS_CA_BUNDLE` (a TLS-inspecting proxy, a private endpoint). moto sits
 //! behind an HTTPS proxy whose certificate comes from a CA of the test's own.
 
-mod support;
-
 use aws_sdk_ssm::types::ParameterType;
 use secrets_injector_e2e::https;
 use secrets_injector_e2e::tools::workspace_binary;
-use support::*;
+
+use crate::support::*;
 
 const OBJECTS: &str = "- {objectName: /trust/p0, objectType: ssmparameter}\n";
 

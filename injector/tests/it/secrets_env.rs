@@ -3,12 +3,10 @@
 //! 0555, replacing what an earlier attempt left; a missing source fails the run at once, naming
 //! the file and the fix, before anything is fetched.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use support::*;
+use crate::support::*;
 
 const OBJECTS: &str = "- objectName: /app/user\n  objectType: ssmparameter\n";
 

@@ -1,0 +1,424 @@
+//! What each `objectType` is, in one table ([`KindFacts`]): the service that holds it, how the
+//! injector reads it and checks it for changes (and so the AWS calls its IAM policy needs), what
+//! it writes and which fields it allows. Code that differs by kind reads these facts instead of
+//! naming kinds, so a new kind is one variant and one row.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// What an object names, and so which API fetches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectType {
+    /// An SSM Parameter Store parameter (`GetParameters`).
+    SsmParameter,
+    /// A Secrets Manager secret (`GetSecretValue`).
+    SecretsManager,
+    /// Every parameter under an SSM path (`GetParametersByPath`), an extension of ASCP.
+    SsmParameterPath,
+}
+
+/// The facts of every kind, in the order of [`ObjectType`]'s variants (a test checks it).
+const KINDS: [KindFacts; 3] = [
+    KindFacts {
+        kind: ObjectType::SsmParameter,
+        name: "ssmparameter",
+        article: "an",
+        service: Service::Ssm,
+        arn_resource: Some("parameter/"),
+        name_form: None,
+        fetch: Fetch::Parameters,
+        check: Check::ParameterVersions,
+        directory: false,
+        jmes_path: true,
+        object_version: true,
+        object_version_label: true,
+        failover_object: true,
+    },
+    KindFacts {
+        kind: ObjectType::SecretsManager,
+        name: "secretsmanager",
+        article: "a",
+        service: Service::SecretsManager,
+        arn_resource: Some("secret:"),
+        name_form: None,
+        fetch: Fetch::SecretValue,
+        check: Check::SecretVersion,
+        directory: false,
+        jmes_path: true,
+        object_version: true,
+        object_version_label: true,
+        failover_object: true,
+    },
+    KindFacts {
+        kind: ObjectType::SsmParameterPath,
+        name: "ssmparameterpath",
+        article: "an",
+        service: Service::Ssm,
+        arn_resource: None,
+        name_form: Some(NameForm {
+            what: "a parameter path starting with '/'",
+            starts_with: "/",
+            example: "/app/config",
+            reads: "the current value of every parameter under the path",
+        }),
+        fetch: Fetch::ParametersByPath,
+        check: Check::PathVersions,
+        directory: true,
+        jmes_path: false,
+        object_version: false,
+        object_version_label: false,
+        failover_object: true,
+    },
+];
+
+/// The facts of one kind of object.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KindFacts {
+    pub kind: ObjectType,
+    /// `objectType` as written (case matters, as in ASCP).
+    pub name: &'static str,
+    /// "a" or "an", as messages say "an ssmparameterpath object".
+    pub article: &'static str,
+    pub service: Service,
+    /// The start of the resource of an ARN that names one (`parameter/`, `secret:`), after the
+    /// service's name; `None` when `objectName` cannot be an ARN.
+    pub arn_resource: Option<&'static str>,
+    /// What `objectName` must be when it is not the name of one parameter or secret.
+    pub name_form: Option<NameForm>,
+    /// How the injector reads the values.
+    pub fetch: Fetch,
+    /// How the refresh sidecar learns whether the values changed, without reading them.
+    pub check: Check,
+    /// One file per value found, inside the directory `objectAlias`, instead of one file.
+    pub directory: bool,
+    /// Which fields of the object it allows.
+    pub jmes_path: bool,
+    pub object_version: bool,
+    pub object_version_label: bool,
+    pub failover_object: bool,
+}
+
+/// `objectName` of a kind that names many values (a path, a prefix).
+#[derive(Debug, PartialEq, Eq)]
+pub struct NameForm {
+    /// For messages: "a parameter path starting with '/'".
+    pub what: &'static str,
+    /// What every such name starts with ("" for no rule).
+    pub starts_with: &'static str,
+    /// For messages: "/app/config".
+    pub example: &'static str,
+    /// For messages: what a fetch reads, "the current value of every parameter under the path".
+    pub reads: &'static str,
+}
+
+impl KindFacts {
+    /// `objectAlias` is required: a directory has no name of its own to fall back on.
+    pub const fn requires_alias(&self) -> bool {
+        self.directory
+    }
+
+    /// How messages name an object of this kind: "an ssmparameterpath object".
+    pub fn an_object(&self) -> String {
+        format!("{} {} object", self.article, self.name)
+    }
+
+    /// Every action the pod's role needs for objects of this kind: those of the fetch, and of
+    /// the change check when the pod refreshes its files. Each once, in that order.
+    pub fn actions(&self, refresh: bool) -> Vec<AwsCall> {
+        let mut actions = self.fetch.calls().to_vec();
+        if refresh {
+            for &call in self.check.calls() {
+                if !actions.contains(&call) {
+                    actions.push(call);
+                }
+            }
+        }
+        actions
+    }
+
+    /// The kind of the same service that names one value and allows `jmesPath`, for the hint to
+    /// list a value of a directory kind as its own object (`ssmparameter` for
+    /// `ssmparameterpath`).
+    pub fn single(&self) -> Option<&'static KindFacts> {
+        KINDS
+            .iter()
+            .find(|k| k.service == self.service && !k.directory && k.jmes_path)
+    }
+}
+
+/// The AWS service that holds a kind of object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Ssm,
+    SecretsManager,
+}
+
+impl Service {
+    /// The service's name in ARNs and IAM actions.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Ssm => "ssm",
+            Self::SecretsManager => "secretsmanager",
+        }
+    }
+
+    /// What the service calls one value, for messages.
+    pub const fn item(self) -> &'static str {
+        match self {
+            Self::Ssm => "parameter",
+            Self::SecretsManager => "secret",
+        }
+    }
+}
+
+/// An AWS API operation the injector calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AwsCall {
+    GetParameters,
+    GetParametersByPath,
+    GetSecretValue,
+    DescribeSecret,
+}
+
+impl AwsCall {
+    pub const ALL: [AwsCall; 4] = [
+        Self::GetParameters,
+        Self::GetParametersByPath,
+        Self::GetSecretValue,
+        Self::DescribeSecret,
+    ];
+
+    /// The action as IAM names it: `ssm:GetParameters`.
+    pub const fn iam(self) -> &'static str {
+        match self {
+            Self::GetParameters => "ssm:GetParameters",
+            Self::GetParametersByPath => "ssm:GetParametersByPath",
+            Self::GetSecretValue => "secretsmanager:GetSecretValue",
+            Self::DescribeSecret => "secretsmanager:DescribeSecret",
+        }
+    }
+
+    pub const fn service(self) -> Service {
+        match self {
+            Self::GetParameters | Self::GetParametersByPath => Service::Ssm,
+            Self::GetSecretValue | Self::DescribeSecret => Service::SecretsManager,
+        }
+    }
+}
+
+impl fmt::Display for AwsCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.iam())
+    }
+}
+
+/// How the injector reads the values of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fetch {
+    /// `GetParameters` with decryption, up to ten names a call.
+    Parameters,
+    /// `GetParametersByPath` with decryption, recursive, every page.
+    ParametersByPath,
+    /// `GetSecretValue`, one call per secret.
+    SecretValue,
+}
+
+impl Fetch {
+    /// The calls it makes, each an action the pod's role needs.
+    pub const fn calls(self) -> &'static [AwsCall] {
+        match self {
+            Self::Parameters => &[AwsCall::GetParameters],
+            Self::ParametersByPath => &[AwsCall::GetParametersByPath],
+            Self::SecretValue => &[AwsCall::GetSecretValue],
+        }
+    }
+}
+
+/// How the refresh sidecar learns whether a kind's values changed, at the cost of no value and
+/// no KMS decrypt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Check {
+    /// `GetParameters` without decryption, ten names a call: the version (and the value of an
+    /// unencrypted `String`, which then needs no fetch).
+    ParameterVersions,
+    /// `GetParametersByPath` without decryption: every parameter's name and version.
+    PathVersions,
+    /// `DescribeSecret`: the version id that holds the wanted stage.
+    SecretVersion,
+}
+
+impl Check {
+    /// The calls it makes, each an action the pod's role needs.
+    pub const fn calls(self) -> &'static [AwsCall] {
+        match self {
+            Self::ParameterVersions => &[AwsCall::GetParameters],
+            Self::PathVersions => &[AwsCall::GetParametersByPath],
+            Self::SecretVersion => &[AwsCall::DescribeSecret],
+        }
+    }
+}
+
+impl ObjectType {
+    pub const ALL: [ObjectType; 3] = [
+        Self::SsmParameter,
+        Self::SecretsManager,
+        Self::SsmParameterPath,
+    ];
+
+    /// Everything that differs by kind.
+    pub const fn facts(self) -> &'static KindFacts {
+        &KINDS[self as usize]
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.facts().name
+    }
+
+    /// Whether SSM fetches it (versions are `name:3` and labels `name:label`).
+    pub fn is_ssm(self) -> bool {
+        self.facts().service == Service::Ssm
+    }
+
+    /// The kind an ARN of `service` with `resource` names, if any.
+    pub fn of_arn(service: &str, resource: &str) -> Option<ObjectType> {
+        Self::ALL.into_iter().find(|t| {
+            let facts = t.facts();
+            facts.service.name() == service
+                && facts
+                    .arn_resource
+                    .is_some_and(|start| resource.starts_with(start))
+        })
+    }
+
+    /// Every spelling, for messages: "ssmparameter, secretsmanager or ssmparameterpath".
+    pub fn spellings() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|t| t.as_str()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ObjectType {
+    type Err = String;
+
+    /// The exact spelling (case matters, as in ASCP).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "objectType {s:?} is not known (spelling and case matter); use {}",
+                    Self::spellings()
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_row() {
+        assert_eq!(KINDS.len(), ObjectType::ALL.len());
+        for t in ObjectType::ALL {
+            assert_eq!(t.facts().kind, t);
+        }
+    }
+
+    #[test]
+    fn rows_agree_with_themselves() {
+        for facts in &KINDS {
+            let name = facts.name;
+            for call in facts.fetch.calls().iter().chain(facts.check.calls()) {
+                assert_eq!(call.service(), facts.service, "{name}: {call}");
+            }
+            // A directory's files are named by what is found under its name, never by an ARN.
+            assert_eq!(facts.directory, facts.name_form.is_some(), "{name}");
+            assert_eq!(facts.directory, facts.arn_resource.is_none(), "{name}");
+            // jmesPath selects from one JSON value, and a directory holds many.
+            assert!(!(facts.directory && facts.jmes_path), "{name}");
+            assert!(matches!(facts.article, "a" | "an"), "{name}");
+        }
+    }
+
+    #[test]
+    fn object_types_are_spelled_as_in_ascp() {
+        assert_eq!(ObjectType::SsmParameter.to_string(), "ssmparameter");
+        assert_eq!(ObjectType::SecretsManager.to_string(), "secretsmanager");
+        assert_eq!(ObjectType::SsmParameterPath.to_string(), "ssmparameterpath");
+        for t in ObjectType::ALL {
+            assert_eq!(t.to_string().parse::<ObjectType>(), Ok(t));
+        }
+        assert_eq!(
+            ObjectType::spellings(),
+            "ssmparameter, secretsmanager or ssmparameterpath"
+        );
+    }
+
+    #[test]
+    fn object_type_case_matters() {
+        for bad in ["SSMParameter", "SecretsManager", "ssm", "secret", ""] {
+            let err = bad.parse::<ObjectType>().unwrap_err();
+            assert!(
+                err.contains("ssmparameter, secretsmanager or ssmparameterpath"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn arns_name_the_kinds_of_one_value() {
+        assert_eq!(
+            ObjectType::of_arn("ssm", "parameter/app/db"),
+            Some(ObjectType::SsmParameter)
+        );
+        assert_eq!(
+            ObjectType::of_arn("secretsmanager", "secret:db-AbCdEf"),
+            Some(ObjectType::SecretsManager)
+        );
+        assert_eq!(ObjectType::of_arn("ssm", "document/x"), None);
+        assert_eq!(ObjectType::of_arn("s3", "parameter/x"), None);
+    }
+
+    #[test]
+    fn actions_are_the_fetch_and_on_refresh_the_check() {
+        let secret = ObjectType::SecretsManager.facts();
+        assert_eq!(secret.actions(false), [AwsCall::GetSecretValue]);
+        assert_eq!(
+            secret.actions(true),
+            [AwsCall::GetSecretValue, AwsCall::DescribeSecret]
+        );
+        // The check of a parameter is the fetch's own call, without decryption.
+        let parameter = ObjectType::SsmParameter.facts();
+        assert_eq!(parameter.actions(true), [AwsCall::GetParameters]);
+        assert_eq!(
+            ObjectType::SsmParameterPath.facts().actions(true),
+            [AwsCall::GetParametersByPath]
+        );
+    }
+
+    #[test]
+    fn directory_kinds_point_to_their_single_kind() {
+        let path = ObjectType::SsmParameterPath.facts();
+        assert_eq!(
+            path.single().map(|k| k.kind),
+            Some(ObjectType::SsmParameter)
+        );
+        assert!(path.requires_alias());
+        assert_eq!(path.an_object(), "an ssmparameterpath object");
+        assert_eq!(
+            ObjectType::SecretsManager.facts().an_object(),
+            "a secretsmanager object"
+        );
+    }
+}
