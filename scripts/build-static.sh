@@ -64,7 +64,7 @@ case "$profile" in
   *) dir=$profile ;;
 esac
 for bin in "${bins[@]}"; do
-  path="$root/target/$target/$dir/$bin"
+  path="${CARGO_TARGET_DIR:-$root/target}/$target/$dir/$bin"
   # A dynamic result would fail in images without the same libc: refuse it here.
   if command -v file >/dev/null && ! file -L "$path" | grep -q 'statically linked\|static-pie linked'; then
     echo "$path is not statically linked: $(file -L "$path")" >&2
