@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::ephemeral;
 use super::review::{self, Object, Operation, Request, Response};
-use crate::mutation::{Context, CsiVolumes, Decision, MutationConfig, mutate_in};
+use crate::mutation::{Context, CsiVolumes, Decision, MutationConfig, check_template, mutate_in};
 use crate::pod::pruned;
 
 /// The response and what was decided, for logs and metrics.
@@ -163,7 +163,7 @@ pub fn respond(req: &Request<'_>, cfg: &MutationConfig) -> Outcome {
         namespace: req.namespace.as_deref(),
         template: true,
     };
-    let response = match mutate_in(template, &ctx, cfg) {
+    let response = match check_template(template, &ctx, cfg) {
         Decision::Skip => return skipped(name),
         Decision::Deny(message) => {
             return Outcome {

@@ -87,7 +87,14 @@ pub fn mutate(pod: &Value, cfg: &MutationConfig) -> Decision {
 /// where its SecretProviderClasses are looked up.
 pub fn mutate_in(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> Decision {
     let mut edit = check(pod, ctx, cfg);
-    decide(pod, &mut edit)
+    decide(pod, &mut edit, true)
+}
+
+/// `mutate_in` for a workload's pod template, which is checked, never changed: the decision
+/// without building a patch (`Decision::Patch` carries none).
+pub fn check_template(template: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> Decision {
+    let mut edit = check(template, ctx, cfg);
+    decide(template, &mut edit, false)
 }
 
 /// The edit for a pod: every capability's part, and every reason to deny it, without a patch
@@ -137,8 +144,8 @@ pub fn plans(
 }
 
 /// The decision for a checked edit: denied with every problem, skipped when nothing asks, else
-/// the patch.
-fn decide(pod: &Value, edit: &mut Edit) -> Decision {
+/// the patch (`patch`: built; else left empty).
+fn decide(pod: &Value, edit: &mut Edit, patch: bool) -> Decision {
     if let Some(denial) = edit.denial() {
         return Decision::Deny(denial);
     }
@@ -146,7 +153,7 @@ fn decide(pod: &Value, edit: &mut Edit) -> Decision {
         return Decision::Skip;
     }
     let warnings = error::capped_warnings(edit.warnings.iter().map(String::as_str));
-    let patch = if edit.asks() {
+    let patch = if patch && edit.asks() {
         assemble::patch(pod, edit)
     } else {
         Patch(Vec::new())
