@@ -21,7 +21,7 @@ mod yaml;
 
 pub use arn::Arn;
 pub use error::{Error, Errors};
-pub use mode::{AppIdentity, FileMode};
+pub use mode::{AppIdentity, FileMode, Owner};
 pub use object::{Failover, JmesEntry, Object, ObjectType};
 pub use plan::{Plan, parse, path_parameter_file};
 pub use relpath::RelPath;
