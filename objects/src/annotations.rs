@@ -13,6 +13,7 @@ pub const PATH_TRANSLATION: &str = "secrets-injector.io/path-translation";
 pub const FILE_PERMISSION: &str = "secrets-injector.io/file-permission";
 pub const ENV_FILE: &str = "secrets-injector.io/env-file";
 pub const INIT_FIRST: &str = "secrets-injector.io/init-first";
+pub const MESH_BYPASS: &str = "secrets-injector.io/mesh-bypass";
 pub const INJECTOR_RESOURCES: &str = "secrets-injector.io/injector-resources";
 pub const STATUS: &str = "secrets-injector.io/status";
 pub const REFRESH_INTERVAL: &str = "secrets-injector.io/refresh-interval";
@@ -36,6 +37,7 @@ pub const KNOWN: &[&str] = &[
     FILE_PERMISSION,
     ENV_FILE,
     INIT_FIRST,
+    MESH_BYPASS,
     INJECTOR_RESOURCES,
     STATUS,
     REFRESH_INTERVAL,
@@ -128,7 +130,7 @@ mod tests {
 
     #[test]
     fn known_names_carry_the_prefix() {
-        assert_eq!(KNOWN.len(), 20);
+        assert_eq!(KNOWN.len(), 21);
         for name in KNOWN {
             assert!(name.starts_with(PREFIX), "{name}");
         }

@@ -23,7 +23,7 @@ mod yaml;
 pub use arn::Arn;
 pub use error::{Error, Errors};
 pub use kind::{KindFacts, ObjectType};
-pub use mode::{AppIdentity, FileMode};
+pub use mode::{AppIdentity, FileMode, Owner};
 pub use object::{Failover, JmesEntry, Object};
 pub use plan::{Plan, parse, path_parameter_file};
 pub use relpath::RelPath;

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::annotations::MESH_BYPASS;
+
 /// A file mode of four octal digits, at most `0777`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileMode(u32);
@@ -30,11 +32,38 @@ impl FileMode {
     /// knows of the app's identity. The injector runs as the app's `runAsUser` when there is
     /// one, so the app owns the files; else as another user, and the files belong to the
     /// pod's `fsGroup` when it has one (the kubelet makes the volume set-group-ID).
+    /// With `mesh-bypass` the files belong to the mesh proxy's user, never the app's: the kernel
+    /// checks the group bits when the app is in the files' group, else the others bits.
     pub fn readable_by_app(self, app: AppIdentity) -> Result<(), String> {
         const OWNER_READ: u32 = 0o400;
         const GROUP_READ: u32 = 0o040;
         const OTHERS_READ: u32 = 0o004;
         let mode = self.0;
+        if let Owner::MeshProxy { shares_group } = app.owner {
+            let bypass =
+                format!("with {MESH_BYPASS} \"true\" the files belong to the mesh proxy's user");
+            return match (
+                shares_group,
+                mode & GROUP_READ != 0,
+                mode & OTHERS_READ != 0,
+            ) {
+                (true, true, _) | (false, _, true) => Ok(()),
+                (true, false, _) => Err(format!(
+                    "mode {self} does not let the file's group read it, and {bypass}, so the app \
+                     reads them as a member of their group (the pod's fsGroup, or the app's \
+                     runAsGroup); use a mode with group read access such as 0440, 0640 or 0644"
+                )),
+                (false, true, false) => Err(format!(
+                    "mode {self} lets only the file's owner and group read it, and {bypass}, but \
+                     the app is in no group of theirs: the pod sets neither fsGroup nor a \
+                     runAsGroup for the app; set one of them, or use a mode such as 0644"
+                )),
+                (false, false, false) => Err(format!(
+                    "mode {self} lets no one but the file's owner read it, and {bypass}, not the \
+                     app's; use a mode such as 0644, or 0640 with the pod's fsGroup"
+                )),
+            };
+        }
         if app.run_as_user.is_some() {
             // The app owns the file, and the kernel then checks only the owner bits.
             return if mode & OWNER_READ != 0 {
@@ -104,11 +133,25 @@ impl fmt::Display for FileMode {
 }
 
 /// What the webhook knows of the user the app's containers run as: the effective `runAsUser`
-/// of the first target container (its own, else the pod's) and the pod's `fsGroup`.
+/// of the first target container (its own, else the pod's), the pod's `fsGroup`, and whose the
+/// files are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AppIdentity {
     pub run_as_user: Option<i64>,
     pub fs_group: Option<i64>,
+    pub owner: Owner,
+}
+
+/// Whose the files are: the user the injector runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Owner {
+    /// The app's user when it is known (`run_as_user`), else the injector's own.
+    #[default]
+    App,
+    /// The mesh proxy's user (`mesh-bypass`), so that a mesh's redirect lets the injector's
+    /// traffic through. `shares_group`: the app is in the files' group (the pod's `fsGroup`, or
+    /// the app's `runAsGroup`, which the injector then runs with).
+    MeshProxy { shares_group: bool },
 }
 
 #[cfg(test)]
@@ -153,15 +196,49 @@ mod tests {
     const NOBODY: AppIdentity = AppIdentity {
         run_as_user: None,
         fs_group: None,
+        owner: Owner::App,
     };
     const USER: AppIdentity = AppIdentity {
         run_as_user: Some(1000),
         fs_group: None,
+        owner: Owner::App,
     };
     const GROUP: AppIdentity = AppIdentity {
         run_as_user: None,
         fs_group: Some(2000),
+        owner: Owner::App,
     };
+
+    fn bypass(shares_group: bool) -> AppIdentity {
+        AppIdentity {
+            run_as_user: Some(1000),
+            fs_group: shares_group.then_some(2000),
+            owner: Owner::MeshProxy { shares_group },
+        }
+    }
+
+    #[test]
+    fn under_the_mesh_bypass_the_app_reads_by_group_or_as_others() {
+        // The app is not the owner, whatever its runAsUser: owner-only modes never do.
+        for shares_group in [true, false] {
+            for m in ["0600", "0400", "0700"] {
+                let err = mode(m).readable_by_app(bypass(shares_group)).unwrap_err();
+                assert!(err.contains("mesh-bypass") && err.contains(m), "{err}");
+            }
+            assert_eq!(mode("0644").readable_by_app(bypass(shares_group)), Ok(()));
+        }
+        assert_eq!(mode("0640").readable_by_app(bypass(true)), Ok(()));
+        assert_eq!(mode("0440").readable_by_app(bypass(true)), Ok(()));
+        let err = mode("0640").readable_by_app(bypass(false)).unwrap_err();
+        assert!(
+            err.contains("fsGroup") && err.contains("runAsGroup"),
+            "{err}"
+        );
+        // In the files' group, the kernel reads the group bits, not the others bits.
+        let err = mode("0604").readable_by_app(bypass(true)).unwrap_err();
+        assert!(err.contains("group read access"), "{err}");
+        assert_eq!(mode("0604").readable_by_app(bypass(false)), Ok(()));
+    }
 
     #[test]
     fn others_readable_is_always_fine_without_a_user() {

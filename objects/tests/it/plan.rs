@@ -463,11 +463,13 @@ fn readable_modes_pass_the_app_check() {
     let group = AppIdentity {
         run_as_user: None,
         fs_group: Some(2000),
+        ..AppIdentity::default()
     };
     assert!(plan.unreadable(group).is_empty());
     let user = AppIdentity {
         run_as_user: Some(1000),
         fs_group: None,
+        ..AppIdentity::default()
     };
     let plan = plan_with_modes("0400", Some("0600"));
     assert!(plan.unreadable(user).is_empty());

@@ -824,6 +824,7 @@ fn default_file_permission_the_app_could_not_read() {
     let errors = plan.unreadable(AppIdentity {
         run_as_user: None,
         fs_group: Some(1),
+        ..AppIdentity::default()
     });
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let message = errors[0].to_string();
@@ -852,6 +853,7 @@ fn an_env_file_narrowed_until_the_app_could_not_read_it() {
     let errors = plan.unreadable(AppIdentity {
         run_as_user: None,
         fs_group: Some(2000),
+        ..AppIdentity::default()
     });
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let message = errors[0].to_string();
@@ -870,6 +872,7 @@ fn an_env_file_narrowed_until_the_app_could_not_read_it() {
         plan.unreadable(AppIdentity {
             run_as_user: Some(1000),
             fs_group: None,
+            ..AppIdentity::default()
         })
         .is_empty()
     );

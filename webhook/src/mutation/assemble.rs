@@ -17,7 +17,7 @@ use json_patch::{
 use serde_json::{Map, Value, json};
 
 use super::edit::{Edit, OwnedInit};
-use super::order::{self, Slot};
+use super::order::{self, PodInit, Slot};
 use super::quantity::Quantity;
 use super::resources;
 use crate::owned::{self, Kind};
@@ -288,14 +288,14 @@ fn init_containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) 
         .collect();
     // Each of the pod's init containers: the pod's own, the edit's `k`, or stale.
     let mut matched = vec![false; edit.init.len()];
-    let mut current: Vec<(usize, Option<usize>)> = Vec::with_capacity(existing.len());
+    let mut current: Vec<PodInit<'_>> = Vec::with_capacity(existing.len());
     let mut stale = Vec::new();
     for (index, container) in existing.iter().enumerate() {
         let name = pod::name(container);
         match wanted.get(name) {
             Some(&k) if !matched[k] => {
                 matched[k] = true;
-                current.push((index, Some(k)));
+                current.push(pod_init(index, container, Some(k)));
             }
             // A second of one name, or one no capability asks for: only the webhook names these.
             // A CSI volume's init container whose volume is gone is left: its class cannot be
@@ -307,7 +307,7 @@ fn init_containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) 
             {
                 stale.push(index);
             }
-            _ => current.push((index, None)),
+            _ => current.push(pod_init(index, container, None)),
         }
     }
     let init_first = edit.injected.as_ref().is_none_or(|i| i.init_first);
@@ -335,11 +335,11 @@ fn init_containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) 
     // The list as the operations so far leave it.
     let mut list: Vec<Slot> = current
         .iter()
-        .map(|&(index, owned)| owned.map_or(Slot::Pod(index), Slot::Owned))
+        .map(|init| init.owned.map_or(Slot::Pod(init.index), Slot::Owned))
         .collect();
     let existing_at: HashMap<usize, usize> = current
         .iter()
-        .filter_map(|&(index, owned)| owned.map(|k| (k, index)))
+        .filter_map(|init| init.owned.map(|k| (k, init.index)))
         .collect();
     let mut pos = 0;
     let mut moved_to_end = 0;
@@ -386,6 +386,16 @@ fn init_containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) 
             converge(&existing[index], &edit.init[k], pos, ops);
         }
         pos += 1;
+    }
+}
+
+/// One of the pod's init containers as `order` reads it.
+fn pod_init(index: usize, container: &Value, owned: Option<usize>) -> PodInit<'_> {
+    PodInit {
+        index,
+        owned,
+        name: pod::name(container),
+        native: container.get("restartPolicy").and_then(Value::as_str) == Some("Always"),
     }
 }
 

@@ -7,6 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use secrets_injector_objects::annotations;
+use secrets_injector_objects::mode::{AppIdentity, Owner};
 
 use super::config::{InjectorUser, MutationConfig};
 use crate::pod::{self, Identity};
@@ -27,6 +28,8 @@ pub struct Filler {
     pub copied_mounts: Vec<Value>,
     pub resources: Value,
     pub identity: Identity,
+    /// The user it runs as instead of the app's: the mesh proxy's (`mesh-bypass`).
+    pub run_as: Option<i64>,
 }
 
 /// The fields of the filler the webhook owns, with their current values.
@@ -40,6 +43,7 @@ pub fn fields(filler: Filler, cfg: &MutationConfig) -> Map<String, Value> {
         copied_mounts,
         resources,
         identity,
+        run_as,
     } = filler;
     let mut mounts = Vec::with_capacity(1 + copied_mounts.len());
     mounts.push(json!({"name": volume, "mountPath": mount_path}));
@@ -58,7 +62,7 @@ pub fn fields(filler: Filler, cfg: &MutationConfig) -> Map<String, Value> {
     container.insert("resources".to_owned(), resources);
     container.insert(
         "securityContext".to_owned(),
-        security_context(&identity, cfg),
+        security_context(&identity, run_as, cfg),
     );
     container.insert(
         "terminationMessagePolicy".to_owned(),
@@ -70,15 +74,17 @@ pub fn fields(filler: Filler, cfg: &MutationConfig) -> Map<String, Value> {
 
 /// The init container's security context: non-root, no privilege escalation, read-only root,
 /// no capabilities, the runtime's seccomp profile; the app's user and group when it has a
-/// non-root one, so the files belong to it.
-pub fn security_context(identity: &Identity, cfg: &MutationConfig) -> Value {
+/// non-root one, so the files belong to it. `run_as` (the mesh proxy's user, `mesh-bypass`)
+/// replaces the app's user, not its group, so the app can read the files through their group.
+pub fn security_context(identity: &Identity, run_as: Option<i64>, cfg: &MutationConfig) -> Value {
     let app_user = identity.run_as_user.filter(|&user| user != 0);
     let configured = configured_user(cfg);
-    let user = injector_user(identity, cfg);
-    let group = identity
-        .run_as_group
-        .filter(|&group| group != 0)
-        .or(if app_user.is_none() { configured } else { None });
+    let user = run_as.or_else(|| injector_user(identity, cfg));
+    let group = app_group(identity).or(if app_user.is_none() || run_as.is_some() {
+        configured
+    } else {
+        None
+    });
     let mut context = json!({
         "allowPrivilegeEscalation": false,
         "capabilities": {"drop": ["ALL"]},
@@ -95,6 +101,31 @@ pub fn security_context(identity: &Identity, cfg: &MutationConfig) -> Value {
         }
     }
     context
+}
+
+/// The app's group, when it is not root's.
+fn app_group(identity: &Identity) -> Option<i64> {
+    identity.run_as_group.filter(|&group| group != 0)
+}
+
+/// What the file-mode rules know of the app (`filePermission`): its user and `fsGroup`, and
+/// whose the files are: with `mesh-bypass` the mesh proxy's user's, and the app shares their group
+/// when the pod has an `fsGroup` or the app a group (which the webhook's containers then run
+/// with, `security_context`).
+pub fn app_identity(identity: &Identity, bypass: bool) -> AppIdentity {
+    let owner = if bypass {
+        Owner::MeshProxy {
+            shares_group: identity.fs_group.is_some() || app_group(identity).is_some(),
+        }
+    } else {
+        Owner::App
+    };
+    AppIdentity {
+        // The injector runs as the app's user only when that user is not root (runAsNonRoot).
+        run_as_user: identity.run_as_user.filter(|&user| user != 0),
+        fs_group: identity.fs_group,
+        owner,
+    }
 }
 
 /// The `--injector-user` id, when it sets one.
@@ -182,7 +213,7 @@ mod tests {
             run_as_group: Some(3000),
             ..Identity::default()
         };
-        let context = security_context(&app, &cfg);
+        let context = security_context(&app, None, &cfg);
         assert_eq!(context["runAsUser"], json!(1000));
         assert_eq!(context["runAsGroup"], json!(3000));
         assert_eq!(context["runAsNonRoot"], json!(true));
@@ -200,23 +231,55 @@ mod tests {
             run_as_group: Some(0),
             ..Identity::default()
         };
-        let context = security_context(&root, &cfg);
+        let context = security_context(&root, None, &cfg);
         assert_eq!(context["runAsUser"], json!(65532));
         assert_eq!(context["runAsGroup"], json!(65532));
         let user_only = Identity {
             run_as_user: Some(1000),
             ..Identity::default()
         };
-        let context = security_context(&user_only, &cfg);
+        let context = security_context(&user_only, None, &cfg);
         assert_eq!(context["runAsUser"], json!(1000));
         assert!(context.get("runAsGroup").is_none());
+    }
+
+    #[test]
+    fn the_mesh_proxys_user_replaces_the_apps_but_not_its_group() {
+        let cfg = MutationConfig::for_tests("i");
+        let app = Identity {
+            run_as_user: Some(1000),
+            run_as_group: Some(3000),
+            ..Identity::default()
+        };
+        let context = security_context(&app, Some(1337), &cfg);
+        assert_eq!(context["runAsUser"], json!(1337));
+        assert_eq!(context["runAsGroup"], json!(3000));
+        let user_only = Identity {
+            run_as_user: Some(1000),
+            ..Identity::default()
+        };
+        // Never root's group: the flag's.
+        let context = security_context(&user_only, Some(2102), &cfg);
+        assert_eq!(context["runAsUser"], json!(2102));
+        assert_eq!(context["runAsGroup"], json!(65532));
+        assert_eq!(
+            app_identity(&app, true).owner,
+            Owner::MeshProxy { shares_group: true }
+        );
+        assert_eq!(
+            app_identity(&user_only, true).owner,
+            Owner::MeshProxy {
+                shares_group: false
+            }
+        );
+        assert_eq!(app_identity(&user_only, false).owner, Owner::App);
     }
 
     #[test]
     fn security_context_can_leave_the_user_unset() {
         let mut cfg = MutationConfig::for_tests("i");
         cfg.injector_user = InjectorUser::Unset;
-        let context = security_context(&Identity::default(), &cfg);
+        let context = security_context(&Identity::default(), None, &cfg);
         assert!(context.get("runAsUser").is_none());
         assert!(context.get("runAsGroup").is_none());
         assert_eq!(context["runAsNonRoot"], json!(true));
@@ -224,6 +287,6 @@ mod tests {
             run_as_user: Some(1000),
             ..Identity::default()
         };
-        assert_eq!(security_context(&app, &cfg)["runAsUser"], json!(1000));
+        assert_eq!(security_context(&app, None, &cfg)["runAsUser"], json!(1000));
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use secrets_injector_objects::annotations::{DEFAULT_MOUNT_PATH, INJECT, STATUS, STATUS_INJECTED};
 use secrets_injector_objects::class::{self, ClassSpec, KIND, Refusal};
 use secrets_injector_objects::error;
-use secrets_injector_objects::mode::{AppIdentity, FileMode};
+use secrets_injector_objects::mode::FileMode;
 use secrets_injector_objects::settings::Settings;
 
 use super::assume_role;
@@ -50,7 +50,7 @@ pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit
     let volumes = pod::volumes(pod);
     let init = pod::containers(pod, ContainerList::InitContainers);
     edit.work.charge(volumes.len() + init.len());
-    adopt(pod, volumes, init, edit);
+    adopt(pod, cfg, volumes, init, edit);
     if cfg.csi_volumes != CsiVolumes::Rewrite {
         return;
     }
@@ -151,15 +151,11 @@ pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit
         if first_use {
             edit.warnings.extend(spec.warnings.iter().cloned());
         }
-        let targets = mounting.get(name).cloned().unwrap_or_else(|| Targets {
-            found: (0..pod::containers(pod, ContainerList::Containers).len())
-                .map(|index| ContainerRef {
-                    list: ContainerList::Containers,
-                    index,
-                })
-                .collect(),
-            missing: Vec::new(),
-        });
+        // A volume no container mounts serves them all (a mesh's proxy excepted).
+        let targets = mounting
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| pod::targets(pod, None));
         match rewrite(pod, cfg, name, class_name, spec, &targets, edit, first_use) {
             Ok(()) => {
                 edit.volumes.push(json!({
@@ -188,8 +184,9 @@ fn name_of(volume: &Value) -> &str {
 }
 
 /// The volumes an earlier mutation rewrote: no longer CSI volumes, with their init container
-/// there, which is kept as it is (its class is not written in the pod any more).
-fn adopt(pod: &Value, volumes: &[Value], init: &[Value], edit: &mut Edit) {
+/// there, which is kept as it is (its class is not written in the pod any more), but for its
+/// user under `mesh-bypass`: the mesh's webhook may have added the proxy since.
+fn adopt(pod: &Value, cfg: &MutationConfig, volumes: &[Value], init: &[Value], edit: &mut Edit) {
     let fillers: HashMap<&str, &Value> = init
         .iter()
         .filter(|c| owned::kind(pod::name(c)) == Some(owned::Kind::CsiFiller))
@@ -215,15 +212,24 @@ fn adopt(pod: &Value, volumes: &[Value], init: &[Value], edit: &mut Edit) {
             continue;
         }
         let mounting = mounting.get_or_insert_with(|| self::mounting(pod, edit));
+        let targets = mounting.get(name).cloned().unwrap_or_default();
+        let mut fields = fields.clone();
+        if edit.mesh.run_as.is_some() {
+            let identity = pod::identity(pod, targets.first(pod));
+            fields.insert(
+                "securityContext".to_owned(),
+                container::security_context(&identity, edit.mesh.run_as, cfg),
+            );
+        }
         edit.init.push(OwnedInit {
             name: filler,
-            fields: fields.clone(),
+            fields,
             volume: name.to_owned(),
             sidecar_of: None,
         });
         edit.rewritten.push(Rewritten {
             volume: name.to_owned(),
-            mounting: mounting.get(name).cloned().unwrap_or_default(),
+            mounting: targets,
             adopted: true,
         });
     }
@@ -271,7 +277,7 @@ fn rewrite(
     edit: &mut Edit,
     first_use: bool,
 ) -> Result<(), Vec<String>> {
-    let first = targets.first().and_then(|at| pod::container(pod, at));
+    let first = targets.first(pod);
     let identity = pod::identity(pod, first);
     let mut problems = Vec::new();
     let region = match spec.region.clone() {
@@ -297,11 +303,7 @@ fn rewrite(
         .plans
         .parse(&spec.objects, settings)
         .map_err(|errors| vec![class::class_errors(class_name, &errors).to_string()])?;
-    let app = AppIdentity {
-        run_as_user: identity.run_as_user.filter(|&user| user != 0),
-        fs_group: identity.fs_group,
-    };
-    let unreadable = plan.unreadable(app);
+    let unreadable = plan.unreadable(container::app_identity(&identity, edit.mesh.bypass));
     if !unreadable.is_empty() {
         return Err(vec![format!(
             "{KIND} {class_name}: {}",
@@ -341,6 +343,7 @@ fn rewrite(
             copied_mounts,
             resources: resources::from_config(cfg),
             identity,
+            run_as: edit.mesh.run_as,
         },
         cfg,
     );

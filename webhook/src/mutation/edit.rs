@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use secrets_injector_objects::error::Error;
 use secrets_injector_objects::plan::Plan;
 
+use super::mesh::Layout;
 use crate::pod::{ContainerRef, Identity, Targets};
 
 /// One of the webhook's init containers, as it should be.
@@ -107,6 +108,8 @@ pub struct Edit {
     pub problems: Vec<Error>,
     /// Reasons to deny the pod already worded whole (told as they are when alone, not cut).
     pub denials: Vec<String>,
+    /// What the pod's mesh asks of the webhook's containers (read first).
+    pub mesh: Layout,
     /// What the pod's own objects asked for (`None`: it has none, or does not ask).
     pub injected: Option<Injected>,
     pub rewritten: Vec<Rewritten>,
@@ -127,6 +130,7 @@ impl Edit {
             warnings: Vec::new(),
             problems: Vec::new(),
             denials: Vec::new(),
+            mesh: Layout::default(),
             injected: None,
             rewritten: Vec::new(),
             plans: Vec::new(),

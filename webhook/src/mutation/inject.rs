@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use secrets_injector_objects::annotations::{self, PREFIX};
 use secrets_injector_objects::error::Error;
-use secrets_injector_objects::mode::{AppIdentity, FileMode};
+use secrets_injector_objects::mode::FileMode;
 use secrets_injector_objects::settings::Settings;
 use secrets_injector_objects::translation::PathTranslation;
 
@@ -51,7 +51,7 @@ pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit
     edit.warnings.extend(unknown_annotation_warnings(pod));
 
     let targets = resolve_targets(pod, &mut edit.warnings);
-    let first = targets.first().and_then(|at| pod::container(pod, at));
+    let first = targets.first(pod);
     let identity = pod::identity(pod, first);
 
     let mount_path = pod::annotation(pod, annotations::MOUNT_PATH)
@@ -117,12 +117,7 @@ pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit
         }
     };
 
-    // The injector runs as the app's user only when that user is not root (runAsNonRoot).
-    let app = AppIdentity {
-        run_as_user: identity.run_as_user.filter(|&user| user != 0),
-        fs_group: identity.fs_group,
-    };
-    let unreadable = plan.unreadable(app);
+    let unreadable = plan.unreadable(container::app_identity(&identity, edit.mesh.bypass));
     if !unreadable.is_empty() {
         edit.problems.extend(unreadable);
         return;
@@ -158,6 +153,7 @@ pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit
             copied_mounts,
             resources,
             identity,
+            run_as: edit.mesh.run_as,
         },
         cfg,
     );

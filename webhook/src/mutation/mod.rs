@@ -2,6 +2,8 @@
 //!
 //! `mutate` runs the capabilities in a fixed order over one `Edit` (what the pod should have),
 //! each reading the pod, the flags and what the ones before it added, and none calling another:
+//! `mesh` (the pod's service mesh: the user the webhook's containers run as under `mesh-bypass`,
+//! and the mesh's reasons to deny, told at the end only when the webhook changes the pod),
 //! `inject` (the pod's own objects: the webhook's volume, its init container, the mounts),
 //! `csi` (CSI volumes rewritten, each with an init container), `env` (`secrets-env` for the
 //! containers that want variables), `refresh` (a sidecar after each init container that fills a
@@ -26,6 +28,7 @@ pub(crate) mod csi;
 pub(crate) mod edit;
 pub(crate) mod env;
 pub(crate) mod inject;
+pub(crate) mod mesh;
 pub(crate) mod order;
 pub(crate) mod plan_cache;
 pub(crate) mod provider_class;
@@ -70,7 +73,8 @@ pub enum Decision {
 type Capability = fn(&Value, &MutationConfig, &Context<'_>, &mut Edit);
 
 /// The capabilities, in the order they run: each may read what the ones before it added.
-const CAPABILITIES: [(&str, Capability); 4] = [
+const CAPABILITIES: [(&str, Capability); 5] = [
+    ("mesh", mesh::add),
     ("inject", inject::add),
     ("csi", csi::add),
     ("env", |pod, _, _, edit| env::add(pod, edit)),
@@ -127,6 +131,7 @@ pub fn check(pod: &Value, ctx: &Context<'_>, cfg: &MutationConfig) -> Edit {
     if edit.asks() {
         reserved_names(pod, &mut edit);
     }
+    mesh::tell(&mut edit);
     edit
 }
 

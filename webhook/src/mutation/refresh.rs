@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 
 use secrets_injector_objects::annotations::{
-    BIN_VOLUME_NAME, REFRESH_INTERVAL, REFRESH_SIGNAL, REFRESH_URL,
+    BIN_VOLUME_NAME, MESH_BYPASS, REFRESH_INTERVAL, REFRESH_SIGNAL, REFRESH_URL,
 };
 use secrets_injector_objects::refresh::{Interval, RefreshUrl, Signal};
 
@@ -70,10 +70,17 @@ pub fn add(pod: &Value, cfg: &MutationConfig, edit: &mut Edit) {
     };
     let identity = match &edit.injected {
         Some(injected) => injected.identity,
-        None => pod::identity(pod, targets.first().and_then(|at| pod::container(pod, at))),
+        None => pod::identity(pod, targets.first(pod)),
     };
     let mut problems = Vec::new();
-    let refresh = read(pod, cfg, &targets, &identity, &mut problems);
+    let refresh = read(
+        pod,
+        cfg,
+        &targets,
+        &identity,
+        edit.mesh.bypass,
+        &mut problems,
+    );
     for problem in problems {
         edit.problem(problem);
     }
@@ -106,12 +113,14 @@ pub fn add(pod: &Value, cfg: &MutationConfig, edit: &mut Edit) {
 }
 
 /// Reads and checks the refresh annotations. `None` when the pod does not refresh, or when a
-/// problem was found (it is in `problems`).
+/// problem was found (it is in `problems`). `bypass`: the sidecar runs as a mesh proxy's user
+/// (`mesh-bypass`).
 fn read(
     pod: &Value,
     cfg: &MutationConfig,
     targets: &Targets,
     identity: &Identity,
+    bypass: bool,
     problems: &mut Vec<String>,
 ) -> Option<Refresh> {
     let signal = pod::annotation(pod, REFRESH_SIGNAL);
@@ -136,7 +145,14 @@ fn read(
     if let Err(message) = checked {
         problems.push(format!("annotation {REFRESH_INTERVAL}: {message}"));
     }
-    if let Some(text) = signal {
+    if signal.is_some() && bypass {
+        problems.push(format!(
+            "annotation {REFRESH_SIGNAL}: with {MESH_BYPASS} \"true\" the sidecar runs as the mesh \
+             proxy's user, and a process without capabilities may signal only processes of its \
+             own user; have the app reload on a POST to {REFRESH_URL} instead, or remove \
+             {MESH_BYPASS}"
+        ));
+    } else if let Some(text) = signal {
         match Signal::parse(text) {
             Ok(parsed) => problems.extend(
                 signal_problems(pod, cfg, targets, identity, &parsed)

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use secrets_injector_objects::annotations;
 
-use crate::owned;
+use crate::{mesh, owned};
 
 pub mod pruned;
 
@@ -70,10 +70,16 @@ pub struct Targets {
 }
 
 impl Targets {
-    /// "The first target container": the first target in `spec.containers` order, else the first
-    /// named init container.
-    pub fn first(&self) -> Option<ContainerRef> {
-        self.found.first().copied()
+    /// "The first target container", whose user, AWS env and region the injector takes: the
+    /// first target in `spec.containers` order, else the first named init container; never a
+    /// mesh's proxy, even when the `containers` annotation names it (Linkerd puts its proxy
+    /// first).
+    pub fn first<'a>(&self, pod: &'a Value) -> Option<&'a Value> {
+        // Names are unique in a pod: at most one proxy per mesh is passed over.
+        self.found
+            .iter()
+            .filter_map(|&at| container(pod, at))
+            .find(|c| !mesh::is_proxy(name(c)))
     }
 }
 
@@ -167,15 +173,18 @@ pub fn named_containers(value: Option<&str>) -> Option<Vec<String>> {
     (!names.is_empty()).then_some(names)
 }
 
-/// The target containers: those `names` gives (regular or init), else every regular container.
-/// The webhook's own init containers are never targets.
+/// The target containers: those `names` gives (regular or init), else every regular container
+/// but a mesh's proxy. The webhook's own init containers are never targets.
 pub fn targets(pod: &Value, names: Option<&[String]>) -> Targets {
     let regular = containers(pod, ContainerList::Containers);
     let init = containers(pod, ContainerList::InitContainers);
     let Some(names) = names else {
         return Targets {
             found: (0..regular.len())
-                .filter(|&i| !owned::is_reserved_name(name(&regular[i])))
+                .filter(|&i| {
+                    let n = name(&regular[i]);
+                    !owned::is_reserved_name(n) && !mesh::is_proxy(n)
+                })
                 .map(|index| ContainerRef {
                     list: ContainerList::Containers,
                     index,
@@ -483,15 +492,27 @@ mod tests {
             ]
         );
         assert_eq!(targets.missing, vec!["ghost".to_owned()]);
-        assert_eq!(
-            targets.first(),
-            Some(ContainerRef {
-                list: ContainerList::Containers,
-                index: 1
-            })
-        );
+        assert_eq!(targets.first(&pod).map(name), Some("sidecar"));
         assert_eq!(named_containers(Some(" , ")), None);
         assert_eq!(named_containers(None), None);
+    }
+
+    #[test]
+    fn a_mesh_proxy_is_a_target_only_when_named_and_never_the_first() {
+        let pod = json!({"spec": {"containers": [
+            {"name": "linkerd-proxy"}, {"name": "app"}, {"name": "istio-proxy"}
+        ]}});
+        let app = ContainerRef {
+            list: ContainerList::Containers,
+            index: 1,
+        };
+        assert_eq!(targets(&pod, None).found, vec![app]);
+        let names = named_containers(Some("linkerd-proxy,app")).unwrap();
+        let named = targets(&pod, Some(&names));
+        assert_eq!(named.found.len(), 2);
+        assert_eq!(named.first(&pod).map(name), Some("app"));
+        let proxy_only = named_containers(Some("linkerd-proxy")).unwrap();
+        assert_eq!(targets(&pod, Some(&proxy_only)).first(&pod), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! speed) held to the ecosystem's own: kube-core's `AdmissionReview<DynamicObject>` must read
 //! every review the same way, and read every answer the webhook writes as the webhook meant it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use kube_core::DynamicObject;
@@ -14,14 +14,25 @@ use serde_json::{Map, Value};
 
 const UID: &str = "705ab4f5-6393-11e8-b7cc-42010a800002";
 
+/// The fixture files under `dir` (relative to tests/fixtures), subdirectories included.
+fn fixture_names(root: &Path, dir: &str, names: &mut Vec<String>) {
+    let path = root.join(dir);
+    for entry in std::fs::read_dir(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
+        let entry = entry.expect("directory entry");
+        let name = format!("{dir}{}", entry.file_name().to_string_lossy());
+        if entry.file_type().expect("file type").is_dir() {
+            fixture_names(root, &format!("{name}/"), names);
+        } else {
+            names.push(name);
+        }
+    }
+}
+
 /// Every fixture pod as the API server sends it, created and updated.
 fn fixture_reviews() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").file_name())
-        .map(|name| name.to_string_lossy().into_owned())
-        .collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut names = Vec::new();
+    fixture_names(&root, "", &mut names);
     names.sort();
     let mut reviews = Vec::new();
     for name in names {

@@ -6,6 +6,7 @@ mod env;
 mod fixtures;
 mod hostile;
 mod inject;
+mod mesh;
 mod property;
 mod refresh;
 mod work;

@@ -18,6 +18,13 @@ const FIXTURES: &[&str] = &[
     "refresh-pod.yaml",
     "seeds-example-pod.yaml",
     "sidecars-pod.yaml",
+    "mesh/istio-native.yaml",
+    "mesh/istio-classic.yaml",
+    "mesh/istio-cni.yaml",
+    "mesh/istio-ambient.yaml",
+    "mesh/linkerd-native.yaml",
+    "mesh/linkerd-classic.yaml",
+    "mesh/linkerd-cni.yaml",
 ];
 
 /// Generated hostile pods per run, on top of the fixtures and the fuzz corpus.
@@ -120,12 +127,24 @@ fn without(pod: &Value, path: &[String]) -> Value {
     pod
 }
 
-#[test]
-fn the_mutation_decides_the_same_on_pruned_and_whole_pods() {
+/// The fixtures, and the meshed ones under the CNI plugin with `mesh-bypass` too (which reads
+/// the proxy's user).
+fn real_pods() -> Vec<(String, Value)> {
     let mut pods: Vec<(String, Value)> = FIXTURES
         .iter()
         .map(|name| ((*name).to_owned(), crate::support::mutate::fixture(name)))
         .collect();
+    for name in ["mesh/istio-cni.yaml", "mesh/linkerd-cni.yaml"] {
+        let mut pod = crate::support::mutate::fixture(name);
+        crate::support::mutate::annotate(&mut pod, &[("secrets-injector.io/mesh-bypass", "true")]);
+        pods.push((format!("{name} with mesh-bypass"), pod));
+    }
+    pods
+}
+
+#[test]
+fn the_mutation_decides_the_same_on_pruned_and_whole_pods() {
+    let mut pods = real_pods();
     let from_corpus = corpus_pods();
     assert!(
         from_corpus.len() >= 50,
@@ -169,8 +188,7 @@ fn the_mutation_decides_the_same_on_pruned_and_whole_pods() {
 fn pods_missing_a_field_are_decided_the_same_pruned_and_whole() {
     let cfg = crate::support::mutate::cfg();
     let mut variants = 0;
-    for name in FIXTURES {
-        let pod = crate::support::mutate::fixture(name);
+    for (name, pod) in real_pods() {
         let mut paths = Vec::new();
         key_paths(&pod, &mut Vec::new(), &mut paths);
         for path in &paths {

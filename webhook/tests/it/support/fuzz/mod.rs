@@ -777,7 +777,7 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
     // Its env: exactly what the first target container has of AWS_* and proxies.
     let names = pod::named_containers(pod::annotation(before, annotations::CONTAINERS));
     let targets = pod::targets(before, names.as_deref());
-    let first = targets.first().and_then(|at| pod::container(before, at));
+    let first = targets.first(before);
     let env = injector["env"].as_array().map_or(&[][..], Vec::as_slice);
     let expected: Vec<&Value> = first
         .and_then(|c| c["env"].as_array())
