@@ -32,6 +32,12 @@ pub const APP_IMAGE: &str = concat!(
     env!("SECRETS_INJECTOR_TEST_TAG")
 );
 
+/// The stand-in mesh proxy's image (tests/src/bin/mesh-proxy.rs, static, in a scratch image).
+pub const MESH_PROXY_IMAGE: &str = concat!(
+    "localhost/secrets-injector/mesh-proxy:",
+    env!("SECRETS_INJECTOR_TEST_TAG")
+);
+
 /// The bound of one image build (a cached one takes a second).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 /// The bound of a call that only reads or removes.
@@ -170,6 +176,37 @@ pub fn test_images() {
         );
         app_image();
     });
+}
+
+/// Builds (once per process) the stand-in mesh proxy's image from
+/// `tests/images/mesh-proxy/Containerfile`: `mesh-proxy` built static with
+/// `scripts/build-static.sh --profile dev` (a rebuild of what changed) in a scratch image.
+pub fn mesh_proxy_image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        podman_program();
+        let root = workspace_root();
+        let out = Command::new(root.join("scripts/build-static.sh"))
+            .args(["--profile", "dev", "mesh-proxy"])
+            .current_dir(&root)
+            .output()
+            .expect("run scripts/build-static.sh");
+        assert!(
+            out.status.success(),
+            "scripts/build-static.sh --profile dev mesh-proxy failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let binary = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let context = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(&binary, context.path().join("mesh-proxy"))
+            .unwrap_or_else(|e| panic!("copy {binary}: {e}"));
+        build_image(
+            &root.join("tests/images/mesh-proxy/Containerfile"),
+            context.path(),
+            MESH_PROXY_IMAGE,
+        );
+    });
+    MESH_PROXY_IMAGE
 }
 
 /// `podman build` of `containerfile` with `context` as `name`; the image the name had before is
