@@ -57,6 +57,9 @@ for bin in "${bins[@]}"; do bin_args+=(--bin "$bin"); done
 RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
   cargo build --profile "$profile" --locked --target "$target" "${bin_args[@]}" >&2
 
+# Where cargo put them: CARGO_TARGET_DIR when set (relative to the root, where cargo ran).
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
 # Cargo names the directories of its two built-in profiles after their old names.
 case "$profile" in
   dev|test) dir=debug ;;
@@ -64,7 +67,7 @@ case "$profile" in
   *) dir=$profile ;;
 esac
 for bin in "${bins[@]}"; do
-  path="${CARGO_TARGET_DIR:-$root/target}/$target/$dir/$bin"
+  path="$target_dir/$target/$dir/$bin"
   # A dynamic result would fail in images without the same libc: refuse it here.
   if command -v file >/dev/null && ! file -L "$path" | grep -q 'statically linked\|static-pie linked'; then
     echo "$path is not statically linked: $(file -L "$path")" >&2

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs, from Debian and only when missing, the system tools the tests and the demo run:
 # podman and runc (the container runtime the pods' containers run on; crun fails on these
-# machines) and busybox-static (the app image's only program).
+# machines), busybox-static (the app image's only program), and iproute2 and iptables (the
+# service-mesh test makes network namespaces, a veth pair and a mesh's redirect with them).
 set -euo pipefail
 missing=()
-for package in busybox-static podman runc; do
+for package in busybox-static podman runc iproute2 iptables; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

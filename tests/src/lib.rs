@@ -8,6 +8,7 @@ pub mod apiserver;
 pub mod eks;
 pub mod https;
 pub mod moto;
+pub mod netns;
 pub mod pod_runner;
 pub mod podman;
 pub mod proxy;

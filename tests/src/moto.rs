@@ -1,20 +1,27 @@
 //! A real moto server (SSM, Secrets Manager and STS on one port) for one test, killed on drop.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::netns::{self, NetNs};
 use crate::tools::venv_program;
+
+/// moto's port inside a namespace of the test's own, where nothing else listens.
+const PORT_IN_NETNS: u16 = 5000;
 
 /// How long moto may take to answer after it starts (it imports a lot of Python).
 const STARTUP: Duration = Duration::from_secs(60);
 
-/// A running `moto_server` on a free port of 127.0.0.1.
+/// A running `moto_server` on a free port of 127.0.0.1, or on an address of a network namespace.
 pub struct Moto {
     child: Child,
     addr: SocketAddr,
     env: Vec<(String, String)>,
+    /// The namespace it runs in (`/run/netns/NAME`), when not the host's.
+    netns: Option<PathBuf>,
 }
 
 impl Moto {
@@ -43,8 +50,8 @@ impl Moto {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         for _ in 0..5 {
-            let port = free_port();
-            match Self::spawn(&program, port, &env) {
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            match Self::spawn(&program, addr, &env, None) {
                 Ok(moto) => return moto,
                 Err(e) => last_error = e,
             }
@@ -52,15 +59,35 @@ impl Moto {
         panic!("moto_server did not start: {last_error}");
     }
 
+    /// Starts moto inside the network namespace `netns`, listening on `ip` (an address of one
+    /// of its interfaces), port 5000; only that namespace can reach it.
+    pub fn start_in(netns: &NetNs, ip: IpAddr) -> Moto {
+        let program = venv_program("moto_server");
+        let addr = SocketAddr::new(ip, PORT_IN_NETNS);
+        Self::spawn(&program, addr, &[], Some(netns))
+            .unwrap_or_else(|e| panic!("moto_server did not start in {}: {e}", netns.name()))
+    }
+
     fn spawn(
-        program: &std::path::Path,
-        port: u16,
+        program: &Path,
+        addr: SocketAddr,
         env: &[(String, String)],
+        netns: Option<&NetNs>,
     ) -> Result<Moto, String> {
-        let log = std::env::temp_dir().join(format!("moto-{port}-{}.log", std::process::id()));
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let log = std::env::temp_dir().join(format!(
+            "moto-{}-{}-{}.log",
+            addr.port(),
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
         let log_file = std::fs::File::create(&log).expect("create the moto log file");
-        let child = Command::new(program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut command = match netns {
+            Some(netns) => netns.command(program),
+            None => Command::new(program),
+        };
+        let child = command
+            .args(["-H", &addr.ip().to_string(), "-p", &addr.port().to_string()])
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone the moto log file"))
@@ -69,8 +96,9 @@ impl Moto {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
         let mut moto = Moto {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr,
             env: env.to_vec(),
+            netns: netns.map(NetNs::path),
         };
         let ready = moto.wait_until_ready();
         let output = std::fs::read_to_string(&log).unwrap_or_default();
@@ -89,8 +117,12 @@ impl Moto {
     /// Starts moto again on the same port, empty (moto keeps nothing across a restart).
     pub fn restart(&mut self) {
         self.stop();
+        assert!(
+            self.netns.is_none(),
+            "restart is for a moto on the host's loopback"
+        );
         let program = venv_program("moto_server");
-        *self = Self::spawn(&program, self.addr.port(), &self.env)
+        *self = Self::spawn(&program, self.addr, &self.env, None)
             .unwrap_or_else(|e| panic!("moto_server did not start again: {e}"));
     }
 
@@ -112,8 +144,12 @@ impl Moto {
     }
 
     fn answers(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500))
-        else {
+        let timeout = Duration::from_millis(500);
+        let connected = match &self.netns {
+            Some(path) => netns::connect_in(path, self.addr, timeout),
+            None => TcpStream::connect_timeout(&self.addr, timeout),
+        };
+        let Ok(mut stream) = connected else {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
@@ -128,7 +164,7 @@ impl Moto {
         stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
     }
 
-    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
+    /// `http://ADDRESS:PORT`, for `AWS_ENDPOINT_URL`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -2,10 +2,12 @@
 //! containers one after the other (stopping at the first that fails, as the pod would wait there),
 //! then the app containers. An init container with `restartPolicy: Always` (a native sidecar) is
 //! started in the background once the init containers before it finished, counts as started once
-//! it runs (no startup probes), keeps running while the rest of the pod runs, and is stopped
-//! (SIGTERM, then SIGKILL after 10 s) after the app containers ended, the last started first, as
-//! the kubelet does. Each runs from the image its spec names (built locally: nothing is pulled)
-//! with:
+//! it runs and its `startupProbe` (when it has one) succeeded, keeps running while the rest of the
+//! pod runs, and is stopped (SIGTERM, then SIGKILL after the pod's
+//! `terminationGracePeriodSeconds`, here 10 s when unset) after the app containers ended, the
+//! last started first, as the kubelet does. The containers share the host's network, or a network
+//! namespace of the test's own ([`Network`]). Each runs from the image its spec names (built
+//! locally: nothing is pulled) with:
 //!
 //! | pod spec | podman |
 //! | --- | --- |
@@ -27,11 +29,16 @@
 //! | `hostPath` | that host path |
 //! | `terminationMessagePath` | a host file mounted there (0666), read back after the run |
 //! | `terminationMessagePolicy: FallbackToLogsOnError` | [`ContainerRun::termination_message`] falls back to the log's tail |
+//! | `startupProbe.tcpSocket` of a native sidecar (`port`, a number or the name of one of its `ports`; `initialDelaySeconds`, `periodSeconds`, `timeoutSeconds`, `failureThreshold`, with Kubernetes' defaults) | a TCP connect to 127.0.0.1:PORT in the pod's network (the kubelet connects to the pod's IP from the node), until it succeeds; after `failureThreshold` failures the sidecar is stopped and the pod ends there (the kubelet would restart the sidecar) |
+//! | `terminationGracePeriodSeconds` | `podman stop --time` of the sidecars (10 when unset; Kubernetes' default is 30) |
+//! | the pod's network | [`Network`]: `--network host`, or `--network ns:/run/netns/NAME` for every container |
 //! | `shareProcessNamespace: true` | a stand-in for the pod's pause container (busybox `sleep`, as user 65535, PID 1 of the namespace) started first; every container joins its PID namespace with `--pid container:NAME`, as the kubelet joins them to the sandbox's (podman's `--pod` would need its own pause image, which cannot be pulled here) |
 //!
 //! Not mapped, and why:
-//! - the pod network: every container gets `--network host`, so it reaches the AWS emulator on
-//!   the host's loopback (a pod's own network namespace would need a CNI setup this machine lacks);
+//! - the pod network: by default every container gets `--network host`, so it reaches the AWS
+//!   emulator on the host's loopback (a pod's own network namespace with a CNI setup is more than
+//!   this machine has); [`Network::Namespace`] gives them a namespace of the test's own instead,
+//!   made and wired by the test (tests/src/netns.rs);
 //! - `emptyDir.medium: Memory` and `sizeLimit`: the directory is on disk, unbounded (a tmpfs
 //!   cannot be shared between containers without mounting it on the host for each test);
 //! - app containers run one after the other, each to its end, not side by side: the tests give
@@ -39,7 +46,8 @@
 //! - restarts (`restartPolicy`, back-off): a failed init container ends the run, and the result
 //!   says so; a sidecar that ends before it is stopped is not started again, and its run (exit
 //!   code, output) says so;
-//! - `resources.requests` (scheduling only), probes, ports, lifecycle hooks;
+//! - `resources.requests` (scheduling only), probes other than a native sidecar's `tcpSocket`
+//!   startup probe, ports (but a probe's named port), lifecycle hooks;
 //! - `seccompProfile: Localhost`, AppArmor, SELinux options, `procMount`: podman takes them but
 //!   the profiles named live on the node; a spec that asks for them panics;
 //! - `runAsGroup` without `runAsUser` in a non-numeric image user (podman needs `--user U:G`);
@@ -57,6 +65,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::netns;
 use crate::podman;
 
 /// The init container's name, which is also the name of its volume.
@@ -64,6 +73,41 @@ pub const INJECTOR: &str = "secrets-injector";
 
 /// The bound of one container's run.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long a sidecar is given to end after SIGTERM when the pod does not say.
+const DEFAULT_GRACE_SECONDS: u64 = 10;
+/// The largest grace period the runner waits (the bound of a run must hold).
+const MAX_GRACE_SECONDS: u64 = 60;
+
+/// The network a pod's containers share.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Network {
+    /// The host's (`--network host`).
+    #[default]
+    Host,
+    /// The network namespace at `/run/netns/NAME` (`ip netns add NAME`; [`netns::NetNs`]).
+    Namespace(String),
+}
+
+impl Network {
+    /// The value of podman's `--network`.
+    fn podman_value(&self) -> String {
+        match self {
+            Network::Host => "host".to_owned(),
+            Network::Namespace(name) => format!("ns:/run/netns/{name}"),
+        }
+    }
+
+    /// A TCP connection to `addr` made from this network.
+    fn connect(&self, addr: std::net::SocketAddr, timeout: Duration) -> std::io::Result<()> {
+        match self {
+            Network::Host => std::net::TcpStream::connect_timeout(&addr, timeout).map(drop),
+            Network::Namespace(name) => {
+                netns::connect_in(&Path::new("/run/netns").join(name), addr, timeout).map(drop)
+            }
+        }
+    }
+}
 
 /// What the kubelet keeps of a failed container's log for the termination message.
 const FALLBACK_LINES: usize = 80;
@@ -90,8 +134,10 @@ pub struct ContainerRun {
     /// The termination-message file as the container left it.
     pub termination_log: String,
     /// What `kubectl describe pod` shows: the file, else (`FallbackToLogsOnError`, failed) the
-    /// log's tail.
+    /// log's tail; for a sidecar whose startup probe failed, that failure.
     pub termination_message: String,
+    /// How many times its startup probe was tried (a native sidecar with one; else 0).
+    pub startup_probes: u32,
 }
 
 /// What a run of the pod produced.
@@ -213,12 +259,21 @@ pub fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("the pod has no container {name}"))
 }
 
-/// Runs the pod: its init containers in order (sidecars started in the background), then, when
-/// they all succeeded, its app containers; then stops the sidecars and reads back the injector's
-/// volume (when the pod has one).
+/// Runs the pod on the host's network: its init containers in order (sidecars started in the
+/// background), then, when they all succeeded, its app containers; then stops the sidecars and
+/// reads back the injector's volume (when the pod has one).
 pub fn run_pod(pod: &Value, volumes: &Volumes) -> PodRun {
-    let sandbox = Sandbox::start(pod);
-    let pid = sandbox.as_ref().map(|sandbox| sandbox.name.as_str());
+    run_pod_on(pod, volumes, &Network::Host)
+}
+
+/// [`run_pod`] with every container in `network`.
+pub fn run_pod_on(pod: &Value, volumes: &Volumes, network: &Network) -> PodRun {
+    let sandbox = Sandbox::start(pod, network);
+    let node = Node {
+        volumes,
+        pid: sandbox.as_ref().map(|sandbox| sandbox.name.as_str()),
+        network,
+    };
     let mut containers = Vec::new();
     let mut sidecars = Vec::new();
     let inits = pod["spec"]["initContainers"]
@@ -228,7 +283,7 @@ pub fn run_pod(pod: &Value, volumes: &Volumes) -> PodRun {
     let mut failed = false;
     for spec in inits {
         if spec["restartPolicy"] == "Always" {
-            match Sidecar::start(pod, spec, volumes, pid) {
+            match Sidecar::start(pod, spec, &node) {
                 Ok(sidecar) => sidecars.push(sidecar),
                 Err(run) => {
                     containers.push(*run);
@@ -238,7 +293,7 @@ pub fn run_pod(pod: &Value, volumes: &Volumes) -> PodRun {
             }
             continue;
         }
-        let run = run_in(pod, spec, volumes, pid);
+        let run = run_in(pod, spec, &node);
         failed = run.exit_code != 0;
         containers.push(run);
         if failed {
@@ -247,7 +302,7 @@ pub fn run_pod(pod: &Value, volumes: &Volumes) -> PodRun {
     }
     if !failed {
         for spec in pod["spec"]["containers"].as_array().into_iter().flatten() {
-            containers.push(run_in(pod, spec, volumes, pid));
+            containers.push(run_in(pod, spec, &node));
         }
     }
     containers.extend(sidecars.into_iter().rev().map(Sidecar::stop));
@@ -263,6 +318,14 @@ pub fn run_pod(pod: &Value, volumes: &Volumes) -> PodRun {
     }
 }
 
+/// Where a pod's containers run: its volumes, the PID namespace they join (the pause
+/// container's, when they share one) and their network.
+struct Node<'a> {
+    volumes: &'a Volumes,
+    pid: Option<&'a str>,
+    network: &'a Network,
+}
+
 /// The stand-in for the pod's pause container when its containers share one process namespace:
 /// PID 1 of that namespace, removed when dropped.
 struct Sandbox {
@@ -270,13 +333,13 @@ struct Sandbox {
 }
 
 impl Sandbox {
-    fn start(pod: &Value) -> Option<Self> {
+    fn start(pod: &Value, network: &Network) -> Option<Self> {
         if pod["spec"]["shareProcessNamespace"] != true {
             return None;
         }
         let pod_name = pod["metadata"]["name"].as_str().unwrap_or("pod");
         let name = unique_name(pod_name, "pause");
-        let mut args = podman::run_args(&name);
+        let mut args = podman::run_args_on(&name, &network.podman_value());
         args.extend(
             [
                 "--detach",
@@ -315,20 +378,20 @@ impl Drop for Sandbox {
 struct Sidecar {
     prepared: Prepared,
     child: std::process::Child,
+    /// SIGTERM to SIGKILL, in seconds.
+    grace: u64,
+    /// Startup probes tried.
+    probes: u32,
 }
 
 /// How many times a starting sidecar is looked at before the runner gives up on it.
 const START_POLLS: u32 = 1200;
 
 impl Sidecar {
-    /// Starts the sidecar and waits until it runs (`Err`: it could not start, or ended first).
-    fn start(
-        pod: &Value,
-        spec: &Value,
-        volumes: &Volumes,
-        pid: Option<&str>,
-    ) -> Result<Self, Box<ContainerRun>> {
-        let prepared = prepare(pod, spec, volumes, pid)?;
+    /// Starts the sidecar and waits until it runs and its startup probe succeeded (`Err`: it
+    /// could not start, ended first, or its probe failed).
+    fn start(pod: &Value, spec: &Value, node: &Node<'_>) -> Result<Self, Box<ContainerRun>> {
+        let prepared = prepare(pod, spec, node)?;
         let output = |name: &str| {
             fs::File::create(prepared.work.path().join(name)).expect("sidecar output file")
         };
@@ -338,10 +401,22 @@ impl Sidecar {
             .stderr(output("stderr"))
             .spawn()
             .unwrap_or_else(|e| panic!("podman run of sidecar {}: {e}", prepared.container));
-        let mut sidecar = Sidecar { prepared, child };
+        let grace = pod["spec"]["terminationGracePeriodSeconds"]
+            .as_u64()
+            .unwrap_or(DEFAULT_GRACE_SECONDS)
+            .min(MAX_GRACE_SECONDS);
+        let mut sidecar = Sidecar {
+            prepared,
+            child,
+            grace,
+            probes: 0,
+        };
         for _ in 0..START_POLLS {
             if podman::is_running(&sidecar.prepared.run_name) {
-                return Ok(sidecar);
+                return match StartupProbe::of(spec) {
+                    None => Ok(sidecar),
+                    Some(probe) => sidecar.wait_until_started(&probe, node.network),
+                };
             }
             if sidecar.child.try_wait().expect("podman run").is_some() {
                 return Err(Box::new(sidecar.stop()));
@@ -353,29 +428,128 @@ impl Sidecar {
         panic!("sidecar {name} was not running after {START_POLLS} looks: {run:#?}");
     }
 
+    /// Probes the running sidecar as the kubelet does until the probe succeeds (`Ok`), the
+    /// probe failed `failureThreshold` times in a row, or the sidecar ended (`Err`, its run).
+    fn wait_until_started(
+        mut self,
+        probe: &StartupProbe,
+        network: &Network,
+    ) -> Result<Self, Box<ContainerRun>> {
+        std::thread::sleep(probe.initial_delay);
+        let started = std::time::Instant::now();
+        let mut last_error = String::new();
+        for attempt in 1..=probe.failure_threshold {
+            // However the probe is set, a run stays bounded.
+            if started.elapsed() > RUN_TIMEOUT {
+                break;
+            }
+            if self.child.try_wait().expect("podman run").is_some() {
+                return Err(Box::new(self.stop()));
+            }
+            self.probes += 1;
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], probe.port));
+            match network.connect(addr, probe.timeout) {
+                Ok(()) => return Ok(self),
+                Err(e) => last_error = e.to_string(),
+            }
+            if attempt < probe.failure_threshold {
+                std::thread::sleep(probe.period);
+            }
+        }
+        let mut run = self.stop();
+        if run.termination_message.is_empty() {
+            run.termination_message = format!(
+                "Startup probe failed: dial tcp 127.0.0.1:{}: {last_error} ({} times)",
+                probe.port, probe.failure_threshold
+            );
+        }
+        Err(Box::new(run))
+    }
+
     /// Stops the sidecar as the kubelet does at the pod's end, and collects its run.
     fn stop(mut self) -> ContainerRun {
         let name = self.prepared.run_name.clone();
         if self.child.try_wait().expect("podman run").is_none() {
-            let _ = podman::podman(RUN_TIMEOUT, &["stop", "--time", "10", &name]).output();
+            let grace = self.grace.to_string();
+            let _ = podman::podman(RUN_TIMEOUT, &["stop", "--time", &grace, &name]).output();
         }
         let status = self.child.wait().expect("podman run of a sidecar");
         podman::remove_container(&name);
         let read = |file: &str| fs::read(self.prepared.work.path().join(file)).unwrap_or_default();
         let (stdout, stderr) = (read("stdout"), read("stderr"));
-        self.prepared
-            .finish(&stdout, &stderr, status.code().unwrap_or(-1))
+        let mut run = self
+            .prepared
+            .finish(&stdout, &stderr, status.code().unwrap_or(-1));
+        run.startup_probes = self.probes;
+        run
     }
 }
 
-/// Runs one container of `pod` to its end.
-pub fn run_container(pod: &Value, spec: &Value, volumes: &Volumes) -> ContainerRun {
-    run_in(pod, spec, volumes, None)
+/// A native sidecar's `startupProbe` with a `tcpSocket` action, with Kubernetes' defaults.
+#[derive(Debug, PartialEq, Eq)]
+struct StartupProbe {
+    port: u16,
+    initial_delay: Duration,
+    period: Duration,
+    timeout: Duration,
+    failure_threshold: u32,
 }
 
-/// Runs one container of `pod` to its end, in the PID namespace of container `pid` if given.
-fn run_in(pod: &Value, spec: &Value, volumes: &Volumes, pid: Option<&str>) -> ContainerRun {
-    let prepared = match prepare(pod, spec, volumes, pid) {
+impl StartupProbe {
+    /// The container's startup probe; `None` when it has none. Another kind of probe (exec,
+    /// httpGet, grpc) is not mapped and panics.
+    fn of(spec: &Value) -> Option<StartupProbe> {
+        let probe = spec.get("startupProbe")?;
+        let name = spec["name"].as_str().unwrap_or("?");
+        let port = &probe["tcpSocket"]["port"];
+        let port = match port {
+            Value::Number(n) => n.as_u64(),
+            Value::String(named) => spec["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == named.as_str())
+                .and_then(|p| p["containerPort"].as_u64()),
+            _ => {
+                panic!("startupProbe of {name}: only tcpSocket probes are mapped by the pod runner")
+            }
+        }
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or_else(|| panic!("startupProbe of {name}: port {port} is not a port"));
+        let seconds = |key: &str, default: u64| {
+            Duration::from_secs(
+                probe[key]
+                    .as_u64()
+                    .unwrap_or(default)
+                    .min(RUN_TIMEOUT.as_secs()),
+            )
+        };
+        Some(StartupProbe {
+            port,
+            initial_delay: seconds("initialDelaySeconds", 0),
+            period: seconds("periodSeconds", 10),
+            timeout: seconds("timeoutSeconds", 1),
+            failure_threshold: probe["failureThreshold"]
+                .as_u64()
+                .unwrap_or(3)
+                .clamp(1, u64::from(START_POLLS)) as u32,
+        })
+    }
+}
+
+/// Runs one container of `pod` to its end, on the host's network.
+pub fn run_container(pod: &Value, spec: &Value, volumes: &Volumes) -> ContainerRun {
+    let node = Node {
+        volumes,
+        pid: None,
+        network: &Network::Host,
+    };
+    run_in(pod, spec, &node)
+}
+
+/// Runs one container of `pod` to its end on `node`.
+fn run_in(pod: &Value, spec: &Value, node: &Node<'_>) -> ContainerRun {
+    let prepared = match prepare(pod, spec, node) {
         Ok(prepared) => prepared,
         Err(refused) => return *refused,
     };
@@ -437,18 +611,14 @@ impl Prepared {
             stderr,
             termination_log,
             termination_message,
+            startup_probes: 0,
         }
     }
 }
 
 /// The `podman run` arguments for one container of `pod`, or (`Err`) the run of a container the
 /// kubelet would refuse to start.
-fn prepare(
-    pod: &Value,
-    spec: &Value,
-    volumes: &Volumes,
-    pid: Option<&str>,
-) -> Result<Prepared, Box<ContainerRun>> {
+fn prepare(pod: &Value, spec: &Value, node: &Node<'_>) -> Result<Prepared, Box<ContainerRun>> {
     let container = spec["name"].as_str().expect("container name").to_string();
     let pod_name = pod["metadata"]["name"].as_str().unwrap_or("pod");
     let image = spec["image"].as_str().expect("container image");
@@ -459,9 +629,9 @@ fn prepare(
     fs::write(&termination_log, b"").expect("termination log");
     fs::set_permissions(&termination_log, fs::Permissions::from_mode(0o666)).expect("chmod");
 
-    let mut args = podman::run_args(&run_name);
+    let mut args = podman::run_args_on(&run_name, &node.network.podman_value());
     flag(&mut args, "--hostname", pod_name.to_string());
-    if let Some(pid) = pid {
+    if let Some(pid) = node.pid {
         flag(&mut args, "--pid", format!("container:{pid}"));
     }
     let security = &spec["securityContext"];
@@ -505,6 +675,7 @@ fn prepare(
                 stderr: message.clone(),
                 termination_log: String::new(),
                 termination_message: message,
+                startup_probes: 0,
             }));
         }
         assert!(
@@ -605,7 +776,7 @@ fn prepare(
     for mount in spec["volumeMounts"].as_array().into_iter().flatten() {
         let name = mount["name"].as_str().expect("mount name");
         let path = mount["mountPath"].as_str().expect("mountPath");
-        let mut host = volumes.dir(name).to_path_buf();
+        let mut host = node.volumes.dir(name).to_path_buf();
         if let Some(sub) = mount["subPath"].as_str() {
             host = host.join(sub);
         }
@@ -749,6 +920,26 @@ mod tests {
         assert_eq!(bytes("4096"), 4096);
         assert_eq!(cpus("200m"), "0.200");
         assert_eq!(cpus("2"), "2");
+    }
+
+    #[test]
+    fn a_startup_probe_takes_kubernetes_defaults_and_named_ports() {
+        let spec = serde_json::json!({
+            "name": "proxy",
+            "ports": [{"name": "outbound", "containerPort": 15001}],
+            "startupProbe": {"tcpSocket": {"port": "outbound"}, "periodSeconds": 1}
+        });
+        assert_eq!(
+            StartupProbe::of(&spec),
+            Some(StartupProbe {
+                port: 15001,
+                initial_delay: Duration::ZERO,
+                period: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                failure_threshold: 3,
+            })
+        );
+        assert_eq!(StartupProbe::of(&serde_json::json!({"name": "app"})), None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! (also in `scripts/images.sh` and docs/images.md): `--runtime runc`, because crun fails with
 //! "cgroups in hybrid mode not supported"; on `run`, `--ulimit nofile=1024:1024 --ulimit
 //! nproc=1024:1024`, because rlimits cannot be raised, and `--network host`, to reach moto on the
-//! host's loopback. Nothing is ever pulled (`--pull=never`): no registry is reachable.
+//! host's loopback (or, for the service-mesh test, `--network ns:/run/netns/NAME`: a namespace of
+//! the test's own). Nothing is ever pulled (`--pull=never`): no registry is reachable.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -28,6 +29,12 @@ pub const WEBHOOK_IMAGE: &str = concat!(
 /// The app image: a static busybox at `/bin/busybox` in an otherwise empty image.
 pub const APP_IMAGE: &str = concat!(
     "localhost/secrets-injector/busybox:",
+    env!("SECRETS_INJECTOR_TEST_TAG")
+);
+
+/// The stand-in mesh proxy's image (tests/src/bin/mesh-proxy.rs, static, in a scratch image).
+pub const MESH_PROXY_IMAGE: &str = concat!(
+    "localhost/secrets-injector/mesh-proxy:",
     env!("SECRETS_INJECTOR_TEST_TAG")
 );
 
@@ -70,14 +77,19 @@ pub fn podman(bound: Duration, args: &[&str]) -> Command {
     command
 }
 
-/// The options every `podman run` of the tests starts with.
+/// The options every `podman run` of the tests starts with, on the host's network.
 pub fn run_args(name: &str) -> Vec<String> {
+    run_args_on(name, "host")
+}
+
+/// [`run_args`] with this `--network` value (`host`, or `ns:/run/netns/NAME`).
+pub fn run_args_on(name: &str, network: &str) -> Vec<String> {
     [
         "run",
         "--rm",
         "--pull=never",
         "--network",
-        "host",
+        network,
         "--ulimit",
         "nofile=1024:1024",
         "--ulimit",
@@ -166,6 +178,67 @@ pub fn test_images() {
     });
 }
 
+/// Builds (once per process) the stand-in mesh proxy's image from
+/// `tests/images/mesh-proxy/Containerfile`: `mesh-proxy` built static with
+/// `scripts/build-static.sh --profile dev` (a rebuild of what changed) in a scratch image.
+pub fn mesh_proxy_image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        podman_program();
+        let root = workspace_root();
+        let out = Command::new(root.join("scripts/build-static.sh"))
+            .args(["--profile", "dev", "mesh-proxy"])
+            .current_dir(&root)
+            .output()
+            .expect("run scripts/build-static.sh");
+        assert!(
+            out.status.success(),
+            "scripts/build-static.sh --profile dev mesh-proxy failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let binary = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let context = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(&binary, context.path().join("mesh-proxy"))
+            .unwrap_or_else(|e| panic!("copy {binary}: {e}"));
+        build_image(
+            &root.join("tests/images/mesh-proxy/Containerfile"),
+            context.path(),
+            MESH_PROXY_IMAGE,
+        );
+    });
+    MESH_PROXY_IMAGE
+}
+
+/// `podman build` of `containerfile` with `context` as `name`; the image the name had before is
+/// removed unless in use.
+fn build_image(containerfile: &Path, context: &Path, name: &str) {
+    let previous = image_id(name);
+    let out = output(
+        &mut podman(
+            BUILD_TIMEOUT,
+            &[
+                "build",
+                "--pull=never",
+                "--quiet",
+                "-f",
+                &containerfile.to_string_lossy(),
+                "-t",
+                name,
+                &context.to_string_lossy(),
+            ],
+        ),
+        &format!("podman build of {name}"),
+    );
+    assert!(
+        out.status.success(),
+        "podman build of {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(previous) = previous.filter(|p| Some(p) != image_id(name).as_ref()) {
+        let _ = podman(QUICK_TIMEOUT, &["rmi", &previous]).output();
+    }
+}
+
 /// The id of a local image, `None` when there is none.
 fn image_id(image: &str) -> Option<String> {
     let out = podman(
@@ -196,32 +269,7 @@ pub fn app_image() -> &'static str {
         let context = tempfile::tempdir().expect("temp dir");
         std::fs::copy(busybox, context.path().join("busybox")).expect("copy busybox");
         let containerfile = workspace_root().join("tests/images/busybox/Containerfile");
-        let previous = image_id(APP_IMAGE);
-        let out = output(
-            &mut podman(
-                BUILD_TIMEOUT,
-                &[
-                    "build",
-                    "--pull=never",
-                    "--quiet",
-                    "-f",
-                    &containerfile.to_string_lossy(),
-                    "-t",
-                    APP_IMAGE,
-                    &context.path().to_string_lossy(),
-                ],
-            ),
-            "podman build of the busybox app image",
-        );
-        assert!(
-            out.status.success(),
-            "podman build of {APP_IMAGE} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // The image the tag named before is left without a name: remove it, unless in use.
-        if let Some(previous) = previous.filter(|p| Some(p) != image_id(APP_IMAGE).as_ref()) {
-            let _ = podman(QUICK_TIMEOUT, &["rmi", &previous]).output();
-        }
+        build_image(&containerfile, context.path(), APP_IMAGE);
     });
     APP_IMAGE
 }

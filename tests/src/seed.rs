@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
+use crate::netns::NetNs;
 use crate::tools::venv_program;
 
 const SCRIPT: &str = r#"
@@ -46,7 +47,26 @@ pub fn secret(name: &str, value: &str) -> Value {
 
 /// Runs the calls against moto at `endpoint` in `region`, with static seeding keys.
 pub fn seed(endpoint: &str, region: &str, calls: &[Value]) {
-    let mut child = Command::new(venv_program("python"))
+    seed_with(
+        Command::new(venv_program("python")),
+        endpoint,
+        region,
+        calls,
+    );
+}
+
+/// [`seed`] from inside a network namespace, for a moto only reachable there.
+pub fn seed_in(netns: &NetNs, endpoint: &str, region: &str, calls: &[Value]) {
+    seed_with(
+        netns.command(venv_program("python")),
+        endpoint,
+        region,
+        calls,
+    );
+}
+
+fn seed_with(mut python: Command, endpoint: &str, region: &str, calls: &[Value]) {
+    let mut child = python
         .args(["-c", SCRIPT, endpoint, region])
         .env("AWS_ACCESS_KEY_ID", "seed")
         .env("AWS_SECRET_ACCESS_KEY", "seed")

@@ -1,8 +1,11 @@
 //! The pod runner must give the containers what a node gives them, and no more: these tests hold
 //! it to that with the busybox app image, so that the end-to-end tests prove something about a
 //! real pod.
+//!
+//! The startup-probe tests make a network namespace of their own (root, `ip` from iproute2).
 
-use secrets_injector_e2e::pod_runner::{Volumes, run_pod};
+use secrets_injector_e2e::netns::NetNs;
+use secrets_injector_e2e::pod_runner::{Network, Volumes, run_pod, run_pod_on};
 use secrets_injector_e2e::podman::app_image;
 use serde_json::{Value, json};
 
@@ -275,4 +278,74 @@ fn a_sidecar_signals_the_app_in_the_shared_process_namespace() {
     let app = run.container("app");
     assert_eq!(app.exit_code, 0, "{run:#?}");
     assert_eq!(app.stdout, "got-hup\n");
+}
+
+/// A pod in a network namespace of the test's own whose native sidecar listens on port 8080
+/// after `delay` seconds (never, when `None`), with a startup probe on it; the init container
+/// after it connects to that port.
+fn probed_pod(delay: Option<u32>) -> Value {
+    let image = app_image();
+    let rw = json!([{"name": "secrets-injector", "mountPath": "/v"}]);
+    let listen = match delay {
+        Some(delay) => {
+            format!("busybox sleep {delay}; exec busybox nc -ll -p 8080 -e /bin/busybox true")
+        }
+        None => "exec busybox sleep 600".to_owned(),
+    };
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "probed", "namespace": "team-a"},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "initContainers": [
+                {"name": "listener", "image": image, "restartPolicy": "Always",
+                 "command": ["/bin/busybox", "sh", "-c", listen],
+                 "ports": [{"name": "web", "containerPort": 8080}],
+                 "startupProbe": {"tcpSocket": {"port": "web"}, "periodSeconds": 1, "failureThreshold": 2}},
+                {"name": "client", "image": image,
+                 "command": ["/bin/busybox", "sh", "-c",
+                             "busybox nc -w 5 127.0.0.1 8080 </dev/null && echo connected > /v/client"],
+                 "volumeMounts": rw}
+            ],
+            "containers": [{"name": "app", "image": image, "command": ["/bin/busybox", "true"]}],
+            "volumes": [{"name": "secrets-injector", "emptyDir": {}}]
+        }
+    })
+}
+
+#[test]
+fn the_next_init_container_waits_for_a_sidecars_startup_probe_in_the_pods_network() {
+    let netns = NetNs::create();
+    let network = Network::Namespace(netns.name().to_owned());
+    let mut pod = probed_pod(Some(3));
+    pod["spec"]["initContainers"][0]["startupProbe"]["failureThreshold"] = json!(60);
+    let volumes = Volumes::for_pod(&pod, "token");
+    let run = run_pod_on(&pod, &volumes, &network);
+    let names: Vec<&str> = run.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["client", "app", "listener"], "{run:#?}");
+    assert_eq!(run.text("client"), "connected\n", "{run:#?}");
+    let listener = run.container("listener");
+    assert!(listener.startup_probes >= 1, "{listener:#?}");
+}
+
+#[test]
+fn a_sidecar_whose_startup_probe_fails_stops_the_pod_there() {
+    let netns = NetNs::create();
+    let network = Network::Namespace(netns.name().to_owned());
+    let pod = probed_pod(None);
+    let volumes = Volumes::for_pod(&pod, "token");
+    let run = run_pod_on(&pod, &volumes, &network);
+    let names: Vec<&str> = run.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["listener"], "nothing after it starts: {run:#?}");
+    let listener = run.container("listener");
+    assert_eq!(
+        listener.startup_probes, 2,
+        "failureThreshold: {listener:#?}"
+    );
+    assert!(
+        listener
+            .termination_message
+            .starts_with("Startup probe failed: dial tcp 127.0.0.1:8080: Connection refused"),
+        "{listener:#?}"
+    );
 }

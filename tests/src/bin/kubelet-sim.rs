@@ -34,6 +34,10 @@ enum Command {
         /// The projected service-account token's content.
         #[arg(long, default_value = "demo-web-identity-token")]
         token: String,
+        /// Run every container in this network namespace (`ip netns add NAME`) instead of the
+        /// host's network.
+        #[arg(long)]
+        netns: Option<String>,
     },
 }
 
@@ -61,12 +65,13 @@ fn main() -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&pod).expect("JSON"));
             ExitCode::SUCCESS
         }
-        Command::Run { token } => {
+        Command::Run { token, netns } => {
             let pod = read_pod();
             // The busybox app image the demo's app container runs.
             podman::app_image();
             let volumes = pod_runner::Volumes::for_pod(&pod, &token);
-            let run = pod_runner::run_pod(&pod, &volumes);
+            let network = netns.map_or(pod_runner::Network::Host, pod_runner::Network::Namespace);
+            let run = pod_runner::run_pod_on(&pod, &volumes, &network);
             let mut ok = true;
             for container in &run.containers {
                 println!(
