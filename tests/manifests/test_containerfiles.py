@@ -1,6 +1,6 @@
 """The Containerfiles put the binaries Cargo.toml declares where the manifests and the webhook
 expect them, in an image from scratch with the CA bundle and nothing else. (The images themselves
-are built and inspected by tests/tests/images.rs; here the files are checked as text.)"""
+are built and inspected by tests/tests/it/images.rs; here the files are checked as text.)"""
 
 from __future__ import annotations
 
