@@ -64,7 +64,7 @@ pub fn failover_targets<'a>(
 /// The clients of the primary and failover regions, each loaded at its first use and kept, so
 /// that the refresh sidecar reuses them, and their credentials cache, every cycle.
 pub struct Regions {
-    http: Option<SharedHttpClient>,
+    http: SharedHttpClient,
     /// The chained role's credentials (`--assume-role-arn`), for every region, instead of the
     /// pod's own.
     credentials: Option<SharedCredentialsProvider>,
@@ -73,12 +73,9 @@ pub struct Regions {
 }
 
 impl Regions {
-    /// `http` replaces the SDK's HTTPS client (see `aws::https_client`); `credentials`, those of
-    /// a chained role, replace the pod's own.
-    pub fn new(
-        http: Option<SharedHttpClient>,
-        credentials: Option<SharedCredentialsProvider>,
-    ) -> Regions {
+    /// `http` is the HTTPS client of every call (see `aws::https_client`); `credentials`, those
+    /// of a chained role, replace the pod's own.
+    pub fn new(http: SharedHttpClient, credentials: Option<SharedCredentialsProvider>) -> Regions {
         Regions {
             http,
             credentials,
@@ -90,18 +87,14 @@ impl Regions {
     pub async fn primary(&self, plan: &Plan) -> &Clients {
         self.primary
             .get_or_init(|| {
-                Clients::load(
-                    &plan.settings.region,
-                    self.http.as_ref(),
-                    self.credentials.clone(),
-                )
+                Clients::load(&plan.settings.region, &self.http, self.credentials.clone())
             })
             .await
     }
 
     async fn failover(&self, region: &str) -> &Clients {
         self.failover
-            .get_or_init(|| Clients::load(region, self.http.as_ref(), self.credentials.clone()))
+            .get_or_init(|| Clients::load(region, &self.http, self.credentials.clone()))
             .await
     }
 }

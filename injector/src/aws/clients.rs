@@ -31,13 +31,13 @@ pub struct Clients {
 impl Clients {
     /// The region comes from the flags, never from the environment; endpoints
     /// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`) come from the environment as the SDK
-    /// reads them, and credentials only from [`credentials_chain`]. `http` replaces the SDK's
-    /// HTTPS client for every call, STS's included (see `trust`).
+    /// reads them, and credentials only from [`credentials_chain`]. `http` is the HTTPS client
+    /// of every call, STS's included (see `trust`).
     /// `chained` replaces the chain: the credentials of a role the pod chains to (see
     /// [`ChainedRole`]), for every region.
     pub async fn load(
         region: &str,
-        http: Option<&SharedHttpClient>,
+        http: &SharedHttpClient,
         chained: Option<SharedCredentialsProvider>,
     ) -> Clients {
         let config = sdk_config(region, http, chained).await;
@@ -60,7 +60,7 @@ impl Clients {
 /// The SDK configuration of one region: credentials from [`credentials_chain`], or `chained`.
 async fn sdk_config(
     region: &str,
-    http: Option<&SharedHttpClient>,
+    http: &SharedHttpClient,
     chained: Option<SharedCredentialsProvider>,
 ) -> SdkConfig {
     let region = aws_config::Region::new(region.to_owned());
@@ -68,16 +68,15 @@ async fn sdk_config(
         .connect_timeout(Duration::from_secs(5))
         .operation_attempt_timeout(Duration::from_secs(20))
         .build();
-    let mut provider_config = ProviderConfig::without_region()
+    // The same timeouts everywhere: the HTTPS client keeps one connector per timeout setting.
+    let provider_config = ProviderConfig::without_region()
         .with_region(Some(region.clone()))
-        .with_timeout_config(timeouts.clone());
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .with_timeout_config(timeouts.clone())
+        .with_http_client(http.clone());
+    let loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region.clone())
-        .timeout_config(timeouts);
-    if let Some(http) = http {
-        provider_config = provider_config.with_http_client(http.clone());
-        loader = loader.http_client(http.clone());
-    }
+        .timeout_config(timeouts)
+        .http_client(http.clone());
     match chained {
         Some(provider) => loader.credentials_provider(provider),
         None => loader.credentials_provider(credentials_chain(&provider_config)),
@@ -103,7 +102,7 @@ pub struct AssumeRole {
 pub struct ChainedRole {
     role: AssumeRole,
     region: String,
-    http: Option<SharedHttpClient>,
+    http: SharedHttpClient,
     current: Arc<tokio::sync::Mutex<Option<Credentials>>>,
 }
 
@@ -113,7 +112,7 @@ const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
 
 impl ChainedRole {
     /// STS is called in `region` (the primary one) through `http`.
-    pub fn new(role: AssumeRole, region: &str, http: Option<SharedHttpClient>) -> ChainedRole {
+    pub fn new(role: AssumeRole, region: &str, http: SharedHttpClient) -> ChainedRole {
         ChainedRole {
             role,
             region: region.to_owned(),
@@ -137,7 +136,7 @@ impl ChainedRole {
                 return Ok(credentials.clone());
             }
         }
-        let fresh = assume_role(&self.role, &self.region, self.http.as_ref()).await?;
+        let fresh = assume_role(&self.role, &self.region, &self.http).await?;
         *current = Some(fresh.clone());
         Ok(fresh)
     }
@@ -165,7 +164,7 @@ impl ProvideCredentials for ChainedRole {
 async fn assume_role(
     role: &AssumeRole,
     region: &str,
-    http: Option<&SharedHttpClient>,
+    http: &SharedHttpClient,
 ) -> Result<Credentials, String> {
     let config = sdk_config(region, http, None).await;
     let sts = aws_sdk_sts::Client::new(&config);

@@ -3,6 +3,7 @@
 
 mod classify;
 mod clients;
+mod https;
 pub mod secretsmanager;
 pub mod ssm;
 mod trust;

@@ -6,34 +6,30 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use super::https;
+
 /// The largest bundle read: Debian's whole bundle is about 220 KiB.
 const MAX_BUNDLE_BYTES: u64 = 4 << 20;
 
-/// The HTTPS client for every call (STS included) when `AWS_CA_BUNDLE` is set, trusting only
-/// the certificates of that file; `None` keeps the SDK's default client. A bundle that cannot
-/// be read, or holds no valid certificate, is an error that names the file: the SDK's client
-/// would otherwise stop the process on the first connection.
-pub fn https_client(ca_bundle: Option<&OsStr>) -> Result<Option<SharedHttpClient>, String> {
+/// The HTTPS client for every call (STS included): trusting only the certificates of the file
+/// `AWS_CA_BUNDLE` names when the pod sets it, else the image's CA bundle as the SDK finds it. A
+/// bundle that cannot be read, or holds no valid certificate, is an error that names the file:
+/// the SDK's client would otherwise stop the process on the first connection.
+pub fn https_client(ca_bundle: Option<&OsStr>) -> Result<SharedHttpClient, String> {
     let Some(path) = ca_bundle.filter(|path| !path.is_empty()).map(Path::new) else {
-        return Ok(None);
+        return Ok(https::client(TlsContext::default()));
     };
     let pem = read_bundle(path)?;
     let context = TlsContext::builder()
         .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
         .build()
         .map_err(|e| format!("AWS_CA_BUNDLE {}: {e}", path.display()))?;
-    Ok(Some(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(context)
-            .build_https(),
-    ))
+    Ok(https::client(context))
 }
 
 /// The bundle's text, once every certificate in it has been checked as the TLS client will
@@ -81,9 +77,9 @@ mod tests {
     }
 
     #[test]
-    fn no_variable_keeps_the_default_client() {
-        assert!(https_client(None).unwrap().is_none());
-        assert!(https_client(Some(OsStr::new(""))).unwrap().is_none());
+    fn no_variable_gives_a_client_of_the_image_bundle() {
+        assert!(https_client(None).is_ok());
+        assert!(https_client(Some(OsStr::new(""))).is_ok());
     }
 
     #[test]
@@ -111,7 +107,7 @@ mod tests {
     fn a_valid_bundle_gives_a_client() {
         let ca = system_bundle();
         let (_dir, path) = bundle(ca.as_bytes());
-        assert!(https_client(Some(path.as_os_str())).unwrap().is_some());
+        assert!(https_client(Some(path.as_os_str())).is_ok());
     }
 
     /// Debian's bundle, present wherever the tests run (the image carries the same file).

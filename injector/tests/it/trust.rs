@@ -90,3 +90,29 @@ fn a_ca_bundle_that_cannot_be_used_fails_at_once_naming_it() {
     }
     assert!(proxy.records().is_empty(), "{:?}", proxy.records());
 }
+
+#[test]
+fn the_pods_http_proxy_is_used_with_its_aws_ca_bundle_too() {
+    let moto = Moto::start();
+    Seeder::new(&moto.endpoint(), REGION).put(
+        "/trust/p0",
+        &format!("{MARK}-proxied"),
+        ParameterType::SecureString,
+    );
+    let proxy = Proxy::start(moto.addr());
+    // Nothing listens at the endpoint itself: only through the pod's proxy do calls arrive.
+    let mut pod = Pod::new("http://127.0.0.1:9");
+    pod.env.push(("HTTP_PROXY".to_owned(), proxy.endpoint()));
+    for bundle in [None, Some("/etc/ssl/certs/ca-certificates.crt")] {
+        pod.env.retain(|(name, _)| name != "AWS_CA_BUNDLE");
+        if let Some(bundle) = bundle {
+            pod.env
+                .push(("AWS_CA_BUNDLE".to_owned(), bundle.to_owned()));
+        }
+        let out = pod.run(OBJECTS, &[]);
+        out.assert_success();
+        assert_eq!(pod.read_string("_trust_p0"), format!("{MARK}-proxied"));
+    }
+    assert_eq!(proxy.count("AssumeRoleWithWebIdentity"), 2);
+    assert_eq!(proxy.count("GetParameters"), 2);
+}
