@@ -62,11 +62,21 @@ pub fn top_level(files: &[File]) -> Vec<&str> {
 }
 
 /// The first write of an emptied directory, all or nothing: on error the directory is emptied
-/// again.
+/// again. Nothing is there to keep or replace, so the links are made in place (a name something
+/// else created meanwhile is still replaced, as [`publish`] does).
 pub fn install(dir: &Path, files: &[File]) -> Result<(), Error> {
-    publish(dir, files).inspect_err(|_| {
-        let _ = empty_dir(dir);
-    })
+    let tops = reserved_checked(files)?;
+    let generation = new_generation(dir)?;
+    let staged = dir.join(&generation);
+    write_generation(&staged, files)
+        .and_then(|()| link(dir, Path::new(&generation), DATA))
+        .and_then(|()| {
+            tops.iter()
+                .try_for_each(|top| link(dir, &Path::new(DATA).join(top), top))
+        })
+        .inspect_err(|_| {
+            let _ = empty_dir(dir);
+        })
 }
 
 /// Writes `files` as a new generation and makes it the current one. The generation `..data`
@@ -74,17 +84,7 @@ pub fn install(dir: &Path, files: &[File]) -> Result<(), Error> {
 /// finish reading it); older ones, and any left by an interrupted call, are removed first. On
 /// error before the swap, the current generation and links are untouched.
 pub fn publish(dir: &Path, files: &[File]) -> Result<(), Error> {
-    let tops = top_level(files);
-    if let Some(reserved) = tops.iter().find(|name| name.starts_with("..")) {
-        return Err(Error::object(
-            "ReservedFileName",
-            format!(
-                "the file name {reserved:?} starts with \"..\", which the volume's layout \
-                 reserves; give the object another objectAlias"
-            ),
-            Kind::Final,
-        ));
-    }
+    let tops = reserved_checked(files)?;
     let current = fs::read_link(dir.join(DATA)).ok();
     remove_old_generations(dir, current.as_deref())?;
     let generation = new_generation(dir)?;
@@ -100,6 +100,41 @@ pub fn publish(dir: &Path, files: &[File]) -> Result<(), Error> {
         return Err(e);
     }
     link_top_level(dir, &tops)
+}
+
+/// The top-level names of `files`, none of which may start with "..".
+fn reserved_checked(files: &[File]) -> Result<Vec<&str>, Error> {
+    let tops = top_level(files);
+    if let Some(reserved) = tops.iter().find(|name| name.starts_with("..")) {
+        return Err(Error::object(
+            "ReservedFileName",
+            format!(
+                "the file name {reserved:?} starts with \"..\", which the volume's layout \
+                 reserves; give the object another objectAlias"
+            ),
+            Kind::Final,
+        ));
+    }
+    Ok(tops)
+}
+
+/// `dir/name -> target`: made in place, or aside and renamed over whatever holds the name.
+fn link(dir: &Path, target: &Path, name: &str) -> Result<(), Error> {
+    let path = dir.join(name);
+    match symlink(target, &path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => replace_link(dir, target, name),
+        Err(e) => Err(Error::io("create", &path, e)),
+    }
+}
+
+/// `dir/name -> target`, made aside and renamed into place, so the name is never missing when
+/// something else held it.
+fn replace_link(dir: &Path, target: &Path, name: &str) -> Result<(), Error> {
+    let tmp = dir.join(format!("..{name}_tmp"));
+    let _ = fs::remove_file(&tmp);
+    symlink(target, &tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    fs::rename(&tmp, dir.join(name)).map_err(|e| Error::io("move into place", &tmp, e))
 }
 
 /// Removes every generation but `keep` (the current one), and a `..data_tmp` left behind.
@@ -194,12 +229,7 @@ fn link_top_level(dir: &Path, tops: &[&str]) -> Result<(), Error> {
         if fs::read_link(&path).is_ok_and(|existing| existing == target) {
             continue;
         }
-        // A new name: the link is made aside and renamed into place, so the name is never
-        // missing when something else held it.
-        let tmp = dir.join(format!("..{top}_tmp"));
-        let _ = fs::remove_file(&tmp);
-        symlink(&target, &tmp).map_err(|e| Error::io("create", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| Error::io("move into place", &tmp, e))?;
+        replace_link(dir, &target, top)?;
     }
     for entry in fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
         let entry = entry.map_err(|e| Error::io("list", dir, e))?;
@@ -388,6 +418,25 @@ mod tests {
         let mut other_mode = files.clone();
         other_mode[0].mode = FileMode::from_bits(0o600).unwrap();
         assert!(!is_current(dir, &other_mode));
+    }
+
+    #[test]
+    fn an_install_replaces_a_name_something_else_made_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        fs::write(dir.join("a"), "stray").unwrap();
+        symlink("elsewhere", dir.join(DATA)).unwrap();
+        let files = vec![file("a", 0o644, b"A"), file("b", 0o600, b"B")];
+        install(dir, &files).unwrap();
+        let generation = data(dir);
+        assert!(is_generation_name(&generation), "{generation}");
+        assert_eq!(fs::read(dir.join("a")).unwrap(), b"A");
+        assert_eq!(
+            fs::read_link(dir.join("a")).unwrap(),
+            Path::new(DATA).join("a")
+        );
+        assert_eq!(listing(dir), vec![generation.as_str(), DATA, "a", "b"]);
+        assert!(is_current(dir, &files));
     }
 
     #[test]
