@@ -119,6 +119,7 @@ pub async fn fetch_some(
     wanted: &[usize],
 ) -> Vec<Option<Result<Fetched, Error>>> {
     let primary = regions.primary(plan).await;
+    crate::timing::mark("SDK clients");
     let targets: Vec<Target<'_>> = primary_targets(plan)
         .into_iter()
         .filter(|t| wanted.contains(&t.object))

@@ -12,7 +12,7 @@ use crate::call::{Call, Run};
 use crate::cli::Common;
 use crate::pipeline::{add_env_file, collect_files, fail, prepare};
 use crate::retry::Policy;
-use crate::{error, fetch, secrets_env, stage};
+use crate::{error, fetch, secrets_env, stage, timing};
 
 /// The whole run; its exit code is the pod's init container's.
 pub async fn run(cli: &Common, settings: Settings) -> ExitCode {
@@ -30,6 +30,7 @@ pub async fn run(cli: &Common, settings: Settings) -> ExitCode {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
+    timing::mark("mount emptied, objects parsed");
 
     let run = Run::new(Policy::DEFAULT, cli.deadline);
     // Every call already stops at the deadline; this only bounds what lies outside them
@@ -65,6 +66,7 @@ pub async fn run(cli: &Common, settings: Settings) -> ExitCode {
                 .map(|_| Err(error::Error::Deadline(cli.deadline)))
                 .collect(),
         };
+    timing::mark("fetched");
     let (mut files, failures, skipped) = collect_files(&plan, results);
 
     if !failures.is_empty() {
@@ -80,6 +82,7 @@ pub async fn run(cli: &Common, settings: Settings) -> ExitCode {
     }
 
     add_env_file(&plan, &mut files);
+    timing::mark("files built");
 
     if let Err(e) = stage::install(mount, &files) {
         let code = fail(
@@ -90,6 +93,7 @@ pub async fn run(cli: &Common, settings: Settings) -> ExitCode {
         summary(&plan, &run, 0, skipped, started, false);
         return code;
     }
+    timing::mark("files written");
     summary(&plan, &run, files.len(), skipped, started, true);
     ExitCode::SUCCESS
 }

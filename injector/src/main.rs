@@ -19,6 +19,7 @@ mod report;
 mod retry;
 mod secrets_env;
 mod stage;
+mod timing;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{Cli, Command, Common, LogFormat};
 
 fn main() -> anyhow::Result<ExitCode> {
+    timing::start();
     let cli = Cli::parse();
     // One thread: the work is a few concurrent HTTPS calls, and the refresh sidecar stays small.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -49,6 +51,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 .expect("clap requires the flags when there is no subcommand");
             let settings = settings(&common).unwrap_or_else(|e| e.exit());
             init_logging(common.log_format);
+            timing::mark("flags and logging");
             Ok(runtime.block_on(init::run(&common, settings)))
         }
     }

@@ -11,6 +11,7 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The SDK's default HTTPS client (rustls on aws-lc, proxies from the environment as the SDK
 /// reads them: `HTTPS_PROXY`, `NO_PROXY`, ...) trusting the certificates of `trust`.
@@ -25,7 +26,10 @@ pub fn client(trust: TlsContext) -> SharedHttpClient {
         builder.set_proxy_config(Some(ProxyConfig::from_env()));
         builder.tls_context(trust.clone()).build()
     });
-    SharedHttpClient::new(BuiltOnUse { inner })
+    SharedHttpClient::new(BuiltOnUse {
+        inner,
+        used: AtomicBool::new(false),
+    })
 }
 
 /// The SDK's client builds a connector, which parses every trusted certificate (about 150 in
@@ -36,6 +40,8 @@ pub fn client(trust: TlsContext) -> SharedHttpClient {
 #[derive(Debug)]
 struct BuiltOnUse {
     inner: SharedHttpClient,
+    /// Whether a call asked for a connector yet (for `timing`).
+    used: AtomicBool,
 }
 
 impl HttpClient for BuiltOnUse {
@@ -44,7 +50,13 @@ impl HttpClient for BuiltOnUse {
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        self.inner.http_connector(settings, components)
+        if self.used.swap(true, Ordering::Relaxed) {
+            return self.inner.http_connector(settings, components);
+        }
+        crate::timing::mark("first call: building the HTTPS connector");
+        let connector = self.inner.http_connector(settings, components);
+        crate::timing::mark("HTTPS connector built (trusted certificates parsed)");
+        connector
     }
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
