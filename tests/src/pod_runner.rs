@@ -61,7 +61,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -138,6 +138,18 @@ pub struct ContainerRun {
     pub termination_message: String,
     /// How many times its startup probe was tried (a native sidecar with one; else 0).
     pub startup_probes: u32,
+    /// When the runner ran it, for timing a pod's start (`None`: it was refused, never run).
+    pub times: Option<RunTimes>,
+}
+
+/// When the runner started a container's `podman run` and when that returned (wall clock), and
+/// the name podman knew the container by: podman's events of that name (`podman events
+/// --filter container=NAME`) say when its process started and ended.
+#[derive(Debug, Clone)]
+pub struct RunTimes {
+    pub run_name: String,
+    pub invoked: SystemTime,
+    pub returned: SystemTime,
 }
 
 /// What a run of the pod produced.
@@ -293,7 +305,7 @@ pub fn run_pod_on(pod: &Value, volumes: &Volumes, network: &Network) -> PodRun {
             }
             continue;
         }
-        let run = run_in(pod, spec, &node);
+        let run = run_kept(pod, spec, &node);
         failed = run.exit_code != 0;
         containers.push(run);
         if failed {
@@ -302,10 +314,17 @@ pub fn run_pod_on(pod: &Value, volumes: &Volumes, network: &Network) -> PodRun {
     }
     if !failed {
         for spec in pod["spec"]["containers"].as_array().into_iter().flatten() {
-            containers.push(run_in(pod, spec, &node));
+            containers.push(run_kept(pod, spec, &node));
         }
     }
+    let ran: Vec<String> = containers
+        .iter()
+        .filter_map(|c| c.times.as_ref().map(|t| t.run_name.clone()))
+        .collect();
     containers.extend(sidecars.into_iter().rev().map(Sidecar::stop));
+    for name in &ran {
+        podman::remove_container(name);
+    }
     drop(sandbox);
     let (files, entries) = match volumes.dirs.get(INJECTOR) {
         Some(dir) => read_volume(dir),
@@ -378,6 +397,8 @@ impl Drop for Sandbox {
 struct Sidecar {
     prepared: Prepared,
     child: std::process::Child,
+    /// When its `podman run` was started.
+    invoked: SystemTime,
     /// SIGTERM to SIGKILL, in seconds.
     grace: u64,
     /// Startup probes tried.
@@ -396,6 +417,7 @@ impl Sidecar {
             fs::File::create(prepared.work.path().join(name)).expect("sidecar output file")
         };
         let args: Vec<&str> = prepared.args.iter().map(String::as_str).collect();
+        let invoked = SystemTime::now();
         let child = podman::podman(RUN_TIMEOUT, &args)
             .stdout(output("stdout"))
             .stderr(output("stderr"))
@@ -408,6 +430,7 @@ impl Sidecar {
         let mut sidecar = Sidecar {
             prepared,
             child,
+            invoked,
             grace,
             probes: 0,
         };
@@ -477,9 +500,9 @@ impl Sidecar {
         podman::remove_container(&name);
         let read = |file: &str| fs::read(self.prepared.work.path().join(file)).unwrap_or_default();
         let (stdout, stderr) = (read("stdout"), read("stderr"));
-        let mut run = self
-            .prepared
-            .finish(&stdout, &stderr, status.code().unwrap_or(-1));
+        let mut run =
+            self.prepared
+                .finish(&stdout, &stderr, status.code().unwrap_or(-1), self.invoked);
         run.startup_probes = self.probes;
         run
     }
@@ -549,11 +572,23 @@ pub fn run_container(pod: &Value, spec: &Value, volumes: &Volumes) -> ContainerR
 
 /// Runs one container of `pod` to its end on `node`.
 fn run_in(pod: &Value, spec: &Value, node: &Node<'_>) -> ContainerRun {
+    let run = run_kept(pod, spec, node);
+    if let Some(times) = &run.times {
+        podman::remove_container(&times.run_name);
+    }
+    run
+}
+
+/// [`run_in`], leaving the container for the caller to remove: `podman run --rm` removes it when
+/// it ends, so a pod removes what is left only after its last container, and the next container
+/// starts right after this one ended, as on a node.
+fn run_kept(pod: &Value, spec: &Value, node: &Node<'_>) -> ContainerRun {
     let prepared = match prepare(pod, spec, node) {
         Ok(prepared) => prepared,
         Err(refused) => return *refused,
     };
     let args: Vec<&str> = prepared.args.iter().map(String::as_str).collect();
+    let invoked = SystemTime::now();
     let output = podman::output(
         &mut podman::podman(RUN_TIMEOUT, &args),
         &format!(
@@ -561,11 +596,11 @@ fn run_in(pod: &Value, spec: &Value, node: &Node<'_>) -> ContainerRun {
             prepared.container, prepared.image
         ),
     );
-    podman::remove_container(&prepared.run_name);
     prepared.finish(
         &output.stdout,
         &output.stderr,
         output.status.code().unwrap_or(-1),
+        invoked,
     )
 }
 
@@ -595,7 +630,18 @@ impl Prepared {
         self.work.path().join("termination-log")
     }
 
-    fn finish(self, stdout: &[u8], stderr: &[u8], exit_code: i32) -> ContainerRun {
+    fn finish(
+        self,
+        stdout: &[u8],
+        stderr: &[u8],
+        exit_code: i32,
+        invoked: SystemTime,
+    ) -> ContainerRun {
+        let times = Some(RunTimes {
+            run_name: self.run_name.clone(),
+            invoked,
+            returned: SystemTime::now(),
+        });
         let stdout = String::from_utf8_lossy(stdout).into_owned();
         let stderr = String::from_utf8_lossy(stderr).into_owned();
         let termination_log = fs::read_to_string(self.termination_log()).unwrap_or_default();
@@ -612,6 +658,7 @@ impl Prepared {
             termination_log,
             termination_message,
             startup_probes: 0,
+            times,
         }
     }
 }
@@ -676,6 +723,7 @@ fn prepare(pod: &Value, spec: &Value, node: &Node<'_>) -> Result<Prepared, Box<C
                 termination_log: String::new(),
                 termination_message: message,
                 startup_probes: 0,
+                times: None,
             }));
         }
         assert!(
