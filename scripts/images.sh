@@ -6,6 +6,7 @@
 #   scripts/images.sh                                       # release build, this machine's arch
 #   scripts/images.sh --profile dev --tag test              # what scripts/test.sh and the tests use
 #   scripts/images.sh --target aarch64-unknown-linux-gnu    # where that Rust target and cross gcc exist
+#   scripts/images.sh --only injector --tag bench           # one image (scripts/bench.sh podstart)
 #
 #   ghcr.io/secrets-injector/injector:TAG  /usr/local/bin/injector, /usr/local/bin/secrets-env
 #   ghcr.io/secrets-injector/webhook:TAG   /usr/local/bin/webhook
@@ -24,11 +25,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-usage="usage: $0 [--target TRIPLE] [--profile PROFILE] [--tag TAG]"
+usage="usage: $0 [--target TRIPLE] [--profile PROFILE] [--tag TAG] [--only injector|webhook]"
 host=$(rustc -vV | sed -n 's/^host: //p')
 target=$host
 profile=release
 tag=
+images=(injector webhook)
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) target=${2:?--target needs a target triple}; shift 2 ;;
@@ -37,6 +39,8 @@ while [ $# -gt 0 ]; do
     --profile=*) profile=${1#--profile=}; shift ;;
     --tag) tag=${2:?--tag needs a tag}; shift 2 ;;
     --tag=*) tag=${1#--tag=}; shift ;;
+    --only) images=("${2:?--only needs injector or webhook}"); shift 2 ;;
+    --only=*) images=("${1#--only=}"); shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -90,18 +94,9 @@ echo "== static binaries ($target, profile $profile; secrets-env with profile st
 # webhook keeps the release profile.
 injector_profile=$profile
 [ "$profile" = release ] && injector_profile=injector
-injector=$(./scripts/build-static.sh --target "$target" --profile "$injector_profile" injector)
-webhook=$(./scripts/build-static.sh --target "$target" --profile "$profile" webhook)
-secrets_env=$(./scripts/build-static.sh --target "$target" --profile static secrets-env)
-
-# One build context per image, holding exactly what its Containerfile copies.
-context="$root/target/images/$target/$profile"
-rm -rf "$context"
-mkdir -p "$context/injector" "$context/webhook"
-cp "$injector" "$secrets_env" "$context/injector/"
-cp "$webhook" "$context/webhook/"
 # The release profile keeps symbols (strip = "debuginfo"), for profiling on the host; the images
 # do without (a quarter of the injector). Dev images keep them, for backtraces.
+strip_tool=
 if [ "$profile" != dev ] && [ "$profile" != test ]; then
   strip_tool=strip
   [ "$target" = "$host" ] || strip_tool="${target/-unknown-/-}-strip"
@@ -109,12 +104,28 @@ if [ "$profile" != dev ] && [ "$profile" != test ]; then
     echo "no $strip_tool to strip the binaries: install binutils (binutils-${target%%-*}-linux-gnu for a cross target)" >&2
     exit 1
   fi
-  "$strip_tool" --strip-all "$context/injector/injector" "$context/injector/secrets-env" "$context/webhook/webhook"
 fi
-cp "$ca_bundle" "$context/injector/ca-certificates.crt"
-cp "$ca_bundle" "$context/webhook/ca-certificates.crt"
 
-for image in injector webhook; do
+# One build context per image, holding exactly what its Containerfile copies.
+context="$root/target/images/$target/$profile"
+for image in "${images[@]}"; do
+  rm -rf "${context:?}/$image"
+  mkdir -p "$context/$image"
+  case "$image" in
+    injector)
+      injector=$(./scripts/build-static.sh --target "$target" --profile "$injector_profile" injector)
+      secrets_env=$(./scripts/build-static.sh --target "$target" --profile static secrets-env)
+      cp "$injector" "$secrets_env" "$context/injector/" ;;
+    webhook)
+      webhook=$(./scripts/build-static.sh --target "$target" --profile "$profile" webhook)
+      cp "$webhook" "$context/webhook/" ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+  [ -z "$strip_tool" ] || "$strip_tool" --strip-all "$context/$image"/*
+  cp "$ca_bundle" "$context/$image/ca-certificates.crt"
+done
+
+for image in "${images[@]}"; do
   name="ghcr.io/secrets-injector/$image:$tag"
   echo "== $engine build $name" >&2
   previous=$($engine image inspect --format '{{.Id}}' "$name" 2>/dev/null || true)
@@ -124,7 +135,7 @@ for image in injector webhook; do
     $engine rmi "$previous" >/dev/null 2>&1 || true
   fi
 done
-for image in injector webhook; do
+for image in "${images[@]}"; do
   name="ghcr.io/secrets-injector/$image:$tag"
   size=$($engine image inspect --format '{{.Size}}' "$name")
   printf '%s\t%s bytes (%s MB)\n' "$name" "$size" "$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }')"
