@@ -182,6 +182,10 @@ def aws_env(workdir: Path, proxy_port: int) -> dict:
         "AWS_CONFIG_FILE": str(home / "no-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
         "AWS_EC2_METADATA_DISABLED": "true",
+        # The trusted CAs as the injector's image holds them: one bundle. Without this, on a host
+        # whose /etc/ssl/certs also holds every certificate as a file of its own, the SDK reads
+        # and parses each of them a second time.
+        "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
     }
 
 
@@ -206,11 +210,13 @@ def read_files(d: Path) -> dict:
 
 
 class Run:
-    """One finished child: wall seconds, peak RSS in KiB (the largest of the process and its
-    descendants, as wait4 reports it), exit status, and its start/end on time.monotonic()."""
+    """One finished child: wall seconds, CPU seconds (user + system, from wait4's rusage), peak
+    RSS in KiB (the largest of the process and its descendants, as wait4 reports it), exit
+    status, and its start/end on time.monotonic()."""
 
-    def __init__(self, wall, maxrss_kib, status, started, ended, stderr_path):
+    def __init__(self, wall, cpu, maxrss_kib, status, started, ended, stderr_path):
         self.wall = wall
+        self.cpu = cpu
         self.maxrss_kib = maxrss_kib
         self.status = status
         self.started = started
@@ -237,7 +243,8 @@ def spawn(argv, env, stdout_path=os.devnull, stderr_path=os.devnull) -> tuple:
 def wait(pid: int, start: float, stderr_path=None) -> Run:
     _, status, usage = os.wait4(pid, 0)
     end = time.monotonic()
-    return Run(end - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status), start, end, stderr_path)
+    return Run(end - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status),
+               start, end, stderr_path)
 
 
 def run_once(argv, env, stderr_path) -> Run:

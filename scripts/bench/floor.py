@@ -39,8 +39,9 @@ def _post(port: int, headers: dict, body: bytes):
     return data, t1 - t0, t2 - t1
 
 
-def one_pass(port: int, params: int, secrets: int):
-    """(total seconds, connect seconds, per-call seconds) for the whole job, one call at a time."""
+def one_pass(port: int, params, secrets):
+    """(total seconds, connect seconds, per-call seconds) for the whole job, one call at a time.
+    `params` and `secrets` are lists of (name, value); every answer is checked against them."""
     calls = []
     sts_body = ("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + benchlib.ROLE_ARN
                 + "&RoleSessionName=floor&WebIdentityToken=bench-web-identity-token").encode()
@@ -48,34 +49,40 @@ def one_pass(port: int, params: int, secrets: int):
     calls.append((conn, serve))
     ns = {"s": "https://sts.amazonaws.com/doc/2011-06-15/"}
     access_key = ET.fromstring(data).find(".//s:AccessKeyId", ns).text
-    for start in range(1, params + 1, 10):
-        names = [benchlib.param_name(i) for i in range(start, min(start + 10, params + 1))]
+    for start in range(0, len(params), 10):
+        batch = dict(params[start:start + 10])
         data, conn, serve = _post(port, {
             "Content-Type": "application/x-amz-json-1.1",
             "X-Amz-Target": "AmazonSSM.GetParameters",
             "Authorization": _auth(access_key, "ssm"),
-        }, json.dumps({"Names": names, "WithDecryption": True}).encode())
-        got = json.loads(data)
-        if len(got["Parameters"]) != len(names):
-            raise RuntimeError(f"floor: GetParameters returned {len(got['Parameters'])} of {len(names)}")
+        }, json.dumps({"Names": list(batch), "WithDecryption": True}).encode())
+        got = {p["Name"]: p["Value"] for p in json.loads(data)["Parameters"]}
+        if got != batch:
+            raise RuntimeError(f"floor: GetParameters returned {len(got)} of {len(batch)} parameters, or other values")
         calls.append((conn, serve))
-    for i in range(1, secrets + 1):
+    for name, value in secrets:
         data, conn, serve = _post(port, {
             "Content-Type": "application/x-amz-json-1.1",
             "X-Amz-Target": "secretsmanager.GetSecretValue",
             "Authorization": _auth(access_key, "secretsmanager"),
-        }, json.dumps({"SecretId": benchlib.secret_name(i)}).encode())
-        if json.loads(data).get("SecretString") != benchlib.secret_value(i):
+        }, json.dumps({"SecretId": name}).encode())
+        if json.loads(data).get("SecretString") != value:
             raise RuntimeError("floor: wrong secret value")
         calls.append((conn, serve))
     total = sum(c + s for c, s in calls)
     return total, sum(c for c, _ in calls), calls
 
 
+def bench_objects(params: int, secrets: int):
+    """The seed data's first `params` parameters and `secrets` secrets, as (name, value) lists."""
+    return ([(benchlib.param_name(i), benchlib.param_value(i)) for i in range(1, params + 1)],
+            [(benchlib.secret_name(i), benchlib.secret_value(i)) for i in range(1, secrets + 1)])
+
+
 class Passes:
     """Floor passes taken one at a time, between the runs of the client they are the floor of."""
 
-    def __init__(self, moto_port: int, params: int, secrets: int):
+    def __init__(self, moto_port: int, params, secrets):
         self.args = (moto_port, params, secrets)
         one_pass(*self.args)  # warm moto's code paths
         self.totals, self.connects = [], []
@@ -89,7 +96,7 @@ class Passes:
         service = benchlib.median(self.totals)
         params, secrets = self.args[1], self.args[2]
         return {
-            "calls": 1 + -(-params // 10) + secrets,
+            "calls": 1 + -(-len(params) // 10) + len(secrets),
             "passes": len(self.totals),
             "service_ms": service * 1000,
             "service_min_ms": min(self.totals) * 1000,

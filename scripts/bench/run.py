@@ -1,20 +1,24 @@
 """The benchmark suite of secrets-injector (see BENCHMARKS.md). Started by scripts/bench.sh, which
-installs the tools and builds the release binaries first.
+installs the tools and builds the release binaries and the injector as its image ships it first.
 
 Parts (all by default):
   injector  one init container: 40 parameters + 10 secrets over a 20 ms round trip, against
-            the floor, a boto3 script and an AWS CLI shell script
+            the floor, a boto3 script and an AWS CLI shell script; the injector builds (the
+            image's, the release build, --ab's) run in turn, wall and CPU time of each
   webhook   HTTPS POST /mutate under load, against GET /healthz on the same listener
   storm     60 and 300 pods starting at once under Parameter Store's 40 calls/s quota
   growth    injector and webhook cost for growing object and container counts
   refresh   one refresh sidecar (idle memory and CPU, fetch-to-swap time), then 300 sidecars
             under Parameter Store's quota
+  podstart  the example pod mutated by the webhook and run with podman (the injector image,
+            then the app), against the same pod without injection
 
 Writes target/bench/results.json and target/bench/report.md; --update-doc also puts the report
 into BENCHMARKS.md between its result markers.
 """
 
 import argparse
+import datetime
 import json
 import os
 import resource
@@ -30,10 +34,18 @@ from pathlib import Path
 import benchlib as bl
 import floor
 import pods
+import podstart
 import refresh
 import report
 
 RTT_MS = 20.0
+
+
+class Build:
+    """One injector binary the injector part times: a key for the results, a label, its path."""
+
+    def __init__(self, key: str, label: str, path: Path):
+        self.key, self.label, self.path = key, label, path
 
 
 class Bench:
@@ -41,11 +53,20 @@ class Bench:
         self.args = args
         self.work = workdir
         self.bin = Path(args.bin_dir)
-        self.injector = self.bin / "injector"
         self.webhook = self.bin / "webhook"
+        # The injector builds the injector part pairs run by run; the first is the one every
+        # other part times: the image's when it was built, else the release build.
+        self.builds = []
+        if args.shipped:
+            self.builds.append(Build("shipped", "shipped: static, profile `injector`", Path(args.shipped)))
+        self.builds.append(Build("release", "release profile", self.bin / "injector"))
+        if args.ab:
+            self.builds.append(Build("ab", args.ab_label or args.ab, Path(args.ab)))
+        self.injector = self.builds[0].path
         self.procs = bl.Processes(workdir)
         self.results = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": args.quick,
                         "machine": machine_facts(), "parts": {}}
+        self.rtt_ms = RTT_MS
         self.moto = None
         self.moto_proc = None
         self.proxy = None
@@ -73,50 +94,88 @@ class Bench:
         env = bl.aws_env(d, self.proxy.port)
         return env
 
-    def injector_argv(self, mount: Path, objects: str, tlog: Path):
+    def injector_argv(self, mount: Path, objects: str, tlog: Path, injector=None):
         # One --flag=value word each, as the webhook writes them.
-        return [self.injector, f"--mount-path={mount}", f"--region={bl.REGION}", f"--objects={objects}",
+        return [injector or self.injector, f"--mount-path={mount}", f"--region={bl.REGION}", f"--objects={objects}",
                 f"--termination-log={tlog}"]
 
     # ---- one client, timed -------------------------------------------------------------
+    def one_run(self, label: str, run_id: str, argv_for, expected: dict, extra_env=None, memory=False):
+        """One run of a client with a fresh HOME and mount; checks it wrote exactly the expected
+        files. Returns its figures, or with `memory` its peak RSS under GNU time (KiB)."""
+        rundir = self.work / "runs" / run_id
+        env = {**self.env(run_id), **(extra_env or {})}
+        mount = rundir / "mount"
+        mount.mkdir()
+        argv = argv_for(mount, rundir)
+        if memory:
+            argv = bl.under_gnu_time(argv, rundir / "rss")
+        self.proxy.reset()
+        pid, start = bl.spawn(argv, env, stdout_path=rundir / "stdout", stderr_path=rundir / "stderr")
+        r = bl.wait(pid, start, rundir / "stderr")
+        # The wall clock of time.monotonic()'s zero, to place the injector's log timestamps.
+        r.wall_offset = time.time() - time.monotonic()
+        stats = self.proxy.stats()
+        if r.status != 0:
+            gone = "" if self.moto_proc.poll() is None else \
+                f"\nmoto is no longer running (exit {self.moto_proc.returncode}): something outside the suite stopped it"
+            raise RuntimeError(f"{label} exited {r.status}: {r.stderr()[-2000:]}\n"
+                               f"calls {stats['calls']}, errors {stats['errors']}{gone}")
+        got = bl.read_files(mount)
+        if got != expected:
+            missing = sorted(set(expected) - set(got))[:5]
+            wrong = sorted(k for k in expected if k in got and got[k] != expected[k])[:5]
+            raise RuntimeError(f"{label}: files differ (missing {missing}, wrong {wrong}, {len(got)} files)")
+        out = bl.read_rss(rundir / "rss") if memory else \
+            {"wall_ms": r.wall * 1000, "cpu_ms": r.cpu * 1000, "calls": stats["calls"], "errors": stats["errors"],
+             "phases": phases(r, stats["timeline"]), "spans": spans(rundir / "stdout", r)}
+        shutil.rmtree(rundir)
+        return out
+
+    def paired(self, tag: str, builds, argv_for, expected: dict, reps: int, warmup: int, delay_ms: float,
+               before_each=None, memory_runs: int = 3) -> dict:
+        """Every build once per repetition, one after another, the order turned by one each time
+        (A B C, B C A, ...), so that a load that comes and goes falls on all of them alike.
+        `argv_for(path, mount, rundir)`; `before_each` runs once before each timed repetition."""
+        self.proxy.config(delay_ms)
+        runs = {b.key: [] for b in builds}
+        for n in range(warmup + reps):
+            if before_each and n >= warmup:
+                before_each()
+            k = n % len(builds)
+            for b in builds[k:] + builds[:k]:
+                r = self.one_run(b.label, f"{tag}-{b.key}-{n}", lambda m, d, p=b.path: argv_for(p, m, d), expected)
+                if n >= warmup:
+                    runs[b.key].append(r)
+        rss = {b.key: [self.one_run(b.label, f"{tag}-{b.key}-rss{n}", lambda m, d, p=b.path: argv_for(p, m, d),
+                                    expected, memory=True) for n in range(memory_runs)] for b in builds}
+        out = {"builds": {b.key: summarize(runs[b.key], rss[b.key]) for b in builds}, "pairs": {}}
+        first = builds[0].key
+        for b in builds[1:]:
+            a, o = runs[first], runs[b.key]
+            out["pairs"][b.key] = {
+                "reps": len(a),
+                "first_faster": sum(1 for x, y in zip(a, o) if x["wall_ms"] < y["wall_ms"]),
+                "wall_ratio_median": bl.median([x["wall_ms"] / y["wall_ms"] for x, y in zip(a, o)]),
+                "cpu_ratio_median": bl.median([x["cpu_ms"] / y["cpu_ms"] for x, y in zip(a, o)]),
+            }
+        return out
+
     def timed(self, label: str, argv_for, expected: dict, runs: int, warmup: int, delay_ms: float, extra_env=None,
               memory_runs: int = 3, before_each=None):
         """Runs a client `runs` times (after `warmup` untimed runs) with the proxy's round trip
         set to `delay_ms`, then `memory_runs` more under GNU time for the peak RSS; checks every
         run wrote exactly the expected files."""
         self.proxy.config(delay_ms)
-        out, rss = [], []
-        for n in range(warmup + runs + memory_runs):
-            run_id = f"{label}-{n}"
-            rundir = self.work / "runs" / run_id
-            env = {**self.env(run_id), **(extra_env or {})}
-            mount = rundir / "mount"
-            mount.mkdir()
-            argv = argv_for(mount, rundir)
-            memory = n >= warmup + runs
-            if before_each and warmup <= n < warmup + runs:
+        out = []
+        for n in range(warmup + runs):
+            if before_each and n >= warmup:
                 before_each()
-            if memory:
-                argv = bl.under_gnu_time(argv, rundir / "rss")
-            self.proxy.reset()
-            r = bl.run_once(argv, env, rundir / "stderr")
-            stats = self.proxy.stats()
-            if r.status != 0:
-                gone = "" if self.moto_proc.poll() is None else \
-                    f"\nmoto is no longer running (exit {self.moto_proc.returncode}): something outside the suite stopped it"
-                raise RuntimeError(f"{label} exited {r.status}: {r.stderr()[-2000:]}\n"
-                                   f"calls {stats['calls']}, errors {stats['errors']}{gone}")
-            got = bl.read_files(mount)
-            if got != expected:
-                missing = sorted(set(expected) - set(got))[:5]
-                wrong = sorted(k for k in expected if k in got and got[k] != expected[k])[:5]
-                raise RuntimeError(f"{label}: files differ (missing {missing}, wrong {wrong}, {len(got)} files)")
-            if memory:
-                rss.append(bl.read_rss(rundir / "rss"))
-            elif n >= warmup:
-                out.append({"wall_ms": r.wall * 1000, "calls": stats["calls"],
-                            "errors": stats["errors"], "phases": phases(r, stats["timeline"])})
-            shutil.rmtree(rundir)
+            r = self.one_run(label, f"{label}-{n}", argv_for, expected, extra_env)
+            if n >= warmup:
+                out.append(r)
+        rss = [self.one_run(label, f"{label}-rss{n}", argv_for, expected, extra_env, memory=True)
+               for n in range(memory_runs)]
         return summarize(out, rss)
 
     # ---- part 1 --------------------------------------------------------------------------
@@ -127,16 +186,25 @@ class Bench:
         secrets = [bl.secret_name(i) for i in range(1, S + 1)]
         expected = bl.expected_files(P, S)
         objects = bl.objects_yaml(P, S)
-        res = {"params": P, "secrets": S, "rtt_ms": RTT_MS, "machine_before": machine_load()}
-        bl.log("injector: injector and floor, 20 ms round trip")
-        inj = lambda m, d: self.injector_argv(m, objects, d / "termination-log")  # noqa: E731
-        # One floor pass before each injector run, so both see the same machine: a background
-        # load that comes and goes moves them together instead of skewing their ratio.
-        passes = floor.Passes(moto, P, S)
-        res["injector"] = self.timed("injector", inj, expected, self.runs(30, 5), 3, RTT_MS, before_each=passes.one)
+        res = {"params": P, "secrets": S, "rtt_ms": RTT_MS, "machine_before": machine_load(),
+               "builds": [{"key": b.key, "label": b.label, "path": str(b.path), "bytes": b.path.stat().st_size}
+                          for b in self.builds]}
+        inj = lambda p, m, d: self.injector_argv(m, objects, d / "termination-log", p)  # noqa: E731
+        bl.log(f"injector: {', '.join(b.label for b in self.builds)} in turn, and the floor; 20 ms round trip")
+        # One floor pass before each repetition, so both see the same machine: a background load
+        # that comes and goes moves them together instead of skewing their ratio.
+        passes = floor.Passes(moto, *floor.bench_objects(P, S))
+        res["paired"] = self.paired("inj", self.builds, inj, expected, self.runs(15, 3), 2, RTT_MS,
+                                    before_each=passes.one)
         res["floor"] = passes.summary(RTT_MS)
-        bl.log("injector: injector, no added round trip")
-        res["injector_no_rtt"] = self.timed("injector0", inj, expected, self.runs(30, 5), 2, 0.0)
+        bl.log("injector: the same, no added round trip")
+        res["paired_no_rtt"] = self.paired("inj0", self.builds, inj, expected, self.runs(15, 3), 2, 0.0)
+        first = self.builds[0].key
+        bl.log(f"injector: {self.builds[0].label}, its own marks of each step (RUST_LOG=injector::timing=debug)")
+        res["timing"] = self.timed("injt", lambda m, d: inj(self.builds[0].path, m, d), expected, self.runs(15, 3), 1,
+                                   RTT_MS, extra_env=TIMING_ENV, memory_runs=0)
+        res["injector"] = res["paired"]["builds"][first]
+        res["injector_no_rtt"] = res["paired_no_rtt"]["builds"][first]
         bl.log("injector: boto3 script")
         boto = lambda m, d: [bl.PY, bl.BENCH / "boto3_fetch.py", m, *names, "--", *secrets]  # noqa: E731
         res["boto3"] = self.timed("boto3", boto, expected, self.runs(10, 3), 1, RTT_MS)
@@ -231,6 +299,10 @@ class Bench:
     # ---- part 5 --------------------------------------------------------------------------
     def part_refresh(self):
         self.results["parts"]["refresh"] = refresh.run(self)
+
+    # ---- part 6 --------------------------------------------------------------------------
+    def part_podstart(self):
+        self.results["parts"]["podstart"] = podstart.run(self)
 
     # ---- part 4: injector ----------------------------------------------------------------
     def part_growth(self):
@@ -414,19 +486,48 @@ def phases(run: bl.Run, timeline) -> dict:
     return out
 
 
+TIMING_ENV = {"RUST_LOG": "info,injector::timing=debug"}
+
+
+def spans(stdout: Path, run: bl.Run) -> dict:
+    """The injector's own marks of a run (`RUST_LOG=injector::timing=debug`: each step with the
+    microseconds since its `main` began), in ms since the process was spawned; `main` is when
+    its `main` began (the wall clock of a mark less its microseconds)."""
+    out = {}
+    try:
+        lines = stdout.read_text().splitlines()
+    except FileNotFoundError:
+        return out
+    for line in lines:
+        if '"injector::timing"' not in line:
+            continue
+        e = json.loads(line)
+        at = e["at_us"] / 1000
+        if "main" not in out:
+            wall = datetime.datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp()
+            out["main"] = (wall - e["at_us"] / 1e6 - (run.started + run.wall_offset)) * 1000
+        out[e["step"]] = out["main"] + at
+    return out
+
+
 def summarize(runs, rss) -> dict:
     walls = [r["wall_ms"] for r in runs]
+    cpus = [r["cpu_ms"] for r in runs]
     keys = sorted({k for r in runs for k in r["phases"]})
     calls = runs[0]["calls"] if runs else {}
     return {
         "runs": len(runs),
         "wall_ms": {"median": bl.median(walls), "min": min(walls), "p90": bl.pct(walls, 90), "max": max(walls)},
-        "maxrss_kib": max(rss),
+        "cpu_ms": {"median": bl.median(cpus), "min": min(cpus), "max": max(cpus)},
+        "walls_ms": walls, "cpus_ms": cpus,
+        "maxrss_kib": max(rss) if rss else None,
         "memory_runs": len(rss),
         "calls": calls,
         "calls_same_every_run": all(r["calls"] == calls for r in runs),
         "errors": [r["errors"] for r in runs if r["errors"]],
         "phases_median_ms": {k: bl.median([r["phases"][k] for r in runs if k in r["phases"]]) for k in keys},
+        "spans_median_ms": {k: bl.median([r["spans"][k] for r in runs if k in r["spans"]])
+                            for k in sorted({k for r in runs for k in r["spans"]})},
     }
 
 
@@ -472,13 +573,18 @@ def machine_load() -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("parts", nargs="*", metavar="PART", help="injector, webhook, storm, growth, refresh (default: all)")
+    p.add_argument("parts", nargs="*", metavar="PART",
+                   help="injector, webhook, storm, growth, refresh, podstart (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer runs, shorter loads, no 300-pod storm (a smoke test)")
     p.add_argument("--bin-dir", default=str(bl.ROOT / "target" / "release"))
+    p.add_argument("--shipped", help="the injector as its image ships it (static, profile injector), timed first")
+    p.add_argument("--ab", help="one more injector binary to pair with the others, run by run")
+    p.add_argument("--ab-label", help="its name in the report (default: its path)")
+    p.add_argument("--injector-image", help="the injector image part podstart runs (scripts/images.sh builds it)")
     p.add_argument("--out", default=str(bl.ROOT / "target" / "bench"))
     p.add_argument("--update-doc", action="store_true", help="write the report into BENCHMARKS.md")
     args = p.parse_args()
-    every = ["injector", "webhook", "storm", "growth", "refresh"]
+    every = ["injector", "webhook", "storm", "growth", "refresh", "podstart"]
     unknown = [x for x in args.parts if x not in every]
     if unknown:
         p.error(f"unknown part {', '.join(unknown)}; choose from {', '.join(every)}")
@@ -489,10 +595,10 @@ def main() -> int:
     shm = Path("/dev/shm")
     workdir = Path(tempfile.mkdtemp(prefix="secrets-injector-bench-", dir=shm if shm.is_dir() else None))
     bench = Bench(args, workdir)
-    needs = ["injector"] + (["webhook"] if set(args.parts) & {"injector", "webhook", "growth"} else [])
-    for name in needs:
-        if not (bench.bin / name).is_file():
-            sys.exit(f"{bench.bin / name} is missing: build it with cargo build --release --workspace --bins")
+    needs = [bench.bin / "injector"] + ([bench.webhook] if set(args.parts) & {"injector", "webhook", "growth"} else [])
+    for path in needs + [b.path for b in bench.builds]:
+        if not path.is_file():
+            sys.exit(f"{path} is missing: build it with cargo build --release --workspace --bins")
     try:
         for part in args.parts:
             getattr(bench, f"part_{part}")()
