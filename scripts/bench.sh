@@ -10,9 +10,10 @@
 #   ./scripts/bench.sh --quick              fewer runs, shorter loads, no static build: a smoke test
 #   ./scripts/bench.sh --update-doc         also write the figures into BENCHMARKS.md
 #   ./scripts/bench.sh --no-build ...       use the binaries as they are
+#   ./scripts/bench.sh injector --reps 40   more repetitions of the pairs (15 by default)
 #   ./scripts/bench.sh injector --ab REF    also pair the injector of REF with this tree's, run by run:
 #                                           REF is a commit (built in a temporary git worktree) or
-#                                           the path of an injector binary
+#                                           the path of an injector binary; --ab may be repeated
 #
 # The injector part times the injector the image ships (static, profile `injector`: Cargo.toml,
 # scripts/images.sh) and the release build in turn, one run of each after the other (and of REF's
@@ -28,13 +29,13 @@ cd "$root"
 
 build=1
 quick=0
-ab=
+abs=()
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) build=0; shift ;;
-    --ab) ab=${2:?--ab needs a commit or the path of an injector binary}; shift 2 ;;
-    --ab=*) ab=${1#--ab=}; shift ;;
+    --ab) abs+=("${2:?--ab needs a commit or the path of an injector binary}"); shift 2 ;;
+    --ab=*) abs+=("${1#--ab=}"); shift ;;
     --quick) quick=1; args+=("$1"); shift ;;
     *) args+=("$1"); shift ;;
   esac
@@ -88,7 +89,7 @@ fi
 
 # --ab: REF's injector, built once per commit and kept under $target_dir/bench-ab.
 ab_args=()
-if [ -n "$ab" ]; then
+for ab in ${abs[@]+"${abs[@]}"}; do
   if [ -f "$ab" ]; then
     ab_bin=$(cd "$(dirname "$ab")" && pwd)/$(basename "$ab")
     ab_label=$ab
@@ -120,8 +121,8 @@ if [ -n "$ab" ]; then
       git worktree remove --force "$tree" || rm -rf "$tree"
     fi
   fi
-  ab_args=(--ab "$ab_bin" --ab-label "$ab_label")
-fi
+  ab_args+=(--ab "$ab_bin" --ab-label "$ab_label")
+done
 
 shipped_args=()
 if [ -n "$shipped" ] && [ -x "$shipped" ]; then shipped_args=(--shipped "$shipped"); fi
@@ -131,7 +132,7 @@ parts=()
 skip=0
 for arg in ${args[@]+"${args[@]}"}; do
   if [ "$skip" = 1 ]; then skip=0; continue; fi
-  case "$arg" in --out|--bin-dir) skip=1 ;; -*) ;; *) parts+=("$arg") ;; esac
+  case "$arg" in --out|--bin-dir|--reps) skip=1 ;; -*) ;; *) parts+=("$arg") ;; esac
 done
 if [ ${#parts[@]} -eq 0 ] || printf '%s\n' "${parts[@]}" | grep -qx podstart; then
   if [ "$quick" = 1 ]; then image_args=(--profile dev --tag bench-dev); else image_args=(--tag bench); fi

@@ -49,22 +49,26 @@ def paired_table(r: dict, f: dict) -> list:
         f"The injector builds, run in turn ({r['paired']['builds'][first['key']]['runs']} repetitions, the order turned "
         "by one each time; wall time from `wait4`, CPU time its user + system; a floor pass before each repetition):",
         "",
-        "| build | bytes | wall, 20 ms round trip | ÷ floor | CPU | wall, no added round trip | CPU | peak RSS |"
-        f" {first['key']} faster (20 ms / none) | {first['key']} ÷ this, median of pairs: wall / CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| build | bytes | wall, 20 ms round trip | ÷ floor | CPU | wall less moto's busy time | wall, no added round trip "
+        f"| CPU | peak RSS | {first['key']} faster (20 ms / none) | {first['key']} ÷ this, median of pairs: wall / CPU "
+        f"| {first['key']} − this, wall less moto's busy time, median of pairs (20 ms / none) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for b in builds:
         a = r["paired"]["builds"][b["key"]]
         z = r["paired_no_rtt"]["builds"][b["key"]]
         wall = a["wall_ms"]["median"]
         if b["key"] == first["key"]:
-            vs = "| |"
+            vs = "| | |"
         else:
             p, q = r["paired"]["pairs"][b["key"]], r["paired_no_rtt"]["pairs"][b["key"]]
+            diff = lambda x: f"{x['beside_moto_diff_ms_median']:+.2f} ms" if "beside_moto_diff_ms_median" in x else "—"  # noqa: E731
             vs = (f"| {p['first_faster']} of {p['reps']} / {q['first_faster']} of {q['reps']} | "
-                  f"{p['wall_ratio_median']:.3f}× / {p['cpu_ratio_median']:.3f}× |")
+                  f"{p['wall_ratio_median']:.3f}× / {p['cpu_ratio_median']:.3f}× | {diff(p)} / {diff(q)} |")
+        beside = a.get("beside_moto_ms", {}).get("median")
         out.append(f"| {b['label']} | {b['bytes']:,} | {ms(wall)} (min {ms(a['wall_ms']['min'])}) | "
-                   f"{wall / f['floor_ms']:.2f}× | {ms(a['cpu_ms']['median'])} | {ms(z['wall_ms']['median'])} | "
+                   f"{wall / f['floor_ms']:.2f}× | {ms(a['cpu_ms']['median'])} | "
+                   f"{ms(beside) if beside is not None else '—'} | {ms(z['wall_ms']['median'])} | "
                    f"{ms(z['cpu_ms']['median'])} | {mib(a['maxrss_kib'])} {vs}")
     return out + [""]
 

@@ -60,8 +60,10 @@ class Bench:
         if args.shipped:
             self.builds.append(Build("shipped", "shipped: static, profile `injector`", Path(args.shipped)))
         self.builds.append(Build("release", "release profile", self.bin / "injector"))
-        if args.ab:
-            self.builds.append(Build("ab", args.ab_label or args.ab, Path(args.ab)))
+        labels = args.ab_label or []
+        for i, path in enumerate(args.ab or []):
+            label = labels[i] if i < len(labels) else path
+            self.builds.append(Build(f"ab{i + 1}", label, Path(path)))
         self.injector = self.builds[0].path
         self.procs = bl.Processes(workdir)
         self.results = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": args.quick,
@@ -158,6 +160,9 @@ class Bench:
                 "first_faster": sum(1 for x, y in zip(a, o) if x["wall_ms"] < y["wall_ms"]),
                 "wall_ratio_median": bl.median([x["wall_ms"] / y["wall_ms"] for x, y in zip(a, o)]),
                 "cpu_ratio_median": bl.median([x["cpu_ms"] / y["cpu_ms"] for x, y in zip(a, o)]),
+                # moto's own time varies from run to run by more than the builds differ; without
+                # it, what is left of a run is the round trips and the client.
+                "beside_moto_diff_ms_median": bl.median([beside_moto(x) - beside_moto(y) for x, y in zip(a, o)]),
             }
         return out
 
@@ -194,11 +199,11 @@ class Bench:
         # One floor pass before each repetition, so both see the same machine: a background load
         # that comes and goes moves them together instead of skewing their ratio.
         passes = floor.Passes(moto, *floor.bench_objects(P, S))
-        res["paired"] = self.paired("inj", self.builds, inj, expected, self.runs(15, 3), 2, RTT_MS,
-                                    before_each=passes.one)
+        reps = self.args.reps or self.runs(15, 3)
+        res["paired"] = self.paired("inj", self.builds, inj, expected, reps, 2, RTT_MS, before_each=passes.one)
         res["floor"] = passes.summary(RTT_MS)
         bl.log("injector: the same, no added round trip")
-        res["paired_no_rtt"] = self.paired("inj0", self.builds, inj, expected, self.runs(15, 3), 2, 0.0)
+        res["paired_no_rtt"] = self.paired("inj0", self.builds, inj, expected, reps, 2, 0.0)
         first = self.builds[0].key
         bl.log(f"injector: {self.builds[0].label}, its own marks of each step (RUST_LOG=injector::timing=debug)")
         res["timing"] = self.timed("injt", lambda m, d: inj(self.builds[0].path, m, d), expected, self.runs(15, 3), 1,
@@ -489,6 +494,11 @@ def phases(run: bl.Run, timeline) -> dict:
 TIMING_ENV = {"RUST_LOG": "info,injector::timing=debug"}
 
 
+def beside_moto(run: dict) -> float:
+    """A run's wall time less the time moto was working (the union of its busy intervals)."""
+    return run["wall_ms"] - run["phases"].get("moto_busy_ms", 0.0)
+
+
 def spans(stdout: Path, run: bl.Run) -> dict:
     """The injector's own marks of a run (`RUST_LOG=injector::timing=debug`: each step with the
     microseconds since its `main` began), in ms since the process was spawned; `main` is when
@@ -520,6 +530,7 @@ def summarize(runs, rss) -> dict:
         "wall_ms": {"median": bl.median(walls), "min": min(walls), "p90": bl.pct(walls, 90), "max": max(walls)},
         "cpu_ms": {"median": bl.median(cpus), "min": min(cpus), "max": max(cpus)},
         "walls_ms": walls, "cpus_ms": cpus,
+        "beside_moto_ms": {"median": bl.median([beside_moto(r) for r in runs])},
         "maxrss_kib": max(rss) if rss else None,
         "memory_runs": len(rss),
         "calls": calls,
@@ -578,8 +589,10 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="fewer runs, shorter loads, no 300-pod storm (a smoke test)")
     p.add_argument("--bin-dir", default=str(bl.ROOT / "target" / "release"))
     p.add_argument("--shipped", help="the injector as its image ships it (static, profile injector), timed first")
-    p.add_argument("--ab", help="one more injector binary to pair with the others, run by run")
-    p.add_argument("--ab-label", help="its name in the report (default: its path)")
+    p.add_argument("--ab", action="append", help="one more injector binary to pair with the others, run by run "
+                   "(may be repeated)")
+    p.add_argument("--ab-label", action="append", help="its name in the report (default: its path), in --ab's order")
+    p.add_argument("--reps", type=int, help="repetitions of the injector part's pairs (default 15, 3 with --quick)")
     p.add_argument("--injector-image", help="the injector image part podstart runs (scripts/images.sh builds it)")
     p.add_argument("--out", default=str(bl.ROOT / "target" / "bench"))
     p.add_argument("--update-doc", action="store_true", help="write the report into BENCHMARKS.md")
