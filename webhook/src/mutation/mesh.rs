@@ -65,7 +65,10 @@ pub fn add(pod: &Value, _: &MutationConfig, _: &Context<'_>, edit: &mut Edit) {
                         container,
                     });
                 }
-                Some((mesh, Role::Validator)) if list == ContainerList::InitContainers => {
+                // At most one entry per mesh, so the check below stays linear.
+                Some((mesh, Role::Validator))
+                    if list == ContainerList::InitContainers && !validators.contains(&mesh) =>
+                {
                     validators.push(mesh);
                 }
                 _ => {}
