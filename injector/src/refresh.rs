@@ -5,9 +5,15 @@
 //! A cycle's calls: one `GetParameters` without decryption per batch of ten parameters (its
 //! `Version`, and the value itself for an unencrypted `String`), one `GetParametersByPath`
 //! without decryption per page of a path, one `DescribeSecret` per secret (the version id that
-//! holds the wanted stage); then, only for what changed, the same calls as the init container.
-//! Objects pinned by `objectVersion` are read once, never again.
+//! holds the wanted stage), one `ListSecrets` pass per secret prefix (its entries carry the
+//! version that holds `AWSCURRENT`); then, only for what changed, the same calls as the init
+//! container (for a prefix, `BatchGetSecretValue` of the secrets that appeared or moved only).
+//! Objects pinned by `objectVersion` are read once, never again. What a prefix's listing means
+//! for its files (one that lacks a secret twice in a row removes it; an empty one changes
+//! nothing and fails the cycle) is `listing`.
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,16 +21,19 @@ use futures::FutureExt;
 use futures::future::LocalBoxFuture;
 use futures::stream::{self, StreamExt};
 use secrets_injector_objects::kind::Check;
+use secrets_injector_objects::object::Object;
 use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
+use crate::aws::secrets_by_prefix::{self, Listed};
 use crate::aws::{Clients, secretsmanager, ssm};
-use crate::call::{Call, Fetched, Run, Target};
+use crate::call::{Call, Fetched, Run, Secret, Target};
 use crate::cli::Refresh;
 use crate::error::{Error, Kind};
 use crate::fetch::{self, Regions};
+use crate::listing::{self, Step};
 use crate::pipeline::{add_env_file, collect_files, fail, prepare};
 use crate::retry::Policy;
 use crate::{notify, stage};
@@ -42,6 +51,9 @@ enum Stamp {
     Parameter(i64),
     Path(Vec<(String, i64)>),
     Secret(String),
+    /// A secret prefix: the names the last listing lacked (each secret's version is in the
+    /// value, [`Fetched::Secrets`]).
+    Listing(BTreeSet<String>),
 }
 
 /// What the sidecar last read of one object.
@@ -60,6 +72,8 @@ enum Checked {
     /// Pinned by `objectVersion` and not read yet: fetched once.
     Unread,
     Stamp(Stamp, Option<Fetched>),
+    /// A secret prefix's listing, checked exactly.
+    Listed(Vec<Listed>),
     Failed(Error),
 }
 
@@ -151,7 +165,8 @@ impl Sidecar<'_> {
     /// One cycle: check, fetch what changed, swap when a file differs, notify.
     async fn cycle(&mut self) -> Outcome {
         let started = Instant::now();
-        let run = Run::new(Policy::DEFAULT, self.refresh.common.deadline);
+        let mut run = Run::new(Policy::DEFAULT, self.refresh.common.deadline);
+        run.max_secrets = self.refresh.common.max_secrets_per_object;
         let outcome = tokio::time::timeout_at(
             run.deadline + Duration::from_secs(1),
             self.check_and_fetch(&run),
@@ -171,6 +186,8 @@ impl Sidecar<'_> {
             get_parameters_by_path = calls.get(Call::GetParametersByPath),
             describe_secret = calls.get(Call::DescribeSecret),
             get_secret_value = calls.get(Call::GetSecretValue),
+            list_secrets = calls.get(Call::ListSecrets),
+            batch_get_secret_value = calls.get(Call::BatchGetSecretValue),
             duration_ms = started.elapsed().as_millis() as u64,
             "refresh cycle"
         );
@@ -184,12 +201,62 @@ impl Sidecar<'_> {
         let mut next = self.known.clone();
         let mut stamps: Vec<Option<Stamp>> = vec![None; plan.objects.len()];
         let mut wanted = Vec::new();
+        // Secret prefixes whose listing asks to read some of their secrets.
+        let mut reads: Vec<(usize, Step, BTreeSet<String>)> = Vec::new();
         let mut failures = Vec::new();
         let mut throttled = false;
+        let mount = self.refresh.common.mount_path.as_path();
+        let targets = fetch::primary_targets(plan);
         for (i, checked) in checked.into_iter().enumerate() {
             let object = &plan.objects[i];
             match checked {
                 Checked::Pinned => {}
+                Checked::Listed(listed) => {
+                    let known = self.known[i].as_ref();
+                    let (held, missing_before) = held_secrets(known);
+                    if listed.is_empty() {
+                        // A stale answer must never wipe the directory: an empty listing changes
+                        // nothing, and fails the cycle while there are files to keep.
+                        let has_files =
+                            !held.is_empty() || (known.is_none() && has_directory(mount, object));
+                        if has_files {
+                            failures.push(format!(
+                                "{}: EmptyListing: ListSecrets in {} found no secret under the \
+                                 prefix; the files stay (ListSecrets is eventually consistent, \
+                                 so an empty answer is never taken as the truth)",
+                                object.label(),
+                                clients.region
+                            ));
+                        } else if object.optional {
+                            next[i] = Some(Known {
+                                stamp: None,
+                                value: None,
+                            });
+                        } else {
+                            let e = secrets_by_prefix::none_found(&targets[i], &clients.region);
+                            failures.push(format!("{}: {e}", object.label()));
+                        }
+                        continue;
+                    }
+                    let step = listing::step(held, &missing_before, &listed);
+                    let missing = step.missing_once();
+                    if step.to_read.is_empty() {
+                        next[i] = Some(Known {
+                            stamp: Some(Stamp::Listing(missing)),
+                            value: Some(Fetched::Secrets(step.into_secrets(Vec::new()))),
+                        });
+                    } else {
+                        reads.push((i, step, missing));
+                    }
+                }
+                Checked::Failed(e)
+                    if object.object_type.facts().check == Check::SecretList
+                        && !(e.kind().fails_over() && fetch::fails_over(plan, object)) =>
+                {
+                    // The listing is the fetch's own first call: reading would fail the same way.
+                    throttled |= e.kind() == Kind::Throttled;
+                    failures.push(format!("{}: {e}", object.label()));
+                }
                 Checked::Unread => wanted.push(i),
                 Checked::Stamp(stamp, value) => {
                     let known = self.known[i].as_ref();
@@ -216,11 +283,7 @@ impl Sidecar<'_> {
                         value: None,
                     });
                 }
-                Checked::Failed(e)
-                    if e.kind().fails_over()
-                        && (object.failover.is_none()
-                            || plan.settings.failover_region.is_none()) =>
-                {
+                Checked::Failed(e) if e.kind().fails_over() && !fetch::fails_over(plan, object) => {
                     throttled |= e.kind() == Kind::Throttled;
                     failures.push(format!("{}: {e}", object.label()));
                 }
@@ -232,28 +295,64 @@ impl Sidecar<'_> {
                 }
             }
         }
-        if !wanted.is_empty() {
-            let results = fetch::fetch_some(plan, run, &self.regions, &wanted).await;
-            for (i, result) in results.into_iter().enumerate() {
-                let Some(result) = result else { continue };
-                let object = &plan.objects[i];
-                match result {
-                    Ok(value) => {
-                        next[i] = Some(Known {
-                            stamp: stamps[i].take(),
-                            value: Some(value),
-                        });
-                    }
-                    Err(e) if e.kind() == Kind::NotFound && object.optional => {
-                        next[i] = Some(Known {
-                            stamp: None,
-                            value: None,
-                        });
-                    }
-                    Err(e) => {
-                        throttled |= e.kind() == Kind::Throttled;
-                        failures.push(format!("{}: {e}", object.label()));
-                    }
+        let partial_reads =
+            futures::future::join_all(reads.into_iter().map(|(i, step, missing)| {
+                let target = &targets[i];
+                async move {
+                    let read = secrets_by_prefix::read(run, clients, target, &step.to_read).await;
+                    (i, read.map(|read| (step.into_secrets(read), missing)))
+                }
+            }));
+        let whole_fetches = async {
+            if wanted.is_empty() {
+                Vec::new()
+            } else {
+                fetch::fetch_some(plan, run, &self.regions, &wanted).await
+            }
+        };
+        let (partial_reads, results) = futures::join!(partial_reads, whole_fetches);
+        for (i, read) in partial_reads {
+            match read {
+                Ok((secrets, missing)) => {
+                    next[i] = Some(Known {
+                        stamp: Some(Stamp::Listing(missing)),
+                        value: Some(Fetched::Secrets(secrets)),
+                    });
+                }
+                Err(e) => {
+                    throttled |= e.kind() == Kind::Throttled;
+                    failures.push(format!("{}: {e}", plan.objects[i].label()));
+                }
+            }
+        }
+        for (i, result) in results.into_iter().enumerate() {
+            let Some(result) = result else { continue };
+            let object = &plan.objects[i];
+            match result {
+                Ok(Fetched::Secrets(read)) => {
+                    // A whole read (after a failover) keeps the rule of two listings.
+                    let (held, missing_before) = held_secrets(self.known[i].as_ref());
+                    let (secrets, missing) = listing::step_read(held, &missing_before, read);
+                    next[i] = Some(Known {
+                        stamp: Some(Stamp::Listing(missing)),
+                        value: Some(Fetched::Secrets(secrets)),
+                    });
+                }
+                Ok(value) => {
+                    next[i] = Some(Known {
+                        stamp: stamps[i].take(),
+                        value: Some(value),
+                    });
+                }
+                Err(e) if e.kind() == Kind::NotFound && object.optional => {
+                    next[i] = Some(Known {
+                        stamp: None,
+                        value: None,
+                    });
+                }
+                Err(e) => {
+                    throttled |= e.kind() == Kind::Throttled;
+                    failures.push(format!("{}: {e}", object.label()));
                 }
             }
         }
@@ -304,6 +403,28 @@ impl Sidecar<'_> {
         }
         Outcome::Updated
     }
+}
+
+/// The secrets a prefix object holds, and the names its last listing lacked.
+fn held_secrets(known: Option<&Known>) -> (&[Secret], BTreeSet<String>) {
+    let Some(known) = known else {
+        return (&[], BTreeSet::new());
+    };
+    let secrets = match &known.value {
+        Some(Fetched::Secrets(secrets)) => secrets.as_slice(),
+        _ => &[],
+    };
+    let missing = match &known.stamp {
+        Some(Stamp::Listing(missing)) => missing.clone(),
+        _ => BTreeSet::new(),
+    };
+    (secrets, missing)
+}
+
+/// Whether the object's directory is in the mount (the init container wrote it), for the first
+/// cycle, which holds nothing of its own yet.
+fn has_directory(mount: &Path, object: &Object) -> bool {
+    std::fs::symlink_metadata(mount.join(object.file.as_str())).is_ok()
 }
 
 fn failed(plan: &Plan, failures: &[String], throttled: bool) -> Outcome {
@@ -368,6 +489,22 @@ async fn check(plan: &Plan, run: &Run, clients: &Clients, known: &[Option<Known>
                     .map(Stamp::Secret)
             }
             .boxed_local(),
+            Check::SecretList => {
+                singles.push(
+                    async move {
+                        let checked =
+                            match secrets_by_prefix::list(run, clients, &target, run.max_secrets)
+                                .await
+                            {
+                                Ok(listed) => Checked::Listed(listed),
+                                Err(e) => Checked::Failed(e),
+                            };
+                        vec![(target.object, checked)]
+                    }
+                    .boxed_local(),
+                );
+                continue;
+            }
         };
         singles.push(
             async move {
