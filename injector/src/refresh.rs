@@ -239,6 +239,7 @@ impl Sidecar<'_> {
                         continue;
                     }
                     let step = listing::step(held, &missing_before, &listed);
+                    log_step(object, &step, &missing_before);
                     let missing = step.missing_once();
                     if step.to_read.is_empty() {
                         next[i] = Some(Known {
@@ -402,6 +403,27 @@ impl Sidecar<'_> {
             notify::post(url).await;
         }
         Outcome::Updated
+    }
+}
+
+/// Names the secrets a listing found missing: once (the file stays), or twice (it goes).
+fn log_step(object: &Object, step: &Step, missing_before: &BTreeSet<String>) {
+    for secret in &step.kept_missing {
+        if !missing_before.contains(&secret.name) {
+            tracing::info!(
+                object = %object.label(),
+                secret = %secret.name,
+                "secret missing from the listing; its file stays unless the next listing lacks \
+                 it too"
+            );
+        }
+    }
+    for name in &step.gone {
+        tracing::info!(
+            object = %object.label(),
+            secret = %name,
+            "secret missing from two listings in a row; its file goes"
+        );
     }
 }
 

@@ -31,9 +31,8 @@ const CURRENT: &str = "AWSCURRENT";
 pub struct Listed {
     pub name: String,
     pub arn: String,
-    /// The version that holds `AWSCURRENT`; `None` when the listing did not say
-    /// (`SecretVersionsToStages` absent), so the secret is read at every refresh.
-    pub current: Option<String>,
+    /// The version that holds `AWSCURRENT`.
+    pub current: String,
 }
 
 /// The filters of the listing: the prefix as `name`, and each of the first tags as `tag-key`
@@ -152,24 +151,23 @@ fn exact(target: &Target<'_>, entry: &SecretListEntry) -> Option<Listed> {
     if !matches(target.name, target.tags, name, tags) {
         return None;
     }
-    let current = match entry.secret_versions_to_stages() {
-        None => None,
-        Some(stages) => match stages
-            .iter()
-            .find(|(_, stages)| stages.iter().any(|s| s == CURRENT))
-        {
-            Some((version, _)) => Some(version.clone()),
-            None => {
-                // Created without a value: there is nothing to read or write yet.
-                tracing::info!(secret = name, "secret has no AWSCURRENT version; skipped");
-                return None;
-            }
-        },
+    let current = entry
+        .secret_versions_to_stages()
+        .into_iter()
+        .flatten()
+        .find(|(_, stages)| stages.iter().any(|s| s == CURRENT));
+    let Some((current, _)) = current else {
+        // Created without a value: there is nothing to read or write yet.
+        tracing::info!(
+            secret = name,
+            "secret has no AWSCURRENT version yet; skipped"
+        );
+        return None;
     };
     Some(Listed {
         name: name.to_owned(),
         arn: arn.to_owned(),
-        current,
+        current: current.clone(),
     })
 }
 
