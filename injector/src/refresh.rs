@@ -212,42 +212,21 @@ impl Sidecar<'_> {
             match checked {
                 Checked::Pinned => {}
                 Checked::Listed(listed) => {
-                    let known = self.known[i].as_ref();
-                    let (held, missing_before) = held_secrets(known);
-                    if listed.is_empty() {
-                        // A stale answer must never wipe the directory: an empty listing changes
-                        // nothing, and fails the cycle while there are files to keep.
-                        let has_files =
-                            !held.is_empty() || (known.is_none() && has_directory(mount, object));
-                        if has_files {
-                            failures.push(format!(
-                                "{}: EmptyListing: ListSecrets in {} found no secret under the \
-                                 prefix; the files stay (ListSecrets is eventually consistent, \
-                                 so an empty answer is never taken as the truth)",
-                                object.label(),
-                                clients.region
-                            ));
-                        } else if object.optional {
-                            next[i] = Some(Known {
-                                stamp: None,
-                                value: None,
-                            });
-                        } else {
+                    let has_directory = || has_directory(mount, object);
+                    match take_listing(object, self.known[i].as_ref(), &listed, has_directory) {
+                        Listing::Known(known) => next[i] = Some(known),
+                        Listing::Read(step, missing) => reads.push((i, step, missing)),
+                        Listing::Empty => failures.push(format!(
+                            "{}: EmptyListing: ListSecrets in {} found no secret under the \
+                             prefix; the files stay (ListSecrets is eventually consistent, so an \
+                             empty answer is never taken as the truth)",
+                            object.label(),
+                            clients.region
+                        )),
+                        Listing::NoneFound => {
                             let e = secrets_by_prefix::none_found(&targets[i], &clients.region);
                             failures.push(format!("{}: {e}", object.label()));
                         }
-                        continue;
-                    }
-                    let step = listing::step(held, &missing_before, &listed);
-                    log_step(object, &step, &missing_before);
-                    let missing = step.missing_once();
-                    if step.to_read.is_empty() {
-                        next[i] = Some(Known {
-                            stamp: Some(Stamp::Listing(missing)),
-                            value: Some(Fetched::Secrets(step.into_secrets(Vec::new()))),
-                        });
-                    } else {
-                        reads.push((i, step, missing));
                     }
                 }
                 Checked::Failed(e)
@@ -403,6 +382,53 @@ impl Sidecar<'_> {
             notify::post(url).await;
         }
         Outcome::Updated
+    }
+}
+
+/// What a secret prefix's listing means for the cycle.
+enum Listing {
+    /// Nothing to read: the object as it is now (unchanged, or with secrets missing once or gone).
+    Known(Known),
+    /// Secrets to read (new, or their version moved), and the names missing once.
+    Read(Step, BTreeSet<String>),
+    /// An empty listing while the object has files: they stay, and the cycle fails.
+    Empty,
+    /// An empty listing of an object that has nothing and is not optional.
+    NoneFound,
+}
+
+/// Takes one listing of a secret prefix against what the object holds (`known`; `None` before
+/// the first cycle, when `has_directory` says whether the init container wrote its directory).
+/// A stale answer must never wipe the directory, so an empty listing changes nothing.
+fn take_listing(
+    object: &Object,
+    known: Option<&Known>,
+    listed: &[Listed],
+    has_directory: impl FnOnce() -> bool,
+) -> Listing {
+    let (held, missing_before) = held_secrets(known);
+    if listed.is_empty() {
+        return if !held.is_empty() || (known.is_none() && has_directory()) {
+            Listing::Empty
+        } else if object.optional {
+            Listing::Known(Known {
+                stamp: None,
+                value: None,
+            })
+        } else {
+            Listing::NoneFound
+        };
+    }
+    let step = listing::step(held, &missing_before, listed);
+    log_step(object, &step, &missing_before);
+    let missing = step.missing_once();
+    if step.to_read.is_empty() {
+        Listing::Known(Known {
+            stamp: Some(Stamp::Listing(missing)),
+            value: Some(Fetched::Secrets(step.into_secrets(Vec::new()))),
+        })
+    } else {
+        Listing::Read(step, missing)
     }
 }
 
@@ -582,6 +608,97 @@ mod tests {
     use super::*;
 
     const MINUTE: Duration = Duration::from_secs(60);
+
+    fn prefix_object(optional: bool) -> Object {
+        let yaml = format!(
+            "- {{objectName: p/, objectType: secretsmanagerpath, objectAlias: p, optional: {optional}}}"
+        );
+        let mut plan =
+            secrets_injector_objects::plan::parse(&yaml, Settings::new("us-east-1")).unwrap();
+        plan.objects.remove(0)
+    }
+
+    fn secret(name: &str) -> Secret {
+        Secret {
+            name: name.to_owned(),
+            arn: format!("arn:{name}"),
+            version: "1".to_owned(),
+            value: b"v".to_vec(),
+        }
+    }
+
+    fn holding(names: &[&str]) -> Known {
+        Known {
+            stamp: Some(Stamp::Listing(BTreeSet::new())),
+            value: Some(Fetched::Secrets(names.iter().map(|n| secret(n)).collect())),
+        }
+    }
+
+    #[test]
+    fn an_empty_listing_never_removes_files() {
+        let object = prefix_object(true);
+        let held = holding(&["p/a"]);
+        assert!(matches!(
+            take_listing(&object, Some(&held), &[], || false),
+            Listing::Empty
+        ));
+        // Before the first cycle, the init container's directory is what there is to keep.
+        assert!(matches!(
+            take_listing(&object, None, &[], || true),
+            Listing::Empty
+        ));
+        // Nothing there: an optional object stays empty, another fails as at start.
+        assert!(matches!(
+            take_listing(&object, None, &[], || false),
+            Listing::Known(Known { value: None, .. })
+        ));
+        let empty = Known {
+            stamp: None,
+            value: None,
+        };
+        assert!(matches!(
+            take_listing(&object, Some(&empty), &[], || true),
+            Listing::Known(Known { value: None, .. })
+        ));
+        assert!(matches!(
+            take_listing(&prefix_object(false), None, &[], || false),
+            Listing::NoneFound
+        ));
+    }
+
+    #[test]
+    fn a_listing_keeps_reads_or_drops() {
+        let object = prefix_object(false);
+        let listed = |name: &str| Listed {
+            name: name.to_owned(),
+            arn: format!("arn:{name}"),
+            current: "1".to_owned(),
+        };
+        let held = holding(&["p/a", "p/b"]);
+        let Listing::Known(first) = take_listing(&object, Some(&held), &[listed("p/a")], || true)
+        else {
+            panic!("nothing to read");
+        };
+        assert_eq!(first.value, held.value, "missing once: the file stays");
+        let Listing::Known(second) = take_listing(&object, Some(&first), &[listed("p/a")], || true)
+        else {
+            panic!("nothing to read");
+        };
+        assert_eq!(
+            second.value,
+            holding(&["p/a"]).value,
+            "missing twice: it goes"
+        );
+        let Listing::Read(step, _) = take_listing(
+            &object,
+            Some(&second),
+            &[listed("p/a"), listed("p/c")],
+            || true,
+        ) else {
+            panic!("a new secret is read");
+        };
+        assert_eq!(step.to_read, [listed("p/c")]);
+    }
 
     #[test]
     fn cycles_stay_within_a_tenth_of_the_interval() {
