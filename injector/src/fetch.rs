@@ -353,6 +353,26 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_prefix_fails_over_whole_under_its_own_name_and_tags() {
+        let yaml = "- {objectName: prod/payments/, objectType: secretsmanagerpath, objectAlias: p, \
+                    tags: {team: payments}}";
+        let transient = || vec![Some(Err(Error::object("HTTP503", "down", Kind::Transient)))];
+        let p = plan(yaml, Some("us-west-2"));
+        assert!(fails_over(&p, &p.objects[0]));
+        let t = failover_targets(&p, &transient());
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].name, t[0].version, t[0].label),
+            ("prod/payments/", None, None)
+        );
+        assert_eq!(t[0].tags.get("team").map(String::as_str), Some("payments"));
+        // Without a failover region, nothing fails over.
+        let p = plan(yaml, None);
+        assert!(!fails_over(&p, &p.objects[0]));
+        assert!(failover_targets(&p, &transient()).is_empty());
+    }
+
+    #[test]
     fn failover_error_keeps_the_primary_error() {
         let primary = Err(Error::object("HTTP503", "down", Kind::Transient));
         let e = after_failover(

@@ -512,14 +512,20 @@ fn a_secret_prefix_gives_a_directory_of_exactly_the_tagged_secrets() {
     });
     let mut denied_pod = pod("bad", bad, json!({}));
     eks::add_irsa(&mut denied_pod, ROLE, REGION, &[]);
-    let review = create_review("6a1b2c3d-0000-4000-8000-000000000001", &denied_pod, "team-a");
+    let review = create_review(
+        "6a1b2c3d-0000-4000-8000-000000000001",
+        &denied_pod,
+        "team-a",
+    );
     let client = Client::new(world.webhook.addr, SERVICE_NAME, &[&world.ca]);
     let answer = client
         .post_json("/mutate", &admission::body(&review))
         .expect("POST /mutate")
         .json();
     assert_eq!(answer["response"]["allowed"], false, "{answer}");
-    let message = answer["response"]["status"]["message"].as_str().unwrap_or_default();
+    let message = answer["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         message.contains(
             "objects[0] (objectName \"prod/payments/\"): jmesPath does not apply to a \

@@ -330,7 +330,11 @@ fn a_secret_prefix_runs_with_its_policy_and_needs_list_and_batch() {
         ("ListSecrets", "secretsmanager:ListSecrets"),
         ("BatchGetSecretValue", "secretsmanager:BatchGetSecretValue"),
     ] {
-        let outcome = run_injector(&fixture, &for_moto(&generated, Some(sid)), &prefix_objects());
+        let outcome = run_injector(
+            &fixture,
+            &for_moto(&generated, Some(sid)),
+            &prefix_objects(),
+        );
         assert_eq!(
             outcome.code,
             Some(1),

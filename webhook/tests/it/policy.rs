@@ -377,10 +377,7 @@ fn a_secret_prefix_policy_is_its_golden_file_and_parliament_finds_nothing() {
         "  annotations:\n    secrets-injector.io/refresh-interval: 5m\n    \
          secrets-injector.io/failover-region: us-west-2\n",
     );
-    let output = policy(
-        &["--account", ACCOUNT, "--kms-key", KMS_KEY],
-        Some(&input),
-    );
+    let output = policy(&["--account", ACCOUNT, "--kms-key", KMS_KEY], Some(&input));
     assert!(output.status.success(), "{output:?}");
     let text = String::from_utf8(output.stdout).unwrap();
     let value: Value = serde_json::from_str(&text).unwrap();
