@@ -88,7 +88,7 @@ fn tags_are_optional_and_no_other_kind_has_them() {
             ),
             settings(),
             &[
-                &format!("tags does not apply to "),
+                "tags does not apply to ",
                 kind,
                 "only secretsmanagerpath selects values by tag",
             ],
