@@ -17,7 +17,6 @@ one prefix over the 20 ms round trip.
 Started by run.py (part `prefix`).
 """
 
-import http.client
 import json
 import os
 import shutil
