@@ -10,6 +10,8 @@ use secrets_injector_objects::assume_role::{
 };
 use secrets_injector_objects::refresh::{Interval, RefreshUrl, Signal};
 
+use crate::call::DEFAULT_MAX_SECRETS;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "injector",
@@ -118,6 +120,11 @@ pub struct Common {
           default_value_t = DEFAULT_DURATION_SECONDS, value_parser = parse_duration_seconds)]
     pub assume_role_duration_seconds: u32,
 
+    /// Most secrets one secretsmanagerpath object may find; more fails that object.
+    #[arg(long, env = "SECRETS_INJECTOR_MAX_SECRETS_PER_OBJECT", default_value_t = DEFAULT_MAX_SECRETS,
+          value_parser = parse_max_secrets)]
+    pub max_secrets_per_object: usize,
+
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "SECRETS_INJECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
@@ -127,6 +134,18 @@ pub struct Common {
 pub enum LogFormat {
     Json,
     Text,
+}
+
+/// Highest `--max-secrets-per-object`: the listing and the values are held in memory.
+const MAX_SECRETS_LIMIT: usize = 10_000;
+
+fn parse_max_secrets(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_SECRETS_LIMIT).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a whole number from 1 to {MAX_SECRETS_LIMIT}"
+        )),
+    }
 }
 
 fn parse_role_arn(text: &str) -> Result<String, String> {

@@ -31,7 +31,8 @@ pub async fn run(cli: &Common, settings: Settings) -> ExitCode {
         Err(code) => return code,
     };
 
-    let run = Run::new(Policy::DEFAULT, cli.deadline);
+    let mut run = Run::new(Policy::DEFAULT, cli.deadline);
+    run.max_secrets = cli.max_secrets_per_object;
     // Every call already stops at the deadline; this only bounds what lies outside them
     // (loading the SDK configuration), a moment later so the calls' own errors come first.
     let backstop = run.deadline + Duration::from_secs(1);
@@ -134,6 +135,8 @@ fn summary(plan: &Plan, run: &Run, files: usize, skipped: usize, started: Instan
             get_parameters = calls.get(Call::GetParameters),
             get_parameters_by_path = calls.get(Call::GetParametersByPath),
             get_secret_value = calls.get(Call::GetSecretValue),
+            list_secrets = calls.get(Call::ListSecrets),
+            batch_get_secret_value = calls.get(Call::BatchGetSecretValue),
             duration_ms,
             "files written"
         );
@@ -145,6 +148,8 @@ fn summary(plan: &Plan, run: &Run, files: usize, skipped: usize, started: Instan
             get_parameters = calls.get(Call::GetParameters),
             get_parameters_by_path = calls.get(Call::GetParametersByPath),
             get_secret_value = calls.get(Call::GetSecretValue),
+            list_secrets = calls.get(Call::ListSecrets),
+            batch_get_secret_value = calls.get(Call::BatchGetSecretValue),
             duration_ms,
             "nothing written"
         );

@@ -25,7 +25,7 @@ pub use error::{Error, Errors};
 pub use kind::{KindFacts, ObjectType};
 pub use mode::{AppIdentity, FileMode, Owner};
 pub use object::{Failover, JmesEntry, Object};
-pub use plan::{Plan, parse, path_parameter_file};
+pub use plan::{Plan, parse, path_parameter_file, prefix_secret_file};
 pub use relpath::RelPath;
 pub use settings::Settings;
 pub use translation::PathTranslation;

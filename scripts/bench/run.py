@@ -9,6 +9,8 @@ Parts (all by default):
   growth    injector and webhook cost for growing object and container counts
   refresh   one refresh sidecar (idle memory and CPU, fetch-to-swap time), then 300 sidecars
             under Parameter Store's quota
+  prefix    200 Secrets Manager secrets under one name prefix (secretsmanagerpath) against the
+            floor, External Secrets' way and a boto3 script; the refresh sidecar's quiet cycle
 
 Writes target/bench/results.json and target/bench/report.md; --update-doc also puts the report
 into BENCHMARKS.md between its result markers.
@@ -30,6 +32,7 @@ from pathlib import Path
 import benchlib as bl
 import floor
 import pods
+import prefix
 import refresh
 import report
 
@@ -231,6 +234,10 @@ class Bench:
     # ---- part 5 --------------------------------------------------------------------------
     def part_refresh(self):
         self.results["parts"]["refresh"] = refresh.run(self)
+
+    # ---- part 6 --------------------------------------------------------------------------
+    def part_prefix(self):
+        self.results["parts"]["prefix"] = prefix.run(self, RTT_MS)
 
     # ---- part 4: injector ----------------------------------------------------------------
     def part_growth(self):
@@ -472,13 +479,14 @@ def machine_load() -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("parts", nargs="*", metavar="PART", help="injector, webhook, storm, growth, refresh (default: all)")
+    p.add_argument("parts", nargs="*", metavar="PART",
+                   help="injector, webhook, storm, growth, refresh, prefix (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer runs, shorter loads, no 300-pod storm (a smoke test)")
     p.add_argument("--bin-dir", default=str(bl.ROOT / "target" / "release"))
     p.add_argument("--out", default=str(bl.ROOT / "target" / "bench"))
     p.add_argument("--update-doc", action="store_true", help="write the report into BENCHMARKS.md")
     args = p.parse_args()
-    every = ["injector", "webhook", "storm", "growth", "refresh"]
+    every = ["injector", "webhook", "storm", "growth", "refresh", "prefix"]
     unknown = [x for x in args.parts if x not in every]
     if unknown:
         p.error(f"unknown part {', '.join(unknown)}; choose from {', '.join(every)}")

@@ -1,6 +1,6 @@
 //! The checks of one object of the list: its type, file, mode and `failoverObject`, with the
-//! rules of its names (`names`), versions (`versions`) and `jmesPath` entries
-//! (`jmes_entries`); every problem is noted, not only the first.
+//! rules of its names (`names`), versions (`versions`), `jmesPath` entries (`jmes_entries`)
+//! and `tags` (`tags`); every problem is noted, not only the first.
 
 use crate::annotations::{FAILOVER_REGION, REGION};
 use crate::kind::ObjectType;
@@ -59,6 +59,7 @@ impl Check<'_> {
             .failover_object
             .as_ref()
             .and_then(|f| self.failover(f, object_type, written_type.is_some(), &raw));
+        let tags = self.tags(object_type, raw.tags.as_deref());
 
         if !self.problems.is_empty() {
             return None;
@@ -74,6 +75,7 @@ impl Check<'_> {
             jmes_path: jmes_path?,
             failover,
             optional: raw.optional.unwrap_or(false),
+            tags,
         })
     }
 }
@@ -139,8 +141,16 @@ impl Check<'_> {
         if let Some(facts) = object_type.map(ObjectType::facts)
             && !facts.failover_object
         {
+            let whole = if facts.failover_whole {
+                format!(
+                    " (with {FAILOVER_REGION}, the whole object is listed and read in the \
+                     failover region when the region fails)"
+                )
+            } else {
+                String::new()
+            };
             self.problems.push(format!(
-                "failoverObject does not apply to {}; remove it",
+                "failoverObject does not apply to {}; remove it{whole}",
                 facts.an_object()
             ));
             return None;

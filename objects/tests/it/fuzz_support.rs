@@ -138,10 +138,21 @@ const TYPES: &[&str] = &[
     "ssmparameter",
     "secretsmanager",
     "ssmparameterpath",
+    "secretsmanagerpath",
     "SSMParameter",
     "SecretsManager",
     "",
     "s3",
+];
+/// Tag pairs: usable ones first, then what AWS refuses in a tag.
+const TAGS: &[(&str, &str)] = &[
+    ("team", "payments"),
+    ("env", ""),
+    ("équipe", "paiements"),
+    ("", "x"),
+    ("team*", "x"),
+    ("k", "a\"b"),
+    ("!neg", "x"),
 ];
 const VERSIONS: &[&str] = &["1", "3", "0", "-1", "abc", "1.5", "99999999999999999999999"];
 const LABELS: &[&str] = &["AWSCURRENT", "AWSPREVIOUS", "stable", "", "a:b"];
@@ -265,6 +276,19 @@ fn object(b: &mut Bytes<'_>, depth: usize, tame: bool) -> Vec<(String, String)> 
             *b.pick(&values)
         };
         fields.push(("optional".to_owned(), value.to_owned()));
+    }
+    if b.below(if tame { 8 } else { 5 }) == 0 && depth == 0 {
+        let pairs: Vec<String> = (0..b.below(if tame { 3 } else { 13 }))
+            .map(|_| {
+                let (key, value) = if tame {
+                    TAGS[b.below(2)]
+                } else {
+                    *b.pick(TAGS)
+                };
+                format!("{}: {}", scalar(b, key), scalar(b, value))
+            })
+            .collect();
+        fields.push(("tags".to_owned(), format!("{{{}}}", pairs.join(", "))));
     }
     if b.below(3) == 0 && depth == 0 {
         let entries: Vec<String> = (0..b.below(4))

@@ -264,7 +264,7 @@ fn unknown_fields_are_warnings_naming_them() {
              \"jmesPath[0].alais\" ignored; did you mean objectAlias?",
             "annotation secrets-injector.io/objects: objects[0] (objectName \"x\"): unknown field \
              \"color\" ignored; the known fields are objectName, objectType, objectAlias, \
-             objectVersion, objectVersionLabel, jmesPath, filePermission, failoverObject, optional",
+             objectVersion, objectVersionLabel, jmesPath, filePermission, failoverObject, optional, tags",
             "annotation secrets-injector.io/objects: objects[0] (objectName \"x\"): unknown field \
              \"objectAlais\" ignored; did you mean objectAlias?",
         ]

@@ -447,6 +447,95 @@ fn the_injector_makes_one_credential_call_and_batched_fetches() {
 }
 
 #[test]
+fn a_secret_prefix_gives_a_directory_of_exactly_the_tagged_secrets() {
+    let world = world();
+    let tagged = |name: &str, value: &str, tags: Value| {
+        call(
+            "secretsmanager",
+            "create_secret",
+            json!({"Name": name, "SecretString": value, "Tags": tags}),
+        )
+    };
+    let team = json!([{"Key": "team", "Value": "payments"}]);
+    let mut calls = vec![
+        // What AWS's filters let through for team=payments, and the object does not ask for.
+        tagged(
+            "prod/payments/ops",
+            "ops-value",
+            json!([{"Key": "team", "Value": "ops"}, {"Key": "env", "Value": "payments"}]),
+        ),
+        tagged("prod/paymentsX", "outside-value", team.clone()),
+    ];
+    for i in 0..23 {
+        calls.push(tagged(
+            &format!("prod/payments/s{i:02}"),
+            &format!("value-{i}"),
+            team.clone(),
+        ));
+    }
+    seed::seed(&world.moto.endpoint(), REGION, &calls);
+    let proxy = Proxy::start(world.moto.addr());
+    let payments = pod(
+        "payments",
+        json!({
+            "secrets-injector.io/objects":
+                "- {objectName: prod/payments/, objectType: secretsmanagerpath, \
+                   objectAlias: payments, filePermission: '0440', tags: {team: payments}}",
+            "secrets-injector.io/path-translation": "False",
+        }),
+        json!({"runAsUser": 1000, "fsGroup": 2000}),
+    );
+    let mutated = admit(&world, &payments, &proxy.endpoint());
+    let run = run(&mutated);
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    let names: Vec<&str> = run.files.keys().map(String::as_str).collect();
+    let want: Vec<String> = (0..23).map(|i| format!("payments/s{i:02}")).collect();
+    assert_eq!(names, want);
+    assert_eq!(run.text("payments/s07"), "value-7");
+    for file in run.files.values() {
+        assert_eq!((file.mode, file.uid), (0o440, 1000));
+    }
+    // One listing, two batches (20 and 3), one credential call.
+    assert_eq!(proxy.count("AssumeRoleWithWebIdentity"), 1);
+    assert_eq!(proxy.count("ListSecrets"), 1);
+    assert_eq!(proxy.items("BatchGetSecretValue").iter().sum::<usize>(), 23);
+    assert_eq!(proxy.count("BatchGetSecretValue"), 2);
+    assert_eq!(proxy.count("GetSecretValue"), 0);
+    assert_no_leak(injector, &["value-7", "ops-value"]);
+
+    // A field of one secret on a prefix is denied at admission, naming the object and the rule.
+    let bad = json!({
+        "secrets-injector.io/objects":
+            "- {objectName: prod/payments/, objectType: secretsmanagerpath, objectAlias: p, \
+               jmesPath: [{path: a, objectAlias: A}]}",
+    });
+    let mut denied_pod = pod("bad", bad, json!({}));
+    eks::add_irsa(&mut denied_pod, ROLE, REGION, &[]);
+    let review = create_review(
+        "6a1b2c3d-0000-4000-8000-000000000001",
+        &denied_pod,
+        "team-a",
+    );
+    let client = Client::new(world.webhook.addr, SERVICE_NAME, &[&world.ca]);
+    let answer = client
+        .post_json("/mutate", &admission::body(&review))
+        .expect("POST /mutate")
+        .json();
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    let message = answer["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains(
+            "objects[0] (objectName \"prod/payments/\"): jmesPath does not apply to a \
+             secretsmanagerpath object"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_pod_the_webhook_denies_never_reaches_the_injector() {
     let world = world();
     let mut bad = example_pod("true");

@@ -349,3 +349,57 @@ fn parliament_finds_nothing_in_the_generated_policies() {
         assert_parliament_clean(&serde_json::to_string_pretty(&both[role]).unwrap());
     }
 }
+
+#[test]
+fn a_secret_prefix_policy_is_its_golden_file_and_parliament_finds_nothing() {
+    let pod = fixture("secrets-prefix-pod.yaml");
+    let pod = pod.to_str().unwrap();
+    let text = ok(&["-f", pod, "--account", ACCOUNT]);
+    let golden = std::fs::read_to_string(fixture("secrets-prefix-policy.json"))
+        .expect("secrets-prefix-policy.json");
+    assert_eq!(
+        text, golden,
+        "webhook policy no longer writes webhook/tests/fixtures/secrets-prefix-policy.json for \
+         secrets-prefix-pod.yaml"
+    );
+    // docs/iam.md shows it verbatim.
+    let doc = std::fs::read_to_string(workspace_root().join("docs/iam.md")).expect("docs/iam.md");
+    assert!(
+        doc.contains(&text),
+        "docs/iam.md does not show the secret prefix policy:\n{text}"
+    );
+    assert_parliament_clean(&text);
+
+    // With refresh, a failover region and a KMS key: still what parliament accepts, the listing
+    // and the batch still on "*" once, the tagged read in both regions.
+    let input = std::fs::read_to_string(pod).unwrap().replace(
+        "  annotations:\n",
+        "  annotations:\n    secrets-injector.io/refresh-interval: 5m\n    \
+         secrets-injector.io/failover-region: us-west-2\n",
+    );
+    let output = policy(&["--account", ACCOUNT, "--kms-key", KMS_KEY], Some(&input));
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    let sids: Vec<&str> = value["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sids,
+        [
+            "GetSecretValueUsEast1Tags1",
+            "GetSecretValueUsWest2Tags1",
+            "ListSecrets",
+            "BatchGetSecretValue",
+            "DecryptUsEast1"
+        ]
+    );
+    assert_eq!(
+        value["Statement"][1]["Condition"]["StringEquals"]["secretsmanager:ResourceTag/team"],
+        json!(["payments"])
+    );
+    assert_parliament_clean(&text);
+}

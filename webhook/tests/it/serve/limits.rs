@@ -404,8 +404,9 @@ fn denials_list_the_first_problems_and_count_the_rest() {
     assert!(
         message.starts_with(
             "annotation secrets-injector.io/objects: objects[0] (objectName \"o0\"): objectType \
-             \"bogus\" is not known (spelling and case matter); use ssmparameter, secretsmanager \
-             or ssmparameterpath; objects[1] (objectName \"o1\"): objectType \"bogus\""
+             \"bogus\" is not known (spelling and case matter); use ssmparameter, secretsmanager, \
+             ssmparameterpath or secretsmanagerpath; objects[1] (objectName \"o1\"): objectType \
+             \"bogus\""
         ),
         "{message}"
     );
