@@ -155,7 +155,7 @@ fn resolve(
             Err(problem) => problems.push(format!("annotation {ENV_CONTAINERS}: {problem}")),
         }
     }
-    if pod::path_holds(mount_path, BIN_MOUNT_PATH) || pod::path_holds(BIN_MOUNT_PATH, mount_path) {
+    if pod::relation(mount_path, BIN_MOUNT_PATH).is_some() {
         problems.push(format!(
             "annotation {MOUNT_PATH}: {mount_path} contains or lies inside {BIN_MOUNT_PATH}, where \
              the containers of {ENV_CONTAINERS} get secrets-env; choose a mount path such as \
@@ -352,7 +352,7 @@ fn bin_mount_clashes(pod: &Value, at: ContainerRef) -> Vec<String> {
         .filter(|mount| mount.get("name").and_then(Value::as_str) != Some(BIN_VOLUME_NAME))
         .filter(|mount| {
             let path = pod::mount_path(mount);
-            pod::path_holds(path, BIN_MOUNT_PATH) || pod::path_holds(BIN_MOUNT_PATH, path)
+            pod::relation(path, BIN_MOUNT_PATH).is_some()
         })
         .map(|mount| {
             format!(
