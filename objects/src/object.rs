@@ -1,5 +1,6 @@
 //! One validated item of the `objects` list.
 
+pub use crate::decode::Decode;
 pub use crate::kind::ObjectType;
 use crate::mode::FileMode;
 use crate::relpath::RelPath;
@@ -23,6 +24,9 @@ pub struct Object {
     pub failover: Option<Failover>,
     /// A missing object is logged instead of failing the pod.
     pub optional: bool,
+    /// `decode`: how the value becomes the bytes of the object's own file (and of each file of a
+    /// path object); its `jmesPath` entries read the value as fetched.
+    pub decode: Option<Decode>,
 }
 
 impl Object {
@@ -47,6 +51,8 @@ pub struct JmesEntry {
     pub path: String,
     pub file: RelPath,
     pub mode: FileMode,
+    /// `decode`: how the expression's result becomes the file's bytes.
+    pub decode: Option<Decode>,
 }
 
 impl JmesEntry {

@@ -15,8 +15,9 @@ pub(crate) const OBJECT_FIELDS: &[&str] = &[
     "filePermission",
     "failoverObject",
     "optional",
+    "decode",
 ];
-pub(crate) const JMES_FIELDS: &[&str] = &["path", "objectAlias", "filePermission"];
+pub(crate) const JMES_FIELDS: &[&str] = &["path", "objectAlias", "filePermission", "decode"];
 pub(crate) const FAILOVER_FIELDS: &[&str] = &["objectName", "objectVersion", "objectVersionLabel"];
 
 /// One item of the list. Empty strings count as absent, as in ASCP.
@@ -31,6 +32,8 @@ pub(crate) struct RawObject {
     pub file_permission: Option<String>,
     pub failover_object: Option<RawFailover>,
     pub optional: Option<bool>,
+    /// `decode`, as written.
+    pub decode: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +41,7 @@ pub(crate) struct RawJmes {
     pub path: Option<String>,
     pub object_alias: Option<String>,
     pub file_permission: Option<String>,
+    pub decode: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +91,7 @@ pub(crate) fn read_object(value: &Value) -> Read {
     object.object_version_label = fields.string("objectVersionLabel");
     object.file_permission = fields.string_or_number("filePermission");
     object.optional = fields.boolean("optional");
+    object.decode = fields.string("decode");
     object.jmes_path = read_jmes_list(map.get("jmesPath"), &mut read.problems, &mut read.warnings);
     object.failover_object = read_failover(
         map.get("failoverObject"),
@@ -133,6 +138,7 @@ fn read_jmes_list(
             path: fields.string("path"),
             object_alias: fields.string("objectAlias"),
             file_permission: fields.string_or_number("filePermission"),
+            decode: fields.string("decode"),
         });
         warnings.extend(unknown_fields(map, JMES_FIELDS, &prefix));
     }

@@ -11,3 +11,5 @@ mod fuzz_support;
 mod limits;
 mod plan;
 mod rejections;
+mod templates;
+mod templates_hostile;
