@@ -14,4 +14,5 @@ mod limits;
 mod refresh;
 mod secrets_env;
 mod support;
+mod templates;
 mod trust;

@@ -280,13 +280,14 @@ fn undefined(line: Option<usize>, instructions: Option<&Instructions<'_>>, root:
     match missing {
         Some(chain) => format!("undefined value: {} does not exist; {fix}", chain.text),
         None => {
-            // Those that could not be followed (a local's, or after a filter) come first.
-            let mut shown: Vec<&str> = chains
-                .iter()
-                .filter(|c| c.root.is_empty() || locals.contains(c.root.as_str()))
-                .chain(chains.iter().filter(|c| !c.root.is_empty() && !locals.contains(c.root.as_str())))
-                .map(|c| c.text.as_str())
-                .collect();
+            // Those that could not be followed (a local's, or after a filter): every other one
+            // was found.
+            let unresolved = |c: &&Chain| c.root.is_empty() || locals.contains(c.root.as_str());
+            let mut shown: Vec<&str> = if chains.iter().any(|c| unresolved(&c)) {
+                chains.iter().filter(unresolved).map(|c| c.text.as_str()).collect()
+            } else {
+                chains.iter().map(|c| c.text.as_str()).collect()
+            };
             let mut seen = BTreeSet::new();
             shown.retain(|text| seen.insert(*text));
             shown.truncate(SHOWN);
