@@ -3,7 +3,8 @@
 //! `mutate` runs the capabilities in a fixed order over one `Edit` (what the pod should have),
 //! each reading the pod, the flags and what the ones before it added, and none calling another:
 //! `inject` (the pod's own objects: the webhook's volume, its init container, the mounts),
-//! `csi` (CSI volumes rewritten, each with an init container), `env` (`secrets-env` for the
+//! `csi` (CSI volumes rewritten, each with an init container), `templates` (files rendered from
+//! the pod's own objects' values, checked and handed to its init container), `env` (`secrets-env` for the
 //! containers that want variables), `refresh` (a sidecar after each init container that fills a
 //! volume). Then `assemble` turns the pod and the edit into the one JSON patch, with the init
 //! containers in `order`'s order; `owned` (at the crate's root, shared with the pod reader) says
@@ -32,6 +33,7 @@ pub(crate) mod provider_class;
 pub(crate) mod quantity;
 pub(crate) mod refresh;
 pub(crate) mod resources;
+pub(crate) mod templates;
 
 use std::sync::Arc;
 
@@ -52,7 +54,7 @@ pub use classes::{
 pub use config::{CsiVolumes, InjectorUser, MutationConfig};
 pub use container::INJECTOR_PATH;
 pub use edit::Edit;
-pub use plan_cache::PlanCache;
+pub use plan_cache::{PlanCache, TemplateCache};
 pub use quantity::Quantity;
 
 /// What the webhook answers for a pod.
@@ -70,9 +72,10 @@ pub enum Decision {
 type Capability = fn(&Value, &MutationConfig, &Context<'_>, &mut Edit);
 
 /// The capabilities, in the order they run: each may read what the ones before it added.
-const CAPABILITIES: [(&str, Capability); 4] = [
+const CAPABILITIES: [(&str, Capability); 5] = [
     ("inject", inject::add),
     ("csi", csi::add),
+    ("templates", |pod, cfg, _, edit| templates::add(pod, cfg, edit)),
     ("env", |pod, _, _, edit| env::add(pod, edit)),
     ("refresh", |pod, cfg, _, edit| refresh::add(pod, cfg, edit)),
 ];

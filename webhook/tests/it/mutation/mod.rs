@@ -8,4 +8,5 @@ mod hostile;
 mod inject;
 mod property;
 mod refresh;
+mod templates;
 mod work;
