@@ -4,7 +4,7 @@
 
 use secrets_injector_objects::annotations::{MAX_OBJECTS_AND_TEMPLATES_BYTES, TEMPLATES};
 use secrets_injector_objects::relpath::RelPath;
-use secrets_injector_objects::template::{self, MAX_OUTPUT_BYTES, Rendered, Templates};
+use secrets_injector_objects::template::{self, Rendered, Templates};
 use secrets_injector_objects::{AppIdentity, FileMode, Plan, Settings, parse};
 
 const SEEDS: &str = r#"
