@@ -285,8 +285,8 @@ mod tests {
         // The object's own file: the JSON text, base64-encoded, decoded.
         let json = br#"{"key":"/wCA","name":"n"}"#;
         let encoded = secrets_injector_objects::decode::base64_encode(json);
-        let err = object_files(&object, Fetched::Value(encoded.clone().into_bytes()), &t)
-            .unwrap_err();
+        let err =
+            object_files(&object, Fetched::Value(encoded.clone().into_bytes()), &t).unwrap_err();
         // jmesPath entries read the value as fetched: base64 text is not JSON.
         assert!(err.to_string().starts_with("ValueNotJson"), "{err}");
         let files = object_files(&object, Fetched::Value(json.to_vec()), &t);
@@ -303,7 +303,8 @@ mod tests {
         );
         let files = object_files(&plain, Fetched::Value(json.to_vec()), &t).unwrap();
         assert_eq!(files[1].bytes, [0xff, 0x00, 0x80]);
-        let path = "- {objectName: /p, objectType: ssmparameterpath, objectAlias: p, decode: base64}";
+        let path =
+            "- {objectName: /p, objectType: ssmparameterpath, objectAlias: p, decode: base64}";
         let (object, t) = one_object(path, "_");
         let fetched = Fetched::Path {
             base: "/p".into(),

@@ -5,10 +5,10 @@
 
 use std::process::ExitCode;
 
-use secrets_injector_objects::{FileMode, Settings};
 use secrets_injector_objects::error as objects_error;
 use secrets_injector_objects::plan::{self, Plan};
 use secrets_injector_objects::template::{self, Compiled, Templates};
+use secrets_injector_objects::{FileMode, Settings};
 
 use crate::aws::{self, AssumeRole, ChainedRole};
 use crate::call::Fetched;

@@ -36,7 +36,10 @@ fn main() {
             "host": "db.internal",
             "port": 5432,
         });
-        files.push((format!("secret{i}").parse().unwrap(), value.to_string().into_bytes()));
+        files.push((
+            format!("secret{i}").parse().unwrap(),
+            value.to_string().into_bytes(),
+        ));
     }
     let plan = parse(&objects, Settings::new("us-east-1")).expect("objects");
     let mut templates = String::new();

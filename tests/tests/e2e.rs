@@ -909,8 +909,7 @@ fn a_rotated_password_reaches_the_rendered_file_in_the_same_swap() {
     let app = run.container("nginx");
     assert_eq!(app.exit_code, 0, "{app:#?}");
     assert_eq!(
-        app.stdout,
-        "password=rotated/pw\nurl=postgres://example:rotated%2Fpw@db:5432/app\n",
+        app.stdout, "password=rotated/pw\nurl=postgres://example:rotated%2Fpw@db:5432/app\n",
         "{app:#?}"
     );
 }

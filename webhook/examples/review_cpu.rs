@@ -34,13 +34,25 @@ fn cpu_ns() -> u64 {
 }
 
 fn pod(templates: Option<&str>) -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seeds-example-pod.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seeds-example-pod.yaml"
+    );
     let mut pod: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    add_irsa(&mut pod, "arn:aws:iam::123456789012:role/app", "us-east-1", &[]);
+    add_irsa(
+        &mut pod,
+        "arn:aws:iam::123456789012:role/app",
+        "us-east-1",
+        &[],
+    );
     if let Some(templates) = templates {
         pod["metadata"]["annotations"]["secrets-injector.io/templates"] = json!(templates);
     }
-    body(&create_review("4f9c7a52-3c3e-4d5e-9a7e-0c1e2f3a4b5c", &pod, "team-a"))
+    body(&create_review(
+        "4f9c7a52-3c3e-4d5e-9a7e-0c1e2f3a4b5c",
+        &pod,
+        "team-a",
+    ))
 }
 
 fn main() {

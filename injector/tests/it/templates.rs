@@ -45,7 +45,11 @@ fn templates_arg(templates: &str) -> String {
 fn templates_are_written_beside_the_values_and_in_the_env_file() {
     let moto = Moto::start();
     let aws = Seeder::new(&moto.endpoint(), REGION);
-    aws.put("/test/parameter", "gonitest-SENTINEL", ParameterType::SecureString);
+    aws.put(
+        "/test/parameter",
+        "gonitest-SENTINEL",
+        ParameterType::SecureString,
+    );
     let password = "p/w\"SENTINEL'{{x}}";
     aws.secret("test/secret", &secret("example", password));
     let pod = Pod::new(&moto.endpoint());
@@ -74,7 +78,11 @@ fn templates_are_written_beside_the_values_and_in_the_env_file() {
 fn a_render_that_fails_fails_the_init_container_naming_the_template_and_line() {
     let moto = Moto::start();
     let aws = Seeder::new(&moto.endpoint(), REGION);
-    aws.put("/test/parameter", "gonitest-SENTINEL", ParameterType::SecureString);
+    aws.put(
+        "/test/parameter",
+        "gonitest-SENTINEL",
+        ParameterType::SecureString,
+    );
     aws.secret("test/secret", &secret("example", "pw-SENTINEL"));
     let pod = Pod::new(&moto.endpoint());
     let templates = r#"
@@ -87,7 +95,11 @@ fn a_render_that_fails_fails_the_init_container_naming_the_template_and_line() {
 "#;
     let out = pod.run(OBJECTS, &[&templates_arg(templates)]);
     out.assert_failure();
-    assert!(pod.files().is_empty(), "nothing written: {:?}", pod.entries());
+    assert!(
+        pod.files().is_empty(),
+        "nothing written: {:?}",
+        pod.entries()
+    );
     let log = &out.termination_log;
     assert!(
         log.starts_with("secrets-injector: 2 of 3 templates failed; nothing was written to"),
@@ -99,7 +111,10 @@ fn a_render_that_fails_fails_the_init_container_naming_the_template_and_line() {
         ),
         "{log}"
     );
-    assert!(log.contains("templates[2] (name \"math\"): line 1: invalid operation"), "{log}");
+    assert!(
+        log.contains("templates[2] (name \"math\"): line 1: invalid operation"),
+        "{log}"
+    );
     assert_eq!(out.summary()["files"], 0);
 }
 
@@ -107,7 +122,10 @@ fn a_render_that_fails_fails_the_init_container_naming_the_template_and_line() {
 fn invalid_templates_fail_before_any_fetch() {
     let moto = Moto::start();
     let pod = Pod::new(&moto.endpoint());
-    let out = pod.run(OBJECTS, &[&templates_arg("- name: x\n  template: \"{{ NOPE }}\"\n")]);
+    let out = pod.run(
+        OBJECTS,
+        &[&templates_arg("- name: x\n  template: \"{{ NOPE }}\"\n")],
+    );
     out.assert_failure();
     assert!(
         out.termination_log.starts_with(
@@ -125,7 +143,10 @@ fn decode_base64_writes_bytes_a_template_reads_as_binary_or_text() {
     let moto = Moto::start();
     let aws = Seeder::new(&moto.endpoint(), REGION);
     let der = [0x30u8, 0x82, 0xff, 0x00];
-    aws.string("/app/der", &secrets_injector_objects::decode::base64_encode(&der));
+    aws.string(
+        "/app/der",
+        &secrets_injector_objects::decode::base64_encode(&der),
+    );
     aws.secret(
         "app/creds",
         r#"{"token":"dG9rZW4tU0VOVElORUw=","other":"x-SENTINEL"}"#,
@@ -138,10 +159,12 @@ fn decode_base64_writes_bytes_a_template_reads_as_binary_or_text() {
   jmesPath:
     - {path: token, objectAlias: TOKEN, decode: base64}
 "#;
-    let templates = "- name: out\n  template: \"{{ files['cert.der'] | b64encode }} {{ TOKEN }}\"\n";
+    let templates =
+        "- name: out\n  template: \"{{ files['cert.der'] | b64encode }} {{ TOKEN }}\"\n";
     let mut pod = Pod::new(&moto.endpoint());
     pod.secret_values = vec!["token-SENTINEL".into(), "dG9rZW4tU0VOVElORUw".into()];
-    pod.run(objects, &[&templates_arg(templates)]).assert_success();
+    pod.run(objects, &[&templates_arg(templates)])
+        .assert_success();
     assert_eq!(pod.read("cert.der"), der);
     assert_eq!(pod.read_string("TOKEN"), "token-SENTINEL");
     assert_eq!(pod.read_string("out"), "MIL/AA== token-SENTINEL");
@@ -165,7 +188,11 @@ fn decode_base64_writes_bytes_a_template_reads_as_binary_or_text() {
 fn refresh_renders_again_in_the_same_swap_and_keeps_the_files_when_a_render_fails() {
     let moto = Moto::start();
     let aws = Seeder::new(&moto.endpoint(), REGION);
-    aws.put("/test/parameter", "gonitest-SENTINEL", ParameterType::SecureString);
+    aws.put(
+        "/test/parameter",
+        "gonitest-SENTINEL",
+        ParameterType::SecureString,
+    );
     let with_key = |n: u32| {
         serde_json::json!({"username": "u", "password": format!("pw-{n}-SENTINEL"), "key": n})
             .to_string()
@@ -191,8 +218,7 @@ fn refresh_renders_again_in_the_same_swap_and_keeps_the_files_when_a_render_fail
     let generation = pod.generation();
     let files = pod.files();
     assert_eq!(
-        files["DATABASE_URL"].0,
-        b"postgres://u:pw-1-SENTINEL@db/app",
+        files["DATABASE_URL"].0, b"postgres://u:pw-1-SENTINEL@db/app",
         "generation {generation}"
     );
     assert_eq!(files["key"].0, b"1");
@@ -222,7 +248,10 @@ fn refresh_renders_again_in_the_same_swap_and_keeps_the_files_when_a_render_fail
     // Fixed: the next cycle renders and swaps.
     aws.put_secret("test/secret", &with_key(3));
     sidecar.wait_for("the fixed value", |_| pod.read_string("key") == "3");
-    assert_eq!(pod.read_string("DATABASE_URL"), "postgres://u:pw-3-SENTINEL@db/app");
+    assert_eq!(
+        pod.read_string("DATABASE_URL"),
+        "postgres://u:pw-3-SENTINEL@db/app"
+    );
     sidecar.assert_running();
     assert!(sidecar.terminate().success());
 }

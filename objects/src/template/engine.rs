@@ -23,7 +23,9 @@ const BUILTINS: &str = "https://docs.rs/minijinja/3.1.0/minijinja/filters/index.
 /// delimiters, and the rules of SPEC "Rules". No loader is ever installed, and `multi_template`
 /// is not compiled in, so `include`, `import` and `extends` find nothing; `debug` is not compiled
 /// in either, so no error carries the values a template referenced.
-pub(super) fn environment(delimiters: Option<(&str, &str)>) -> Result<Environment<'static>, String> {
+pub(super) fn environment(
+    delimiters: Option<(&str, &str)>,
+) -> Result<Environment<'static>, String> {
     let mut env = Environment::new();
     // minijinja picks escaping from the name (.html, .json, .yaml); files are written as rendered.
     env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -80,7 +82,11 @@ impl Compiled {
                 return Err(describe(&e, Some(instructions), root, out.over));
             }
         }
-        if out.bytes.utf8_chunks().any(|chunk| chunk.valid().contains(BINARY_MARK)) {
+        if out
+            .bytes
+            .utf8_chunks()
+            .any(|chunk| chunk.valid().contains(BINARY_MARK))
+        {
             let instructions = &get_compiled_template(&template).instructions;
             let binary = binaries_referenced(instructions, root);
             return Err(format!(
@@ -223,7 +229,12 @@ impl io::Write for Limited {
 /// What went wrong in a render, where, and what to do, never with a value: minijinja's details
 /// can quote the values (`unable to calculate {lhs} {op} {rhs}`), so only this project's own
 /// (marked [`OWN`]) and those that name only the template's own words are shown.
-fn describe(e: &Error, instructions: Option<&Instructions<'_>>, root: &Value, over: bool) -> String {
+fn describe(
+    e: &Error,
+    instructions: Option<&Instructions<'_>>,
+    root: &Value,
+    over: bool,
+) -> String {
     let at = e.line().map(|l| format!("line {l}: ")).unwrap_or_default();
     let detail = e.detail().unwrap_or_default();
     let what = match e.kind() {
@@ -284,7 +295,11 @@ fn undefined(line: Option<usize>, instructions: Option<&Instructions<'_>>, root:
             // was found.
             let unresolved = |c: &&Chain| c.root.is_empty() || locals.contains(c.root.as_str());
             let mut shown: Vec<&str> = if chains.iter().any(|c| unresolved(&c)) {
-                chains.iter().filter(unresolved).map(|c| c.text.as_str()).collect()
+                chains
+                    .iter()
+                    .filter(unresolved)
+                    .map(|c| c.text.as_str())
+                    .collect()
             } else {
                 chains.iter().map(|c| c.text.as_str()).collect()
             };

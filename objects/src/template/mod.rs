@@ -16,9 +16,7 @@ mod read;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::annotations::{
-    FILE_PERMISSION, MAX_OBJECTS_AND_TEMPLATES_BYTES, OBJECTS, TEMPLATES,
-};
+use crate::annotations::{FILE_PERMISSION, MAX_OBJECTS_AND_TEMPLATES_BYTES, OBJECTS, TEMPLATES};
 use crate::envfile::is_env_name;
 use crate::error::{Error, Errors};
 use crate::mode::{AppIdentity, FileMode};
@@ -143,7 +141,10 @@ pub fn parse(text: &str, objects_bytes: usize, plan: Option<&Plan>) -> Result<Te
             }),
         };
         if let Some(source) = &raw.template {
-            let delimiters = raw.delimiters.as_ref().map(|(s, e)| (s.as_str(), e.as_str()));
+            let delimiters = raw
+                .delimiters
+                .as_ref()
+                .map(|(s, e)| (s.as_str(), e.as_str()));
             let checked = engine::check(source, delimiters);
             problems.extend(checked.problems);
             if let Some(known) = &known {
@@ -214,7 +215,14 @@ impl Known {
         }
         for object in &plan.objects {
             if object.object_type.facts().directory {
-                files.insert(object.file.components().next().unwrap_or_default().to_owned());
+                files.insert(
+                    object
+                        .file
+                        .components()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
             }
         }
         if let Some(env) = &plan.env_file {
@@ -294,7 +302,12 @@ fn unknown_variables(
             ));
             continue;
         }
-        let mut some: Vec<&str> = known.identifiers.iter().map(String::as_str).take(SHOWN).collect();
+        let mut some: Vec<&str> = known
+            .identifiers
+            .iter()
+            .map(String::as_str)
+            .take(SHOWN)
+            .collect();
         if known.identifiers.len() > SHOWN {
             some.push("…");
         }
@@ -390,7 +403,9 @@ impl Templates {
             }
         }
         if errors.is_empty() {
-            Ok(Compiled { templates: compiled })
+            Ok(Compiled {
+                templates: compiled,
+            })
         } else {
             Err(Errors(errors))
         }

@@ -91,17 +91,19 @@ pub(super) fn read_template(value: &Value) -> Read {
             None
         }
     };
-    read.warnings.extend(map.keys().filter(|k| !FIELDS.contains(&k.as_str())).map(
-        |key| match closest(key, FIELDS) {
-            Some(suggestion) => {
-                format!("unknown field {key:?} ignored; did you mean {suggestion}?")
-            }
-            None => format!(
-                "unknown field {key:?} ignored; the known fields are {}",
-                FIELDS.join(", ")
-            ),
-        },
-    ));
+    read.warnings.extend(
+        map.keys()
+            .filter(|k| !FIELDS.contains(&k.as_str()))
+            .map(|key| match closest(key, FIELDS) {
+                Some(suggestion) => {
+                    format!("unknown field {key:?} ignored; did you mean {suggestion}?")
+                }
+                None => format!(
+                    "unknown field {key:?} ignored; the known fields are {}",
+                    FIELDS.join(", ")
+                ),
+            }),
+    );
     read
 }
 

@@ -10,8 +10,7 @@ use secrets_injector_objects::Settings;
 
 use crate::fuzz_support::{
     Bytes, Rng, check_parse, check_templates, fuzz_one, objects_annotation,
-    objects_annotation_with, settings,
-    templates_annotation,
+    objects_annotation_with, settings, templates_annotation,
 };
 
 /// Iterations of the generated-input property; seconds on a debug build.
@@ -81,7 +80,10 @@ fn generated_templates_keep_every_invariant() {
             Err(_) => panic!("seed {seed} broke an invariant; templates {text:?} over {objects:?}"),
         }
     }
-    assert!(accepted > 15, "only {accepted} generated templates lists were accepted");
+    assert!(
+        accepted > 15,
+        "only {accepted} generated templates lists were accepted"
+    );
 }
 
 #[test]

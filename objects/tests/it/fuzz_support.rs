@@ -11,10 +11,10 @@
 )]
 
 use secrets_injector_objects::annotations::{MAX_OBJECTS_AND_TEMPLATES_BYTES, MAX_OBJECTS_BYTES};
-use secrets_injector_objects::relpath::RelPath;
-use secrets_injector_objects::template::{self, MAX_OUTPUT_BYTES, MAX_TEMPLATES};
 use secrets_injector_objects::error::{MAX_LISTED, MAX_PROBLEM_BYTES};
 use secrets_injector_objects::relpath::MAX_NAME_BYTES;
+use secrets_injector_objects::relpath::RelPath;
+use secrets_injector_objects::template::{self, MAX_OUTPUT_BYTES, MAX_TEMPLATES};
 use secrets_injector_objects::{FileMode, PathTranslation, Plan, Settings, parse};
 
 /// A denial message is for `kubectl`: it must stay readable whatever the annotation holds. The
@@ -711,7 +711,9 @@ pub fn check_templates(text: &str, objects_bytes: usize, plan: Option<&Plan>) {
     let result = template::parse(text, objects_bytes, plan);
     if text.len() + objects_bytes > MAX_OBJECTS_AND_TEMPLATES_BYTES {
         assert!(
-            result.as_ref().is_err_and(|e| e.to_string().contains("(64 KiB) for both")),
+            result
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("(64 KiB) for both")),
             "{} bytes of templates checked past the size limit",
             text.len()
         );
@@ -724,8 +726,15 @@ pub fn check_templates(text: &str, objects_bytes: usize, plan: Option<&Plan>) {
                 message.starts_with("annotation secrets-injector.io/"),
                 "a denial must name its annotation: {message:.300}"
             );
-            assert!(!message.contains('\n'), "denials are one line: {message:.300}");
-            assert!(message.len() <= MAX_MESSAGE_BYTES, "{} bytes", message.len());
+            assert!(
+                !message.contains('\n'),
+                "denials are one line: {message:.300}"
+            );
+            assert!(
+                message.len() <= MAX_MESSAGE_BYTES,
+                "{} bytes",
+                message.len()
+            );
             return;
         }
     };
@@ -768,7 +777,10 @@ pub fn check_templates(text: &str, objects_bytes: usize, plan: Option<&Plan>) {
             for failure in failures {
                 let shown = format!("{failure} {failure:?}");
                 assert!(shown.starts_with("templates["), "{shown:.300}");
-                assert!(!shown.contains(MARK), "a render failure shows a value: {shown:.300}");
+                assert!(
+                    !shown.contains(MARK),
+                    "a render failure shows a value: {shown:.300}"
+                );
                 assert!(!shown.contains('\n'), "{shown:.300}");
             }
         }

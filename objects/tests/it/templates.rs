@@ -133,21 +133,21 @@ fn files_reaches_every_file_and_path_objects_are_nested_maps() {
         Some(&plan),
     )
     .unwrap();
-    let files: Vec<(RelPath, Vec<u8>)> = [
-        ("cfg/db_user", "u"),
-        ("cfg/port", "5432"),
-        ("one.txt", "1"),
-    ]
-    .into_iter()
-    .map(|(p, v)| (p.parse().unwrap(), v.as_bytes().to_vec()))
-    .collect();
+    let files: Vec<(RelPath, Vec<u8>)> =
+        [("cfg/db_user", "u"), ("cfg/port", "5432"), ("one.txt", "1")]
+            .into_iter()
+            .map(|(p, v)| (p.parse().unwrap(), v.as_bytes().to_vec()))
+            .collect();
     let out = render_over(&templates, &files).unwrap();
     assert_eq!(out[0].bytes, b"u 1 db_user,port,");
     // A path object's directory is not a variable of its own.
     let err = template::parse(&one("out", "{{ cfg }}"), objects.len(), Some(&plan))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("line 1: cfg is not a file the objects write"), "{err}");
+    assert!(
+        err.contains("line 1: cfg is not a file the objects write"),
+        "{err}"
+    );
     assert!(err.contains("files[\"cfg\"]"), "{err}");
 }
 
@@ -168,12 +168,17 @@ fn syntax_errors_are_denied_with_the_template_and_line() {
 fn unknown_names_filters_and_tests_are_denied_with_their_line() {
     let err = denied(&one("a", "ok {{ SECRET_USERNAME }}\n{{ SECRET_PASWORD }}"));
     assert!(
-        err.contains("templates[0] (name \"a\"): line 2: SECRET_PASWORD is not a file the objects write"),
+        err.contains(
+            "templates[0] (name \"a\"): line 2: SECRET_PASWORD is not a file the objects write"
+        ),
         "{err}"
     );
     assert!(err.contains("SECRET_PASSWORD, SECRET_USERNAME"), "{err}");
     let err = denied(&one("a", "\n\n{{ SECRET_USERNAME | frobnicate }}"));
-    assert!(err.contains("line 3: unknown filter \"frobnicate\""), "{err}");
+    assert!(
+        err.contains("line 3: unknown filter \"frobnicate\""),
+        "{err}"
+    );
     assert!(err.contains("fromjson, b64encode"), "{err}");
     let err = denied(&one("a", "{% if SECRET_USERNAME is frob %}x{% endif %}"));
     assert!(err.contains("line 1: unknown test \"frob\""), "{err}");
@@ -191,15 +196,33 @@ fn names_follow_the_file_rules_and_clash_with_nothing() {
         (one("a/b", "x"), "contains '/'"),
         (one("..data", "x"), "starts with \"..\""),
         (one("files", "x"), "name \"files\" is reserved"),
-        (one("SECRET_PASSWORD", "x"), "also a file (or directory) the objects"),
-        (one("test_secret", "x"), "also a file (or directory) the objects"),
-        (format!("{}{}", one("dup", "x"), one("dup", "y")), "also the name of templates[0]"),
+        (
+            one("SECRET_PASSWORD", "x"),
+            "also a file (or directory) the objects",
+        ),
+        (
+            one("test_secret", "x"),
+            "also a file (or directory) the objects",
+        ),
+        (
+            format!("{}{}", one("dup", "x"), one("dup", "y")),
+            "also the name of templates[0]",
+        ),
         (one(&"n".repeat(256), "x"), "255-byte limit"),
         ("- template: x\n".to_owned(), "name is required"),
         ("- name: x\n".to_owned(), "template is required"),
-        ("- name: x\n  template: y\n  filePermission: '0999'\n".to_owned(), "filePermission"),
-        ("- name: x\n  template: y\n  delimiters: ['{%', '%}']\n".to_owned(), "delimiters"),
-        ("- name: x\n  template: y\n  delimiters: ['[[']\n".to_owned(), "pair of strings"),
+        (
+            "- name: x\n  template: y\n  filePermission: '0999'\n".to_owned(),
+            "filePermission",
+        ),
+        (
+            "- name: x\n  template: y\n  delimiters: ['{%', '%}']\n".to_owned(),
+            "delimiters",
+        ),
+        (
+            "- name: x\n  template: y\n  delimiters: ['[[']\n".to_owned(),
+            "pair of strings",
+        ),
         ("name: x\n".to_owned(), "not a list of templates"),
         ("[]".to_owned(), "lists no templates"),
         ("- [".to_owned(), "is not valid YAML"),
@@ -221,14 +244,21 @@ fn names_follow_the_file_rules_and_clash_with_nothing() {
     // An object's file named `files` is refused when the pod has templates.
     let objects = "- {objectName: /a, objectType: ssmparameter, objectAlias: files}\n";
     let err = template::parse(&one("x", "y"), 0, Some(&plan(objects))).unwrap_err();
-    assert!(err.to_string().contains("a file is named \"files\""), "{err}");
+    assert!(
+        err.to_string().contains("a file is named \"files\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_fields_are_warnings() {
     let templates = accepted("- name: x\n  template: y\n  mode: '0400'\n");
     assert_eq!(templates.warnings.len(), 1);
-    assert!(templates.warnings[0].contains("unknown field \"mode\""), "{:?}", templates.warnings);
+    assert!(
+        templates.warnings[0].contains("unknown field \"mode\""),
+        "{:?}",
+        templates.warnings
+    );
 }
 
 #[test]
@@ -244,7 +274,10 @@ fn at_most_32_templates_and_64_kib_with_the_objects() {
     assert_eq!(accepted(&fits).items.len(), 1);
     let over = format!("{head}{}\"\n", "x".repeat(room - head.len() - 1));
     let err = denied(&over);
-    assert!(err.contains("over the limit of 65536 bytes (64 KiB) for both"), "{err}");
+    assert!(
+        err.contains("over the limit of 65536 bytes (64 KiB) for both"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -264,13 +297,22 @@ fn templates_cannot_read_each_others_output() {
 #[test]
 fn strict_undefined_names_the_template_line_and_name_and_default_works() {
     let err = failed(
-        &one("cfg", "a\nkey: {{ (files.test_secret | fromjson).api_key }}"),
+        &one(
+            "cfg",
+            "a\nkey: {{ (files.test_secret | fromjson).api_key }}",
+        ),
         PASSWORD,
     );
-    assert!(err.starts_with("templates[0] (name \"cfg\"): line 2: undefined value"), "{err}");
+    assert!(
+        err.starts_with("templates[0] (name \"cfg\"): line 2: undefined value"),
+        "{err}"
+    );
     assert!(err.contains("api_key"), "{err}");
     let err = failed(&one("cfg", "{{ files.nope }}"), PASSWORD);
-    assert!(err.contains("line 1: undefined value: files.nope does not exist"), "{err}");
+    assert!(
+        err.contains("line 1: undefined value: files.nope does not exist"),
+        "{err}"
+    );
     let err = failed(&one("cfg", "{{ files['no.pe'] }}"), PASSWORD);
     assert!(err.contains("files[\"no.pe\"] does not exist"), "{err}");
     assert_eq!(
@@ -288,17 +330,23 @@ fn strict_undefined_names_the_template_line_and_name_and_default_works() {
 
 #[test]
 fn an_optional_objects_missing_file_is_undefined_at_render_only() {
-    let objects = "- {objectName: /a, objectType: ssmparameter, objectAlias: OPT, optional: true}\n";
+    let objects =
+        "- {objectName: /a, objectType: ssmparameter, objectAlias: OPT, optional: true}\n";
     let plan = plan(objects);
     let templates = template::parse(
-        &one("x", "{% if OPT is defined %}{{ OPT }}{% else %}none{% endif %}|{{ OPT }}"),
+        &one(
+            "x",
+            "{% if OPT is defined %}{{ OPT }}{% else %}none{% endif %}|{{ OPT }}",
+        ),
         objects.len(),
         Some(&plan),
     )
     .unwrap();
     let err = render_over(&templates, &[]).unwrap_err();
     assert!(
-        err[0].to_string().contains("line 1: undefined value: OPT does not exist"),
+        err[0]
+            .to_string()
+            .contains("line 1: undefined value: OPT does not exist"),
         "{:?}",
         err
     );
@@ -307,11 +355,17 @@ fn an_optional_objects_missing_file_is_undefined_at_render_only() {
 #[test]
 fn tojson_and_toyaml_keep_a_hostile_password_a_string() {
     let hostile = "a\"b'c\\d\ne\r\t{{ x }} {% y %} #z: - [1] &a *a !t \u{2028}é";
-    let json = rendered(&one("c.json", "{\"p\": {{ SECRET_PASSWORD | tojson }}}"), hostile);
+    let json = rendered(
+        &one("c.json", "{\"p\": {{ SECRET_PASSWORD | tojson }}}"),
+        hostile,
+    );
     let back: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(back["p"], hostile);
     let yaml = rendered(
-        &one("c.yaml", "db:\n  password: {{ SECRET_PASSWORD | toyaml }}\n  user: {{ SECRET_USERNAME | tojson }}\n"),
+        &one(
+            "c.yaml",
+            "db:\n  password: {{ SECRET_PASSWORD | toyaml }}\n  user: {{ SECRET_USERNAME | tojson }}\n",
+        ),
         hostile,
     );
     let back: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
@@ -346,9 +400,13 @@ fn tojson_and_toyaml_keep_a_hostile_password_a_string() {
 
 #[test]
 fn a_pem_block_goes_into_yaml_with_indent() {
-    let pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\nAbCd==\n-----END CERTIFICATE-----\n";
+    let pem =
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\nAbCd==\n-----END CERTIFICATE-----\n";
     let yaml = rendered(
-        &one("tls.yaml", "tls:\n  cert: |\n    {{ SECRET_PASSWORD | indent(4) }}\n"),
+        &one(
+            "tls.yaml",
+            "tls:\n  cert: |\n    {{ SECRET_PASSWORD | indent(4) }}\n",
+        ),
         pem,
     );
     let back: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
@@ -371,9 +429,18 @@ fn the_extra_filters() {
         assert_eq!(rendered(&one("x", text), PASSWORD), want, "{text}");
     }
     for (text, want) in [
-        ("{{ 'not json' | fromjson }}", "fromjson: the value is not JSON"),
-        ("{{ '!!' | b64decode }}", "b64decode: the value is not base64"),
-        ("{{ '//79' | b64decode }}", "the decoded bytes are not UTF-8"),
+        (
+            "{{ 'not json' | fromjson }}",
+            "fromjson: the value is not JSON",
+        ),
+        (
+            "{{ '!!' | b64decode }}",
+            "b64decode: the value is not base64",
+        ),
+        (
+            "{{ '//79' | b64decode }}",
+            "the decoded bytes are not UTF-8",
+        ),
     ] {
         let err = failed(&one("x", text), PASSWORD);
         assert!(err.contains(want), "{text}: {err}");
@@ -392,10 +459,18 @@ fn binary_values_go_only_through_b64encode_and_length() {
     )
     .unwrap();
     assert_eq!(render_over(&ok, &files).unwrap()[0].bytes, b"/wCA 3");
-    for text in ["{{ CERT }}", "{{ files['CERT'] ~ 'x' }}", "{{ CERT | upper }}", "{{ CERT | fromjson }}"] {
+    for text in [
+        "{{ CERT }}",
+        "{{ files['CERT'] ~ 'x' }}",
+        "{{ CERT | upper }}",
+        "{{ CERT | fromjson }}",
+    ] {
         let t = template::parse(&one("x", text), 0, Some(&plan)).unwrap();
         let err = render_over(&t, &files).unwrap_err()[0].to_string();
-        assert!(err.contains("binary") && err.contains("CERT"), "{text}: {err}");
+        assert!(
+            err.contains("binary") && err.contains("CERT"),
+            "{text}: {err}"
+        );
     }
 }
 
@@ -422,7 +497,9 @@ fn template_modes_are_checked_against_the_app() {
     let unknown_user = AppIdentity::default();
     let errors = templates.unreadable(&plan, unknown_user);
     assert!(
-        errors[0].to_string().contains("templates[0] (name \"a\"): filePermission mode 0400"),
+        errors[0]
+            .to_string()
+            .contains("templates[0] (name \"a\"): filePermission mode 0400"),
         "{errors:?}"
     );
     let app = AppIdentity {

@@ -17,7 +17,10 @@ fn plan() -> Plan {
 }
 
 fn one(text: &str) -> String {
-    format!("- name: out\n  template: {}\n", serde_json::Value::from(text))
+    format!(
+        "- name: out\n  template: {}\n",
+        serde_json::Value::from(text)
+    )
 }
 
 fn check(text: &str) -> Result<Templates, String> {
@@ -35,7 +38,10 @@ fn files(password: &str) -> Vec<(RelPath, Vec<u8>)> {
     let secret = serde_json::json!({"password": password}).to_string();
     vec![
         ("test_secret".parse().unwrap(), secret.into_bytes()),
-        ("SECRET_PASSWORD".parse().unwrap(), password.as_bytes().to_vec()),
+        (
+            "SECRET_PASSWORD".parse().unwrap(),
+            password.as_bytes().to_vec(),
+        ),
     ]
 }
 
@@ -78,7 +84,10 @@ fn a_huge_string_runs_out_of_fuel_before_it_is_made() {
 fn output_over_the_limit_fails_naming_it() {
     // 2 MiB of output is within the fuel, but over the file limit.
     let err = render_fails("{% for i in range(2048) %}{{ 'y' * 1024 }}{% endfor %}");
-    assert!(err.contains("the output is over the limit of 1 MiB"), "{err}");
+    assert!(
+        err.contains("the output is over the limit of 1 MiB"),
+        "{err}"
+    );
     assert_eq!(MAX_OUTPUT_BYTES, 1 << 20);
 }
 
@@ -88,7 +97,11 @@ fn deep_nesting_is_denied_at_admission() {
     let err = denied(&deep);
     assert!(err.contains("line 1: syntax error"), "{err}");
     assert!(err.contains("recursion"), "{err}");
-    let blocks = format!("{}x{}", "{% if true %}".repeat(300), "{% endif %}".repeat(300));
+    let blocks = format!(
+        "{}x{}",
+        "{% if true %}".repeat(300),
+        "{% endif %}".repeat(300)
+    );
     assert!(denied(&blocks).contains("syntax error"));
     let lists = format!("{{{{ {}{} }}}}", "[".repeat(400), "]".repeat(400));
     assert!(denied(&lists).contains("syntax error"));
@@ -112,9 +125,7 @@ fn macros_and_other_templates_are_not_available() {
 
 #[test]
 fn recursion_through_recursive_loops_stops_at_the_limit() {
-    let err = render_fails(
-        "{% for x in [[1]] recursive %}{{ loop([x, x]) }}{% endfor %}",
-    );
+    let err = render_fails("{% for x in [[1]] recursive %}{{ loop([x, x]) }}{% endfor %}");
     assert!(
         err.contains("recursion limit exceeded") || err.contains("ran out of fuel"),
         "{err}"
@@ -191,7 +202,12 @@ fn sixty_four_kib_of_templates_is_checked_in_bounded_work() {
     let each = room / 32 - 40;
     let body = "{{ SECRET_PASSWORD | upper }}".repeat(each / 29);
     let all: String = (0..32)
-        .map(|i| format!("- name: t{i}\n  template: {}\n", serde_json::Value::from(body.as_str())))
+        .map(|i| {
+            format!(
+                "- name: t{i}\n  template: {}\n",
+                serde_json::Value::from(body.as_str())
+            )
+        })
         .collect();
     assert!(all.len() <= room, "{}", all.len());
     let templates = template::parse(&all, OBJECTS.len(), Some(&plan())).unwrap();

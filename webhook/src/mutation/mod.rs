@@ -75,7 +75,9 @@ type Capability = fn(&Value, &MutationConfig, &Context<'_>, &mut Edit);
 const CAPABILITIES: [(&str, Capability); 5] = [
     ("inject", inject::add),
     ("csi", csi::add),
-    ("templates", |pod, cfg, _, edit| templates::add(pod, cfg, edit)),
+    ("templates", |pod, cfg, _, edit| {
+        templates::add(pod, cfg, edit)
+    }),
     ("env", |pod, _, _, edit| env::add(pod, edit)),
     ("refresh", |pod, cfg, _, edit| refresh::add(pod, cfg, edit)),
 ];

@@ -279,7 +279,10 @@ mod tests {
         let plan = plans.parse(OBJECTS, Settings::new("eu-west-1")).unwrap();
         let first = templates.check(TEMPLATES, OBJECTS, &plan);
         let again = templates.check(TEMPLATES, OBJECTS, &plan);
-        assert!(Arc::ptr_eq(first.as_ref().unwrap(), again.as_ref().unwrap()));
+        assert!(Arc::ptr_eq(
+            first.as_ref().unwrap(),
+            again.as_ref().unwrap()
+        ));
         assert_eq!(templates.len(), 1);
         // Another objects list is checked again: a name the template reads may be gone.
         let other = "- objectName: /app/other\n  objectType: ssmparameter\n";
@@ -288,7 +291,10 @@ mod tests {
         let reads_db = "- {name: out, template: \"{{ _app_db }}\"}\n";
         assert!(templates.check(reads_db, OBJECTS, &plan).is_ok());
         let denied = templates.check(reads_db, other, &other_plan).unwrap_err();
-        assert!(denied.to_string().contains("_app_db is not a file"), "{denied}");
+        assert!(
+            denied.to_string().contains("_app_db is not a file"),
+            "{denied}"
+        );
         assert_eq!(templates.len(), 4);
         for i in 0..200 {
             let text = format!("- {{name: out, template: \"{i}{}\"}}\n", "x".repeat(10_000));

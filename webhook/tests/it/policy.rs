@@ -154,10 +154,16 @@ fn templates_need_no_extra_permission() {
     );
     pod["metadata"]["annotations"]["secrets-injector.io/templates"] =
         json!("- {name: x, template: \"{{ NOPE }}\"}");
-    let output = policy(&["--account", ACCOUNT], Some(&serde_json::to_string(&pod).unwrap()));
+    let output = policy(
+        &["--account", ACCOUNT],
+        Some(&serde_json::to_string(&pod).unwrap()),
+    );
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("NOPE is not a file the objects write"), "{stderr}");
+    assert!(
+        stderr.contains("NOPE is not a file the objects write"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -48,14 +48,20 @@ fn the_templates_go_to_the_init_container_before_the_objects() {
     assert_converged(&out, &cfg());
     // The refresh sidecar renders the same templates: it copies the init container's words.
     let mut refreshing = pod.clone();
-    annotate(&mut refreshing, &[("secrets-injector.io/refresh-interval", "5m")]);
+    annotate(
+        &mut refreshing,
+        &[("secrets-injector.io/refresh-interval", "5m")],
+    );
     let (out, _) = mutated(&refreshing, &cfg());
     let sidecar = named(&out, "initContainers", "secrets-injector-refresh");
     assert!(super::templates::args(sidecar).contains(&format!("--templates={TWO}")));
     // With env-containers too, the copy of secrets-env goes before the objects as well.
     let mut env = pod.clone();
     env["spec"]["containers"][0]["command"] = json!(["/app"]);
-    let name = env["spec"]["containers"][0]["name"].as_str().unwrap().to_owned();
+    let name = env["spec"]["containers"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     annotate(&mut env, &[("secrets-injector.io/env-containers", &name)]);
     let (out, _) = mutated(&env, &cfg());
     let args = super::templates::args(injector(&out));
@@ -68,15 +74,39 @@ fn the_templates_go_to_the_init_container_before_the_objects() {
 #[test]
 fn admission_checks_name_the_template_and_line() {
     let cases = [
-        ("- {name: a, template: \"x\\n{{ SECRET_PASWORD }}\"}", "templates[0] (name \"a\"): line 2: SECRET_PASWORD is not a file the objects write"),
-        ("- {name: a, template: \"{{ x \"}", "templates[0] (name \"a\"): line 1: syntax error"),
-        ("- {name: a, template: \"\\n{{ SECRET_PASSWORD | nope }}\"}", "line 2: unknown filter \"nope\""),
-        ("- {name: SECRET_PASSWORD, template: x}", "also a file (or directory) the objects"),
-        ("- {name: a, template: x}\n- {name: a, template: y}", "also the name of templates[0]"),
-        ("- {name: a, template: \"{{ b }}\"}\n- {name: b, template: y}", "b is the file of templates[1]"),
+        (
+            "- {name: a, template: \"x\\n{{ SECRET_PASWORD }}\"}",
+            "templates[0] (name \"a\"): line 2: SECRET_PASWORD is not a file the objects write",
+        ),
+        (
+            "- {name: a, template: \"{{ x \"}",
+            "templates[0] (name \"a\"): line 1: syntax error",
+        ),
+        (
+            "- {name: a, template: \"\\n{{ SECRET_PASSWORD | nope }}\"}",
+            "line 2: unknown filter \"nope\"",
+        ),
+        (
+            "- {name: SECRET_PASSWORD, template: x}",
+            "also a file (or directory) the objects",
+        ),
+        (
+            "- {name: a, template: x}\n- {name: a, template: y}",
+            "also the name of templates[0]",
+        ),
+        (
+            "- {name: a, template: \"{{ b }}\"}\n- {name: b, template: y}",
+            "b is the file of templates[1]",
+        ),
         ("- {name: ../a, template: x}", "contains '/'"),
-        ("- {name: a, template: x, filePermission: '0000'}", "lets no one read the file"),
-        ("- {name: a, template: \"{% include 'b' %}\"}", "line 1: syntax error"),
+        (
+            "- {name: a, template: x, filePermission: '0000'}",
+            "lets no one read the file",
+        ),
+        (
+            "- {name: a, template: \"{% include 'b' %}\"}",
+            "line 1: syntax error",
+        ),
     ];
     for (templates, wanted) in cases {
         let message = denial(&seeds_with(templates), &cfg());
@@ -86,12 +116,20 @@ fn admission_checks_name_the_template_and_line() {
         );
     }
     // An owner-only template needs the app's user, as an object's file does.
-    let message = denial(&seeds_with("- {name: a, template: x, filePermission: '0400'}"), &cfg());
+    let message = denial(
+        &seeds_with("- {name: a, template: x, filePermission: '0400'}"),
+        &cfg(),
+    );
     assert!(message.contains("the app's user is not known"), "{message}");
     // Unknown fields are warnings.
-    let (_, warnings) = mutated(&seeds_with("- {name: a, template: x, mode: '0400'}"), &cfg());
+    let (_, warnings) = mutated(
+        &seeds_with("- {name: a, template: x, mode: '0400'}"),
+        &cfg(),
+    );
     assert!(
-        warnings.iter().any(|w| w.contains("unknown field \"mode\" ignored")),
+        warnings
+            .iter()
+            .any(|w| w.contains("unknown field \"mode\" ignored")),
         "{warnings:?}"
     );
 }
@@ -99,10 +137,16 @@ fn admission_checks_name_the_template_and_line() {
 #[test]
 fn the_objects_problems_and_the_templates_are_told_together() {
     let mut pod = seeds_with("- {name: a, template: \"{{ x \"}");
-    annotate(&mut pod, &[(OBJECTS, "- objectName: /a\n  objectType: nope\n")]);
+    annotate(
+        &mut pod,
+        &[(OBJECTS, "- objectName: /a\n  objectType: nope\n")],
+    );
     let message = denial(&pod, &cfg());
     assert!(message.contains("objectType"), "{message}");
-    assert!(message.contains("templates[0] (name \"a\"): line 1: syntax error"), "{message}");
+    assert!(
+        message.contains("templates[0] (name \"a\"): line 1: syntax error"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -122,11 +166,12 @@ fn pods_without_the_objects_annotation_cannot_have_templates() {
     let mut cfg = cfg();
     cfg.secret_provider_classes = true;
     cfg.csi_volumes = CsiVolumes::Rewrite;
-    let (found, _) = DocumentClasses::from_documents(&[class.clone()]);
+    let (found, _) = DocumentClasses::from_documents(std::slice::from_ref(&class));
     cfg.classes = Classes(Arc::new(found));
     let message = denial(&pod, &cfg);
     assert!(
-        message.contains("templates render the values of the annotation secrets-injector.io/objects")
+        message
+            .contains("templates render the values of the annotation secrets-injector.io/objects")
             && message.contains("from a SecretProviderClass"),
         "{message}"
     );
@@ -141,20 +186,29 @@ fn pods_without_the_objects_annotation_cannot_have_templates() {
     csi["spec"]["containers"][0]["volumeMounts"] =
         json!([{"name": "secrets", "mountPath": "/mnt/secrets", "readOnly": true}]);
     let message = denial(&csi, &cfg);
-    assert!(message.contains("only objects are those of its CSI volumes"), "{message}");
+    assert!(
+        message.contains("only objects are those of its CSI volumes"),
+        "{message}"
+    );
     // No objects at all.
     let mut bare = fixture("minimal-pod.yaml");
     bare["metadata"]["annotations"] = json!({TEMPLATES: "- {name: a, template: x}"});
     assert!(denial(&bare, &cfg).contains("the pod has no objects"));
     // Opted out: nothing to say.
     bare["metadata"]["annotations"]["secrets-injector.io/inject"] = json!("false");
-    assert_eq!(mutate(&bare, &cfg), secrets_injector_webhook::mutation::Decision::Skip);
+    assert_eq!(
+        mutate(&bare, &cfg),
+        secrets_injector_webhook::mutation::Decision::Skip
+    );
 }
 
 #[test]
 fn both_annotations_together_are_at_most_64_kib() {
     let pod = fixture("seeds-example-pod.yaml");
-    let objects = pod["metadata"]["annotations"][OBJECTS].as_str().unwrap().len();
+    let objects = pod["metadata"]["annotations"][OBJECTS]
+        .as_str()
+        .unwrap()
+        .len();
     let head = "- name: big\n  template: \"";
     let room = 65_536 - objects;
     let fits = format!("{head}{}\"\n", "x".repeat(room - head.len() - 2));
@@ -179,7 +233,10 @@ fn the_templates_cache_holds_each_check_once() {
     assert_eq!(cfg.plans.len(), 1);
     // Other objects are checked again: the names a template reads may not be there.
     let mut other = pod.clone();
-    annotate(&mut other, &[(OBJECTS, "- {objectName: /other, objectType: ssmparameter}")]);
+    annotate(
+        &mut other,
+        &[(OBJECTS, "- {objectName: /other, objectType: ssmparameter}")],
+    );
     assert!(denial(&other, &cfg).contains("SECRET_USERNAME is not a file"));
     assert_eq!(cfg.templates.len(), 2);
 }

@@ -862,7 +862,11 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
     let templates = pod
         .pointer("/metadata/annotations/secrets-injector.io~1templates")
         .and_then(Value::as_str);
-    assert_eq!(templates, flag("--templates"), "the templates reach the injector verbatim");
+    assert_eq!(
+        templates,
+        flag("--templates"),
+        "the templates reach the injector verbatim"
+    );
     if let Some(text) = templates {
         let objects = flag("--objects").unwrap_or_default();
         assert!(
