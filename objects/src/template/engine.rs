@@ -10,6 +10,7 @@ use minijinja::machinery::{Instruction, Instructions, get_compiled_template};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
+use super::bounds;
 use super::filters::{self, BINARY_MARK, OWN};
 use super::{FUEL, MAX_OUTPUT_BYTES, RECURSION_LIMIT};
 
@@ -23,9 +24,7 @@ const BUILTINS: &str = "https://docs.rs/minijinja/3.1.0/minijinja/filters/index.
 /// delimiters, and the rules of SPEC "Rules". No loader is ever installed, and `multi_template`
 /// is not compiled in, so `include`, `import` and `extends` find nothing; `debug` is not compiled
 /// in either, so no error carries the values a template referenced.
-pub(super) fn environment(
-    delimiters: Option<(&str, &str)>,
-) -> Result<Environment<'static>, String> {
+pub(super) fn environment(delimiters: Option<(&str, &str)>) -> Result<Environment<'static>, String> {
     let mut env = Environment::new();
     // minijinja picks escaping from the name (.html, .json, .yaml); files are written as rendered.
     env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -34,23 +33,40 @@ pub(super) fn environment(
     env.set_recursion_limit(RECURSION_LIMIT);
     // `debug()` prints every variable; nothing a file needs.
     env.remove_global("debug");
+    env.set_syntax(syntax(delimiters)?);
+    filters::add(&mut env);
+    Ok(env)
+}
+
+/// The syntax of a template with these delimiters.
+fn syntax(delimiters: Option<(&str, &str)>) -> Result<SyntaxConfig, String> {
     let mut syntax = SyntaxConfig::builder();
     // A template's text is the file: its last newline stays.
     syntax.keep_trailing_newline(true);
     if let Some((start, end)) = delimiters {
         syntax.variable_delimiters(start.to_owned(), end.to_owned());
     }
-    let syntax = syntax.build().map_err(|e| {
+    syntax.build().map_err(|e| {
         format!(
             "delimiters {:?} cannot be used: {}; choose a pair that differs from {{% %}} and \
              {{# #}}, such as [\"[[\", \"]]\"]",
             delimiters.map(|(s, e)| [s, e]).unwrap_or_default(),
             e.detail().unwrap_or("invalid custom delimiters")
         )
-    })?;
-    env.set_syntax(syntax);
-    filters::add(&mut env);
-    Ok(env)
+    })
+}
+
+/// The template's environment, once its shape is within the bounds minijinja's parser and
+/// compiler can take (`bounds`).
+fn checked_environment(
+    source: &str,
+    delimiters: Option<(&str, &str)>,
+) -> Result<Environment<'static>, String> {
+    let env = environment(delimiters)?;
+    match bounds::check(source, env.syntax().clone()) {
+        Some(problem) => Err(problem),
+        None => Ok(env),
+    }
 }
 
 /// A compiled template, ready to render.
@@ -61,7 +77,7 @@ pub(super) struct Compiled {
 impl Compiled {
     /// Compiles `source`; the error is the syntax error with its line.
     pub(super) fn new(source: &str, delimiters: Option<(&str, &str)>) -> Result<Self, String> {
-        let mut env = environment(delimiters)?;
+        let mut env = checked_environment(source, delimiters)?;
         env.add_template_owned(NAME, source.to_owned())
             .map_err(|e| syntax_error(&e))?;
         Ok(Self { env })
@@ -131,7 +147,7 @@ pub(super) fn check(source: &str, delimiters: Option<(&str, &str)>) -> Checked {
         variables: BTreeMap::new(),
         globals: BTreeSet::new(),
     };
-    let env = match environment(delimiters) {
+    let env = match checked_environment(source, delimiters) {
         Ok(env) => env,
         Err(problem) => {
             checked.problems.push(problem);

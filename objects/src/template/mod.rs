@@ -8,6 +8,7 @@
 //! compiling, the checks that read a compiled template, rendering, the words of a failed render),
 //! `filters` the filters beyond minijinja's builtins, `context` what a template sees.
 
+mod bounds;
 mod context;
 mod engine;
 mod filters;
@@ -37,6 +38,8 @@ pub const FUEL: u64 = 250_000;
 pub const RECURSION_LIMIT: usize = 64;
 /// The name of the map of every file; no file may take it when a pod has templates.
 pub const RESERVED_NAME: &str = "files";
+
+pub use bounds::{MAX_BLOCK_DEPTH, MAX_OPERATORS};
 
 /// One checked item of the list.
 #[derive(Debug, Clone, PartialEq, Eq)]

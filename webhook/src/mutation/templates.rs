@@ -77,6 +77,9 @@ pub fn add(pod: &Value, cfg: &MutationConfig, edit: &mut Edit) {
         return edit.problems.extend(unreadable);
     }
     edit.warnings.extend(templates.warnings.iter().cloned());
+    if let Some(injected) = &mut edit.injected {
+        injected.templates = templates.items.iter().map(|t| t.name.to_string()).collect();
+    }
     let Some(filler) = edit
         .init
         .iter_mut()

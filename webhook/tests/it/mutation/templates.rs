@@ -240,3 +240,17 @@ fn the_templates_cache_holds_each_check_once() {
     assert!(denial(&other, &cfg).contains("SECRET_USERNAME is not a file"));
     assert_eq!(cfg.templates.len(), 2);
 }
+
+#[test]
+fn a_template_that_replaces_a_variable_of_the_container_is_warned_of() {
+    let mut pod = seeds_with(TWO);
+    pod["spec"]["containers"][0]["command"] = json!(["/app"]);
+    pod["spec"]["containers"][0]["env"] = json!([{"name": "DATABASE_URL", "value": "x"}]);
+    let name = pod["spec"]["containers"][0]["name"].as_str().unwrap().to_owned();
+    annotate(&mut pod, &[("secrets-injector.io/env-containers", &name)]);
+    let (_, warnings) = mutated(&pod, &cfg());
+    assert!(
+        warnings.iter().any(|w| w.contains("sets the variable DATABASE_URL in its env, and the file DATABASE_URL replaces it")),
+        "{warnings:?}"
+    );
+}
