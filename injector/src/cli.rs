@@ -62,6 +62,11 @@ pub struct Common {
     #[arg(long, env = "SECRETS_INJECTOR_OBJECTS", allow_hyphen_values = true)]
     pub objects: String,
 
+    /// The secrets-injector.io/templates annotation text (YAML or JSON list of templates): files
+    /// rendered from the objects' values, written with them.
+    #[arg(long, env = "SECRETS_INJECTOR_TEMPLATES", allow_hyphen_values = true)]
+    pub templates: Option<String>,
+
     /// Directory the files are written to (the pod's emptyDir); its contents are replaced.
     #[arg(long, env = "SECRETS_INJECTOR_MOUNT_PATH")]
     pub mount_path: PathBuf,
@@ -241,6 +246,7 @@ mod tests {
         assert_eq!(cli.log_format, LogFormat::Json);
         assert_eq!(cli.failover_region, None);
         assert_eq!(cli.env_file, None);
+        assert_eq!(cli.templates, None);
         assert_eq!(cli.secrets_env_dir, None);
         assert_eq!(cli.secrets_env_source, None);
         assert_eq!(cli.assume_role_arn, None);
@@ -257,8 +263,10 @@ mod tests {
             "--mount-path=/mnt/secrets-store",
             "--region=us-east-1",
             "--env-file=--mount-path=/etc",
+            "--templates=- name: --region=x",
             "--objects=- objectName: x",
         ]);
+        assert_eq!(cli.templates.as_deref(), Some("- name: --region=x"));
         assert_eq!(cli.env_file.as_deref(), Some("--mount-path=/etc"));
         assert_eq!(cli.mount_path, PathBuf::from("/mnt/secrets-store"));
         assert_eq!(cli.objects, "- objectName: x");

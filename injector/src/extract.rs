@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use secrets_injector_objects::envfile;
 use secrets_injector_objects::mode::FileMode;
-use secrets_injector_objects::object::Object;
+use secrets_injector_objects::object::{Decode, Object};
 use secrets_injector_objects::plan::{path_parameter_file, prefix_secret_file};
 use secrets_injector_objects::relpath::RelPath;
 use secrets_injector_objects::translation::PathTranslation;
@@ -35,7 +35,7 @@ pub fn object_files(
                 File {
                     path: object.file.clone(),
                     mode: object.mode,
-                    bytes,
+                    bytes: decoded(object.decode, bytes, &object.file)?,
                 },
             );
             Ok(files)
@@ -60,6 +60,7 @@ pub fn object_files(
                         path_parameter_file(named_by, translation, &name).map_err(|problem| {
                             Error::object("InvalidFileName", problem, Kind::Final)
                         })?;
+                    let bytes = decoded(object.decode, bytes, &path)?;
                     Ok(File {
                         path,
                         mode: object.mode,
@@ -176,10 +177,28 @@ fn jmes_files(object: &Object, value: &[u8]) -> Result<Vec<File>, Error> {
             Ok(File {
                 path: entry.file.clone(),
                 mode: entry.mode,
-                bytes,
+                bytes: decoded(entry.decode, bytes, &entry.file)?,
             })
         })
         .collect()
+}
+
+/// The bytes of the file `path` under `decode`; a value not in that encoding fails the object,
+/// naming the file, never the value.
+fn decoded(decode: Option<Decode>, bytes: Vec<u8>, path: &RelPath) -> Result<Vec<u8>, Error> {
+    match decode {
+        None => Ok(bytes),
+        Some(decode) => decode.apply(&bytes).ok_or_else(|| {
+            Error::object(
+                "InvalidEncoding",
+                format!(
+                    "the value for {path} is not valid {decode} (decode: {decode}); store it \
+                     {decode}-encoded, or remove decode to write it as it is"
+                ),
+                Kind::Final,
+            )
+        }),
+    }
 }
 
 /// A JMESPath result as file contents: a string as it is, a number, boolean, object or array
@@ -309,6 +328,43 @@ mod tests {
             "JmesPathNull: jmesPath \"password\" gives null or nothing; check it against the \
              keys of the value"
         );
+    }
+
+    #[test]
+    fn decode_base64_writes_the_bytes_and_fails_without_the_value() {
+        let yaml = "- objectName: cert\n  objectType: secretsmanager\n  decode: base64\n  \
+                    jmesPath:\n    - {path: key, objectAlias: KEY, decode: base64}\n    \
+                    - {path: name, objectAlias: NAME}\n";
+        let (object, t) = one_object(yaml, "_");
+        // The object's own file: the JSON text, base64-encoded, decoded.
+        let json = br#"{"key":"/wCA","name":"n"}"#;
+        let encoded = secrets_injector_objects::decode::base64_encode(json);
+        let err =
+            object_files(&object, Fetched::Value(encoded.clone().into_bytes()), &t).unwrap_err();
+        // jmesPath entries read the value as fetched: base64 text is not JSON.
+        assert!(err.to_string().starts_with("ValueNotJson"), "{err}");
+        let files = object_files(&object, Fetched::Value(json.to_vec()), &t);
+        let err = files.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "InvalidEncoding: the value for cert is not valid base64 (decode: base64); store it \
+             base64-encoded, or remove decode to write it as it is"
+        );
+        let (plain, t) = one_object(
+            "- objectName: cert\n  objectType: secretsmanager\n  jmesPath:\n    \
+             - {path: key, objectAlias: KEY, decode: base64}\n",
+            "_",
+        );
+        let files = object_files(&plain, Fetched::Value(json.to_vec()), &t).unwrap();
+        assert_eq!(files[1].bytes, [0xff, 0x00, 0x80]);
+        let path =
+            "- {objectName: /p, objectType: ssmparameterpath, objectAlias: p, decode: base64}";
+        let (object, t) = one_object(path, "_");
+        let fetched = Fetched::Path {
+            base: "/p".into(),
+            parameters: vec![("/p/a".into(), b"aGk=".to_vec())],
+        };
+        assert_eq!(object_files(&object, fetched, &t).unwrap()[0].bytes, b"hi");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `injector` with no subcommand, the pod's init container: empties the mount directory, copies
-//! `secrets-env` when asked, fetches every object once and writes all the files, or none.
+//! `secrets-env` when asked, fetches every object once, renders the templates over the values
+//! and writes all the files, or none.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::call::{Call, Run};
 use crate::cli::Common;
-use crate::pipeline::{add_env_file, collect_files, fail, prepare};
+use crate::pipeline::{Prepared, add_rendered, collect_files, fail, prepare};
 use crate::retry::Policy;
 use crate::{error, fetch, secrets_env, stage};
 
@@ -26,7 +27,12 @@ pub async fn run(cli: &Common, settings: Settings) -> ExitCode {
     if let Err(code) = copy_secrets_env(cli) {
         return code;
     }
-    let (plan, regions, chained) = match prepare(cli, settings) {
+    let Prepared {
+        plan,
+        templates,
+        regions,
+        chained,
+    } = match prepare(cli, settings) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
@@ -80,7 +86,18 @@ pub async fn run(cli: &Common, settings: Settings) -> ExitCode {
         return code;
     }
 
-    add_env_file(&plan, &mut files);
+    // After every fetch succeeded, into the same generation as the values.
+    if let Err(failures) = add_rendered(&plan, templates.as_ref(), &mut files) {
+        let header = format!(
+            "{} of {} templates failed; nothing was written to {}",
+            failures.len(),
+            templates.as_ref().map_or(0, |t| t.len()),
+            mount.display()
+        );
+        let code = fail(cli, &header, &failures);
+        summary(&plan, &run, 0, skipped, started, false);
+        return code;
+    }
 
     if let Err(e) = stage::install(mount, &files) {
         let code = fail(

@@ -1,6 +1,7 @@
 //! `injector refresh`, the pod's sidecar: every interval (from a random phase, with a small
 //! jitter) it asks AWS which objects changed, at the cost of no value and no KMS decrypt,
-//! fetches only those, and swaps in a new generation of files when any file would differ.
+//! fetches only those, renders the templates again over the new values, and swaps in a new
+//! generation of files when any file would differ.
 //!
 //! A cycle's calls: one `GetParameters` without decryption per batch of ten parameters (its
 //! `Version`, and the value itself for an unencrypted `String`), one `GetParametersByPath`
@@ -34,7 +35,7 @@ use crate::cli::Refresh;
 use crate::error::{Error, Kind};
 use crate::fetch::{self, Regions};
 use crate::listing::{self, Step};
-use crate::pipeline::{add_env_file, collect_files, fail, prepare};
+use crate::pipeline::{Prepared, Rendering, add_rendered, collect_files, fail, prepare};
 use crate::retry::Policy;
 use crate::{notify, stage};
 
@@ -99,7 +100,12 @@ impl Outcome {
 /// identity), never because a cycle failed.
 pub async fn run(refresh: &Refresh, settings: Settings) -> ExitCode {
     let common = &refresh.common;
-    let (plan, regions, _chained) = match prepare(common, settings) {
+    let Prepared {
+        plan,
+        templates,
+        regions,
+        chained: _chained,
+    } = match prepare(common, settings) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
@@ -117,6 +123,7 @@ pub async fn run(refresh: &Refresh, settings: Settings) -> ExitCode {
         refresh,
         known: vec![None; plan.objects.len()],
         plan,
+        templates,
         regions,
     };
     tokio::select! {
@@ -134,6 +141,7 @@ fn stopped(signal: &str) -> ExitCode {
 struct Sidecar<'a> {
     refresh: &'a Refresh,
     plan: Plan,
+    templates: Option<Rendering>,
     regions: Regions,
     known: Vec<Option<Known>>,
 }
@@ -359,7 +367,17 @@ impl Sidecar<'_> {
         if !failures.is_empty() {
             return failed(plan, &failures, false);
         }
-        add_env_file(plan, &mut files);
+        // A value changed: the templates are rendered again, into the same new generation.
+        if let Err(failures) = add_rendered(plan, self.templates.as_ref(), &mut files) {
+            tracing::error!(
+                failed = failures.len(),
+                "a template failed to render; the current files stay, next try at the next cycle"
+            );
+            for line in &failures {
+                tracing::error!(failure = %line, "template failed");
+            }
+            return Outcome::Failed { throttled: false };
+        }
         let mount = self.refresh.common.mount_path.as_path();
         if stage::is_current(mount, &files) {
             self.known = next;

@@ -6,6 +6,7 @@ pub mod annotations;
 pub mod arn;
 pub mod assume_role;
 pub mod class;
+pub mod decode;
 pub mod envfile;
 pub mod error;
 pub mod jmes;
@@ -17,6 +18,7 @@ mod raw;
 pub mod refresh;
 pub mod relpath;
 pub mod settings;
+pub mod template;
 pub mod translation;
 mod yaml;
 

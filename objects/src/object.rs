@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::decode::Decode;
 pub use crate::kind::ObjectType;
 use crate::mode::FileMode;
 use crate::relpath::RelPath;
@@ -31,6 +32,9 @@ pub struct Object {
     /// `tags` (secretsmanagerpath only): every value found carries each of these tags with
     /// exactly this value. Empty when not set.
     pub tags: BTreeMap<String, String>,
+    /// `decode`: how the value becomes the bytes of the object's own file (and of each file of a
+    /// path object); its `jmesPath` entries read the value as fetched.
+    pub decode: Option<Decode>,
 }
 
 impl Object {
@@ -55,6 +59,8 @@ pub struct JmesEntry {
     pub path: String,
     pub file: RelPath,
     pub mode: FileMode,
+    /// `decode`: how the expression's result becomes the file's bytes.
+    pub decode: Option<Decode>,
 }
 
 impl JmesEntry {

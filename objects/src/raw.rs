@@ -16,8 +16,9 @@ pub(crate) const OBJECT_FIELDS: &[&str] = &[
     "failoverObject",
     "optional",
     "tags",
+    "decode",
 ];
-pub(crate) const JMES_FIELDS: &[&str] = &["path", "objectAlias", "filePermission"];
+pub(crate) const JMES_FIELDS: &[&str] = &["path", "objectAlias", "filePermission", "decode"];
 pub(crate) const FAILOVER_FIELDS: &[&str] = &["objectName", "objectVersion", "objectVersionLabel"];
 
 /// One item of the list. Empty strings count as absent, as in ASCP.
@@ -34,6 +35,8 @@ pub(crate) struct RawObject {
     pub optional: Option<bool>,
     /// `tags` as written, in the mapping's order; `None` when absent.
     pub tags: Option<Vec<(String, String)>>,
+    /// `decode`, as written.
+    pub decode: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +44,7 @@ pub(crate) struct RawJmes {
     pub path: Option<String>,
     pub object_alias: Option<String>,
     pub file_permission: Option<String>,
+    pub decode: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -90,6 +94,7 @@ pub(crate) fn read_object(value: &Value) -> Read {
     object.object_version_label = fields.string("objectVersionLabel");
     object.file_permission = fields.string_or_number("filePermission");
     object.optional = fields.boolean("optional");
+    object.decode = fields.string("decode");
     object.jmes_path = read_jmes_list(map.get("jmesPath"), &mut read.problems, &mut read.warnings);
     object.failover_object = read_failover(
         map.get("failoverObject"),
@@ -137,6 +142,7 @@ fn read_jmes_list(
             path: fields.string("path"),
             object_alias: fields.string("objectAlias"),
             file_permission: fields.string_or_number("filePermission"),
+            decode: fields.string("decode"),
         });
         warnings.extend(unknown_fields(map, JMES_FIELDS, &prefix));
     }

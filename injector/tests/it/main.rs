@@ -16,4 +16,5 @@ mod refresh;
 mod secrets_env;
 mod secrets_prefix;
 mod support;
+mod templates;
 mod trust;

@@ -3,6 +3,7 @@
 //! and `tags` (`tags`); every problem is noted, not only the first.
 
 use crate::annotations::{FAILOVER_REGION, REGION};
+use crate::decode::Decode;
 use crate::kind::ObjectType;
 use crate::mode::FileMode;
 use crate::object::{Failover, Object};
@@ -53,6 +54,7 @@ impl Check<'_> {
             raw.file_permission.as_deref(),
             settings.default_mode,
         );
+        let decode = self.decode("decode", raw.decode.as_deref());
         let file = self.file(object_type, &raw);
         let jmes_path = self.jmes_path(object_type, &raw, mode);
         let failover = raw
@@ -76,11 +78,21 @@ impl Check<'_> {
             failover,
             optional: raw.optional.unwrap_or(false),
             tags,
+            decode,
         })
     }
 }
 
 impl Check<'_> {
+    /// `decode` (`field` names it in messages), when it is written and known.
+    pub(super) fn decode(&mut self, field: &str, written: Option<&str>) -> Option<Decode> {
+        written.and_then(|text| {
+            text.parse()
+                .map_err(|problem| self.problems.push(format!("{field} {problem}")))
+                .ok()
+        })
+    }
+
     pub(super) fn mode(
         &mut self,
         field: &str,

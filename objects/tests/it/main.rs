@@ -13,3 +13,5 @@ mod limits;
 mod plan;
 mod rejections;
 mod secrets_prefix;
+mod templates;
+mod templates_hostile;

@@ -866,3 +866,139 @@ fn env_containers_work_in_a_glibc_root_with_the_command_on_path() {
         );
     }
 }
+
+/// The templates of SPEC "Templates", as a user writes them beside the seeds' objects.
+const TEMPLATES: &str = r#"- name: DATABASE_URL
+  template: "postgres://{{ SECRET_USERNAME | urlencode }}:{{ SECRET_PASSWORD | urlencode }}@db:5432/app"
+- name: config.yaml
+  filePermission: "0400"
+  delimiters: ["[[", "]]"]
+  template: |
+    database:
+      user: [[ SECRET_USERNAME | tojson ]]
+      password: [[ SECRET_PASSWORD | tojson ]]
+    parameter: [[ files._test_parameter | tojson ]]
+"#;
+
+/// SPEC "Templates": the seeds' objects plus a `config.yaml` and a `DATABASE_URL` template. The
+/// app container reads the rendered files, and with `env-containers` its process has
+/// `DATABASE_URL` (built from the username and the password) as a variable.
+#[test]
+fn templates_render_files_the_app_reads_and_a_variable_its_process_gets() {
+    let world = world();
+    let mut pod = example_pod("unused");
+    let annotations = &mut pod["metadata"]["annotations"];
+    annotations["secrets-injector.io/templates"] = json!(TEMPLATES);
+    annotations["secrets-injector.io/env-containers"] = json!("nginx");
+    pod["spec"]["securityContext"] = json!({"runAsUser": 1000, "runAsGroup": 1000});
+    pod["spec"]["containers"][0]["command"] = json!(["/bin/busybox"]);
+    pod["spec"]["containers"][0]["args"] = json!([
+        "sh",
+        "-c",
+        "busybox env; echo ---; busybox cat /mnt/secrets-store/config.yaml; \
+         busybox ls -ln /mnt/secrets-store/..data/"
+    ]);
+    let mutated = admit(&world, &pod, &world.moto.endpoint());
+    let args = pod_runner::container(&mutated, "secrets-injector")["args"]
+        .as_array()
+        .expect("args")
+        .clone();
+    assert!(args.contains(&json!(format!("--templates={TEMPLATES}"))));
+
+    let run = run(&mutated);
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    assert_no_leak(injector, &["gonitest", "example1234"]);
+    let url = "postgres://example:example1234@db:5432/app";
+    assert_eq!(run.text("DATABASE_URL"), url);
+    assert_eq!(run.files["config.yaml"].mode, 0o400);
+    assert_eq!(run.files["config.yaml"].uid, 1000);
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    let (environment, files) = app.stdout.split_once("---\n").expect("both parts");
+    let environment: Vec<&str> = environment.lines().collect();
+    assert!(
+        environment.contains(&format!("DATABASE_URL={url}").as_str()),
+        "DATABASE_URL is not in the app's environment:\n{}",
+        app.stdout
+    );
+    assert!(
+        files.starts_with(
+            "database:\n  user: \"example\"\n  password: \"example1234\"\nparameter: \"gonitest\"\n"
+        ),
+        "{}",
+        app.stdout
+    );
+}
+
+/// With `refresh-interval`, a rotated password reaches the rendered `DATABASE_URL` in the same
+/// swap as `SECRET_PASSWORD`: the app, reading both through one `..data`, never sees them differ.
+#[test]
+fn a_rotated_password_reaches_the_rendered_file_in_the_same_swap() {
+    let world = world_with(&["--refresh-min-interval=1s"]);
+    let script = r#"
+        cd /mnt/secrets-store
+        echo started > /scratch/started
+        until [ "$(busybox cat SECRET_PASSWORD)" != "example1234" ]; do
+            busybox pidof injector >/dev/null || { echo "the sidecar is gone" >&2; exit 3; }
+            busybox sleep 0.2
+        done
+        d=$(busybox readlink ..data)
+        echo "password=$(busybox cat $d/SECRET_PASSWORD)"
+        echo "url=$(busybox cat $d/DATABASE_URL)"
+    "#;
+    let mut pod = example_pod(script);
+    let annotations = &mut pod["metadata"]["annotations"];
+    annotations["secrets-injector.io/templates"] = json!(TEMPLATES);
+    annotations["secrets-injector.io/refresh-interval"] = json!("2s");
+    // The app sees the sidecar's process, so it stops waiting when the sidecar is gone.
+    pod["spec"]["shareProcessNamespace"] = json!(true);
+    pod["spec"]["securityContext"] = json!({"runAsUser": 1000, "runAsGroup": 1000});
+    pod["spec"]["volumes"] = json!([{"name": "scratch", "emptyDir": {}}]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "scratch", "mountPath": "/scratch"}]);
+    let mutated = admit(&world, &pod, &world.moto.endpoint());
+    let sidecar = pod_runner::container(&mutated, "secrets-injector-refresh");
+    assert!(
+        sidecar["args"]
+            .as_array()
+            .expect("args")
+            .contains(&json!(format!("--templates={TEMPLATES}"))),
+        "the sidecar renders the same templates"
+    );
+
+    let volumes = Volumes::for_pod(&mutated, "web-identity-token");
+    let started = volumes.dir("scratch").join("started");
+    let run = std::thread::scope(|scope| {
+        let running = scope.spawn(|| pod_runner::run_pod(&mutated, &volumes));
+        while !started.exists() && !running.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if started.exists() {
+            seed::seed(
+                &world.moto.endpoint(),
+                REGION,
+                &[call(
+                    "secretsmanager",
+                    "put_secret_value",
+                    json!({
+                        "SecretId": "test/secret",
+                        "SecretString": r#"{"username":"example","password":"rotated/pw"}"#,
+                    }),
+                )],
+            );
+        }
+        running.join().expect("the pod run")
+    });
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    let sidecar = run.container("secrets-injector-refresh");
+    assert_the_sidecar_ran(sidecar);
+    assert_no_leak(sidecar, &["gonitest", "rotated/pw", "example1234"]);
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    assert_eq!(
+        app.stdout, "password=rotated/pw\nurl=postgres://example:rotated%2Fpw@db:5432/app\n",
+        "{app:#?}"
+    );
+}

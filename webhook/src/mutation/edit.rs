@@ -42,6 +42,8 @@ pub struct Injected {
     pub init_first: bool,
     /// The checked plan, once it is known to be good.
     pub plan: Option<Arc<Plan>>,
+    /// The files the pod's templates write, once they are known to be good.
+    pub templates: Vec<String>,
 }
 
 /// A CSI volume rewritten by this mutation, or by an earlier one (`adopted`: its init container

@@ -101,6 +101,7 @@ pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit
         mount_path: mount_path.clone(),
         init_first,
         plan: None,
+        templates: Vec::new(),
     });
 
     let parsed = settings.map(|settings| cfg.plans.parse(objects, settings));

@@ -134,6 +134,38 @@ fn seeds_example_gets_exactly_its_two_objects() {
     );
 }
 
+/// Templates make no AWS call: the seeds' pod with templates (refreshing too) needs exactly
+/// the seeds' policy, and a pod whose templates are invalid is refused as at admission.
+#[test]
+fn templates_need_no_extra_permission() {
+    let mut pod: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(fixture("seeds-example-pod.yaml")).unwrap(),
+    )
+    .unwrap();
+    pod["metadata"]["annotations"]["secrets-injector.io/templates"] = json!(
+        "- name: DATABASE_URL\n  template: \"postgres://{{ SECRET_USERNAME }}:{{ SECRET_PASSWORD | urlencode }}@db/app\"\n"
+    );
+    let text = serde_json::to_string(&pod).unwrap();
+    let output = policy(&["--account", ACCOUNT], Some(&text));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&output.stdout).unwrap(),
+        seeds_policy()
+    );
+    pod["metadata"]["annotations"]["secrets-injector.io/templates"] =
+        json!("- {name: x, template: \"{{ NOPE }}\"}");
+    let output = policy(
+        &["--account", ACCOUNT],
+        Some(&serde_json::to_string(&pod).unwrap()),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("NOPE is not a file the objects write"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn example_manifests_and_standard_input() {
     let examples = workspace_root().join("manifests/examples");

@@ -495,3 +495,89 @@ fn warnings_list_the_first_and_count_the_rest() {
     assert_eq!(stderr.lines().count(), listed + 1, "{stderr}");
     assert!(stderr.contains(&format!("and {} more warnings", count - listed)));
 }
+
+/// Hostile templates through `webhook serve`: deep nesting of every kind the parser knows, 64 KiB
+/// of expressions, 32 templates reading each other, a loop without end and a huge string (which
+/// the webhook compiles but never renders). Each is answered (denied where admission can know),
+/// the answer stays short, and the server goes on serving.
+#[test]
+fn hostile_templates_are_answered_and_the_server_lives() {
+    let mut server = Server::start();
+    let template = |text: &str| {
+        format!(
+            "- name: out\n  template: {}\n",
+            serde_json::Value::from(text)
+        )
+    };
+    let deep = |open: &str, close: &str, n: usize| {
+        template(&format!("{{{{ {}1{} }}}}", open.repeat(n), close.repeat(n)))
+    };
+    let ring: String = (0..32)
+        .map(|i| {
+            format!(
+                "- name: T{i}\n  template: \"{{{{ T{} }}}}\"\n",
+                (i + 1) % 32
+            )
+        })
+        .collect();
+    let expressions = template(&"{{ files | tojson }}".repeat(3_000));
+    let denied = [
+        (deep("(", ")", 20_000), "more than 64 operators"),
+        (deep("[", "]", 20_000), "more than 64 operators"),
+        (deep("{'a': ", "}", 5_000), "more than 64 operators"),
+        (deep("-", "", 20_000), "more than 64 operators"),
+        (deep("not ", "", 10_000), "more than 64 operators"),
+        (deep("1 ~ ", "", 10_000), "more than 64 operators"),
+        (
+            template(&format!(
+                "{}x{}",
+                "{% if true %}".repeat(2_000),
+                "{% endif %}".repeat(2_000)
+            )),
+            "nest more than 32 deep",
+        ),
+        (
+            template(&format!(
+                "{}{}",
+                "{% for a in files %}".repeat(1_500),
+                "{% endfor %}".repeat(1_500)
+            )),
+            "nest more than 32 deep",
+        ),
+        (ring, "is the file of templates[1]"),
+        (
+            template("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"),
+            "syntax error",
+        ),
+    ];
+    for (i, (templates, wanted)) in denied.iter().enumerate() {
+        let mut annotations = objects(NORMAL);
+        annotations["secrets-injector.io/templates"] = json!(templates);
+        let (message, bytes) = server.denial(&pod_review(&format!("pod-{i}"), &annotations));
+        assert!(
+            message.starts_with("annotation secrets-injector.io/templates: ")
+                && message.contains(wanted),
+            "{i}: {message:.300}"
+        );
+        assert!(bytes < MAX_ANSWER_BYTES, "{bytes}");
+        server.still_serves();
+    }
+    // Known only when rendered: admitted here, the injector stops them (fuel). And 3,000 flat
+    // expressions filling the 64 KiB: compiled and checked in one review.
+    for (i, templates) in [
+        template(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+        ),
+        template("{{ 'x' * 10**9 }}"),
+        expressions,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut annotations = objects(NORMAL);
+        annotations["secrets-injector.io/templates"] = json!(templates);
+        let (answer, _) = server.answer(&pod_review(&format!("admitted-{i}"), &annotations));
+        assert_eq!(answer["allowed"], true, "{:.300}", answer.to_string());
+        server.still_serves();
+    }
+}
