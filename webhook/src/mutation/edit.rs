@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 use secrets_injector_objects::error::Error;
 use secrets_injector_objects::plan::Plan;
 
-use super::mesh::Layout;
 use crate::pod::{ContainerRef, Identity, Targets};
 
 /// One of the webhook's init containers, as it should be.
@@ -30,6 +29,20 @@ impl OwnedInit {
     pub fn is_filler(&self) -> bool {
         self.sidecar_of.is_none()
     }
+}
+
+/// What the capabilities read of the pod's mesh.
+#[derive(Clone, Debug, Default)]
+pub struct MeshLayout {
+    /// `mesh-bypass: "true"`. Its rules on file modes and `refresh-signal` hold whether or not
+    /// the proxy is there yet (a workload's template, or a pod this webhook sees before the
+    /// mesh's webhook does), so a pod is refused at the first look.
+    pub bypass: bool,
+    /// The user the webhook's containers run as instead of the app's: the mesh proxy's, with the
+    /// bypass and a proxy in the pod.
+    pub run_as: Option<i64>,
+    /// Reasons to deny the pod, worded whole, told only when the webhook changes it.
+    pub(super) denials: Vec<String>,
 }
 
 /// What the pod's own objects (the `objects` annotation or its class) asked for, for the
@@ -111,7 +124,7 @@ pub struct Edit {
     /// Reasons to deny the pod already worded whole (told as they are when alone, not cut).
     pub denials: Vec<String>,
     /// What the pod's mesh asks of the webhook's containers (read first).
-    pub mesh: Layout,
+    pub mesh: MeshLayout,
     /// What the pod's own objects asked for (`None`: it has none, or does not ask).
     pub injected: Option<Injected>,
     pub rewritten: Vec<Rewritten>,
@@ -132,7 +145,7 @@ impl Edit {
             warnings: Vec::new(),
             problems: Vec::new(),
             denials: Vec::new(),
-            mesh: Layout::default(),
+            mesh: MeshLayout::default(),
             injected: None,
             rewritten: Vec::new(),
             plans: Vec::new(),
