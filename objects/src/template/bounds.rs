@@ -15,7 +15,16 @@ pub const MAX_OPERATORS: usize = 64;
 pub const MAX_BLOCK_DEPTH: usize = 32;
 
 /// Statements that open a block closed by `end...`.
-const BLOCKS: &[&str] = &["if", "for", "with", "filter", "autoescape", "macro", "call", "raw"];
+const BLOCKS: &[&str] = &[
+    "if",
+    "for",
+    "with",
+    "filter",
+    "autoescape",
+    "macro",
+    "call",
+    "raw",
+];
 
 /// The problem with the template's shape, with its line; `None` when it is within the bounds (or
 /// does not lex, which the compiler then reports with its line).

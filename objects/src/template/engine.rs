@@ -24,7 +24,9 @@ const BUILTINS: &str = "https://docs.rs/minijinja/3.1.0/minijinja/filters/index.
 /// delimiters, and the rules of SPEC "Rules". No loader is ever installed, and `multi_template`
 /// is not compiled in, so `include`, `import` and `extends` find nothing; `debug` is not compiled
 /// in either, so no error carries the values a template referenced.
-pub(super) fn environment(delimiters: Option<(&str, &str)>) -> Result<Environment<'static>, String> {
+pub(super) fn environment(
+    delimiters: Option<(&str, &str)>,
+) -> Result<Environment<'static>, String> {
     let mut env = Environment::new();
     // minijinja picks escaping from the name (.html, .json, .yaml); files are written as rendered.
     env.set_auto_escape_callback(|_| AutoEscape::None);

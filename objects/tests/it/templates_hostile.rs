@@ -213,34 +213,90 @@ fn deep_nesting_of_every_kind_is_denied_before_the_parser() {
     use secrets_injector_objects::template::{MAX_BLOCK_DEPTH, MAX_OPERATORS};
     let chain = |op: &str, n: usize| format!("{{{{ 1{} }}}}", format!(" {op} 1").repeat(n));
     let cases: Vec<(&str, String, &str)> = vec![
-        ("minus", format!("{{{{ {}1 }}}}", "-".repeat(20_000)), "operators"),
-        ("not", format!("{{{{ {}1 }}}}", "not ".repeat(10_000)), "operators"),
-        ("paren", format!("{{{{ {}1{} }}}}", "(".repeat(20_000), ")".repeat(20_000)), "operators"),
-        ("list", format!("{{{{ {}1{} }}}}", "[".repeat(20_000), "]".repeat(20_000)), "operators"),
-        ("map", format!("{{{{ {}1{} }}}}", "{'a': ".repeat(5_000), "}".repeat(5_000)), "operators"),
-        ("else", format!("{{{{ 1{} }}}}", " if 1 else 1".repeat(3_000)), "operators"),
+        (
+            "minus",
+            format!("{{{{ {}1 }}}}", "-".repeat(20_000)),
+            "operators",
+        ),
+        (
+            "not",
+            format!("{{{{ {}1 }}}}", "not ".repeat(10_000)),
+            "operators",
+        ),
+        (
+            "paren",
+            format!("{{{{ {}1{} }}}}", "(".repeat(20_000), ")".repeat(20_000)),
+            "operators",
+        ),
+        (
+            "list",
+            format!("{{{{ {}1{} }}}}", "[".repeat(20_000), "]".repeat(20_000)),
+            "operators",
+        ),
+        (
+            "map",
+            format!("{{{{ {}1{} }}}}", "{'a': ".repeat(5_000), "}".repeat(5_000)),
+            "operators",
+        ),
+        (
+            "else",
+            format!("{{{{ 1{} }}}}", " if 1 else 1".repeat(3_000)),
+            "operators",
+        ),
         ("concat", chain("~", 10_000), "operators"),
         ("plus", chain("+", 10_000), "operators"),
-        ("filters", format!("{{{{ 1{} }}}}", " | abs".repeat(8_000)), "operators"),
-        ("attributes", format!("{{{{ files{} }}}}", ".a".repeat(10_000)), "operators"),
-        ("items", format!("{{{{ files{} }}}}", "[0]".repeat(10_000)), "operators"),
-        ("calls", format!("{{{{ range{} }}}}", "(1)".repeat(10_000)), "operators"),
+        (
+            "filters",
+            format!("{{{{ 1{} }}}}", " | abs".repeat(8_000)),
+            "operators",
+        ),
+        (
+            "attributes",
+            format!("{{{{ files{} }}}}", ".a".repeat(10_000)),
+            "operators",
+        ),
+        (
+            "items",
+            format!("{{{{ files{} }}}}", "[0]".repeat(10_000)),
+            "operators",
+        ),
+        (
+            "calls",
+            format!("{{{{ range{} }}}}", "(1)".repeat(10_000)),
+            "operators",
+        ),
         (
             "if",
-            format!("{}x{}", "{% if true %}".repeat(2_000), "{% endif %}".repeat(2_000)),
+            format!(
+                "{}x{}",
+                "{% if true %}".repeat(2_000),
+                "{% endif %}".repeat(2_000)
+            ),
             "blocks",
         ),
         (
             "for",
-            format!("{}{}", "{% for a in files %}".repeat(1_500), "{% endfor %}".repeat(1_500)),
+            format!(
+                "{}{}",
+                "{% for a in files %}".repeat(1_500),
+                "{% endfor %}".repeat(1_500)
+            ),
             "blocks",
         ),
         (
             "set",
-            format!("{}{}", "{% set x %}".repeat(2_000), "{% endset %}".repeat(2_000)),
+            format!(
+                "{}{}",
+                "{% set x %}".repeat(2_000),
+                "{% endset %}".repeat(2_000)
+            ),
             "blocks",
         ),
-        ("statement", format!("{{% set x = {}1 %}}", "-".repeat(20_000)), "operators"),
+        (
+            "statement",
+            format!("{{% set x = {}1 %}}", "-".repeat(20_000)),
+            "operators",
+        ),
     ];
     for (name, text, wanted) in cases {
         let handle = std::thread::Builder::new()
@@ -249,7 +305,10 @@ fn deep_nesting_of_every_kind_is_denied_before_the_parser() {
             .unwrap();
         let err = handle.join().unwrap_or_else(|_| panic!("{name}: panicked"));
         let err = err.expect_err(name);
-        assert!(err.contains("line 1: ") && err.contains(wanted), "{name}: {err:.300}");
+        assert!(
+            err.contains("line 1: ") && err.contains(wanted),
+            "{name}: {err:.300}"
+        );
         assert!(err.len() < 600, "{name}: {}", err.len());
     }
     // At the bounds, accepted.

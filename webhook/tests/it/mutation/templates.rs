@@ -246,11 +246,16 @@ fn a_template_that_replaces_a_variable_of_the_container_is_warned_of() {
     let mut pod = seeds_with(TWO);
     pod["spec"]["containers"][0]["command"] = json!(["/app"]);
     pod["spec"]["containers"][0]["env"] = json!([{"name": "DATABASE_URL", "value": "x"}]);
-    let name = pod["spec"]["containers"][0]["name"].as_str().unwrap().to_owned();
+    let name = pod["spec"]["containers"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     annotate(&mut pod, &[("secrets-injector.io/env-containers", &name)]);
     let (_, warnings) = mutated(&pod, &cfg());
     assert!(
-        warnings.iter().any(|w| w.contains("sets the variable DATABASE_URL in its env, and the file DATABASE_URL replaces it")),
+        warnings.iter().any(|w| w.contains(
+            "sets the variable DATABASE_URL in its env, and the file DATABASE_URL replaces it"
+        )),
         "{warnings:?}"
     );
 }

@@ -512,7 +512,12 @@ fn hostile_templates_are_answered_and_the_server_lives() {
         template(&format!("{{{{ {}1{} }}}}", open.repeat(n), close.repeat(n)))
     };
     let ring: String = (0..32)
-        .map(|i| format!("- name: T{i}\n  template: \"{{{{ T{} }}}}\"\n", (i + 1) % 32))
+        .map(|i| {
+            format!(
+                "- name: T{i}\n  template: \"{{{{ T{} }}}}\"\n",
+                (i + 1) % 32
+            )
+        })
         .collect();
     let expressions = template(&"{{ files | tojson }}".repeat(3_000));
     let denied = [
@@ -559,7 +564,9 @@ fn hostile_templates_are_answered_and_the_server_lives() {
     // Known only when rendered: admitted here, the injector stops them (fuel). And 3,000 flat
     // expressions filling the 64 KiB: compiled and checked in one review.
     for (i, templates) in [
-        template("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"),
+        template(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+        ),
         template("{{ 'x' * 10**9 }}"),
         expressions,
     ]
