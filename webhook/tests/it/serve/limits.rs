@@ -383,6 +383,52 @@ fn quantities_with_huge_numbers_and_exponents_are_answered() {
 }
 
 /// 500 objects with an unknown objectType, and 21,000 empty objects: a problem each.
+/// A pod read into memory holds far more than its body: one map node per JSON object kept. A
+/// pod of 70,000 volumes (2.6 MB, under --max-body-bytes) would hold about 110 MiB while it is
+/// worked on, more than all reviews together may hold (48 MiB by default): it is denied before
+/// it is read, saying how much it would hold and which flag bounds it, and counted.
+#[test]
+fn a_pod_that_would_hold_more_than_the_review_memory_is_denied_before_it_is_read() {
+    const VOLUMES: usize = 70_000;
+    let mut server = Server::start();
+    let mut big = pod(&objects(NORMAL));
+    big["spec"]["volumes"] = (0..VOLUMES)
+        .map(|i| json!({"name": format!("v{i}"), "emptyDir": {}}))
+        .collect();
+    let body = admission::body(&admission::create_review("big", &big, "apps"));
+    assert!(body.iter().filter(|&&b| b == b'{').count() > 2 * VOLUMES);
+    let (response, len) = server.answer(&body);
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["uid"], "big");
+    assert_eq!(
+        (
+            response["status"]["code"].as_u64(),
+            response["status"]["reason"].as_str()
+        ),
+        (Some(413), Some("RequestEntityTooLarge"))
+    );
+    let message = response["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("this review would hold about ")
+            && message.contains(&format!(
+                "MiB while it is worked on ({} JSON objects in a body of {} KiB), more than all \
+                 reviews together may hold (--review-memory-bytes=50331648)",
+                body.iter().filter(|&&b| b == b'{').count(),
+                body.len().div_ceil(1024)
+            )),
+        "{message}"
+    );
+    assert!(len < 1024, "{len}");
+    let metrics = server.0.webhook.metrics();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "secrets_injector_rejected_requests_total{reason=\"review_memory\"} 1"),
+        "{metrics}"
+    );
+    server.still_serves();
+}
+
 fn many_problems() -> [(String, &'static str); 2] {
     let unknown: String = (0..500)
         .map(|i| format!("- {{objectName: o{i}, objectType: bogus}}\n"))
