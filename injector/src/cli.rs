@@ -10,6 +10,8 @@ use secrets_injector_objects::assume_role::{
 };
 use secrets_injector_objects::refresh::{Interval, RefreshUrl, Signal};
 
+use crate::call::DEFAULT_MAX_SECRETS;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "injector",
@@ -59,6 +61,11 @@ pub struct Common {
     /// A YAML list starts with "- ", so values that look like flags are taken as they are.
     #[arg(long, env = "SECRETS_INJECTOR_OBJECTS", allow_hyphen_values = true)]
     pub objects: String,
+
+    /// The secrets-injector.io/templates annotation text (YAML or JSON list of templates): files
+    /// rendered from the objects' values, written with them.
+    #[arg(long, env = "SECRETS_INJECTOR_TEMPLATES", allow_hyphen_values = true)]
+    pub templates: Option<String>,
 
     /// Directory the files are written to (the pod's emptyDir); its contents are replaced.
     #[arg(long, env = "SECRETS_INJECTOR_MOUNT_PATH")]
@@ -118,6 +125,11 @@ pub struct Common {
           default_value_t = DEFAULT_DURATION_SECONDS, value_parser = parse_duration_seconds)]
     pub assume_role_duration_seconds: u32,
 
+    /// Most secrets one secretsmanagerpath object may find; more fails that object.
+    #[arg(long, env = "SECRETS_INJECTOR_MAX_SECRETS_PER_OBJECT", default_value_t = DEFAULT_MAX_SECRETS,
+          value_parser = parse_max_secrets)]
+    pub max_secrets_per_object: usize,
+
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "SECRETS_INJECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
@@ -127,6 +139,18 @@ pub struct Common {
 pub enum LogFormat {
     Json,
     Text,
+}
+
+/// Highest `--max-secrets-per-object`: the listing and the values are held in memory.
+const MAX_SECRETS_LIMIT: usize = 10_000;
+
+fn parse_max_secrets(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_SECRETS_LIMIT).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a whole number from 1 to {MAX_SECRETS_LIMIT}"
+        )),
+    }
 }
 
 fn parse_role_arn(text: &str) -> Result<String, String> {
@@ -222,6 +246,7 @@ mod tests {
         assert_eq!(cli.log_format, LogFormat::Json);
         assert_eq!(cli.failover_region, None);
         assert_eq!(cli.env_file, None);
+        assert_eq!(cli.templates, None);
         assert_eq!(cli.secrets_env_dir, None);
         assert_eq!(cli.secrets_env_source, None);
         assert_eq!(cli.assume_role_arn, None);
@@ -238,8 +263,10 @@ mod tests {
             "--mount-path=/mnt/secrets-store",
             "--region=us-east-1",
             "--env-file=--mount-path=/etc",
+            "--templates=- name: --region=x",
             "--objects=- objectName: x",
         ]);
+        assert_eq!(cli.templates.as_deref(), Some("- name: --region=x"));
         assert_eq!(cli.env_file.as_deref(), Some("--mount-path=/etc"));
         assert_eq!(cli.mount_path, PathBuf::from("/mnt/secrets-store"));
         assert_eq!(cli.objects, "- objectName: x");

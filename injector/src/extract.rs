@@ -1,14 +1,16 @@
 //! From fetched values to files: the object's own file, its JMESPath files, the files of a
-//! parameter path, and the env file.
+//! parameter path or a secret prefix, and the env file.
+
+use std::collections::BTreeMap;
 
 use secrets_injector_objects::envfile;
 use secrets_injector_objects::mode::FileMode;
-use secrets_injector_objects::object::Object;
-use secrets_injector_objects::plan::path_parameter_file;
+use secrets_injector_objects::object::{Decode, Object};
+use secrets_injector_objects::plan::{path_parameter_file, prefix_secret_file};
 use secrets_injector_objects::relpath::RelPath;
 use secrets_injector_objects::translation::PathTranslation;
 
-use crate::call::Fetched;
+use crate::call::{Fetched, Secret};
 use crate::error::{Error, Kind};
 
 /// One file to write, relative to the mount directory.
@@ -33,7 +35,7 @@ pub fn object_files(
                 File {
                     path: object.file.clone(),
                     mode: object.mode,
-                    bytes,
+                    bytes: decoded(object.decode, bytes, &object.file)?,
                 },
             );
             Ok(files)
@@ -58,6 +60,7 @@ pub fn object_files(
                         path_parameter_file(named_by, translation, &name).map_err(|problem| {
                             Error::object("InvalidFileName", problem, Kind::Final)
                         })?;
+                    let bytes = decoded(object.decode, bytes, &path)?;
                     Ok(File {
                         path,
                         mode: object.mode,
@@ -66,7 +69,59 @@ pub fn object_files(
                 })
                 .collect()
         }
+        Fetched::Secrets(secrets) => secret_files(object, secrets, translation),
     }
+}
+
+/// The files of the secrets under a prefix, one per secret in the object's directory. Two
+/// secrets that give one file after path translation, or a file where another's path needs a
+/// directory, fail the object naming both: which of them the app should see is not ours to
+/// choose.
+fn secret_files(
+    object: &Object,
+    secrets: Vec<Secret>,
+    translation: &PathTranslation,
+) -> Result<Vec<File>, Error> {
+    // Path -> the secret that gives it.
+    let mut taken: BTreeMap<String, String> = BTreeMap::new();
+    let mut files = Vec::with_capacity(secrets.len());
+    for secret in secrets {
+        let path = prefix_secret_file(object, translation, &secret.name)
+            .map_err(|problem| Error::object("InvalidFileName", problem, Kind::Final))?;
+        if let Some(other) = taken_by(&taken, &path) {
+            return Err(Error::object(
+                "FileConflict",
+                format!(
+                    "secrets {other:?} and {:?} both need the file {path} (path translation \
+                     {translation}); rename one of them, or choose another path translation",
+                    secret.name
+                ),
+                Kind::Final,
+            ));
+        }
+        taken.insert(path.to_string(), secret.name);
+        files.push(File {
+            path,
+            mode: object.mode,
+            bytes: secret.value,
+        });
+    }
+    Ok(files)
+}
+
+/// The secret whose file is `path`, holds it as a directory, or lies inside it, if any.
+fn taken_by<'a>(taken: &'a BTreeMap<String, String>, path: &RelPath) -> Option<&'a str> {
+    let own = std::iter::once(path.to_string());
+    let parents = path.parents().map(|parent| parent.to_string());
+    if let Some(name) = own.chain(parents).find_map(|p| taken.get(&p)) {
+        return Some(name);
+    }
+    let inside = format!("{path}/");
+    taken
+        .range(inside.clone()..)
+        .next()
+        .filter(|(p, _)| p.starts_with(&inside))
+        .map(|(_, name)| name.as_str())
 }
 
 /// The files of the object's `jmesPath` entries over its JSON value.
@@ -122,10 +177,28 @@ fn jmes_files(object: &Object, value: &[u8]) -> Result<Vec<File>, Error> {
             Ok(File {
                 path: entry.file.clone(),
                 mode: entry.mode,
-                bytes,
+                bytes: decoded(entry.decode, bytes, &entry.file)?,
             })
         })
         .collect()
+}
+
+/// The bytes of the file `path` under `decode`; a value not in that encoding fails the object,
+/// naming the file, never the value.
+fn decoded(decode: Option<Decode>, bytes: Vec<u8>, path: &RelPath) -> Result<Vec<u8>, Error> {
+    match decode {
+        None => Ok(bytes),
+        Some(decode) => decode.apply(&bytes).ok_or_else(|| {
+            Error::object(
+                "InvalidEncoding",
+                format!(
+                    "the value for {path} is not valid {decode} (decode: {decode}); store it \
+                     {decode}-encoded, or remove decode to write it as it is"
+                ),
+                Kind::Final,
+            )
+        }),
+    }
 }
 
 /// A JMESPath result as file contents: a string as it is, a number, boolean, object or array
@@ -258,6 +331,43 @@ mod tests {
     }
 
     #[test]
+    fn decode_base64_writes_the_bytes_and_fails_without_the_value() {
+        let yaml = "- objectName: cert\n  objectType: secretsmanager\n  decode: base64\n  \
+                    jmesPath:\n    - {path: key, objectAlias: KEY, decode: base64}\n    \
+                    - {path: name, objectAlias: NAME}\n";
+        let (object, t) = one_object(yaml, "_");
+        // The object's own file: the JSON text, base64-encoded, decoded.
+        let json = br#"{"key":"/wCA","name":"n"}"#;
+        let encoded = secrets_injector_objects::decode::base64_encode(json);
+        let err =
+            object_files(&object, Fetched::Value(encoded.clone().into_bytes()), &t).unwrap_err();
+        // jmesPath entries read the value as fetched: base64 text is not JSON.
+        assert!(err.to_string().starts_with("ValueNotJson"), "{err}");
+        let files = object_files(&object, Fetched::Value(json.to_vec()), &t);
+        let err = files.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "InvalidEncoding: the value for cert is not valid base64 (decode: base64); store it \
+             base64-encoded, or remove decode to write it as it is"
+        );
+        let (plain, t) = one_object(
+            "- objectName: cert\n  objectType: secretsmanager\n  jmesPath:\n    \
+             - {path: key, objectAlias: KEY, decode: base64}\n",
+            "_",
+        );
+        let files = object_files(&plain, Fetched::Value(json.to_vec()), &t).unwrap();
+        assert_eq!(files[1].bytes, [0xff, 0x00, 0x80]);
+        let path =
+            "- {objectName: /p, objectType: ssmparameterpath, objectAlias: p, decode: base64}";
+        let (object, t) = one_object(path, "_");
+        let fetched = Fetched::Path {
+            base: "/p".into(),
+            parameters: vec![("/p/a".into(), b"aGk=".to_vec())],
+        };
+        assert_eq!(object_files(&object, fetched, &t).unwrap()[0].bytes, b"hi");
+    }
+
+    #[test]
     fn path_parameters_become_files_in_the_alias_directory() {
         let yaml = "- {objectName: /app/cfg, objectType: ssmparameterpath, objectAlias: cfg}";
         let (object, t) = one_object(yaml, "_");
@@ -283,6 +393,78 @@ mod tests {
         };
         let files = object_files(&object, fetched, &t).unwrap();
         assert_eq!(files[0].path.as_str(), "cfg/db/user");
+    }
+
+    fn secret(name: &str, value: &[u8]) -> Secret {
+        Secret {
+            name: name.to_owned(),
+            arn: format!("arn:aws:secretsmanager:us-east-1:1:secret:{name}-AbCdEf"),
+            version: "v1".to_owned(),
+            value: value.to_vec(),
+        }
+    }
+
+    const PAYMENTS: &str = "- {objectName: prod/payments/, objectType: secretsmanagerpath, \
+                            objectAlias: payments, filePermission: '0640'}";
+
+    #[test]
+    fn secrets_become_files_in_the_alias_directory() {
+        let (object, t) = one_object(PAYMENTS, "_");
+        let fetched = Fetched::Secrets(vec![
+            secret("prod/payments/api-key", b"k"),
+            secret("prod/payments/db/password", &[0xff, 0x00]),
+        ]);
+        let files = object_files(&object, fetched, &t).unwrap();
+        let got: Vec<(&str, u32, &[u8])> = files
+            .iter()
+            .map(|f| (f.path.as_str(), f.mode.bits(), f.bytes.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("payments/api-key", 0o640, b"k".as_slice()),
+                ("payments/db_password", 0o640, [0xff, 0x00].as_slice()),
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_that_give_one_file_are_named_both() {
+        let (object, t) = one_object(PAYMENTS, "_");
+        let fetched = Fetched::Secrets(vec![
+            secret("prod/payments/db/user", b"1"),
+            secret("prod/payments/db_user", b"2"),
+        ]);
+        let err = object_files(&object, fetched, &t).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "FileConflict: secrets \"prod/payments/db/user\" and \"prod/payments/db_user\" both \
+             need the file payments/db_user (path translation _); rename one of them, or choose \
+             another path translation"
+        );
+        // With subdirectories, a file where another needs a directory, either way round.
+        let (object, t) = one_object(PAYMENTS, "False");
+        for pair in [
+            ["prod/payments/db", "prod/payments/db/user"],
+            ["prod/payments/db/user", "prod/payments/db"],
+        ] {
+            let fetched = Fetched::Secrets(pair.iter().map(|n| secret(n, b"x")).collect());
+            let err = object_files(&object, fetched, &t).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "FileConflict: secrets {:?} and {:?}",
+                    pair[0], pair[1]
+                )),
+                "{err}"
+            );
+        }
+        // Names that only share a start are no conflict.
+        let fetched = Fetched::Secrets(vec![
+            secret("prod/payments/db", b"1"),
+            secret("prod/payments/db-old", b"2"),
+            secret("prod/payments/db2/x", b"3"),
+        ]);
+        assert_eq!(object_files(&object, fetched, &t).unwrap().len(), 3);
     }
 
     #[test]

@@ -6,16 +6,15 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use futures::future::{FutureExt, LocalBoxFuture};
 use futures::stream::{self, StreamExt};
 use secrets_injector_objects::kind::Fetch;
+use secrets_injector_objects::object::Object;
 use secrets_injector_objects::plan::Plan;
 use tokio::sync::OnceCell;
 
-use crate::aws::{Clients, secretsmanager, ssm};
-use crate::call::{Fetched, Run, Target};
+use crate::aws::{Clients, secrets_by_prefix, secretsmanager, ssm};
+use crate::call::{Fetched, NO_TAGS, Run, Target};
 use crate::error::Error;
 
-/// Calls in flight at once: enough to hide latency, few enough not to trip the per-account
-/// request rates (Secrets Manager allows 10,000 GetSecretValue a second, Parameter Store 40).
-pub const CONCURRENCY: usize = 16;
+pub use crate::call::CONCURRENCY;
 
 /// The targets of the plan's objects in the primary region.
 pub fn primary_targets(plan: &Plan) -> Vec<Target<'_>> {
@@ -28,8 +27,17 @@ pub fn primary_targets(plan: &Plan) -> Vec<Target<'_>> {
             version: o.version.as_deref(),
             label: o.version_label.as_deref(),
             kind: o.object_type,
+            tags: &o.tags,
         })
         .collect()
+}
+
+/// Whether the object is fetched in the failover region when its primary fetch fails in a way
+/// failover covers: it has a `failoverObject`, or its kind fails over as a whole
+/// (secretsmanagerpath, under its own name and tags); and the pod has a failover region.
+pub fn fails_over(plan: &Plan, object: &Object) -> bool {
+    plan.settings.failover_region.is_some()
+        && (object.failover.is_some() || object.object_type.facts().failover_whole)
 }
 
 /// The failover targets of the objects whose primary fetch failed in a way that failover
@@ -46,16 +54,28 @@ pub fn failover_targets<'a>(
         .iter()
         .enumerate()
         .filter_map(|(i, o)| {
-            let failover = o.failover.as_ref()?;
-            match &results[i] {
-                Some(Err(e)) if e.kind().fails_over() => Some(Target {
+            if !matches!(&results[i], Some(Err(e)) if e.kind().fails_over()) {
+                return None;
+            }
+            match &o.failover {
+                Some(failover) => Some(Target {
                     object: i,
                     name: &failover.name,
                     version: failover.version.as_deref(),
                     label: failover.version_label.as_deref(),
                     kind: o.object_type,
+                    tags: &NO_TAGS,
                 }),
-                _ => None,
+                // The whole object, as it is, in the other region.
+                None if o.object_type.facts().failover_whole => Some(Target {
+                    object: i,
+                    name: &o.name,
+                    version: None,
+                    label: None,
+                    kind: o.object_type,
+                    tags: &o.tags,
+                }),
+                None => None,
             }
         })
         .collect()
@@ -173,7 +193,8 @@ fn after_failover(error: Error, primary_region: &str, primary: &Result<Fetched, 
 }
 
 /// Every target in one region, each read as its kind says: SSM names in batches of ten, paths
-/// and secrets one call each, at most [`CONCURRENCY`] calls at once.
+/// and secrets one call each, a secret prefix by its listing and then batches of twenty; at
+/// most [`CONCURRENCY`] objects, and calls, at once.
 async fn fetch_targets(
     run: &Run,
     clients: &Clients,
@@ -220,6 +241,15 @@ async fn fetch_targets(
                     let result = secretsmanager::get_secret_value(run, clients, &target)
                         .await
                         .map(Fetched::Value);
+                    vec![(target.object, result)]
+                }
+                .boxed_local(),
+            ),
+            Fetch::SecretsByPrefix => jobs.push(
+                async move {
+                    let result = secrets_by_prefix::fetch(run, clients, &target)
+                        .await
+                        .map(Fetched::Secrets);
                     vec![(target.object, result)]
                 }
                 .boxed_local(),
@@ -314,6 +344,26 @@ mod tests {
         assert!(failover_targets(&p, &results).is_empty());
         // Objects not fetched this time never fail over.
         assert!(failover_targets(&p, &[None, None, None]).is_empty());
+    }
+
+    #[test]
+    fn a_secret_prefix_fails_over_whole_under_its_own_name_and_tags() {
+        let yaml = "- {objectName: prod/payments/, objectType: secretsmanagerpath, objectAlias: p, \
+                    tags: {team: payments}}";
+        let transient = || vec![Some(Err(Error::object("HTTP503", "down", Kind::Transient)))];
+        let p = plan(yaml, Some("us-west-2"));
+        assert!(fails_over(&p, &p.objects[0]));
+        let t = failover_targets(&p, &transient());
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].name, t[0].version, t[0].label),
+            ("prod/payments/", None, None)
+        );
+        assert_eq!(t[0].tags.get("team").map(String::as_str), Some("payments"));
+        // Without a failover region, nothing fails over.
+        let p = plan(yaml, None);
+        assert!(!fails_over(&p, &p.objects[0]));
+        assert!(failover_targets(&p, &transient()).is_empty());
     }
 
     #[test]

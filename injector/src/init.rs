@@ -1,5 +1,6 @@
 //! `injector` with no subcommand, the pod's init container: empties the mount directory, copies
-//! `secrets-env` when asked, fetches every object once and writes all the files, or none.
+//! `secrets-env` when asked, fetches every object once, renders the templates over the values
+//! and writes all the files, or none.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::call::{Call, Run};
 use crate::cli::Common;
-use crate::pipeline::{add_env_file, collect_files, fail, prepare};
+use crate::pipeline::{Prepared, add_rendered, collect_files, fail, prepare};
 use crate::retry::Policy;
 use crate::{error, fetch, secrets_env, stage, timing};
 
@@ -26,13 +27,19 @@ pub async fn run(cli: &Common, settings: Settings) -> ExitCode {
     if let Err(code) = copy_secrets_env(cli) {
         return code;
     }
-    let (plan, regions, chained) = match prepare(cli, settings) {
+    let Prepared {
+        plan,
+        templates,
+        regions,
+        chained,
+    } = match prepare(cli, settings) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
     timing::mark("mount emptied, objects parsed");
 
-    let run = Run::new(Policy::DEFAULT, cli.deadline);
+    let mut run = Run::new(Policy::DEFAULT, cli.deadline);
+    run.max_secrets = cli.max_secrets_per_object;
     // Every call already stops at the deadline; this only bounds what lies outside them
     // (loading the SDK configuration), a moment later so the calls' own errors come first.
     let backstop = run.deadline + Duration::from_secs(1);
@@ -81,7 +88,18 @@ pub async fn run(cli: &Common, settings: Settings) -> ExitCode {
         return code;
     }
 
-    add_env_file(&plan, &mut files);
+    // After every fetch succeeded, into the same generation as the values.
+    if let Err(failures) = add_rendered(&plan, templates.as_ref(), &mut files) {
+        let header = format!(
+            "{} of {} templates failed; nothing was written to {}",
+            failures.len(),
+            templates.as_ref().map_or(0, |t| t.len()),
+            mount.display()
+        );
+        let code = fail(cli, &header, &failures);
+        summary(&plan, &run, 0, skipped, started, false);
+        return code;
+    }
     timing::mark("files built");
 
     if let Err(e) = stage::install(mount, &files) {
@@ -138,6 +156,8 @@ fn summary(plan: &Plan, run: &Run, files: usize, skipped: usize, started: Instan
             get_parameters = calls.get(Call::GetParameters),
             get_parameters_by_path = calls.get(Call::GetParametersByPath),
             get_secret_value = calls.get(Call::GetSecretValue),
+            list_secrets = calls.get(Call::ListSecrets),
+            batch_get_secret_value = calls.get(Call::BatchGetSecretValue),
             duration_ms,
             "files written"
         );
@@ -149,6 +169,8 @@ fn summary(plan: &Plan, run: &Run, files: usize, skipped: usize, started: Instan
             get_parameters = calls.get(Call::GetParameters),
             get_parameters_by_path = calls.get(Call::GetParametersByPath),
             get_secret_value = calls.get(Call::GetSecretValue),
+            list_secrets = calls.get(Call::ListSecrets),
+            batch_get_secret_value = calls.get(Call::BatchGetSecretValue),
             duration_ms,
             "nothing written"
         );

@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod fetch;
 mod init;
+mod listing;
 mod notify;
 mod pipeline;
 mod refresh;

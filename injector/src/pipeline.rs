@@ -1,13 +1,14 @@
 //! What the init container's run (`init`) and the refresh sidecar's cycles (`refresh`) share,
-//! from the objects to the files: the plan and AWS clients a run starts from, the files of the
-//! fetched values (two objects writing one path fail), the env file over them, and the report
-//! of a run that failed. Fetching is `fetch`, one object's files `extract`, writing `stage`.
+//! from the objects to the files: the plan, templates and AWS clients a run starts from, the
+//! files of the fetched values (two objects writing one path fail), the templates' files and the
+//! env file over them, and the report of a run that failed. Fetching is `fetch`, one object's files `extract`, writing `stage`.
 
 use std::process::ExitCode;
 
-use secrets_injector_objects::Settings;
 use secrets_injector_objects::error as objects_error;
 use secrets_injector_objects::plan::{self, Plan};
+use secrets_injector_objects::template::{self, Compiled, Templates};
+use secrets_injector_objects::{FileMode, Settings};
 
 use crate::aws::{self, AssumeRole, ChainedRole};
 use crate::call::Fetched;
@@ -20,13 +21,24 @@ use crate::report;
 /// Exit code of a run that wrote nothing because an object failed.
 const FAILED: u8 = 1;
 
-/// The objects, the AWS clients and the chained role (`--assume-role-arn`) if any, or the exit
-/// code of a run that cannot start: invalid objects, no AWS identity, a CA bundle that cannot be
-/// used.
-pub fn prepare(
-    cli: &Common,
-    settings: Settings,
-) -> Result<(Plan, Regions, Option<ChainedRole>), ExitCode> {
+/// What a run starts from: the objects, the templates (checked and compiled), the AWS clients
+/// and the chained role (`--assume-role-arn`) if any.
+pub struct Prepared {
+    pub plan: Plan,
+    pub templates: Option<Rendering>,
+    pub regions: Regions,
+    pub chained: Option<ChainedRole>,
+}
+
+/// The pod's templates, checked as at admission and compiled once for every render.
+pub struct Rendering {
+    templates: Templates,
+    compiled: Compiled,
+}
+
+/// What a run starts from, or the exit code of a run that cannot start: invalid objects or
+/// templates, no AWS identity, a CA bundle that cannot be used.
+pub fn prepare(cli: &Common, settings: Settings) -> Result<Prepared, ExitCode> {
     let plan = match plan::parse(&cli.objects, settings) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -42,6 +54,27 @@ pub fn prepare(
     for warning in objects_error::capped_warnings(plan.warnings.iter().map(String::as_str)) {
         tracing::warn!(warning = %warning, "objects annotation");
     }
+    let templates = match &cli.templates {
+        None => None,
+        Some(text) => {
+            let checked = template::parse(text, cli.objects.len(), Some(&plan))
+                .and_then(|templates| templates.compile().map(|compiled| (templates, compiled)));
+            match checked {
+                Ok((templates, compiled)) => Some(Rendering {
+                    templates,
+                    compiled,
+                }),
+                Err(errors) => {
+                    let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+                    return Err(fail(
+                        cli,
+                        "the templates are invalid; nothing was written",
+                        &lines,
+                    ));
+                }
+            }
+        }
+    };
     if let Some(problem) = aws::missing_identity(|name| std::env::var(name).ok()) {
         return Err(fail(
             cli,
@@ -60,7 +93,12 @@ pub fn prepare(
                 ChainedRole::new(role, &plan.settings.region, http.clone())
             });
             let regions = Regions::new(http, chained.as_ref().map(ChainedRole::provider));
-            Ok((plan, regions, chained))
+            Ok(Prepared {
+                plan,
+                templates,
+                regions,
+                chained,
+            })
         }
         Err(problem) => Err(fail(
             cli,
@@ -70,10 +108,44 @@ pub fn prepare(
     }
 }
 
+/// Adds the templates' files, rendered over the objects' files, then the env file over every
+/// top-level file. `Err` holds a line for each template that failed (its label, line and what
+/// went wrong, never a value); `files` is then as it was.
+pub fn add_rendered(
+    plan: &Plan,
+    templates: Option<&Rendering>,
+    files: &mut Vec<File>,
+) -> Result<(), Vec<String>> {
+    if let Some(rendering) = templates {
+        let rendered = rendering
+            .compiled
+            .render(files.iter().map(|f| (&f.path, f.bytes.as_slice())))
+            .map_err(|failures| failures.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        files.extend(rendered.into_iter().map(|r| File {
+            path: r.path,
+            mode: r.mode,
+            bytes: r.bytes,
+        }));
+    }
+    let env_mode = match templates {
+        Some(rendering) => rendering.templates.env_file_mode(plan),
+        None => plan.env_file_mode(),
+    };
+    add_env_file(plan, env_mode, files);
+    Ok(())
+}
+
+impl Rendering {
+    /// How many templates there are.
+    pub fn len(&self) -> usize {
+        self.compiled.len()
+    }
+}
+
 /// Adds the env file, when the plan has one, over the top-level files.
-pub fn add_env_file(plan: &Plan, files: &mut Vec<File>) {
+fn add_env_file(plan: &Plan, mode: FileMode, files: &mut Vec<File>) {
     if let Some(env_path) = &plan.env_file {
-        let (env, left_out) = extract::env_file(env_path, plan.env_file_mode(), files);
+        let (env, left_out) = extract::env_file(env_path, mode, files);
         for name in left_out {
             tracing::warn!(
                 file = %name,

@@ -1,13 +1,20 @@
 //! `injector refresh`, the pod's sidecar: every interval (from a random phase, with a small
 //! jitter) it asks AWS which objects changed, at the cost of no value and no KMS decrypt,
-//! fetches only those, and swaps in a new generation of files when any file would differ.
+//! fetches only those, renders the templates again over the new values, and swaps in a new
+//! generation of files when any file would differ.
 //!
 //! A cycle's calls: one `GetParameters` without decryption per batch of ten parameters (its
 //! `Version`, and the value itself for an unencrypted `String`), one `GetParametersByPath`
 //! without decryption per page of a path, one `DescribeSecret` per secret (the version id that
-//! holds the wanted stage); then, only for what changed, the same calls as the init container.
-//! Objects pinned by `objectVersion` are read once, never again.
+//! holds the wanted stage), one `ListSecrets` pass per secret prefix (its entries carry the
+//! version that holds `AWSCURRENT`); then, only for what changed, the same calls as the init
+//! container (for a prefix, `BatchGetSecretValue` of the secrets that appeared or moved only).
+//! Objects pinned by `objectVersion` are read once, never again. What a prefix's listing means
+//! for its files (one that lacks a secret twice in a row removes it; an empty one changes
+//! nothing and fails the cycle) is `listing`.
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,17 +22,20 @@ use futures::FutureExt;
 use futures::future::LocalBoxFuture;
 use futures::stream::{self, StreamExt};
 use secrets_injector_objects::kind::Check;
+use secrets_injector_objects::object::Object;
 use secrets_injector_objects::plan::Plan;
 use secrets_injector_objects::settings::Settings;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
+use crate::aws::secrets_by_prefix::{self, Listed};
 use crate::aws::{Clients, secretsmanager, ssm};
-use crate::call::{Call, Fetched, Run, Target};
+use crate::call::{Call, Fetched, Run, Secret, Target};
 use crate::cli::Refresh;
 use crate::error::{Error, Kind};
 use crate::fetch::{self, Regions};
-use crate::pipeline::{add_env_file, collect_files, fail, prepare};
+use crate::listing::{self, Step};
+use crate::pipeline::{Prepared, Rendering, add_rendered, collect_files, fail, prepare};
 use crate::retry::Policy;
 use crate::{notify, stage};
 
@@ -42,6 +52,9 @@ enum Stamp {
     Parameter(i64),
     Path(Vec<(String, i64)>),
     Secret(String),
+    /// A secret prefix: the names the last listing lacked (each secret's version is in the
+    /// value, [`Fetched::Secrets`]).
+    Listing(BTreeSet<String>),
 }
 
 /// What the sidecar last read of one object.
@@ -60,6 +73,8 @@ enum Checked {
     /// Pinned by `objectVersion` and not read yet: fetched once.
     Unread,
     Stamp(Stamp, Option<Fetched>),
+    /// A secret prefix's listing, checked exactly.
+    Listed(Vec<Listed>),
     Failed(Error),
 }
 
@@ -85,7 +100,12 @@ impl Outcome {
 /// identity), never because a cycle failed.
 pub async fn run(refresh: &Refresh, settings: Settings) -> ExitCode {
     let common = &refresh.common;
-    let (plan, regions, _chained) = match prepare(common, settings) {
+    let Prepared {
+        plan,
+        templates,
+        regions,
+        chained: _chained,
+    } = match prepare(common, settings) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
@@ -103,6 +123,7 @@ pub async fn run(refresh: &Refresh, settings: Settings) -> ExitCode {
         refresh,
         known: vec![None; plan.objects.len()],
         plan,
+        templates,
         regions,
     };
     tokio::select! {
@@ -120,6 +141,7 @@ fn stopped(signal: &str) -> ExitCode {
 struct Sidecar<'a> {
     refresh: &'a Refresh,
     plan: Plan,
+    templates: Option<Rendering>,
     regions: Regions,
     known: Vec<Option<Known>>,
 }
@@ -151,7 +173,8 @@ impl Sidecar<'_> {
     /// One cycle: check, fetch what changed, swap when a file differs, notify.
     async fn cycle(&mut self) -> Outcome {
         let started = Instant::now();
-        let run = Run::new(Policy::DEFAULT, self.refresh.common.deadline);
+        let mut run = Run::new(Policy::DEFAULT, self.refresh.common.deadline);
+        run.max_secrets = self.refresh.common.max_secrets_per_object;
         let outcome = tokio::time::timeout_at(
             run.deadline + Duration::from_secs(1),
             self.check_and_fetch(&run),
@@ -171,6 +194,8 @@ impl Sidecar<'_> {
             get_parameters_by_path = calls.get(Call::GetParametersByPath),
             describe_secret = calls.get(Call::DescribeSecret),
             get_secret_value = calls.get(Call::GetSecretValue),
+            list_secrets = calls.get(Call::ListSecrets),
+            batch_get_secret_value = calls.get(Call::BatchGetSecretValue),
             duration_ms = started.elapsed().as_millis() as u64,
             "refresh cycle"
         );
@@ -184,12 +209,42 @@ impl Sidecar<'_> {
         let mut next = self.known.clone();
         let mut stamps: Vec<Option<Stamp>> = vec![None; plan.objects.len()];
         let mut wanted = Vec::new();
+        // Secret prefixes whose listing asks to read some of their secrets.
+        let mut reads: Vec<(usize, Step, BTreeSet<String>)> = Vec::new();
         let mut failures = Vec::new();
         let mut throttled = false;
+        let mount = self.refresh.common.mount_path.as_path();
+        let targets = fetch::primary_targets(plan);
         for (i, checked) in checked.into_iter().enumerate() {
             let object = &plan.objects[i];
             match checked {
                 Checked::Pinned => {}
+                Checked::Listed(listed) => {
+                    let has_directory = || has_directory(mount, object);
+                    match take_listing(object, self.known[i].as_ref(), &listed, has_directory) {
+                        Listing::Known(known) => next[i] = Some(known),
+                        Listing::Read(step, missing) => reads.push((i, step, missing)),
+                        Listing::Empty => failures.push(format!(
+                            "{}: EmptyListing: ListSecrets in {} found no secret under the \
+                             prefix; the files stay (ListSecrets is eventually consistent, so an \
+                             empty answer is never taken as the truth)",
+                            object.label(),
+                            clients.region
+                        )),
+                        Listing::NoneFound => {
+                            let e = secrets_by_prefix::none_found(&targets[i], &clients.region);
+                            failures.push(format!("{}: {e}", object.label()));
+                        }
+                    }
+                }
+                Checked::Failed(e)
+                    if object.object_type.facts().check == Check::SecretList
+                        && !(e.kind().fails_over() && fetch::fails_over(plan, object)) =>
+                {
+                    // The listing is the fetch's own first call: reading would fail the same way.
+                    throttled |= e.kind() == Kind::Throttled;
+                    failures.push(format!("{}: {e}", object.label()));
+                }
                 Checked::Unread => wanted.push(i),
                 Checked::Stamp(stamp, value) => {
                     let known = self.known[i].as_ref();
@@ -216,11 +271,7 @@ impl Sidecar<'_> {
                         value: None,
                     });
                 }
-                Checked::Failed(e)
-                    if e.kind().fails_over()
-                        && (object.failover.is_none()
-                            || plan.settings.failover_region.is_none()) =>
-                {
+                Checked::Failed(e) if e.kind().fails_over() && !fetch::fails_over(plan, object) => {
                     throttled |= e.kind() == Kind::Throttled;
                     failures.push(format!("{}: {e}", object.label()));
                 }
@@ -232,28 +283,64 @@ impl Sidecar<'_> {
                 }
             }
         }
-        if !wanted.is_empty() {
-            let results = fetch::fetch_some(plan, run, &self.regions, &wanted).await;
-            for (i, result) in results.into_iter().enumerate() {
-                let Some(result) = result else { continue };
-                let object = &plan.objects[i];
-                match result {
-                    Ok(value) => {
-                        next[i] = Some(Known {
-                            stamp: stamps[i].take(),
-                            value: Some(value),
-                        });
-                    }
-                    Err(e) if e.kind() == Kind::NotFound && object.optional => {
-                        next[i] = Some(Known {
-                            stamp: None,
-                            value: None,
-                        });
-                    }
-                    Err(e) => {
-                        throttled |= e.kind() == Kind::Throttled;
-                        failures.push(format!("{}: {e}", object.label()));
-                    }
+        let partial_reads =
+            futures::future::join_all(reads.into_iter().map(|(i, step, missing)| {
+                let target = &targets[i];
+                async move {
+                    let read = secrets_by_prefix::read(run, clients, target, &step.to_read).await;
+                    (i, read.map(|read| (step.into_secrets(read), missing)))
+                }
+            }));
+        let whole_fetches = async {
+            if wanted.is_empty() {
+                Vec::new()
+            } else {
+                fetch::fetch_some(plan, run, &self.regions, &wanted).await
+            }
+        };
+        let (partial_reads, results) = futures::join!(partial_reads, whole_fetches);
+        for (i, read) in partial_reads {
+            match read {
+                Ok((secrets, missing)) => {
+                    next[i] = Some(Known {
+                        stamp: Some(Stamp::Listing(missing)),
+                        value: Some(Fetched::Secrets(secrets)),
+                    });
+                }
+                Err(e) => {
+                    throttled |= e.kind() == Kind::Throttled;
+                    failures.push(format!("{}: {e}", plan.objects[i].label()));
+                }
+            }
+        }
+        for (i, result) in results.into_iter().enumerate() {
+            let Some(result) = result else { continue };
+            let object = &plan.objects[i];
+            match result {
+                Ok(Fetched::Secrets(read)) => {
+                    // A whole read (after a failover) keeps the rule of two listings.
+                    let (held, missing_before) = held_secrets(self.known[i].as_ref());
+                    let (secrets, missing) = listing::step_read(held, &missing_before, read);
+                    next[i] = Some(Known {
+                        stamp: Some(Stamp::Listing(missing)),
+                        value: Some(Fetched::Secrets(secrets)),
+                    });
+                }
+                Ok(value) => {
+                    next[i] = Some(Known {
+                        stamp: stamps[i].take(),
+                        value: Some(value),
+                    });
+                }
+                Err(e) if e.kind() == Kind::NotFound && object.optional => {
+                    next[i] = Some(Known {
+                        stamp: None,
+                        value: None,
+                    });
+                }
+                Err(e) => {
+                    throttled |= e.kind() == Kind::Throttled;
+                    failures.push(format!("{}: {e}", object.label()));
                 }
             }
         }
@@ -280,7 +367,17 @@ impl Sidecar<'_> {
         if !failures.is_empty() {
             return failed(plan, &failures, false);
         }
-        add_env_file(plan, &mut files);
+        // A value changed: the templates are rendered again, into the same new generation.
+        if let Err(failures) = add_rendered(plan, self.templates.as_ref(), &mut files) {
+            tracing::error!(
+                failed = failures.len(),
+                "a template failed to render; the current files stay, next try at the next cycle"
+            );
+            for line in &failures {
+                tracing::error!(failure = %line, "template failed");
+            }
+            return Outcome::Failed { throttled: false };
+        }
         let mount = self.refresh.common.mount_path.as_path();
         if stage::is_current(mount, &files) {
             self.known = next;
@@ -304,6 +401,96 @@ impl Sidecar<'_> {
         }
         Outcome::Updated
     }
+}
+
+/// What a secret prefix's listing means for the cycle.
+enum Listing {
+    /// Nothing to read: the object as it is now (unchanged, or with secrets missing once or gone).
+    Known(Known),
+    /// Secrets to read (new, or their version moved), and the names missing once.
+    Read(Step, BTreeSet<String>),
+    /// An empty listing while the object has files: they stay, and the cycle fails.
+    Empty,
+    /// An empty listing of an object that has nothing and is not optional.
+    NoneFound,
+}
+
+/// Takes one listing of a secret prefix against what the object holds (`known`; `None` before
+/// the first cycle, when `has_directory` says whether the init container wrote its directory).
+/// A stale answer must never wipe the directory, so an empty listing changes nothing.
+fn take_listing(
+    object: &Object,
+    known: Option<&Known>,
+    listed: &[Listed],
+    has_directory: impl FnOnce() -> bool,
+) -> Listing {
+    let (held, missing_before) = held_secrets(known);
+    if listed.is_empty() {
+        return if !held.is_empty() || (known.is_none() && has_directory()) {
+            Listing::Empty
+        } else if object.optional {
+            Listing::Known(Known {
+                stamp: None,
+                value: None,
+            })
+        } else {
+            Listing::NoneFound
+        };
+    }
+    let step = listing::step(held, &missing_before, listed);
+    log_step(object, &step, &missing_before);
+    let missing = step.missing_once();
+    if step.to_read.is_empty() {
+        Listing::Known(Known {
+            stamp: Some(Stamp::Listing(missing)),
+            value: Some(Fetched::Secrets(step.into_secrets(Vec::new()))),
+        })
+    } else {
+        Listing::Read(step, missing)
+    }
+}
+
+/// Names the secrets a listing found missing: once (the file stays), or twice (it goes).
+fn log_step(object: &Object, step: &Step, missing_before: &BTreeSet<String>) {
+    for secret in &step.kept_missing {
+        if !missing_before.contains(&secret.name) {
+            tracing::info!(
+                object = %object.label(),
+                secret = %secret.name,
+                "secret missing from the listing; its file stays unless the next listing lacks \
+                 it too"
+            );
+        }
+    }
+    for name in &step.gone {
+        tracing::info!(
+            object = %object.label(),
+            secret = %name,
+            "secret missing from two listings in a row; its file goes"
+        );
+    }
+}
+
+/// The secrets a prefix object holds, and the names its last listing lacked.
+fn held_secrets(known: Option<&Known>) -> (&[Secret], BTreeSet<String>) {
+    let Some(known) = known else {
+        return (&[], BTreeSet::new());
+    };
+    let secrets = match &known.value {
+        Some(Fetched::Secrets(secrets)) => secrets.as_slice(),
+        _ => &[],
+    };
+    let missing = match &known.stamp {
+        Some(Stamp::Listing(missing)) => missing.clone(),
+        _ => BTreeSet::new(),
+    };
+    (secrets, missing)
+}
+
+/// Whether the object's directory is in the mount (the init container wrote it), for the first
+/// cycle, which holds nothing of its own yet.
+fn has_directory(mount: &Path, object: &Object) -> bool {
+    std::fs::symlink_metadata(mount.join(object.file.as_str())).is_ok()
 }
 
 fn failed(plan: &Plan, failures: &[String], throttled: bool) -> Outcome {
@@ -368,6 +555,22 @@ async fn check(plan: &Plan, run: &Run, clients: &Clients, known: &[Option<Known>
                     .map(Stamp::Secret)
             }
             .boxed_local(),
+            Check::SecretList => {
+                singles.push(
+                    async move {
+                        let checked =
+                            match secrets_by_prefix::list(run, clients, &target, run.max_secrets)
+                                .await
+                            {
+                                Ok(listed) => Checked::Listed(listed),
+                                Err(e) => Checked::Failed(e),
+                            };
+                        vec![(target.object, checked)]
+                    }
+                    .boxed_local(),
+                );
+                continue;
+            }
         };
         singles.push(
             async move {
@@ -423,6 +626,97 @@ mod tests {
     use super::*;
 
     const MINUTE: Duration = Duration::from_secs(60);
+
+    fn prefix_object(optional: bool) -> Object {
+        let yaml = format!(
+            "- {{objectName: p/, objectType: secretsmanagerpath, objectAlias: p, optional: {optional}}}"
+        );
+        let mut plan =
+            secrets_injector_objects::plan::parse(&yaml, Settings::new("us-east-1")).unwrap();
+        plan.objects.remove(0)
+    }
+
+    fn secret(name: &str) -> Secret {
+        Secret {
+            name: name.to_owned(),
+            arn: format!("arn:{name}"),
+            version: "1".to_owned(),
+            value: b"v".to_vec(),
+        }
+    }
+
+    fn holding(names: &[&str]) -> Known {
+        Known {
+            stamp: Some(Stamp::Listing(BTreeSet::new())),
+            value: Some(Fetched::Secrets(names.iter().map(|n| secret(n)).collect())),
+        }
+    }
+
+    #[test]
+    fn an_empty_listing_never_removes_files() {
+        let object = prefix_object(true);
+        let held = holding(&["p/a"]);
+        assert!(matches!(
+            take_listing(&object, Some(&held), &[], || false),
+            Listing::Empty
+        ));
+        // Before the first cycle, the init container's directory is what there is to keep.
+        assert!(matches!(
+            take_listing(&object, None, &[], || true),
+            Listing::Empty
+        ));
+        // Nothing there: an optional object stays empty, another fails as at start.
+        assert!(matches!(
+            take_listing(&object, None, &[], || false),
+            Listing::Known(Known { value: None, .. })
+        ));
+        let empty = Known {
+            stamp: None,
+            value: None,
+        };
+        assert!(matches!(
+            take_listing(&object, Some(&empty), &[], || true),
+            Listing::Known(Known { value: None, .. })
+        ));
+        assert!(matches!(
+            take_listing(&prefix_object(false), None, &[], || false),
+            Listing::NoneFound
+        ));
+    }
+
+    #[test]
+    fn a_listing_keeps_reads_or_drops() {
+        let object = prefix_object(false);
+        let listed = |name: &str| Listed {
+            name: name.to_owned(),
+            arn: format!("arn:{name}"),
+            current: "1".to_owned(),
+        };
+        let held = holding(&["p/a", "p/b"]);
+        let Listing::Known(first) = take_listing(&object, Some(&held), &[listed("p/a")], || true)
+        else {
+            panic!("nothing to read");
+        };
+        assert_eq!(first.value, held.value, "missing once: the file stays");
+        let Listing::Known(second) = take_listing(&object, Some(&first), &[listed("p/a")], || true)
+        else {
+            panic!("nothing to read");
+        };
+        assert_eq!(
+            second.value,
+            holding(&["p/a"]).value,
+            "missing twice: it goes"
+        );
+        let Listing::Read(step, _) = take_listing(
+            &object,
+            Some(&second),
+            &[listed("p/a"), listed("p/c")],
+            || true,
+        ) else {
+            panic!("a new secret is read");
+        };
+        assert_eq!(step.to_read, [listed("p/c")]);
+    }
 
     #[test]
     fn cycles_stay_within_a_tenth_of_the_interval() {

@@ -24,6 +24,7 @@ pub const SECRET_PROVIDER_CLASS: &str = "secrets-injector.io/secret-provider-cla
 pub const ASSUME_ROLE_ARN: &str = "secrets-injector.io/assume-role-arn";
 pub const ASSUME_ROLE_EXTERNAL_ID: &str = "secrets-injector.io/assume-role-external-id";
 pub const ASSUME_ROLE_DURATION_SECONDS: &str = "secrets-injector.io/assume-role-duration-seconds";
+pub const TEMPLATES: &str = "secrets-injector.io/templates";
 
 /// All annotations under [`PREFIX`] that mean something; any other gets a warning.
 pub const KNOWN: &[&str] = &[
@@ -48,12 +49,16 @@ pub const KNOWN: &[&str] = &[
     ASSUME_ROLE_EXTERNAL_ID,
     ASSUME_ROLE_DURATION_SECONDS,
     SECRET_PROVIDER_CLASS,
+    TEMPLATES,
 ];
 
 pub const DEFAULT_MOUNT_PATH: &str = "/mnt/secrets-store";
 /// Largest `objects` annotation accepted; it also keeps the injector's argument under the
 /// kernel's 128 KiB limit for one argument.
 pub const MAX_OBJECTS_BYTES: usize = 64 * 1024;
+/// Largest the `objects` and `templates` annotations may be together: each is one argument of the
+/// injector, and together they stay well under the API server's 256 KiB for all annotations.
+pub const MAX_OBJECTS_AND_TEMPLATES_BYTES: usize = 64 * 1024;
 /// Value of [`STATUS`] once the webhook has injected the pod.
 pub const STATUS_INJECTED: &str = "injected";
 /// Name of the in-memory volume the webhook adds.
@@ -130,7 +135,7 @@ mod tests {
 
     #[test]
     fn known_names_carry_the_prefix() {
-        assert_eq!(KNOWN.len(), 21);
+        assert_eq!(KNOWN.len(), 22);
         for name in KNOWN {
             assert!(name.starts_with(PREFIX), "{name}");
         }

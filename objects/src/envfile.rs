@@ -21,14 +21,23 @@ pub fn render(entries: &[(&str, &[u8])]) -> (Vec<u8>, Vec<String>) {
         match std::str::from_utf8(value) {
             Ok(text) if !text.contains('\0') => {
                 out.extend_from_slice(name.as_bytes());
-                out.extend_from_slice(b"='");
-                out.extend_from_slice(text.replace('\'', r"'\''").as_bytes());
-                out.extend_from_slice(b"'\n");
+                out.push(b'=');
+                out.extend_from_slice(shell_quote(text).as_bytes());
+                out.push(b'\n');
             }
             _ => left_out.push((*name).to_owned()),
         }
     }
     (out, left_out)
+}
+
+/// `text` in POSIX shell single quotes: `'` written as `'\''`, everything else as it is.
+pub fn shell_quote(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('\'');
+    quoted.push_str(&text.replace('\'', r"'\''"));
+    quoted.push('\'');
+    quoted
 }
 
 #[cfg(test)]

@@ -15,10 +15,13 @@ pub enum ObjectType {
     SecretsManager,
     /// Every parameter under an SSM path (`GetParametersByPath`), an extension of ASCP.
     SsmParameterPath,
+    /// Every Secrets Manager secret whose name starts with a prefix and carries the object's
+    /// tags (`ListSecrets`, then `BatchGetSecretValue`), an extension of ASCP.
+    SecretsManagerPath,
 }
 
 /// The facts of every kind, in the order of [`ObjectType`]'s variants (a test checks it).
-const KINDS: [KindFacts; 3] = [
+const KINDS: [KindFacts; 4] = [
     KindFacts {
         kind: ObjectType::SsmParameter,
         name: "ssmparameter",
@@ -33,6 +36,8 @@ const KINDS: [KindFacts; 3] = [
         object_version: true,
         object_version_label: true,
         failover_object: true,
+        tags: false,
+        failover_whole: false,
     },
     KindFacts {
         kind: ObjectType::SecretsManager,
@@ -48,6 +53,8 @@ const KINDS: [KindFacts; 3] = [
         object_version: true,
         object_version_label: true,
         failover_object: true,
+        tags: false,
+        failover_whole: false,
     },
     KindFacts {
         kind: ObjectType::SsmParameterPath,
@@ -60,6 +67,7 @@ const KINDS: [KindFacts; 3] = [
             starts_with: "/",
             example: "/app/config",
             reads: "the current value of every parameter under the path",
+            chars: None,
         }),
         fetch: Fetch::ParametersByPath,
         check: Check::PathVersions,
@@ -68,6 +76,36 @@ const KINDS: [KindFacts; 3] = [
         object_version: false,
         object_version_label: false,
         failover_object: true,
+        tags: false,
+        failover_whole: false,
+    },
+    KindFacts {
+        kind: ObjectType::SecretsManagerPath,
+        name: "secretsmanagerpath",
+        article: "a",
+        service: Service::SecretsManager,
+        arn_resource: None,
+        name_form: Some(NameForm {
+            what: "a secret name prefix",
+            starts_with: "",
+            example: "prod/payments/",
+            reads: "the current version (AWSCURRENT) of every secret whose name starts with the \
+                    prefix",
+            chars: Some(NameChars {
+                symbols: SECRET_NAME_SYMBOLS,
+                what: "ASCII letters, digits and the characters /_+=.@-",
+                max_len: MAX_SECRET_NAME_LEN,
+            }),
+        }),
+        fetch: Fetch::SecretsByPrefix,
+        check: Check::SecretList,
+        directory: true,
+        jmes_path: false,
+        object_version: false,
+        object_version_label: false,
+        failover_object: false,
+        tags: true,
+        failover_whole: true,
     },
 ];
 
@@ -96,6 +134,11 @@ pub struct KindFacts {
     pub object_version: bool,
     pub object_version_label: bool,
     pub failover_object: bool,
+    /// `tags`: the values found must carry these tags.
+    pub tags: bool,
+    /// With a failover region, the whole object is read there (under its own name) when the
+    /// primary region fails, with no `failoverObject`.
+    pub failover_whole: bool,
 }
 
 /// `objectName` of a kind that names many values (a path, a prefix).
@@ -109,7 +152,42 @@ pub struct NameForm {
     pub example: &'static str,
     /// For messages: what a fetch reads, "the current value of every parameter under the path".
     pub reads: &'static str,
+    /// The characters the name may hold, when the kind's API restricts them.
+    pub chars: Option<NameChars>,
 }
+
+/// The characters a [`NameForm`] allows (ASCII letters and digits, and `symbols`), and its
+/// longest length.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NameChars {
+    pub symbols: &'static str,
+    /// For messages: "ASCII letters, digits and the characters /_+=.@-".
+    pub what: &'static str,
+    pub max_len: usize,
+}
+
+impl NameChars {
+    /// What is wrong with `name`, if anything.
+    pub fn problem(&self, name: &str) -> Option<String> {
+        if name.len() > self.max_len {
+            return Some(format!(
+                "is {} bytes long, over the limit of {}",
+                name.len(),
+                self.max_len
+            ));
+        }
+        name.chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || self.symbols.contains(c)))
+            .map(|c| format!("holds {c:?} (only {} are allowed)", self.what))
+    }
+}
+
+/// Longest secret name Secrets Manager accepts.
+pub const MAX_SECRET_NAME_LEN: usize = 512;
+
+/// The characters of a Secrets Manager secret name besides ASCII letters and digits (all of
+/// which the `name` filter of `ListSecrets` accepts).
+pub const SECRET_NAME_SYMBOLS: &str = "/_+=.@-";
 
 impl KindFacts {
     /// `objectAlias` is required: a directory has no name of its own to fall back on.
@@ -178,14 +256,18 @@ pub enum AwsCall {
     GetParametersByPath,
     GetSecretValue,
     DescribeSecret,
+    ListSecrets,
+    BatchGetSecretValue,
 }
 
 impl AwsCall {
-    pub const ALL: [AwsCall; 4] = [
+    pub const ALL: [AwsCall; 6] = [
         Self::GetParameters,
         Self::GetParametersByPath,
         Self::GetSecretValue,
         Self::DescribeSecret,
+        Self::ListSecrets,
+        Self::BatchGetSecretValue,
     ];
 
     /// The action as IAM names it: `ssm:GetParameters`.
@@ -195,14 +277,24 @@ impl AwsCall {
             Self::GetParametersByPath => "ssm:GetParametersByPath",
             Self::GetSecretValue => "secretsmanager:GetSecretValue",
             Self::DescribeSecret => "secretsmanager:DescribeSecret",
+            Self::ListSecrets => "secretsmanager:ListSecrets",
+            Self::BatchGetSecretValue => "secretsmanager:BatchGetSecretValue",
         }
     }
 
     pub const fn service(self) -> Service {
         match self {
             Self::GetParameters | Self::GetParametersByPath => Service::Ssm,
-            Self::GetSecretValue | Self::DescribeSecret => Service::SecretsManager,
+            Self::GetSecretValue
+            | Self::DescribeSecret
+            | Self::ListSecrets
+            | Self::BatchGetSecretValue => Service::SecretsManager,
         }
+    }
+
+    /// The action takes no resource: IAM allows it only on `Resource: "*"`.
+    pub const fn resourceless(self) -> bool {
+        matches!(self, Self::ListSecrets | Self::BatchGetSecretValue)
     }
 }
 
@@ -221,15 +313,24 @@ pub enum Fetch {
     ParametersByPath,
     /// `GetSecretValue`, one call per secret.
     SecretValue,
+    /// `ListSecrets` by name prefix and tags (100 a page, every page), checked again exactly,
+    /// then `BatchGetSecretValue` by ARN, twenty a call.
+    SecretsByPrefix,
 }
 
 impl Fetch {
-    /// The calls it makes, each an action the pod's role needs.
+    /// The actions the pod's role needs for it: the calls it makes, and for
+    /// `BatchGetSecretValue` `GetSecretValue` on each secret it reads.
     pub const fn calls(self) -> &'static [AwsCall] {
         match self {
             Self::Parameters => &[AwsCall::GetParameters],
             Self::ParametersByPath => &[AwsCall::GetParametersByPath],
             Self::SecretValue => &[AwsCall::GetSecretValue],
+            Self::SecretsByPrefix => &[
+                AwsCall::ListSecrets,
+                AwsCall::BatchGetSecretValue,
+                AwsCall::GetSecretValue,
+            ],
         }
     }
 }
@@ -245,6 +346,9 @@ pub enum Check {
     PathVersions,
     /// `DescribeSecret`: the version id that holds the wanted stage.
     SecretVersion,
+    /// One `ListSecrets` pass: every secret's name, ARN and the version id that holds
+    /// `AWSCURRENT` (`SecretVersionsToStages`).
+    SecretList,
 }
 
 impl Check {
@@ -254,15 +358,17 @@ impl Check {
             Self::ParameterVersions => &[AwsCall::GetParameters],
             Self::PathVersions => &[AwsCall::GetParametersByPath],
             Self::SecretVersion => &[AwsCall::DescribeSecret],
+            Self::SecretList => &[AwsCall::ListSecrets],
         }
     }
 }
 
 impl ObjectType {
-    pub const ALL: [ObjectType; 3] = [
+    pub const ALL: [ObjectType; 4] = [
         Self::SsmParameter,
         Self::SecretsManager,
         Self::SsmParameterPath,
+        Self::SecretsManagerPath,
     ];
 
     /// Everything that differs by kind.
@@ -290,7 +396,8 @@ impl ObjectType {
         })
     }
 
-    /// Every spelling, for messages: "ssmparameter, secretsmanager or ssmparameterpath".
+    /// Every spelling, for messages: "ssmparameter, secretsmanager, ssmparameterpath or
+    /// secretsmanagerpath".
     pub fn spellings() -> String {
         let names: Vec<&str> = Self::ALL.iter().map(|t| t.as_str()).collect();
         match names.split_last() {
@@ -347,6 +454,10 @@ mod tests {
             assert_eq!(facts.directory, facts.arn_resource.is_none(), "{name}");
             // jmesPath selects from one JSON value, and a directory holds many.
             assert!(!(facts.directory && facts.jmes_path), "{name}");
+            // A kind fails over either through failoverObject or as a whole, never both.
+            assert!(!(facts.failover_object && facts.failover_whole), "{name}");
+            // Tags select among many values.
+            assert!(!facts.tags || facts.directory, "{name}");
             assert!(matches!(facts.article, "a" | "an"), "{name}");
         }
     }
@@ -356,12 +467,16 @@ mod tests {
         assert_eq!(ObjectType::SsmParameter.to_string(), "ssmparameter");
         assert_eq!(ObjectType::SecretsManager.to_string(), "secretsmanager");
         assert_eq!(ObjectType::SsmParameterPath.to_string(), "ssmparameterpath");
+        assert_eq!(
+            ObjectType::SecretsManagerPath.to_string(),
+            "secretsmanagerpath"
+        );
         for t in ObjectType::ALL {
             assert_eq!(t.to_string().parse::<ObjectType>(), Ok(t));
         }
         assert_eq!(
             ObjectType::spellings(),
-            "ssmparameter, secretsmanager or ssmparameterpath"
+            "ssmparameter, secretsmanager, ssmparameterpath or secretsmanagerpath"
         );
     }
 
@@ -370,7 +485,9 @@ mod tests {
         for bad in ["SSMParameter", "SecretsManager", "ssm", "secret", ""] {
             let err = bad.parse::<ObjectType>().unwrap_err();
             assert!(
-                err.contains("ssmparameter, secretsmanager or ssmparameterpath"),
+                err.contains(
+                    "ssmparameter, secretsmanager, ssmparameterpath or secretsmanagerpath"
+                ),
                 "{err}"
             );
         }
@@ -404,6 +521,52 @@ mod tests {
         assert_eq!(
             ObjectType::SsmParameterPath.facts().actions(true),
             [AwsCall::GetParametersByPath]
+        );
+    }
+
+    #[test]
+    fn a_prefix_of_secrets_is_listed_then_read_in_batches() {
+        let prefix = ObjectType::SecretsManagerPath.facts();
+        assert_eq!(
+            prefix.actions(false),
+            [
+                AwsCall::ListSecrets,
+                AwsCall::BatchGetSecretValue,
+                AwsCall::GetSecretValue
+            ]
+        );
+        // The refresh check is the listing the fetch already needs.
+        assert_eq!(prefix.actions(true), prefix.actions(false));
+        assert!(AwsCall::ListSecrets.resourceless());
+        assert!(AwsCall::BatchGetSecretValue.resourceless());
+        assert!(!AwsCall::GetSecretValue.resourceless());
+        assert_eq!(
+            prefix.single().map(|k| k.kind),
+            Some(ObjectType::SecretsManager)
+        );
+        assert_eq!(prefix.an_object(), "a secretsmanagerpath object");
+        assert!(prefix.requires_alias() && prefix.tags && prefix.failover_whole);
+    }
+
+    #[test]
+    fn secret_prefixes_hold_only_secret_name_characters() {
+        let chars = ObjectType::SecretsManagerPath
+            .facts()
+            .name_form
+            .as_ref()
+            .and_then(|form| form.chars.as_ref())
+            .expect("a rule for the characters");
+        assert_eq!(chars.problem("prod/pay_ments+=.@-9/"), None);
+        // "!" would make the name filter a negation, and "*" is no character of a name.
+        for bad in ["!prod", "prod/*", "prod payments", "pr\u{e9}d"] {
+            let problem = chars.problem(bad).expect(bad);
+            assert!(problem.contains("(only ASCII letters"), "{problem}");
+        }
+        assert!(
+            chars
+                .problem(&"a".repeat(513))
+                .unwrap()
+                .contains("over the limit of 512")
         );
     }
 

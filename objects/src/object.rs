@@ -1,5 +1,8 @@
 //! One validated item of the `objects` list.
 
+use std::collections::BTreeMap;
+
+pub use crate::decode::Decode;
 pub use crate::kind::ObjectType;
 use crate::mode::FileMode;
 use crate::relpath::RelPath;
@@ -9,20 +12,29 @@ use crate::relpath::RelPath;
 pub struct Object {
     /// Position in the list, from 0.
     pub index: usize,
-    /// `objectName` as written: a name, a path (ssmparameterpath) or an ARN.
+    /// `objectName` as written: a name, a path (ssmparameterpath), a name prefix
+    /// (secretsmanagerpath) or an ARN.
     pub name: String,
     pub object_type: ObjectType,
     /// `objectVersion`: a Secrets Manager `VersionId` or an SSM version number.
     pub version: Option<String>,
     /// `objectVersionLabel`: a Secrets Manager `VersionStage` or an SSM label.
     pub version_label: Option<String>,
-    /// Where the value goes; for [`ObjectType::SsmParameterPath`], the directory of its files.
+    /// Where the value goes; for the kinds that write a directory
+    /// ([`ObjectType::SsmParameterPath`], [`ObjectType::SecretsManagerPath`]), the directory of
+    /// its files.
     pub file: RelPath,
     pub mode: FileMode,
     pub jmes_path: Vec<JmesEntry>,
     pub failover: Option<Failover>,
     /// A missing object is logged instead of failing the pod.
     pub optional: bool,
+    /// `tags` (secretsmanagerpath only): every value found carries each of these tags with
+    /// exactly this value. Empty when not set.
+    pub tags: BTreeMap<String, String>,
+    /// `decode`: how the value becomes the bytes of the object's own file (and of each file of a
+    /// path object); its `jmesPath` entries read the value as fetched.
+    pub decode: Option<Decode>,
 }
 
 impl Object {
@@ -47,6 +59,8 @@ pub struct JmesEntry {
     pub path: String,
     pub file: RelPath,
     pub mode: FileMode,
+    /// `decode`: how the expression's result becomes the file's bytes.
+    pub decode: Option<Decode>,
 }
 
 impl JmesEntry {

@@ -15,8 +15,10 @@ pub(crate) const OBJECT_FIELDS: &[&str] = &[
     "filePermission",
     "failoverObject",
     "optional",
+    "tags",
+    "decode",
 ];
-pub(crate) const JMES_FIELDS: &[&str] = &["path", "objectAlias", "filePermission"];
+pub(crate) const JMES_FIELDS: &[&str] = &["path", "objectAlias", "filePermission", "decode"];
 pub(crate) const FAILOVER_FIELDS: &[&str] = &["objectName", "objectVersion", "objectVersionLabel"];
 
 /// One item of the list. Empty strings count as absent, as in ASCP.
@@ -31,6 +33,10 @@ pub(crate) struct RawObject {
     pub file_permission: Option<String>,
     pub failover_object: Option<RawFailover>,
     pub optional: Option<bool>,
+    /// `tags` as written, in the mapping's order; `None` when absent.
+    pub tags: Option<Vec<(String, String)>>,
+    /// `decode`, as written.
+    pub decode: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +44,7 @@ pub(crate) struct RawJmes {
     pub path: Option<String>,
     pub object_alias: Option<String>,
     pub file_permission: Option<String>,
+    pub decode: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -87,12 +94,14 @@ pub(crate) fn read_object(value: &Value) -> Read {
     object.object_version_label = fields.string("objectVersionLabel");
     object.file_permission = fields.string_or_number("filePermission");
     object.optional = fields.boolean("optional");
+    object.decode = fields.string("decode");
     object.jmes_path = read_jmes_list(map.get("jmesPath"), &mut read.problems, &mut read.warnings);
     object.failover_object = read_failover(
         map.get("failoverObject"),
         &mut read.problems,
         &mut read.warnings,
     );
+    object.tags = read_tags(map.get("tags"), &mut read.problems);
     read.warnings.extend(unknown_fields(map, OBJECT_FIELDS, ""));
     read
 }
@@ -133,6 +142,7 @@ fn read_jmes_list(
             path: fields.string("path"),
             object_alias: fields.string("objectAlias"),
             file_permission: fields.string_or_number("filePermission"),
+            decode: fields.string("decode"),
         });
         warnings.extend(unknown_fields(map, JMES_FIELDS, &prefix));
     }
@@ -168,6 +178,34 @@ fn read_failover(
     };
     warnings.extend(unknown_fields(map, FAILOVER_FIELDS, prefix));
     Some(failover)
+}
+
+/// `tags`: a mapping of tag keys to values, each a string (a whole number is read as its
+/// digits, as `objectVersion`). Its size and contents are checked with the object (`plan`).
+fn read_tags(value: Option<&Value>, problems: &mut Vec<String>) -> Option<Vec<(String, String)>> {
+    let map = match value {
+        None | Some(Value::Null) => return None,
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            problems.push(format!(
+                "tags is {}, not a mapping; write it as {{team: payments}}",
+                kind(other)
+            ));
+            return None;
+        }
+    };
+    let mut tags = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        match value {
+            Value::String(text) => tags.push((key.clone(), text.clone())),
+            Value::Number(n) if n.is_u64() || n.is_i64() => tags.push((key.clone(), n.to_string())),
+            other => problems.push(format!(
+                "tags.{key} is {}, not a string; quote the value",
+                kind(other)
+            )),
+        }
+    }
+    Some(tags)
 }
 
 /// Reads typed fields of one mapping, noting wrong types.
@@ -276,6 +314,7 @@ mod tests {
             "optional": true,
             "jmesPath": [{"path": "a", "objectAlias": "A", "filePermission": "0600"}],
             "failoverObject": {"objectName": "/app/db2", "objectVersion": "3"},
+            "tags": {"team": "payments", "tier": 2},
         }));
         assert!(read.problems.is_empty(), "{:?}", read.problems);
         assert!(read.warnings.is_empty(), "{:?}", read.warnings);
@@ -289,6 +328,9 @@ mod tests {
             o.failover_object.unwrap().object_version.as_deref(),
             Some("3")
         );
+        let tags = o.tags.unwrap();
+        assert!(tags.contains(&("team".to_owned(), "payments".to_owned())));
+        assert!(tags.contains(&("tier".to_owned(), "2".to_owned())));
     }
 
     #[test]
@@ -299,6 +341,7 @@ mod tests {
             "objectVersion": 1.5,
             "jmesPath": {"path": "a"},
             "failoverObject": "x",
+            "tags": {"team": ["a"], "env": null},
         }));
         let all = read.problems.join("\n");
         assert!(
@@ -314,6 +357,14 @@ mod tests {
         assert!(
             all.contains("failoverObject is a string, not a mapping"),
             "{all}"
+        );
+        assert!(all.contains("tags.team is a list, not a string"), "{all}");
+        assert!(all.contains("tags.env is empty, not a string"), "{all}");
+        let read = read_object(&json!({"objectName": "a", "tags": ["team=x"]}));
+        assert!(
+            read.problems[0].contains("tags is a list, not a mapping"),
+            "{:?}",
+            read.problems
         );
     }
 

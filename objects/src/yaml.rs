@@ -39,8 +39,46 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
-/// The items of the list, or what is wrong with the text as a whole.
+/// The words messages use for one kind of list.
+pub(crate) struct ListOf {
+    /// "an objects list"
+    pub a_list: &'static str,
+    /// "objects"
+    pub items: &'static str,
+    /// "object"
+    pub one: &'static str,
+    /// An item, "{objectName: /app/db, objectType: ssmparameter}"
+    pub example: &'static str,
+    /// The start of an item, "- objectName: /app/db"
+    pub start: &'static str,
+    /// How to add one, "(- objectName: /app/db, objectType: ssmparameter)"
+    pub add: &'static str,
+}
+
+pub(crate) const OBJECTS: ListOf = ListOf {
+    a_list: "an objects list",
+    items: "objects",
+    one: "object",
+    example: "{objectName: /app/db, objectType: ssmparameter}",
+    start: "- objectName: /app/db",
+    add: "(- objectName: /app/db, objectType: ssmparameter)",
+};
+
+/// The items of the objects list, or what is wrong with the text as a whole.
 pub(crate) fn parse_list(text: &str) -> Result<Vec<Value>, String> {
+    parse_items(text, &OBJECTS)
+}
+
+/// The items of a list, or what is wrong with the text as a whole.
+pub(crate) fn parse_items(text: &str, list: &ListOf) -> Result<Vec<Value>, String> {
+    let ListOf {
+        a_list,
+        items,
+        one,
+        example,
+        start,
+        add,
+    } = list;
     let value: Value = serde_saphyr::from_str_with_options(text, options()).map_err(|err| {
         let detail = one_line(&err.to_string())
             .replace(", set DuplicateKeyPolicy in Options if acceptable", "");
@@ -49,25 +87,24 @@ pub(crate) fn parse_list(text: &str) -> Result<Vec<Value>, String> {
             .any(|limit| detail.contains(limit))
         {
             format!(
-                "is not valid YAML for an objects list: it expands too much through aliases, \
-                 or nests too deeply ({detail}); write the objects out without deep aliases \
+                "is not valid YAML for {a_list}: it expands too much through aliases, \
+                 or nests too deeply ({detail}); write the {items} out without deep aliases \
                  or nesting"
             )
         } else {
             format!(
-                "is not valid YAML: {detail}; write a YAML (or JSON) list of objects, each a \
-                 mapping such as {{objectName: /app/db, objectType: ssmparameter}}"
+                "is not valid YAML: {detail}; write a YAML (or JSON) list of {items}, each a \
+                 mapping such as {example}"
             )
         }
     })?;
     match value {
-        Value::Array(items) if !items.is_empty() => Ok(items),
-        Value::Null | Value::Array(_) => Err("lists no objects; add at least one object \
-             (- objectName: /app/db, objectType: ssmparameter), or remove the annotation"
-            .to_owned()),
+        Value::Array(list) if !list.is_empty() => Ok(list),
+        Value::Null | Value::Array(_) => Err(format!(
+            "lists no {items}; add at least one {one} {add}, or remove the annotation"
+        )),
         other => Err(format!(
-            "is {}, not a list of objects; start each object with \"- \", e.g. \
-             \"- objectName: /app/db\"",
+            "is {}, not a list of {items}; start each {one} with \"- \", e.g. \"{start}\"",
             kind(&other)
         )),
     }

@@ -202,11 +202,17 @@ def clear_dir(d: Path) -> None:
 def read_files(d: Path) -> dict:
     """The files as an app reads them, through the top-level links; the generation directory
     they point into (`..<timestamp>`, reached by `..data`) is not listed again."""
-    return {
-        str(p.relative_to(d)): p.read_bytes()
-        for p in d.rglob("*")
-        if p.is_file() and not p.relative_to(d).parts[0].startswith("..")
-    }
+    files = {}
+    for top, dirs, names in os.walk(d, followlinks=True):
+        # A directory object's top-level entry is a link into the generation: follow it.
+        if Path(top) == d:
+            dirs[:] = [x for x in dirs if not x.startswith("..")]
+            names = [x for x in names if not x.startswith("..")]
+        for n in names:
+            p = Path(top) / n
+            if p.is_file():
+                files[str(p.relative_to(d))] = p.read_bytes()
+    return files
 
 
 class Run:

@@ -1,6 +1,7 @@
 """Renders results.json as the Markdown tables of BENCHMARKS.md: every figure next to its target."""
 
 import podstart
+import prefix
 import refresh
 import re
 from pathlib import Path
@@ -348,7 +349,8 @@ def render(results: dict) -> str:
     ]
     parts = results["parts"]
     for name, fn in (("injector", part_injector), ("webhook", part_webhook), ("storm", part_storm), ("growth", part_growth),
-                     ("refresh", refresh.render), ("podstart", podstart.render)):
+                     ("refresh", refresh.render), ("podstart", podstart.render),
+                     ("prefix", prefix.render)):
         if name in parts:
             fn(parts[name], out)
     return "\n".join(out)

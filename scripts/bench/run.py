@@ -12,6 +12,8 @@ Parts (all by default):
             under Parameter Store's quota
   podstart  the example pod mutated by the webhook and run with podman (the injector image,
             then the app), against the same pod without injection
+  prefix    200 Secrets Manager secrets under one name prefix (secretsmanagerpath) against the
+            floor, External Secrets' way and a boto3 script; the refresh sidecar's quiet cycle
 
 Writes target/bench/results.json and target/bench/report.md; --update-doc also puts the report
 into BENCHMARKS.md between its result markers.
@@ -35,6 +37,7 @@ import benchlib as bl
 import floor
 import pods
 import podstart
+import prefix
 import refresh
 import report
 
@@ -308,6 +311,10 @@ class Bench:
     # ---- part 6 --------------------------------------------------------------------------
     def part_podstart(self):
         self.results["parts"]["podstart"] = podstart.run(self)
+
+    # ---- part 7 --------------------------------------------------------------------------
+    def part_prefix(self):
+        self.results["parts"]["prefix"] = prefix.run(self, RTT_MS)
 
     # ---- part 4: injector ----------------------------------------------------------------
     def part_growth(self):
@@ -585,7 +592,7 @@ def machine_load() -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("parts", nargs="*", metavar="PART",
-                   help="injector, webhook, storm, growth, refresh, podstart (default: all)")
+                   help="injector, webhook, storm, growth, refresh, podstart, prefix (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer runs, shorter loads, no 300-pod storm (a smoke test)")
     p.add_argument("--bin-dir", default=str(bl.ROOT / "target" / "release"))
     p.add_argument("--shipped", help="the injector as its image ships it (static, profile injector), timed first")
@@ -597,7 +604,7 @@ def main() -> int:
     p.add_argument("--out", default=str(bl.ROOT / "target" / "bench"))
     p.add_argument("--update-doc", action="store_true", help="write the report into BENCHMARKS.md")
     args = p.parse_args()
-    every = ["injector", "webhook", "storm", "growth", "refresh", "podstart"]
+    every = ["injector", "webhook", "storm", "growth", "refresh", "podstart", "prefix"]
     unknown = [x for x in args.parts if x not in every]
     if unknown:
         p.error(f"unknown part {', '.join(unknown)}; choose from {', '.join(every)}")

@@ -1,5 +1,7 @@
 //! A small HTTP proxy in front of moto that counts AWS calls by operation and region, and
-//! answers chosen calls itself with throttling, 503 or access denied, as AWS would.
+//! answers chosen calls itself with throttling, 503 or access denied, as AWS would. It also
+//! counts the names each batch call carries and refuses a batch over the API's limit as AWS
+//! does, where moto does not (`BatchGetSecretValue` takes at most 20 secrets).
 //!
 //! Point `AWS_ENDPOINT_URL` at [`Proxy::endpoint`]. The operation comes from `X-Amz-Target`
 //! (JSON protocol: SSM, Secrets Manager) or the `Action` form field (query protocol: STS); the
@@ -23,7 +25,16 @@ pub struct Record {
     pub region: Option<String>,
     /// Whether the proxy answered it with a fault instead of forwarding it.
     pub faulted: bool,
+    /// How many names or ids a batch call carried (see [`BATCH_LIMITS`]); `None` for others.
+    pub items: Option<usize>,
 }
+
+/// The batch calls whose list the proxy counts, the list's field and AWS's limit on it. A call
+/// over the limit is answered with AWS's `ValidationException`, never forwarded.
+pub const BATCH_LIMITS: [(&str, &str, usize); 2] = [
+    ("BatchGetSecretValue", "SecretIdList", 20),
+    ("GetParameters", "Names", 10),
+];
 
 /// What a fault answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +45,11 @@ pub enum FaultKind {
     Unavailable,
     /// HTTP 400 `AccessDeniedException`.
     AccessDenied,
+    /// `BatchGetSecretValue` forwarded, then the secrets whose ARN holds the fault's
+    /// `body_contains` text moved from `SecretValues` to `Errors` as `AccessDeniedException`:
+    /// AWS's answer when the caller may not `GetSecretValue` one of them (moto checks no
+    /// permission inside a batch).
+    DeniedInBatch,
 }
 
 /// Which calls a fault hits, and how many of them: `fail` out of every `of` matching calls
@@ -241,6 +257,17 @@ impl Proxy {
             .count()
     }
 
+    /// The number of names or ids each call of `operation` carried, in order (see
+    /// [`BATCH_LIMITS`]).
+    pub fn items(&self, operation: &str) -> Vec<usize> {
+        self.lock()
+            .records
+            .iter()
+            .filter(|r| r.operation == operation)
+            .filter_map(|r| r.items)
+            .collect()
+    }
+
     /// Calls the proxy answered with a fault.
     pub fn faulted(&self) -> usize {
         self.lock().records.iter().filter(|r| r.faulted).count()
@@ -288,6 +315,14 @@ impl Request {
             .unwrap_or_else(|| "Unknown".to_owned())
     }
 
+    /// The length of the list a batch call carries, and whether it is over AWS's limit.
+    fn batch(&self, operation: &str) -> Option<(usize, bool)> {
+        let (_, field, limit) = BATCH_LIMITS.iter().find(|(op, _, _)| *op == operation)?;
+        let body: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        let n = body.get(*field)?.as_array()?.len();
+        Some((n, n > *limit))
+    }
+
     /// `Credential=AKID/DATE/REGION/SERVICE/aws4_request` in the Authorization header.
     fn region(&self) -> Option<String> {
         let auth = self.header("authorization")?;
@@ -303,6 +338,8 @@ fn serve<S: Read + Write>(stream: S, upstream: SocketAddr, state: &Mutex<State>)
     while let Some(request) = read_request(&mut reader) {
         let operation = request.operation();
         let region = request.region();
+        let batch = request.batch(&operation);
+        let oversized = batch.is_some_and(|(_, over)| over);
         let fault = pick_fault(state, &request, &operation, region.as_deref());
         let json_errors = request.header("x-amz-target").is_some()
             && state.lock().unwrap_or_else(|e| e.into_inner()).json_errors;
@@ -320,10 +357,15 @@ fn serve<S: Read + Write>(stream: S, upstream: SocketAddr, state: &Mutex<State>)
             .push(Record {
                 operation,
                 region,
-                faulted: fault.is_some(),
+                faulted: fault.is_some() || oversized,
+                items: batch.map(|(n, _)| n),
             });
         let response = match fault {
-            Some(kind) => fault_response(kind),
+            _ if oversized => oversized_response(batch.map_or(0, |(n, _)| n)),
+            Some((FaultKind::DeniedInBatch, text)) => forward(&request, upstream)
+                .map(|response| denied_in_batch(&response, text.as_deref().unwrap_or_default()))
+                .unwrap_or_else(|| fault_response(FaultKind::Unavailable)),
+            Some((kind, _)) => fault_response(kind),
             None => match forward(&request, upstream) {
                 Some(response) if json_errors => xml_error_as_json(&response).unwrap_or(response),
                 Some(response) if backdate => backdated(response),
@@ -347,7 +389,7 @@ fn pick_fault(
     request: &Request,
     operation: &str,
     region: Option<&str>,
-) -> Option<FaultKind> {
+) -> Option<(FaultKind, Option<String>)> {
     let json_protocol = request.header("x-amz-target").is_some();
     let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
     let State {
@@ -371,7 +413,7 @@ fn pick_fault(
             let position = *seen % fault.of;
             *seen += 1;
             if position < fault.fail {
-                return Some(fault.kind);
+                return Some((fault.kind, fault.body_contains.clone()));
             }
         }
     }
@@ -539,6 +581,67 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// A `BatchGetSecretValue` answer with the secrets whose ARN holds `text` moved to `Errors`
+/// as denied (see [`FaultKind::DeniedInBatch`]); any other answer as it is.
+fn denied_in_batch(response: &[u8], text: &str) -> Vec<u8> {
+    let Some(split) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return response.to_vec();
+    };
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&response[split + 4..]) else {
+        return response.to_vec();
+    };
+    let Some(values) = body
+        .get_mut("SecretValues")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return response.to_vec();
+    };
+    let mut errors = Vec::new();
+    values.retain(|entry| {
+        let arn = entry["ARN"].as_str().unwrap_or_default();
+        if arn.contains(text) {
+            errors.push(serde_json::json!({
+                "SecretId": arn,
+                "ErrorCode": "AccessDeniedException",
+                "Message": "User: arn:aws:sts::123456789012:assumed-role/app/test is not \
+                            authorized to perform: secretsmanager:GetSecretValue",
+            }));
+            false
+        } else {
+            true
+        }
+    });
+    body["Errors"] = serde_json::Value::Array(errors);
+    let body = body.to_string();
+    let head = String::from_utf8_lossy(&response[..split]);
+    let mut out = String::new();
+    for line in head.split("\r\n") {
+        if !line.to_ascii_lowercase().starts_with("content-length:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    format!("{out}Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+/// AWS's answer to a batch over its limit.
+fn oversized_response(n: usize) -> Vec<u8> {
+    let body = serde_json::json!({
+        "__type": "ValidationException",
+        "message": format!(
+            "1 validation error detected: the list of {n} members failed to satisfy constraint: \
+             Member must have length less than or equal to the API's limit"
+        ),
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         x-amzn-RequestId: proxy-oversized\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 fn fault_response(kind: FaultKind) -> Vec<u8> {
     let (status, body) = match kind {
         FaultKind::Throttling => (
@@ -552,6 +655,11 @@ fn fault_response(kind: FaultKind) -> Vec<u8> {
         FaultKind::AccessDenied => (
             "400 Bad Request",
             r#"{"__type":"AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/app/test is not authorized to perform this operation"}"#,
+        ),
+        // Forwarded and rewritten (see `denied_in_batch`); as a plain fault, a server error.
+        FaultKind::DeniedInBatch => (
+            "500 Internal Server Error",
+            r#"{"__type":"InternalServiceError","message":"no upstream answer"}"#,
         ),
     };
     format!(
@@ -603,6 +711,43 @@ mod tests {
         };
         assert_eq!(sts.operation(), "AssumeRoleWithWebIdentity");
         assert_eq!(sts.region(), None);
+    }
+
+    #[test]
+    fn batch_calls_are_counted_and_held_to_the_limit() {
+        let call = |operation: &str, body: &str| Request {
+            request_line: "POST / HTTP/1.1".into(),
+            headers: vec![("X-Amz-Target".into(), format!("secretsmanager.{operation}"))],
+            body: body.as_bytes().to_vec(),
+        };
+        let ids = |n: usize| {
+            let ids: Vec<String> = (0..n).map(|i| format!("arn:{i}")).collect();
+            serde_json::json!({ "SecretIdList": ids }).to_string()
+        };
+        assert_eq!(
+            call("BatchGetSecretValue", &ids(20)).batch("BatchGetSecretValue"),
+            Some((20, false))
+        );
+        assert_eq!(
+            call("BatchGetSecretValue", &ids(21)).batch("BatchGetSecretValue"),
+            Some((21, true))
+        );
+        assert_eq!(call("ListSecrets", "{}").batch("ListSecrets"), None);
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n{\"SecretValues\":[{\"ARN\":\"arn:a-1\"},{\"ARN\":\"arn:b-2\"}],\"Errors\":[]}";
+        let rewritten = String::from_utf8(denied_in_batch(answer, "arn:b")).unwrap();
+        let (head, body) = rewritten.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.ends_with(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["SecretValues"][0]["ARN"], "arn:a-1");
+        assert_eq!(body["SecretValues"].as_array().unwrap().len(), 1);
+        assert_eq!(body["Errors"][0]["SecretId"], "arn:b-2");
+        assert_eq!(body["Errors"][0]["ErrorCode"], "AccessDeniedException");
+        let refused = String::from_utf8(oversized_response(21)).unwrap();
+        assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+        assert!(refused.contains("ValidationException"), "{refused}");
     }
 
     #[test]

@@ -163,6 +163,7 @@ mod tests {
             version: None,
             label: None,
             kind: ObjectType::SecretsManager,
+            tags: &crate::call::NO_TAGS,
         }
     }
 

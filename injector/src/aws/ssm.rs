@@ -352,6 +352,7 @@ mod tests {
             version: None,
             label: None,
             kind: ObjectType::SsmParameter,
+            tags: &crate::call::NO_TAGS,
         }
     }
 

@@ -2,7 +2,8 @@
 //! against moto, through `support`. The files it writes (`files`), its AWS calls (`api`), its
 //! credentials (`identity`, `assume_role`) and trust (`trust`), faults on the way to AWS
 //! (`faults_aws`) and leaks of values (`faults_leaks`), hostile object lists (`limits`), the
-//! copy of `secrets-env` (`secrets_env`) and the refresh sidecar (`refresh`).
+//! copy of `secrets-env` (`secrets_env`), the refresh sidecar (`refresh`), and Secrets Manager
+//! prefix objects, fetched and refreshed (`secrets_prefix`).
 
 mod api;
 mod assume_role;
@@ -13,5 +14,7 @@ mod identity;
 mod limits;
 mod refresh;
 mod secrets_env;
+mod secrets_prefix;
 mod support;
+mod templates;
 mod trust;

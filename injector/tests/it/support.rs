@@ -54,6 +54,11 @@ impl Seeder {
         }
     }
 
+    /// Runs one SDK call of the seeding clients to its end.
+    pub fn block_on<F: std::future::Future>(&self, call: F) -> F::Output {
+        self.runtime.block_on(call)
+    }
+
     /// Puts (or overwrites) a parameter; returns its version.
     pub fn put(&self, name: &str, value: &str, kind: ParameterType) -> i64 {
         self.runtime

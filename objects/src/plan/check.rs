@@ -1,8 +1,9 @@
 //! The checks of one object of the list: its type, file, mode and `failoverObject`, with the
-//! rules of its names (`names`), versions (`versions`) and `jmesPath` entries
-//! (`jmes_entries`); every problem is noted, not only the first.
+//! rules of its names (`names`), versions (`versions`), `jmesPath` entries (`jmes_entries`)
+//! and `tags` (`tags`); every problem is noted, not only the first.
 
 use crate::annotations::{FAILOVER_REGION, REGION};
+use crate::decode::Decode;
 use crate::kind::ObjectType;
 use crate::mode::FileMode;
 use crate::object::{Failover, Object};
@@ -53,12 +54,14 @@ impl Check<'_> {
             raw.file_permission.as_deref(),
             settings.default_mode,
         );
+        let decode = self.decode("decode", raw.decode.as_deref());
         let file = self.file(object_type, &raw);
         let jmes_path = self.jmes_path(object_type, &raw, mode);
         let failover = raw
             .failover_object
             .as_ref()
             .and_then(|f| self.failover(f, object_type, written_type.is_some(), &raw));
+        let tags = self.tags(object_type, raw.tags.as_deref());
 
         if !self.problems.is_empty() {
             return None;
@@ -74,11 +77,22 @@ impl Check<'_> {
             jmes_path: jmes_path?,
             failover,
             optional: raw.optional.unwrap_or(false),
+            tags,
+            decode,
         })
     }
 }
 
 impl Check<'_> {
+    /// `decode` (`field` names it in messages), when it is written and known.
+    pub(super) fn decode(&mut self, field: &str, written: Option<&str>) -> Option<Decode> {
+        written.and_then(|text| {
+            text.parse()
+                .map_err(|problem| self.problems.push(format!("{field} {problem}")))
+                .ok()
+        })
+    }
+
     pub(super) fn mode(
         &mut self,
         field: &str,
@@ -139,8 +153,16 @@ impl Check<'_> {
         if let Some(facts) = object_type.map(ObjectType::facts)
             && !facts.failover_object
         {
+            let whole = if facts.failover_whole {
+                format!(
+                    " (with {FAILOVER_REGION}, the whole object is listed and read in the \
+                     failover region when the region fails)"
+                )
+            } else {
+                String::new()
+            };
             self.problems.push(format!(
-                "failoverObject does not apply to {}; remove it",
+                "failoverObject does not apply to {}; remove it{whole}",
                 facts.an_object()
             ));
             return None;

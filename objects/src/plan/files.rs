@@ -57,3 +57,32 @@ pub fn path_parameter_file(
     })?;
     Ok(obj.file.join(&file))
 }
+
+/// Where secret `secret_name`, found under secretsmanagerpath object `obj`, is written: its name
+/// after the prefix `objectName` (and after the `/` that follows a prefix not ending in one),
+/// translated, inside the object's directory. `prod/payments/db/user` under `prod/payments/`
+/// (or `prod/payments`) gives `db_user` with the default translation.
+pub fn prefix_secret_file(
+    obj: &Object,
+    translation: &PathTranslation,
+    secret_name: &str,
+) -> Result<RelPath, String> {
+    let rest = secret_name.strip_prefix(obj.name.as_str()).ok_or_else(|| {
+        format!(
+            "secret {secret_name:?} does not start with the prefix {:?}",
+            obj.name
+        )
+    })?;
+    let below = rest.strip_prefix('/').unwrap_or(rest);
+    if below.is_empty() {
+        return Err(format!(
+            "secret {secret_name:?} is named exactly the prefix {:?}, so nothing of its name is \
+             left for its file; end objectName with '/' to read only the secrets below it",
+            obj.name
+        ));
+    }
+    let file = translation
+        .file_path(below)
+        .map_err(|problem| format!("secret {secret_name:?} gives no valid file name: {problem}"))?;
+    Ok(obj.file.join(&file))
+}

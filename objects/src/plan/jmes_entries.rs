@@ -91,12 +91,14 @@ impl Check<'_> {
                 entry.file_permission.as_deref(),
                 object_mode,
             );
+            let decode = self.decode(&format!("{name}: decode"), entry.decode.as_deref());
             match (&entry.path, file) {
                 (Some(path), Some(file)) if self.problems.len() == before => {
                     entries.push(JmesEntry {
                         path: path.clone(),
                         file,
                         mode,
+                        decode,
                     })
                 }
                 _ => complete = false,

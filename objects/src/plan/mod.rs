@@ -9,6 +9,7 @@ mod files;
 mod jmes_entries;
 mod modes;
 mod names;
+mod tags;
 mod versions;
 
 use crate::annotations::{MAX_OBJECTS_BYTES, OBJECTS};
@@ -21,7 +22,8 @@ use crate::yaml;
 
 use check::Check;
 use claims::{Claim, Owner, collisions, reserved};
-pub use files::path_parameter_file;
+pub use files::{path_parameter_file, prefix_secret_file};
+pub use tags::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS};
 
 /// What the injector will write, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,14 +27,23 @@ impl Check<'_> {
                 ));
             } else if let Some(t) = written
                 && let Some(form) = &t.facts().name_form
-                && !name.starts_with(form.starts_with)
             {
-                self.problems.push(format!(
-                    "{field} {name:?} of {} must be {}, such as {}",
-                    t.facts().an_object(),
-                    form.what,
-                    form.example
-                ));
+                if !name.starts_with(form.starts_with) {
+                    self.problems.push(format!(
+                        "{field} {name:?} of {} must be {}, such as {}",
+                        t.facts().an_object(),
+                        form.what,
+                        form.example
+                    ));
+                } else if let Some(problem) = form.chars.as_ref().and_then(|c| c.problem(name)) {
+                    self.problems.push(format!(
+                        "{field} {:?} of {} {problem}; write {}, such as {}",
+                        crate::jmes::shorten(name, 64),
+                        t.facts().an_object(),
+                        form.what,
+                        form.example
+                    ));
+                }
             }
             return written;
         }

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 use secrets_injector_objects::Settings;
 
-use crate::fuzz_support::{Bytes, Rng, check_parse, fuzz_one, objects_annotation, settings};
+use crate::fuzz_support::{
+    Bytes, Rng, check_parse, check_templates, fuzz_one, objects_annotation,
+    objects_annotation_with, settings, templates_annotation,
+};
 
 /// Iterations of the generated-input property; seconds on a debug build.
 const CASES: u64 = 4_000;
@@ -55,6 +58,31 @@ fn generated_annotations_keep_every_invariant() {
     assert!(
         accepted < CASES as usize / 2,
         "{accepted} of {CASES} accepted: the generator is too tame"
+    );
+}
+
+#[test]
+fn generated_templates_keep_every_invariant() {
+    let mut accepted = 0;
+    for seed in 0..CASES / 4 {
+        let data = Rng::new(seed ^ 0x7E57).bytes(512);
+        let mut b = Bytes::new(&data);
+        let settings = settings(&mut b);
+        let objects = objects_annotation_with(&mut b, true);
+        let plan = check_parse(&objects, settings);
+        let text = templates_annotation(&mut b);
+        let outcome = std::panic::catch_unwind(|| {
+            check_templates(&text, objects.len(), plan.as_ref());
+            secrets_injector_objects::template::parse(&text, objects.len(), plan.as_ref()).is_ok()
+        });
+        match outcome {
+            Ok(ok) => accepted += usize::from(ok && plan.is_some()),
+            Err(_) => panic!("seed {seed} broke an invariant; templates {text:?} over {objects:?}"),
+        }
+    }
+    assert!(
+        accepted > 15,
+        "only {accepted} generated templates lists were accepted"
     );
 }
 

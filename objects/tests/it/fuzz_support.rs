@@ -1,7 +1,8 @@
 //! What the fuzz targets (fuzz/fuzz_targets/objects_parse.rs) and the property tests of
 //! `objects/tests/it/fuzz_annotation.rs` share: a byte source that turns any input into choices,
-//! a generator of hostile object lists built from those choices, and the invariants every
-//! result of `parse` must keep whatever the input.
+//! a generator of hostile object lists (and templates lists) built from those choices, and the
+//! invariants every result of `parse` (and of `template::parse`, and of a render) must keep
+//! whatever the input.
 
 #![allow(
     dead_code,
@@ -9,9 +10,11 @@
     reason = "each including target uses a different part"
 )]
 
-use secrets_injector_objects::annotations::MAX_OBJECTS_BYTES;
+use secrets_injector_objects::annotations::{MAX_OBJECTS_AND_TEMPLATES_BYTES, MAX_OBJECTS_BYTES};
 use secrets_injector_objects::error::{MAX_LISTED, MAX_PROBLEM_BYTES};
 use secrets_injector_objects::relpath::MAX_NAME_BYTES;
+use secrets_injector_objects::relpath::RelPath;
+use secrets_injector_objects::template::{self, MAX_OUTPUT_BYTES, MAX_TEMPLATES};
 use secrets_injector_objects::{FileMode, PathTranslation, Plan, Settings, parse};
 
 /// A denial message is for `kubectl`: it must stay readable whatever the annotation holds. The
@@ -138,10 +141,21 @@ const TYPES: &[&str] = &[
     "ssmparameter",
     "secretsmanager",
     "ssmparameterpath",
+    "secretsmanagerpath",
     "SSMParameter",
     "SecretsManager",
     "",
     "s3",
+];
+/// Tag pairs: usable ones first, then what AWS refuses in a tag.
+const TAGS: &[(&str, &str)] = &[
+    ("team", "payments"),
+    ("env", ""),
+    ("équipe", "paiements"),
+    ("", "x"),
+    ("team*", "x"),
+    ("k", "a\"b"),
+    ("!neg", "x"),
 ];
 const VERSIONS: &[&str] = &["1", "3", "0", "-1", "abc", "1.5", "99999999999999999999999"];
 const LABELS: &[&str] = &["AWSCURRENT", "AWSPREVIOUS", "stable", "", "a:b"];
@@ -265,6 +279,19 @@ fn object(b: &mut Bytes<'_>, depth: usize, tame: bool) -> Vec<(String, String)> 
             *b.pick(&values)
         };
         fields.push(("optional".to_owned(), value.to_owned()));
+    }
+    if b.below(if tame { 8 } else { 5 }) == 0 && depth == 0 {
+        let pairs: Vec<String> = (0..b.below(if tame { 3 } else { 13 }))
+            .map(|_| {
+                let (key, value) = if tame {
+                    TAGS[b.below(2)]
+                } else {
+                    *b.pick(TAGS)
+                };
+                format!("{}: {}", scalar(b, key), scalar(b, value))
+            })
+            .collect();
+        fields.push(("tags".to_owned(), format!("{{{}}}", pairs.join(", "))));
     }
     if b.below(3) == 0 && depth == 0 {
         let entries: Vec<String> = (0..b.below(4))
@@ -568,11 +595,218 @@ pub fn fuzz_one(data: &[u8]) {
             let mut b = Bytes::new(&data[1..]);
             let settings = settings(&mut b);
             let text = objects_annotation(&mut b);
-            check_parse(&text, settings);
+            let plan = check_parse(&text, settings);
+            // Templates over the list, from the rest of the input.
+            if !b.is_empty() {
+                let templates = templates_annotation(&mut b);
+                check_templates(&templates, text.len(), plan.as_ref());
+            }
         }
         _ => {
             let text = String::from_utf8_lossy(data);
             check_parse(&text, Settings::new("us-east-1"));
+        }
+    }
+}
+
+/// Names a template may try: ordinary ones, the seeds' files, and every kind of bad one.
+const TEMPLATE_NAMES: &[&str] = &[
+    "out",
+    "config.yaml",
+    "DATABASE_URL",
+    "index.html",
+    "SECRET_PASSWORD",
+    "files",
+    "..data",
+    "a/b",
+    "",
+    ".",
+    "..",
+    "token0",
+];
+
+/// Pieces of template text: reads of files, filters (known and not), statements, hostile
+/// constructs and broken syntax.
+const TEMPLATE_PIECES: &[&str] = &[
+    // Valid over any plan.
+    "text ",
+    "\n",
+    "{{ files | tojson }}",
+    "{% for k, v in files | items %}{{ k | urlencode }}={{ v | shellquote }}\n{% endfor %}",
+    "{{ files.db1 | default('none') }}",
+    // The rest: valid over some plans only, or never.
+    "{{ SECRET_PASSWORD }}",
+    "{{ files.db1 }}",
+    "{{ files['/app/db1'] | default('') }}",
+    "{{ files | toyaml }}",
+    "{{ (files.db1 | fromjson).password }}",
+    "{{ files.db1 | b64encode | b64decode }}",
+    "{{ token0 | upper }}",
+    "{{ out }}",
+    "{{ nope }}",
+    "{{ x | nofilter }}",
+    "{% if x is notatest %}{% endif %}",
+    "{{ 'x' * 10**9 }}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{% for x in [[1]] recursive %}{{ loop([x, x]) }}{% endfor %}",
+    "{% for i in range(3000) %}{{ 'y' * 1000 }}{% endfor %}",
+    "{% macro f() %}{{ f() }}{% endmacro %}",
+    "{% include '/etc/passwd' %}",
+    "{{ env }}",
+    "{{",
+    "}}",
+    "{% if %}",
+    "[[ SECRET_PASSWORD ]]",
+    "((((((((((((((((((((",
+    "{{ SECRET_PASSWORD // 0 }}",
+];
+
+/// A templates list: YAML items with a name, a text of pieces, and sometimes a mode, delimiters or
+/// an unknown field; sometimes too many, sometimes huge.
+pub fn templates_annotation(b: &mut Bytes<'_>) -> String {
+    templates_annotation_with(b, false)
+}
+
+/// A templates list; when `tame`, one or two plausible templates that are valid over any plan.
+pub fn templates_annotation_with(b: &mut Bytes<'_>, tame: bool) -> String {
+    if tame {
+        return (0..1 + b.below(2))
+            .map(|i| {
+                let body: String = (0..1 + b.below(3))
+                    .map(|_| *b.pick(&TEMPLATE_PIECES[..5]))
+                    .collect();
+                format!(
+                    "- name: t{i}\n  template: {}\n",
+                    serde_json::Value::from(body)
+                )
+            })
+            .collect();
+    }
+    if b.below(16) == 0 {
+        return b.raw_text(256);
+    }
+    let count = match b.below(16) {
+        0 => MAX_TEMPLATES + 1 + b.below(4),
+        _ => 1 + b.below(4),
+    };
+    let mut text = String::new();
+    for _ in 0..count {
+        let name = match b.below(16) {
+            0 => "n".repeat(MAX_NAME_BYTES + 1),
+            1 => b.raw_text(12),
+            2..=7 => format!("t{}", b.below(100)),
+            _ => (*b.pick(TEMPLATE_NAMES)).to_owned(),
+        };
+        let mut body = String::new();
+        for _ in 0..1 + b.below(4) {
+            let piece = if b.flip() {
+                *b.pick(&TEMPLATE_PIECES[..5])
+            } else {
+                *b.pick(TEMPLATE_PIECES)
+            };
+            body.push_str(piece);
+        }
+        if b.below(32) == 0 {
+            body.push_str(&"z".repeat(MAX_OBJECTS_AND_TEMPLATES_BYTES));
+        }
+        text.push_str(&format!(
+            "- name: {}\n  template: {}\n",
+            serde_json::Value::from(name),
+            serde_json::Value::from(body)
+        ));
+        match b.below(8) {
+            0 => text.push_str(&format!("  filePermission: {:?}\n", b.pick(MODES))),
+            1 => text.push_str("  delimiters: [\"[[\", \"]]\"]\n"),
+            2 => text.push_str("  delimiters: [\"{%\", \"%}\"]\n"),
+            3 => text.push_str("  mode: \"0400\"\n"),
+            _ => {}
+        }
+    }
+    text
+}
+
+/// The invariants of `template::parse` over a plan (or none), and of rendering what it accepts
+/// over values that hold a marker no message may show: no panic, a one-line denial naming the
+/// annotation and capped, accepted names that stay inside the mount directory and clash with
+/// nothing, outputs within the limit, render failures that name their template and never a
+/// value.
+pub fn check_templates(text: &str, objects_bytes: usize, plan: Option<&Plan>) {
+    const MARK: &str = "MARK-of-a-value";
+    let result = template::parse(text, objects_bytes, plan);
+    if text.len() + objects_bytes > MAX_OBJECTS_AND_TEMPLATES_BYTES {
+        assert!(
+            result
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("(64 KiB) for both")),
+            "{} bytes of templates checked past the size limit",
+            text.len()
+        );
+    }
+    let templates = match result {
+        Ok(templates) => templates,
+        Err(errors) => {
+            let message = errors.to_string();
+            assert!(
+                message.starts_with("annotation secrets-injector.io/"),
+                "a denial must name its annotation: {message:.300}"
+            );
+            assert!(
+                !message.contains('\n'),
+                "denials are one line: {message:.300}"
+            );
+            assert!(
+                message.len() <= MAX_MESSAGE_BYTES,
+                "{} bytes",
+                message.len()
+            );
+            return;
+        }
+    };
+    assert!(templates.items.len() <= MAX_TEMPLATES);
+    let mut names = Vec::new();
+    for t in &templates.items {
+        check_inside(t.name.as_str());
+        assert!(t.name.is_top_level() && !t.name.is_reserved(), "{}", t.name);
+        assert_ne!(t.name.as_str(), template::RESERVED_NAME);
+        assert!(!names.contains(&t.name), "two templates write {}", t.name);
+        names.push(t.name.clone());
+    }
+    let Some(plan) = plan else { return };
+    for (file, _) in plan.static_files() {
+        let top = file.components().next().unwrap();
+        assert!(
+            names.iter().all(|n| n.as_str() != top),
+            "template {top} writes an object's file"
+        );
+    }
+    let compiled = templates.compile().expect("accepted templates compile");
+    let files: Vec<(RelPath, Vec<u8>)> = plan
+        .static_files()
+        .map(|(path, _)| {
+            let value = if path.as_str().len() % 3 == 0 {
+                vec![0xff, 0xfe]
+            } else {
+                format!("{{\"password\": \"{MARK}\"}}").into_bytes()
+            };
+            (path.clone(), value)
+        })
+        .collect();
+    match compiled.render(files.iter().map(|(p, v)| (p, v.as_slice()))) {
+        Ok(rendered) => {
+            for file in rendered {
+                assert!(file.bytes.len() <= MAX_OUTPUT_BYTES);
+            }
+        }
+        Err(failures) => {
+            for failure in failures {
+                let shown = format!("{failure} {failure:?}");
+                assert!(shown.starts_with("templates["), "{shown:.300}");
+                assert!(
+                    !shown.contains(MARK),
+                    "a render failure shows a value: {shown:.300}"
+                );
+                assert!(!shown.contains('\n'), "{shown:.300}");
+            }
         }
     }
 }

@@ -264,7 +264,8 @@ fn unknown_fields_are_warnings_naming_them() {
              \"jmesPath[0].alais\" ignored; did you mean objectAlias?",
             "annotation secrets-injector.io/objects: objects[0] (objectName \"x\"): unknown field \
              \"color\" ignored; the known fields are objectName, objectType, objectAlias, \
-             objectVersion, objectVersionLabel, jmesPath, filePermission, failoverObject, optional",
+             objectVersion, objectVersionLabel, jmesPath, filePermission, failoverObject, optional, tags, \
+             decode",
             "annotation secrets-injector.io/objects: objects[0] (objectName \"x\"): unknown field \
              \"objectAlais\" ignored; did you mean objectAlias?",
         ]
@@ -483,4 +484,32 @@ fn plan_with_modes(object: &str, entry: Option<&str>) -> Plan {
         "- objectName: s\n  objectType: secretsmanager\n  filePermission: \"{object}\"\n  \
            jmesPath: [{{path: a, objectAlias: A{entry_mode}}}]"
     ))
+}
+
+#[test]
+fn decode_base64_on_objects_and_jmes_entries() {
+    use secrets_injector_objects::object::Decode;
+    let plan = plan(
+        "- objectName: cert\n  objectType: secretsmanager\n  decode: base64\n  jmesPath:\n    \
+         - {path: key, objectAlias: KEY, decode: base64}\n    - {path: name, objectAlias: NAME}\n",
+    );
+    let object = &plan.objects[0];
+    assert_eq!(object.decode, Some(Decode::Base64));
+    assert_eq!(object.jmes_path[0].decode, Some(Decode::Base64));
+    assert_eq!(object.jmes_path[1].decode, None);
+    let err = parse(
+        "- {objectName: a, objectType: ssmparameter, decode: hex}\n- objectName: b\n  \
+         objectType: ssmparameter\n  jmesPath: [{path: x, objectAlias: X, decode: b64}]\n",
+        settings(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("objects[0] (objectName \"a\"): decode \"hex\" is not known; the only decoding is base64"),
+        "{err}"
+    );
+    assert!(
+        err.contains("jmesPath[0] (path \"x\"): decode \"b64\" is not known"),
+        "{err}"
+    );
 }

@@ -366,7 +366,7 @@ fn cases() -> Vec<Case> {
         .object("objects[0] (objectName \"SomeSecret\")")
         .holds([
             "objectType is required when objectName is not an ARN",
-            "set objectType: ssmparameter, secretsmanager or ssmparameterpath",
+            "set objectType: ssmparameter, secretsmanager, ssmparameterpath or secretsmanagerpath",
         ]),
         case("arn_that_does_not_parse", "- objectName: \"arn::\"", settings())
             .object("objects[0] (objectName \"arn::\")")
@@ -690,7 +690,8 @@ fn cases() -> Vec<Case> {
             .object("objects[0] (objectName \"x\")")
             .holds([
                 format!("objectType \"{bad}\" is not known (spelling and case matter)"),
-                "use ssmparameter, secretsmanager or ssmparameterpath".to_owned(),
+                "use ssmparameter, secretsmanager, ssmparameterpath or secretsmanagerpath"
+                    .to_owned(),
             ]),
         );
     }

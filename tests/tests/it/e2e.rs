@@ -447,6 +447,95 @@ fn the_injector_makes_one_credential_call_and_batched_fetches() {
 }
 
 #[test]
+fn a_secret_prefix_gives_a_directory_of_exactly_the_tagged_secrets() {
+    let world = world();
+    let tagged = |name: &str, value: &str, tags: Value| {
+        call(
+            "secretsmanager",
+            "create_secret",
+            json!({"Name": name, "SecretString": value, "Tags": tags}),
+        )
+    };
+    let team = json!([{"Key": "team", "Value": "payments"}]);
+    let mut calls = vec![
+        // What AWS's filters let through for team=payments, and the object does not ask for.
+        tagged(
+            "prod/payments/ops",
+            "ops-value",
+            json!([{"Key": "team", "Value": "ops"}, {"Key": "env", "Value": "payments"}]),
+        ),
+        tagged("prod/paymentsX", "outside-value", team.clone()),
+    ];
+    for i in 0..23 {
+        calls.push(tagged(
+            &format!("prod/payments/s{i:02}"),
+            &format!("value-{i}"),
+            team.clone(),
+        ));
+    }
+    seed::seed(&world.moto.endpoint(), REGION, &calls);
+    let proxy = Proxy::start(world.moto.addr());
+    let payments = pod(
+        "payments",
+        json!({
+            "secrets-injector.io/objects":
+                "- {objectName: prod/payments/, objectType: secretsmanagerpath, \
+                   objectAlias: payments, filePermission: '0440', tags: {team: payments}}",
+            "secrets-injector.io/path-translation": "False",
+        }),
+        json!({"runAsUser": 1000, "fsGroup": 2000}),
+    );
+    let mutated = admit(&world, &payments, &proxy.endpoint());
+    let run = run(&mutated);
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    let names: Vec<&str> = run.files.keys().map(String::as_str).collect();
+    let want: Vec<String> = (0..23).map(|i| format!("payments/s{i:02}")).collect();
+    assert_eq!(names, want);
+    assert_eq!(run.text("payments/s07"), "value-7");
+    for file in run.files.values() {
+        assert_eq!((file.mode, file.uid), (0o440, 1000));
+    }
+    // One listing, two batches (20 and 3), one credential call.
+    assert_eq!(proxy.count("AssumeRoleWithWebIdentity"), 1);
+    assert_eq!(proxy.count("ListSecrets"), 1);
+    assert_eq!(proxy.items("BatchGetSecretValue").iter().sum::<usize>(), 23);
+    assert_eq!(proxy.count("BatchGetSecretValue"), 2);
+    assert_eq!(proxy.count("GetSecretValue"), 0);
+    assert_no_leak(injector, &["value-7", "ops-value"]);
+
+    // A field of one secret on a prefix is denied at admission, naming the object and the rule.
+    let bad = json!({
+        "secrets-injector.io/objects":
+            "- {objectName: prod/payments/, objectType: secretsmanagerpath, objectAlias: p, \
+               jmesPath: [{path: a, objectAlias: A}]}",
+    });
+    let mut denied_pod = pod("bad", bad, json!({}));
+    eks::add_irsa(&mut denied_pod, ROLE, REGION, &[]);
+    let review = create_review(
+        "6a1b2c3d-0000-4000-8000-000000000001",
+        &denied_pod,
+        "team-a",
+    );
+    let client = Client::new(world.webhook.addr, SERVICE_NAME, &[&world.ca]);
+    let answer = client
+        .post_json("/mutate", &admission::body(&review))
+        .expect("POST /mutate")
+        .json();
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    let message = answer["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains(
+            "objects[0] (objectName \"prod/payments/\"): jmesPath does not apply to a \
+             secretsmanagerpath object"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_pod_the_webhook_denies_never_reaches_the_injector() {
     let world = world();
     let mut bad = example_pod("true");
@@ -776,4 +865,140 @@ fn env_containers_work_in_a_glibc_root_with_the_command_on_path() {
             app.stdout
         );
     }
+}
+
+/// The templates of SPEC "Templates", as a user writes them beside the seeds' objects.
+const TEMPLATES: &str = r#"- name: DATABASE_URL
+  template: "postgres://{{ SECRET_USERNAME | urlencode }}:{{ SECRET_PASSWORD | urlencode }}@db:5432/app"
+- name: config.yaml
+  filePermission: "0400"
+  delimiters: ["[[", "]]"]
+  template: |
+    database:
+      user: [[ SECRET_USERNAME | tojson ]]
+      password: [[ SECRET_PASSWORD | tojson ]]
+    parameter: [[ files._test_parameter | tojson ]]
+"#;
+
+/// SPEC "Templates": the seeds' objects plus a `config.yaml` and a `DATABASE_URL` template. The
+/// app container reads the rendered files, and with `env-containers` its process has
+/// `DATABASE_URL` (built from the username and the password) as a variable.
+#[test]
+fn templates_render_files_the_app_reads_and_a_variable_its_process_gets() {
+    let world = world();
+    let mut pod = example_pod("unused");
+    let annotations = &mut pod["metadata"]["annotations"];
+    annotations["secrets-injector.io/templates"] = json!(TEMPLATES);
+    annotations["secrets-injector.io/env-containers"] = json!("nginx");
+    pod["spec"]["securityContext"] = json!({"runAsUser": 1000, "runAsGroup": 1000});
+    pod["spec"]["containers"][0]["command"] = json!(["/bin/busybox"]);
+    pod["spec"]["containers"][0]["args"] = json!([
+        "sh",
+        "-c",
+        "busybox env; echo ---; busybox cat /mnt/secrets-store/config.yaml; \
+         busybox ls -ln /mnt/secrets-store/..data/"
+    ]);
+    let mutated = admit(&world, &pod, &world.moto.endpoint());
+    let args = pod_runner::container(&mutated, "secrets-injector")["args"]
+        .as_array()
+        .expect("args")
+        .clone();
+    assert!(args.contains(&json!(format!("--templates={TEMPLATES}"))));
+
+    let run = run(&mutated);
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    assert_no_leak(injector, &["gonitest", "example1234"]);
+    let url = "postgres://example:example1234@db:5432/app";
+    assert_eq!(run.text("DATABASE_URL"), url);
+    assert_eq!(run.files["config.yaml"].mode, 0o400);
+    assert_eq!(run.files["config.yaml"].uid, 1000);
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    let (environment, files) = app.stdout.split_once("---\n").expect("both parts");
+    let environment: Vec<&str> = environment.lines().collect();
+    assert!(
+        environment.contains(&format!("DATABASE_URL={url}").as_str()),
+        "DATABASE_URL is not in the app's environment:\n{}",
+        app.stdout
+    );
+    assert!(
+        files.starts_with(
+            "database:\n  user: \"example\"\n  password: \"example1234\"\nparameter: \"gonitest\"\n"
+        ),
+        "{}",
+        app.stdout
+    );
+}
+
+/// With `refresh-interval`, a rotated password reaches the rendered `DATABASE_URL` in the same
+/// swap as `SECRET_PASSWORD`: the app, reading both through one `..data`, never sees them differ.
+#[test]
+fn a_rotated_password_reaches_the_rendered_file_in_the_same_swap() {
+    let world = world_with(&["--refresh-min-interval=1s"]);
+    let script = r#"
+        cd /mnt/secrets-store
+        echo started > /scratch/started
+        until [ "$(busybox cat SECRET_PASSWORD)" != "example1234" ]; do
+            busybox pidof injector >/dev/null || { echo "the sidecar is gone" >&2; exit 3; }
+            busybox sleep 0.2
+        done
+        d=$(busybox readlink ..data)
+        echo "password=$(busybox cat $d/SECRET_PASSWORD)"
+        echo "url=$(busybox cat $d/DATABASE_URL)"
+    "#;
+    let mut pod = example_pod(script);
+    let annotations = &mut pod["metadata"]["annotations"];
+    annotations["secrets-injector.io/templates"] = json!(TEMPLATES);
+    annotations["secrets-injector.io/refresh-interval"] = json!("2s");
+    // The app sees the sidecar's process, so it stops waiting when the sidecar is gone.
+    pod["spec"]["shareProcessNamespace"] = json!(true);
+    pod["spec"]["securityContext"] = json!({"runAsUser": 1000, "runAsGroup": 1000});
+    pod["spec"]["volumes"] = json!([{"name": "scratch", "emptyDir": {}}]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "scratch", "mountPath": "/scratch"}]);
+    let mutated = admit(&world, &pod, &world.moto.endpoint());
+    let sidecar = pod_runner::container(&mutated, "secrets-injector-refresh");
+    assert!(
+        sidecar["args"]
+            .as_array()
+            .expect("args")
+            .contains(&json!(format!("--templates={TEMPLATES}"))),
+        "the sidecar renders the same templates"
+    );
+
+    let volumes = Volumes::for_pod(&mutated, "web-identity-token");
+    let started = volumes.dir("scratch").join("started");
+    let run = std::thread::scope(|scope| {
+        let running = scope.spawn(|| pod_runner::run_pod(&mutated, &volumes));
+        while !started.exists() && !running.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if started.exists() {
+            seed::seed(
+                &world.moto.endpoint(),
+                REGION,
+                &[call(
+                    "secretsmanager",
+                    "put_secret_value",
+                    json!({
+                        "SecretId": "test/secret",
+                        "SecretString": r#"{"username":"example","password":"rotated/pw"}"#,
+                    }),
+                )],
+            );
+        }
+        running.join().expect("the pod run")
+    });
+    let injector = run.injector();
+    assert_eq!(injector.exit_code, 0, "{injector:#?}");
+    let sidecar = run.container("secrets-injector-refresh");
+    assert_the_sidecar_ran(sidecar);
+    assert_no_leak(sidecar, &["gonitest", "rotated/pw", "example1234"]);
+    let app = run.container("nginx");
+    assert_eq!(app.exit_code, 0, "{app:#?}");
+    assert_eq!(
+        app.stdout, "password=rotated/pw\nurl=postgres://example:rotated%2Fpw@db:5432/app\n",
+        "{app:#?}"
+    );
 }

@@ -1,7 +1,10 @@
 //! `webhook policy` against IAM as moto enforces it: a role carrying exactly the generated policy
 //! lets the real injector, under web identity for that role, fetch every object of the pod; the
 //! same policy without any one of its statements makes it fail with AccessDenied in the
-//! termination message.
+//! termination message. For a Secrets Manager prefix, moto does not check the `GetSecretValue`
+//! inside a batch: the statements it can check are `ListSecrets` and `BatchGetSecretValue`
+//! (the `GetSecretValue` statement and its tag condition are held by a golden file and
+//! parliament, in the webhook's tests).
 //!
 //! moto (started with `INITIAL_NO_AUTH_ACTION_COUNT`) enforces IAM after its first N calls, and
 //! those N include the setup calls and the injector's unsigned `AssumeRoleWithWebIdentity` (a
@@ -279,6 +282,71 @@ fn every_object_kind_runs_and_each_statement_is_needed() {
                 .termination_log
                 .contains(&format!("needs {action} on")),
             "without {sid} the termination message does not say {action} is needed:\n{}",
+            outcome.termination_log
+        );
+        assert!(
+            outcome.files.is_empty(),
+            "a failed run writes nothing: {:?}",
+            outcome.files
+        );
+    }
+}
+
+/// Two secrets the prefix pod asks for, and one AWS's filters would let through.
+fn prefix_objects() -> Vec<Value> {
+    let tagged = |name: &str, value: &str, tags: Value| {
+        call(
+            "secretsmanager",
+            "create_secret",
+            json!({"Name": name, "SecretString": value, "Tags": tags}),
+        )
+    };
+    vec![
+        tagged(
+            "prod/payments/db",
+            "db-value",
+            json!([{"Key": "team", "Value": "payments"}]),
+        ),
+        tagged(
+            "prod/payments/api/key",
+            "key-value",
+            json!([{"Key": "team", "Value": "payments"}]),
+        ),
+        tagged(
+            "prod/payments/ops",
+            "ops-value",
+            json!([{"Key": "team", "Value": "ops"}, {"Key": "env", "Value": "payments"}]),
+        ),
+    ]
+}
+
+#[test]
+fn a_secret_prefix_runs_with_its_policy_and_needs_list_and_batch() {
+    let fixture = fixture("secrets-prefix-pod.yaml");
+    let generated = generated_policy(&fixture);
+    let outcome = run_injector(&fixture, &for_moto(&generated, None), &prefix_objects());
+    outcome.assert_wrote(&["payments"]);
+    for (sid, action) in [
+        ("ListSecrets", "secretsmanager:ListSecrets"),
+        ("BatchGetSecretValue", "secretsmanager:BatchGetSecretValue"),
+    ] {
+        let outcome = run_injector(
+            &fixture,
+            &for_moto(&generated, Some(sid)),
+            &prefix_objects(),
+        );
+        assert_eq!(
+            outcome.code,
+            Some(1),
+            "without {sid} the injector must fail: {}",
+            outcome.stderr
+        );
+        assert!(
+            outcome.termination_log.contains("AccessDenied")
+                && outcome.termination_log.contains(&format!(
+                    "the role of this pod's service account needs {action} on Resource \"*\""
+                )),
+            "without {sid} the termination message does not name {action}:\n{}",
             outcome.termination_log
         );
         assert!(

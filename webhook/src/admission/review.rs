@@ -515,6 +515,21 @@ impl Response {
         }
     }
 
+    /// Denied: the review alone would hold more memory than the webhook gives all reviews.
+    pub fn too_costly(uid: &str, message: impl Into<String>) -> Self {
+        Self {
+            uid: uid.to_owned(),
+            allowed: false,
+            denial: Some(Denial {
+                code: 413,
+                reason: "RequestEntityTooLarge",
+                message: message.into(),
+            }),
+            patch: None,
+            warnings: Vec::new(),
+        }
+    }
+
     /// The whole AdmissionReview to send back. The patch goes out as base64, the API's encoding
     /// of `[]byte`, written straight into the body: base64 needs no JSON escaping, and the patch
     /// is most of the answer.

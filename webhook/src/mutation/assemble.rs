@@ -8,7 +8,7 @@
 //! containers' list, put in `order`'s order step by step, each step addressed against the list as
 //! the steps before it left it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{
@@ -120,17 +120,25 @@ fn volumes(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) {
     }
     let existing = pod::volumes(pod);
     edit.work.charge(existing.len());
-    let mut at: HashMap<&str, usize> = HashMap::with_capacity(existing.len());
+    // The pod's first volume of each wanted name, in one walk (the wanted are a few: a scan of
+    // them beats hashing every volume's name).
+    let mut at: Vec<Option<usize>> = vec![None; edit.volumes.len()];
     for (index, volume) in existing.iter().enumerate() {
         let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
-        at.entry(name).or_insert(index);
+        if let Some(k) = edit
+            .volumes
+            .iter()
+            .position(|v| v.get("name").and_then(Value::as_str) == Some(name))
+            && at[k].is_none()
+        {
+            at[k] = Some(index);
+        }
     }
     let mut appended = Vec::new();
-    for desired in &edit.volumes {
-        let name = desired.get("name").and_then(Value::as_str).unwrap_or("");
-        match at.get(name) {
-            Some(&i) if same_volume(&existing[i], desired) => {}
-            Some(&i) => ops.push(replace(
+    for (desired, at) in edit.volumes.iter().zip(at) {
+        match at {
+            Some(i) if same_volume(&existing[i], desired) => {}
+            Some(i) => ops.push(replace(
                 ptr(&["spec", "volumes", &i.to_string()]),
                 desired.clone(),
             )),
@@ -175,7 +183,7 @@ fn containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) {
         let entry = wanted.entry((list_rank(at.list), at.index)).or_default();
         entry.command = Some(command);
     }
-    let read_only: HashSet<&str> = edit.read_only.iter().map(String::as_str).collect();
+    let read_only: Vec<&str> = edit.read_only.iter().map(String::as_str).collect();
     let mut units = 0;
     for list in ContainerList::ALL {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
@@ -215,7 +223,7 @@ fn container_ops(
     index: usize,
     desired: &[&Value],
     command: Option<&Value>,
-    read_only: &HashSet<&str>,
+    read_only: &[&str],
     ops: &mut Vec<PatchOperation>,
 ) {
     let index = index.to_string();
@@ -228,28 +236,30 @@ fn container_ops(
         ptr(&tokens)
     };
     let mounts = pod::mounts(container);
-    // The first mount of each wanted volume is the webhook's.
-    let mut first: HashMap<&str, usize> = HashMap::new();
+    // The first mount of each wanted volume is the webhook's (the wanted are one or two).
+    let mut first: Vec<Option<usize>> = vec![None; desired.len()];
     for (i, mount) in mounts.iter().enumerate() {
         let volume = volume_of(mount);
-        if desired.iter().any(|d| volume_of(d) == volume) {
-            first.entry(volume).or_insert(i);
+        if let Some(k) = desired.iter().position(|d| volume_of(d) == volume)
+            && first[k].is_none()
+        {
+            first[k] = Some(i);
         }
     }
     for (i, mount) in mounts.iter().enumerate() {
         let volume = volume_of(mount);
-        if first.get(volume) == Some(&i) {
+        if first.contains(&Some(i)) {
             continue;
         }
-        if read_only.contains(volume) && mount.get("readOnly") != Some(&Value::Bool(true)) {
+        if read_only.contains(&volume) && mount.get("readOnly") != Some(&Value::Bool(true)) {
             ops.push(add(at(i, &["readOnly"]), Value::Bool(true)));
         }
     }
     let mut appended = Vec::new();
-    for desired in desired {
-        match first.get(volume_of(desired)) {
-            Some(&i) if mounts[i] == **desired => {}
-            Some(&i) => ops.push(replace(at(i, &[]), (*desired).clone())),
+    for (desired, first) in desired.iter().zip(first) {
+        match first {
+            Some(i) if mounts[i] == **desired => {}
+            Some(i) => ops.push(replace(at(i, &[]), (*desired).clone())),
             None => appended.push((*desired).clone()),
         }
     }
@@ -280,34 +290,32 @@ fn container_ops(
 fn init_containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) {
     let existing = pod::containers(pod, ContainerList::InitContainers);
     edit.work.charge(existing.len());
-    let wanted: HashMap<&str, usize> = edit
-        .init
-        .iter()
-        .enumerate()
-        .map(|(k, init)| (init.name.as_str(), k))
-        .collect();
+    // The edit's init containers are a few (the webhook's, and one or two per rewritten CSI
+    // volume): found by a scan, not a hash of every container's name.
+    let wanted = |name: &str| edit.init.iter().position(|init| init.name == name);
     // Each of the pod's init containers: the pod's own, the edit's `k`, or stale.
     let mut matched = vec![false; edit.init.len()];
     let mut current: Vec<PodInit<'_>> = Vec::with_capacity(existing.len());
     let mut stale = Vec::new();
     for (index, container) in existing.iter().enumerate() {
         let name = pod::name(container);
-        match wanted.get(name) {
-            Some(&k) if !matched[k] => {
+        match wanted(name) {
+            Some(k) if !matched[k] => {
                 matched[k] = true;
                 current.push(pod_init(index, container, Some(k)));
             }
             // A second of one name, or one no capability asks for: only the webhook names these.
             // A CSI volume's init container whose volume is gone is left: its class cannot be
             // known again, and its name may be the pod's own.
-            _ if matches!(
+            Some(_) => stale.push(index),
+            None if matches!(
                 owned::kind(name),
                 Some(Kind::Injector | Kind::Refresh | Kind::CsiRefresh)
-            ) || wanted.contains_key(name) =>
+            ) =>
             {
                 stale.push(index);
             }
-            _ => current.push(pod_init(index, container, None)),
+            None => current.push(pod_init(index, container, None)),
         }
     }
     let init_first = edit.injected.as_ref().is_none_or(|i| i.init_first);
@@ -337,10 +345,12 @@ fn init_containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) 
         .iter()
         .map(|init| init.owned.map_or(Slot::Pod(init.index), Slot::Owned))
         .collect();
-    let existing_at: HashMap<usize, usize> = current
-        .iter()
-        .filter_map(|init| init.owned.map(|k| (k, init.index)))
-        .collect();
+    let mut existing_at: Vec<Option<usize>> = vec![None; edit.init.len()];
+    for init in &current {
+        if let Some(k) = init.owned {
+            existing_at[k] = Some(init.index);
+        }
+    }
     let mut pos = 0;
     let mut moved_to_end = 0;
     while pos < order.len() {
@@ -381,7 +391,7 @@ fn init_containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) 
             },
         }
         if let Slot::Owned(k) = target
-            && let Some(&index) = existing_at.get(&k)
+            && let Some(index) = existing_at[k]
         {
             converge(&existing[index], &edit.init[k], pos, ops);
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrets_injector_objects::refresh::Interval;
 
 use super::classes::Classes;
-use super::plan_cache::PlanCache;
+use super::plan_cache::{PlanCache, TemplateCache};
 use super::quantity::Quantity;
 use crate::{Error, Result};
 
@@ -128,6 +128,10 @@ pub struct MutationConfig {
     #[arg(skip)]
     pub plans: PlanCache,
 
+    /// Templates already checked and compiled, shared by every review (not a flag).
+    #[arg(skip)]
+    pub templates: TemplateCache,
+
     /// Where SecretProviderClasses are looked up (not a flag).
     #[arg(skip)]
     pub classes: Classes,
@@ -171,6 +175,7 @@ impl MutationConfig {
             max_csi_volumes: DEFAULT_MAX_CSI_VOLUMES,
             review_work_budget: DEFAULT_REVIEW_WORK_BUDGET,
             plans: PlanCache::default(),
+            templates: TemplateCache::default(),
             classes: Classes::default(),
         }
     }

@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 use secrets_injector_objects::error::Error;
 use secrets_injector_objects::plan::Plan;
 
-use super::mesh::Layout;
 use crate::pod::{ContainerRef, Identity, Targets};
 
 /// One of the webhook's init containers, as it should be.
@@ -32,6 +31,20 @@ impl OwnedInit {
     }
 }
 
+/// What the capabilities read of the pod's mesh.
+#[derive(Clone, Debug, Default)]
+pub struct MeshLayout {
+    /// `mesh-bypass: "true"`. Its rules on file modes and `refresh-signal` hold whether or not
+    /// the proxy is there yet (a workload's template, or a pod this webhook sees before the
+    /// mesh's webhook does), so a pod is refused at the first look.
+    pub bypass: bool,
+    /// The user the webhook's containers run as instead of the app's: the mesh proxy's, with the
+    /// bypass and a proxy in the pod.
+    pub run_as: Option<i64>,
+    /// Reasons to deny the pod, worded whole, told only when the webhook changes it.
+    pub(super) denials: Vec<String>,
+}
+
 /// What the pod's own objects (the `objects` annotation or its class) asked for, for the
 /// capabilities after `inject`.
 #[derive(Clone, Debug)]
@@ -42,6 +55,8 @@ pub struct Injected {
     pub init_first: bool,
     /// The checked plan, once it is known to be good.
     pub plan: Option<Arc<Plan>>,
+    /// The files the pod's templates write, once they are known to be good.
+    pub templates: Vec<String>,
 }
 
 /// A CSI volume rewritten by this mutation, or by an earlier one (`adopted`: its init container
@@ -109,7 +124,7 @@ pub struct Edit {
     /// Reasons to deny the pod already worded whole (told as they are when alone, not cut).
     pub denials: Vec<String>,
     /// What the pod's mesh asks of the webhook's containers (read first).
-    pub mesh: Layout,
+    pub mesh: MeshLayout,
     /// What the pod's own objects asked for (`None`: it has none, or does not ask).
     pub injected: Option<Injected>,
     pub rewritten: Vec<Rewritten>,
@@ -130,7 +145,7 @@ impl Edit {
             warnings: Vec::new(),
             problems: Vec::new(),
             denials: Vec::new(),
-            mesh: Layout::default(),
+            mesh: MeshLayout::default(),
             injected: None,
             rewritten: Vec::new(),
             plans: Vec::new(),

@@ -81,8 +81,10 @@ pub fn add(pod: &Value, edit: &mut Edit) {
         &mut problems,
         &mut edit.warnings,
     );
-    if let Some(plan) = edit.injected.as_ref().and_then(|i| i.plan.as_ref()) {
-        let warnings = clash_warnings(pod, &found, plan);
+    if let Some(injected) = &edit.injected
+        && let Some(plan) = &injected.plan
+    {
+        let warnings = clash_warnings(pod, &found, plan, &injected.templates);
         edit.warnings.extend(warnings);
     }
     for problem in problems {
@@ -155,7 +157,7 @@ fn resolve(
             Err(problem) => problems.push(format!("annotation {ENV_CONTAINERS}: {problem}")),
         }
     }
-    if pod::path_holds(mount_path, BIN_MOUNT_PATH) || pod::path_holds(BIN_MOUNT_PATH, mount_path) {
+    if pod::relation(mount_path, BIN_MOUNT_PATH).is_some() {
         problems.push(format!(
             "annotation {MOUNT_PATH}: {mount_path} contains or lies inside {BIN_MOUNT_PATH}, where \
              the containers of {ENV_CONTAINERS} get secrets-env; choose a mount path such as \
@@ -352,7 +354,7 @@ fn bin_mount_clashes(pod: &Value, at: ContainerRef) -> Vec<String> {
         .filter(|mount| mount.get("name").and_then(Value::as_str) != Some(BIN_VOLUME_NAME))
         .filter(|mount| {
             let path = pod::mount_path(mount);
-            pod::path_holds(path, BIN_MOUNT_PATH) || pod::path_holds(BIN_MOUNT_PATH, path)
+            pod::relation(path, BIN_MOUNT_PATH).is_some()
         })
         .map(|mount| {
             format!(
@@ -403,7 +405,12 @@ fn writable_bin_mounts(pod: &Value, found: &[EnvContainer], filler: &str) -> Vec
 
 /// A warning for each env entry of a container of `env-containers` that a file will replace
 /// (`envFrom` and entries added later are not seen).
-fn clash_warnings(pod: &Value, found: &[EnvContainer], plan: &Plan) -> Vec<String> {
+fn clash_warnings(
+    pod: &Value,
+    found: &[EnvContainer],
+    plan: &Plan,
+    templates: &[String],
+) -> Vec<String> {
     let mut files: HashSet<&str> = plan
         .env_file_sources()
         .map(|(path, _)| path.as_str())
@@ -412,6 +419,13 @@ fn clash_warnings(pod: &Value, found: &[EnvContainer], plan: &Plan) -> Vec<Strin
         plan.env_file
             .as_ref()
             .map(|path| path.as_str())
+            .filter(|name| is_env_name(name)),
+    );
+    // A template's file is a top-level file like an object's.
+    files.extend(
+        templates
+            .iter()
+            .map(String::as_str)
             .filter(|name| is_env_name(name)),
     );
     let mut warnings = Vec::new();
@@ -437,7 +451,7 @@ fn clash_warnings(pod: &Value, found: &[EnvContainer], plan: &Plan) -> Vec<Strin
             warnings.push(format!(
                 "annotation {ENV_CONTAINERS}: container {:?} sets the variable {name} in its env, \
                  and the file {name} replaces it: its process sees the file's value; rename the \
-                 variable or give the object another objectAlias",
+                 variable or give the object another objectAlias (or the template another name)",
                 pod::name(container)
             ));
         }

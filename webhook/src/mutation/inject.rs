@@ -101,6 +101,7 @@ pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit
         mount_path: mount_path.clone(),
         init_first,
         plan: None,
+        templates: Vec::new(),
     });
 
     let parsed = settings.map(|settings| cfg.plans.parse(objects, settings));
@@ -249,7 +250,7 @@ fn check_mount_path(path: &str) -> Result<(), String> {
     }
     if let Some(need) = INJECTOR_NEEDS
         .iter()
-        .find(|need| pod::path_holds(path, need) || pod::path_holds(need, path))
+        .find(|need| pod::relation(path, need).is_some())
     {
         return Err(format!(
             "{path} would cover {need}, which the injector's init container needs from its image; choose a directory such as /mnt/secrets-store"
@@ -273,14 +274,11 @@ fn mount_clashes(pod: &Value, targets: &Targets, mount_path: &str) -> Vec<String
             if Some(i) == own {
                 continue;
             }
-            let relation = if pod::same_path(existing, mount_path) {
-                "is the same path as"
-            } else if pod::path_holds(mount_path, existing) {
-                "contains"
-            } else if pod::path_holds(existing, mount_path) {
-                "lies inside"
-            } else {
-                continue;
+            let relation = match pod::relation(existing, mount_path) {
+                Some(pod::Relation::Same) => "is the same path as",
+                Some(pod::Relation::Inside) => "contains",
+                Some(pod::Relation::Holds) => "lies inside",
+                None => continue,
             };
             let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
             clashes.push(format!(

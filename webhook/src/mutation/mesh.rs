@@ -17,23 +17,9 @@ use secrets_injector_objects::annotations::MESH_BYPASS;
 
 use super::classes::Context;
 use super::config::MutationConfig;
-use super::edit::Edit;
+use super::edit::{Edit, MeshLayout as Layout};
 use crate::mesh::{self, Mesh, Role};
 use crate::pod::{self, ContainerList};
-
-/// What the capabilities read of the pod's mesh.
-#[derive(Clone, Debug, Default)]
-pub struct Layout {
-    /// `mesh-bypass: "true"`. Its rules on file modes and `refresh-signal` hold whether or not
-    /// the proxy is there yet (a workload's template, or a pod this webhook sees before the
-    /// mesh's webhook does), so a pod is refused at the first look.
-    pub bypass: bool,
-    /// The user the webhook's containers run as instead of the app's: the mesh proxy's, with the
-    /// bypass and a proxy in the pod.
-    pub run_as: Option<i64>,
-    /// Reasons to deny the pod, worded whole, told only when the webhook changes it.
-    denials: Vec<String>,
-}
 
 /// A proxy that runs: a regular container, or an init container that is a native sidecar.
 struct Proxy<'a> {
@@ -65,7 +51,10 @@ pub fn add(pod: &Value, _: &MutationConfig, _: &Context<'_>, edit: &mut Edit) {
                         container,
                     });
                 }
-                Some((mesh, Role::Validator)) if list == ContainerList::InitContainers => {
+                // At most one entry per mesh, so the check below stays linear.
+                Some((mesh, Role::Validator))
+                    if list == ContainerList::InitContainers && !validators.contains(&mesh) =>
+                {
                     validators.push(mesh);
                 }
                 _ => {}

@@ -5,7 +5,8 @@
 //! `mesh` (the pod's service mesh: the user the webhook's containers run as under `mesh-bypass`,
 //! and the mesh's reasons to deny, told at the end only when the webhook changes the pod),
 //! `inject` (the pod's own objects: the webhook's volume, its init container, the mounts),
-//! `csi` (CSI volumes rewritten, each with an init container), `env` (`secrets-env` for the
+//! `csi` (CSI volumes rewritten, each with an init container), `templates` (files rendered from
+//! the pod's own objects' values, checked and handed to its init container), `env` (`secrets-env` for the
 //! containers that want variables), `refresh` (a sidecar after each init container that fills a
 //! volume). Then `assemble` turns the pod and the edit into the one JSON patch, with the init
 //! containers in `order`'s order; `owned` (at the crate's root, shared with the pod reader) says
@@ -35,6 +36,7 @@ pub(crate) mod provider_class;
 pub(crate) mod quantity;
 pub(crate) mod refresh;
 pub(crate) mod resources;
+pub(crate) mod templates;
 
 use std::sync::Arc;
 
@@ -55,7 +57,7 @@ pub use classes::{
 pub use config::{CsiVolumes, InjectorUser, MutationConfig};
 pub use container::INJECTOR_PATH;
 pub use edit::Edit;
-pub use plan_cache::PlanCache;
+pub use plan_cache::{PlanCache, TemplateCache};
 pub use quantity::Quantity;
 
 /// What the webhook answers for a pod.
@@ -73,10 +75,13 @@ pub enum Decision {
 type Capability = fn(&Value, &MutationConfig, &Context<'_>, &mut Edit);
 
 /// The capabilities, in the order they run: each may read what the ones before it added.
-const CAPABILITIES: [(&str, Capability); 5] = [
+const CAPABILITIES: [(&str, Capability); 6] = [
     ("mesh", mesh::add),
     ("inject", inject::add),
     ("csi", csi::add),
+    ("templates", |pod, cfg, _, edit| {
+        templates::add(pod, cfg, edit)
+    }),
     ("env", |pod, _, _, edit| env::add(pod, edit)),
     ("refresh", |pod, cfg, _, edit| refresh::add(pod, cfg, edit)),
 ];

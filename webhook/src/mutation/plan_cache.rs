@@ -1,10 +1,12 @@
-//! Checked object lists, remembered by their text and settings. Every replica of a workload sends
-//! the same `objects` annotation, and reading it (YAML, then every rule) is the largest part of a
-//! review; `secrets_injector_objects::plan::parse` is a pure function of the two, so its answer
-//! can be reused as it is.
+//! Checked object lists and templates, remembered by their text and what else they were checked
+//! under. Every replica of a workload sends the same `objects` (and `templates`) annotation, and
+//! reading it (YAML, then every rule; for templates, compiling each) is the largest part of a
+//! review; `secrets_injector_objects::plan::parse` and `template::parse` are pure functions of
+//! their inputs, so their answers can be reused as they are.
 //!
-//! Bounded in entries and in annotation bytes; when full it starts over, which costs one parse
-//! per distinct list and keeps the worst case (a stream of distinct lists) at today's cost.
+//! Each cache is bounded in entries and in bytes of text; when full it starts over, which costs
+//! one check per distinct text and keeps the worst case (a stream of distinct texts) at the cost
+//! of no cache.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,90 +15,169 @@ use std::sync::{Arc, Mutex, PoisonError};
 use secrets_injector_objects::error::Errors;
 use secrets_injector_objects::plan::{self, Plan};
 use secrets_injector_objects::settings::Settings;
+use secrets_injector_objects::template::{self, Templates};
 
-/// Distinct (list, settings) pairs kept.
+/// Distinct (text, key) pairs kept by each cache.
 const MAX_ENTRIES: usize = 64;
-/// Annotation text kept, in bytes (a list is at most 64 KiB).
+/// Text kept by each cache, in bytes (an annotation is at most 64 KiB).
 const MAX_BYTES: usize = 256 << 10;
 
 /// What `plan::parse` answered.
 pub type Parsed = Result<Arc<Plan>, Arc<Errors>>;
 
-/// Shared by every review of the process; cloning shares it.
-#[derive(Clone, Default)]
-pub struct PlanCache {
-    inner: Arc<Mutex<Entries>>,
-}
+/// What `template::parse` answered.
+pub type CheckedTemplates = Result<Arc<Templates>, Arc<Errors>>;
 
-#[derive(Default)]
-struct Entries {
-    /// By annotation text; a text is nearly always read under one set of settings.
-    plans: HashMap<String, Vec<(Settings, Parsed)>>,
-    entries: usize,
-    bytes: usize,
-}
+/// Checked object lists, by the annotation's text and the settings; shared by every review of
+/// the process (cloning shares it).
+#[derive(Clone, Default)]
+pub struct PlanCache(Memo<Settings, Parsed>);
 
 impl PlanCache {
     /// `plan::parse(objects, settings)`, from memory when this pair was parsed before.
     pub fn parse(&self, objects: &str, settings: Settings) -> Parsed {
-        if let Some(parsed) = self.lookup(objects, &settings) {
-            return parsed;
-        }
-        // Parsed outside the lock: two reviews of a new list may both parse it, neither waits.
-        let parsed: Parsed = plan::parse(objects, settings.clone())
-            .map(Arc::new)
-            .map_err(Arc::new);
-        self.remember(objects, settings, parsed.clone());
-        parsed
+        self.0.get_or_compute(objects, settings, 0, |settings| {
+            plan::parse(objects, settings.clone())
+                .map(Arc::new)
+                .map_err(Arc::new)
+        })
     }
 
     /// How many (list, settings) pairs are kept.
     pub fn len(&self) -> usize {
-        self.entries().entries
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+/// Checked (and compiled) templates, by the `templates` annotation's text and the plan they
+/// were checked against (named by its own inputs: the `objects` text and the settings, of which
+/// the plan is a pure function).
+#[derive(Clone, Default)]
+pub struct TemplateCache(Memo<(String, Settings), CheckedTemplates>);
+
+impl TemplateCache {
+    /// `template::parse(templates, objects.len(), Some(plan))` for the plan of `objects`, from
+    /// memory when this pair was checked before.
+    pub fn check(&self, templates: &str, objects: &str, plan: &Plan) -> CheckedTemplates {
+        let key = (objects.to_owned(), plan.settings.clone());
+        self.0.get_or_compute(templates, key, objects.len(), |_| {
+            template::parse(templates, objects.len(), Some(plan))
+                .map(Arc::new)
+                .map_err(Arc::new)
+        })
+    }
+
+    /// How many (templates, objects) pairs are kept.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Answers remembered by a text and a key.
+struct Memo<K, V> {
+    inner: Arc<Mutex<Entries<K, V>>>,
+}
+
+impl<K, V> Clone for Memo<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Entries {
+                answers: HashMap::new(),
+                entries: 0,
+                bytes: 0,
+            })),
+        }
+    }
+}
+
+struct Entries<K, V> {
+    /// By text; a text is nearly always read under one key.
+    answers: HashMap<String, Vec<(K, V)>>,
+    entries: usize,
+    bytes: usize,
+}
+
+impl<K: PartialEq, V: Clone> Memo<K, V> {
+    /// The answer for (`text`, `key`): remembered, or computed outside the lock (two reviews of a
+    /// new text may both compute it; neither waits) and remembered. `key_bytes` is what the key
+    /// holds beyond its text, counted against the bound.
+    fn get_or_compute(
+        &self,
+        text: &str,
+        key: K,
+        key_bytes: usize,
+        compute: impl FnOnce(&K) -> V,
+    ) -> V {
+        if let Some(answer) = self.lookup(text, &key) {
+            return answer;
+        }
+        let answer = compute(&key);
+        self.remember(text, key, key_bytes, answer.clone());
+        answer
+    }
+
+    fn len(&self) -> usize {
+        self.entries().entries
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries<K, V>> {
         // The map is never left half-updated, so a panic elsewhere does not spoil it.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lookup(&self, objects: &str, settings: &Settings) -> Option<Parsed> {
+    fn lookup(&self, text: &str, key: &K) -> Option<V> {
         let entries = self.entries();
         entries
-            .plans
-            .get(objects)?
+            .answers
+            .get(text)?
             .iter()
-            .find(|(kept, _)| kept == settings)
-            .map(|(_, parsed)| parsed.clone())
+            .find(|(kept, _)| kept == key)
+            .map(|(_, answer)| answer.clone())
     }
 
-    fn remember(&self, objects: &str, settings: Settings, parsed: Parsed) {
-        if objects.len() > MAX_BYTES {
+    fn remember(&self, text: &str, key: K, key_bytes: usize, answer: V) {
+        let size = text.len() + key_bytes;
+        if size > MAX_BYTES {
             return;
         }
         let mut entries = self.entries();
         if entries
-            .plans
-            .get(objects)
-            .is_some_and(|kept| kept.iter().any(|(s, _)| *s == settings))
+            .answers
+            .get(text)
+            .is_some_and(|kept| kept.iter().any(|(k, _)| *k == key))
         {
             return;
         }
-        if entries.entries >= MAX_ENTRIES || entries.bytes + objects.len() > MAX_BYTES {
-            *entries = Entries::default();
+        if entries.entries >= MAX_ENTRIES || entries.bytes + size > MAX_BYTES {
+            *entries = Entries {
+                answers: HashMap::new(),
+                entries: 0,
+                bytes: 0,
+            };
         }
         entries.entries += 1;
-        match entries.plans.get_mut(objects) {
-            Some(kept) => kept.push((settings, parsed)),
+        entries.bytes += key_bytes;
+        match entries.answers.get_mut(text) {
+            Some(kept) => kept.push((key, answer)),
             None => {
-                entries.bytes += objects.len();
-                entries
-                    .plans
-                    .insert(objects.to_owned(), vec![(settings, parsed)]);
+                entries.bytes += text.len();
+                entries.answers.insert(text.to_owned(), vec![(key, answer)]);
             }
         }
     }
@@ -105,6 +186,14 @@ impl PlanCache {
 impl fmt::Debug for PlanCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PlanCache")
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for TemplateCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TemplateCache")
             .field("entries", &self.len())
             .finish()
     }
@@ -177,7 +266,41 @@ mod tests {
             let settings = Settings::new(format!("eu-west-{}", i % 3 + 1));
             let objects = format!("{big}#{i}\n");
             let _ = cache.parse(&objects, settings);
-            assert!(cache.entries().bytes <= MAX_BYTES);
+            assert!(cache.0.entries().bytes <= MAX_BYTES);
+        }
+    }
+
+    const TEMPLATES: &str = "- {name: out, template: \"{{ files['_app_db'] }}\"}\n";
+
+    #[test]
+    fn checked_templates_are_remembered_under_their_objects_and_settings() {
+        let plans = PlanCache::default();
+        let templates = TemplateCache::default();
+        let plan = plans.parse(OBJECTS, Settings::new("eu-west-1")).unwrap();
+        let first = templates.check(TEMPLATES, OBJECTS, &plan);
+        let again = templates.check(TEMPLATES, OBJECTS, &plan);
+        assert!(Arc::ptr_eq(
+            first.as_ref().unwrap(),
+            again.as_ref().unwrap()
+        ));
+        assert_eq!(templates.len(), 1);
+        // Another objects list is checked again: a name the template reads may be gone.
+        let other = "- objectName: /app/other\n  objectType: ssmparameter\n";
+        let other_plan = plans.parse(other, Settings::new("eu-west-1")).unwrap();
+        assert!(templates.check(TEMPLATES, other, &other_plan).is_ok());
+        let reads_db = "- {name: out, template: \"{{ _app_db }}\"}\n";
+        assert!(templates.check(reads_db, OBJECTS, &plan).is_ok());
+        let denied = templates.check(reads_db, other, &other_plan).unwrap_err();
+        assert!(
+            denied.to_string().contains("_app_db is not a file"),
+            "{denied}"
+        );
+        assert_eq!(templates.len(), 4);
+        for i in 0..200 {
+            let text = format!("- {{name: out, template: \"{i}{}\"}}\n", "x".repeat(10_000));
+            assert!(templates.check(&text, OBJECTS, &plan).is_ok());
+            assert!(templates.len() <= MAX_ENTRIES);
+            assert!(templates.0.entries().bytes <= MAX_BYTES);
         }
     }
 }

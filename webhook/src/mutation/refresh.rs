@@ -46,7 +46,10 @@ fn resources(cfg: &MutationConfig) -> Value {
 /// Reads the refresh annotations against the containers the edit serves, and adds a sidecar
 /// after each init container of the edit that fills a volume.
 pub fn add(pod: &Value, cfg: &MutationConfig, edit: &mut Edit) {
-    if !edit.asks() {
+    let asked = [REFRESH_INTERVAL, REFRESH_SIGNAL, REFRESH_URL]
+        .iter()
+        .any(|name| pod::annotation(pod, name).is_some());
+    if !edit.asks() || !asked {
         return;
     }
     // The pod's own objects' targets; else every container that mounts a rewritten volume.

@@ -358,6 +358,43 @@ pub fn same_path(a: &str, b: &str) -> bool {
     components(a).eq(components(b))
 }
 
+/// How two paths lie: one directory, or one inside the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    Same,
+    /// The first holds the second.
+    Holds,
+    /// The first lies inside the second.
+    Inside,
+}
+
+/// How `a` and `b` lie, when they overlap: each path is looked at once (a pod's mounts are
+/// compared with the mount path one by one, on every review).
+pub fn relation(a: &str, b: &str) -> Option<Relation> {
+    if is_plain(a) && is_plain(b) {
+        return match (a.len(), b.len()) {
+            _ if a == b => Some(Relation::Same),
+            (la, lb) if la < lb && b.starts_with(a) && b.as_bytes()[la] == b'/' => {
+                Some(Relation::Holds)
+            }
+            (la, lb) if lb < la && a.starts_with(b) && a.as_bytes()[lb] == b'/' => {
+                Some(Relation::Inside)
+            }
+            _ => None,
+        };
+    }
+    let (mut a, mut b) = (components(a), components(b));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return Some(Relation::Same),
+            (None, Some(_)) => return Some(Relation::Holds),
+            (Some(_), None) => return Some(Relation::Inside),
+            (Some(x), Some(y)) if x == y => {}
+            _ => return None,
+        }
+    }
+}
+
 /// Whether `path` is `dir` or lies inside it.
 pub fn path_holds(dir: &str, path: &str) -> bool {
     if is_plain(dir) && is_plain(path) {
@@ -405,6 +442,42 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn relation_agrees_with_same_path_and_path_holds() {
+        let paths = [
+            "/",
+            "/a",
+            "/a/",
+            "/a/b",
+            "/a/b/c",
+            "/ab",
+            "/a/./b",
+            "/a//b",
+            "/a/x/../b",
+            "/b",
+            "//a",
+            "/a/b/..",
+            "a/b",
+            "/mnt/secrets-store",
+            "/mnt/secrets-store-2",
+            "/mnt",
+        ];
+        for a in paths {
+            for b in paths {
+                let expected = if same_path(a, b) {
+                    Some(Relation::Same)
+                } else if path_holds(a, b) {
+                    Some(Relation::Holds)
+                } else if path_holds(b, a) {
+                    Some(Relation::Inside)
+                } else {
+                    None
+                };
+                assert_eq!(relation(a, b), expected, "{a} {b}");
+            }
+        }
+    }
 
     fn pod() -> Value {
         json!({

@@ -33,6 +33,8 @@ pub enum Action {
     GetParametersByPath,
     GetSecretValue,
     DescribeSecret,
+    ListSecrets,
+    BatchGetSecretValue,
     Decrypt,
     AssumeRole,
     AssumeRoleWithWebIdentity,
@@ -45,6 +47,8 @@ impl From<AwsCall> for Action {
             AwsCall::GetParametersByPath => Self::GetParametersByPath,
             AwsCall::GetSecretValue => Self::GetSecretValue,
             AwsCall::DescribeSecret => Self::DescribeSecret,
+            AwsCall::ListSecrets => Self::ListSecrets,
+            AwsCall::BatchGetSecretValue => Self::BatchGetSecretValue,
         }
     }
 }
@@ -57,6 +61,8 @@ impl Action {
             Self::GetParametersByPath => "ssm:GetParametersByPath",
             Self::GetSecretValue => "secretsmanager:GetSecretValue",
             Self::DescribeSecret => "secretsmanager:DescribeSecret",
+            Self::ListSecrets => "secretsmanager:ListSecrets",
+            Self::BatchGetSecretValue => "secretsmanager:BatchGetSecretValue",
             Self::Decrypt => "kms:Decrypt",
             Self::AssumeRole => "sts:AssumeRole",
             Self::AssumeRoleWithWebIdentity => "sts:AssumeRoleWithWebIdentity",
@@ -110,12 +116,16 @@ pub struct Document {
     pub statements: Vec<Statement>,
 }
 
-/// One permission on one resource in one region (the region decides the statement).
+/// One permission on one resource in one region (the region decides the statement), only on
+/// resources that carry `tags` when there are any.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Grant {
     pub action: Action,
+    /// Empty for an action that takes no resource (`Resource: "*"`, in every region).
     pub region: String,
     pub resource: String,
+    /// Tag key and value pairs the resource must carry (`secretsmanager:ResourceTag/KEY`).
+    pub tags: Vec<(String, String)>,
 }
 
 /// What the flags say about the ARNs to write.
@@ -411,9 +421,27 @@ pub fn secret_arn(
     ))
 }
 
+/// The secrets whose names start with `prefix`, as IAM sees them on `GetSecretValue`:
+/// `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:PREFIX*` (the `*` covers the rest of
+/// each name and the six characters Secrets Manager appends).
+pub fn prefix_arn(
+    object: &Object,
+    prefix: &str,
+    region: &str,
+    target: &Target,
+) -> Result<String, String> {
+    let account = account(target, object, prefix)?;
+    Ok(format!(
+        "arn:{}:secretsmanager:{region}:{account}:secret:{prefix}*",
+        target.partition
+    ))
+}
+
 /// What one object needs: the actions of its kind's fetch (and, when the pod refreshes, of its
 /// change check: `DescribeSecret` for a secret) on its own name in the pod's region, and on its
-/// `failoverObject`'s in the failover region.
+/// `failoverObject`'s (or, for a kind that fails over whole, its own) in the failover region.
+/// A secret prefix needs `ListSecrets` and `BatchGetSecretValue` on `*` (they take no resource)
+/// and `GetSecretValue` on the prefix's secrets, only those with the object's tags.
 pub fn object_grants(
     object: &Object,
     region: &str,
@@ -421,17 +449,27 @@ pub fn object_grants(
     refresh: bool,
     target: &Target,
 ) -> Result<Vec<Grant>, String> {
-    let mut places = vec![(object.name.as_str(), region)];
-    if let (Some(failover), Some(failover_region)) = (&object.failover, failover_region) {
-        places.push((failover.name.as_str(), failover_region));
-    }
     let facts = object.object_type.facts();
+    let mut places = vec![(object.name.as_str(), region)];
+    if let Some(failover_region) = failover_region {
+        if let Some(failover) = &object.failover {
+            places.push((failover.name.as_str(), failover_region));
+        } else if facts.failover_whole {
+            places.push((object.name.as_str(), failover_region));
+        }
+    }
+    let tags: Vec<(String, String)> = object
+        .tags
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut grants = Vec::new();
     for (name, region) in places {
         let grant = |action, region: &str, resource| Grant {
             action,
             region: region.to_owned(),
             resource,
+            tags: Vec::new(),
         };
         // Where the values are, as IAM names them (with the region of an ARN as written).
         let resources: Vec<(String, String)> = match (facts.service, facts.directory) {
@@ -442,16 +480,19 @@ pub fn object_grants(
                 .collect(),
             (Service::SecretsManager, false) => vec![secret_arn(object, name, region, target)?],
             (Service::SecretsManager, true) => {
-                return Err(format!(
-                    "{}: objectType {} has no IAM statements in this version of webhook policy",
-                    object.label(),
-                    facts.name
-                ));
+                vec![(region.to_owned(), prefix_arn(object, name, region, target)?)]
             }
         };
         for call in facts.actions(refresh) {
+            if call.resourceless() {
+                grants.push(grant(Action::from(call), "", "*".to_owned()));
+                continue;
+            }
             for (region, arn) in &resources {
-                grants.push(grant(Action::from(call), region, arn.clone()));
+                grants.push(Grant {
+                    tags: tags.clone(),
+                    ..grant(Action::from(call), region, arn.clone())
+                });
             }
         }
     }
@@ -484,24 +525,43 @@ pub fn pod_grants<'a>(
     Ok(grants)
 }
 
-/// One statement per action and region, resources sorted and unique, `Sid` = action and region
-/// (`GetParametersUsEast1`).
+/// One statement per action, region and set of tags, resources sorted and unique, `Sid` =
+/// action and region (`GetParametersUsEast1`; `ListSecrets` for an action on `*`), then
+/// `Tags1`, `Tags2`... for the statements whose resources must carry tags, each tag a
+/// `StringEquals` on `secretsmanager:ResourceTag/KEY`.
 pub fn grant_statements(grants: &BTreeSet<Grant>) -> Vec<Statement> {
-    let mut grouped: BTreeMap<(Action, &str), BTreeSet<&str>> = BTreeMap::new();
+    type Key<'a> = (Action, &'a str, &'a [(String, String)]);
+    let mut grouped: BTreeMap<Key<'_>, BTreeSet<&str>> = BTreeMap::new();
     for grant in grants {
         grouped
-            .entry((grant.action, &grant.region))
+            .entry((grant.action, &grant.region, &grant.tags))
             .or_default()
             .insert(&grant.resource);
     }
+    let mut tagged: BTreeMap<(Action, &str), usize> = BTreeMap::new();
     grouped
         .into_iter()
-        .map(|((action, region), resources)| Statement {
-            sid: format!("{}{}", action.sid(), region_sid(region)),
-            action,
-            principal: None,
-            resources: resources.into_iter().map(str::to_owned).collect(),
-            conditions: Vec::new(),
+        .map(|((action, region, tags), resources)| {
+            let mut sid = format!("{}{}", action.sid(), region_sid(region));
+            if !tags.is_empty() {
+                let n = tagged.entry((action, region)).or_default();
+                *n += 1;
+                sid.push_str(&format!("Tags{n}"));
+            }
+            Statement {
+                sid,
+                action,
+                principal: None,
+                resources: resources.into_iter().map(str::to_owned).collect(),
+                conditions: tags
+                    .iter()
+                    .map(|(key, value)| Condition {
+                        test: "StringEquals",
+                        variable: format!("secretsmanager:ResourceTag/{key}"),
+                        values: vec![value.clone()],
+                    })
+                    .collect(),
+            }
         })
         .collect()
 }
@@ -847,6 +907,126 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_prefix_lists_and_batches_on_star_and_reads_the_tagged_prefix() {
+        let mut p = pod(
+            "- {objectName: prod/payments/, objectType: secretsmanagerpath, objectAlias: p, \
+               tags: {team: payments, env: prod}}\n\
+             - {objectName: prod/shared/, objectType: secretsmanagerpath, objectAlias: s}\n\
+             - {objectName: test/secret, objectType: secretsmanager}\n",
+        );
+        p.refresh = true;
+        let grants = pod_grants([&p], &target()).unwrap();
+        let statements = grant_statements(&grants);
+        let summary: Vec<(&str, &str, Vec<&str>)> = statements
+            .iter()
+            .map(|s| {
+                (
+                    s.sid.as_str(),
+                    s.action.iam(),
+                    s.resources.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "GetSecretValueUsEast1",
+                    "secretsmanager:GetSecretValue",
+                    vec![
+                        "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/shared/*",
+                        "arn:aws:secretsmanager:us-east-1:111122223333:secret:test/secret-??????"
+                    ]
+                ),
+                (
+                    "GetSecretValueUsEast1Tags1",
+                    "secretsmanager:GetSecretValue",
+                    vec!["arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/payments/*"]
+                ),
+                (
+                    "DescribeSecretUsEast1",
+                    "secretsmanager:DescribeSecret",
+                    vec!["arn:aws:secretsmanager:us-east-1:111122223333:secret:test/secret-??????"]
+                ),
+                ("ListSecrets", "secretsmanager:ListSecrets", vec!["*"]),
+                (
+                    "BatchGetSecretValue",
+                    "secretsmanager:BatchGetSecretValue",
+                    vec!["*"]
+                ),
+            ]
+        );
+        // One condition per tag, on the tagged prefix's statement only.
+        let conditions: Vec<(&str, &str, &str)> = statements[1]
+            .conditions
+            .iter()
+            .map(|c| (c.test, c.variable.as_str(), c.values[0].as_str()))
+            .collect();
+        assert_eq!(
+            conditions,
+            [
+                ("StringEquals", "secretsmanager:ResourceTag/env", "prod"),
+                (
+                    "StringEquals",
+                    "secretsmanager:ResourceTag/team",
+                    "payments"
+                ),
+            ]
+        );
+        assert!(
+            statements
+                .iter()
+                .filter(|s| s.sid != statements[1].sid)
+                .all(|s| s.conditions.is_empty())
+        );
+    }
+
+    #[test]
+    fn a_secret_prefix_fails_over_whole_and_two_tag_sets_get_two_statements() {
+        let yaml = "- {objectName: a/, objectType: secretsmanagerpath, objectAlias: a, tags: {t: '1'}}\n\
+                    - {objectName: b/, objectType: secretsmanagerpath, objectAlias: b, tags: {t: '2'}}\n";
+        let mut p = pod("- {objectName: /x, objectType: ssmparameter}\n");
+        p.failover_region = Some("us-west-2".to_owned());
+        p.objects = objects(yaml, "us-east-1", Some("us-west-2"));
+        let grants = pod_grants([&p], &target()).unwrap();
+        let sids: Vec<String> = grant_statements(&grants)
+            .into_iter()
+            .map(|s| s.sid)
+            .collect();
+        assert_eq!(
+            sids,
+            [
+                "GetSecretValueUsEast1Tags1",
+                "GetSecretValueUsEast1Tags2",
+                "GetSecretValueUsWest2Tags1",
+                "GetSecretValueUsWest2Tags2",
+                "ListSecrets",
+                "BatchGetSecretValue"
+            ]
+        );
+        assert!(
+            resources(&grants, Action::GetSecretValue)
+                .contains(&"arn:aws:secretsmanager:us-west-2:111122223333:secret:b/*")
+        );
+        // No KMS statement for the actions on "*": the keys decrypt through GetSecretValue's
+        // regions.
+        let key = check_kms_key("arn:aws:kms:us-east-1:111122223333:key/k", "aws").unwrap();
+        let kms = kms_statements(&grants, &[key], "aws");
+        assert_eq!(kms.len(), 1);
+        assert_eq!(
+            kms[0].conditions[0].values,
+            ["secretsmanager.us-east-1.amazonaws.com"]
+        );
+        // A prefix needs the account, as a name does.
+        let t = Target {
+            partition: "aws".to_owned(),
+            account: None,
+        };
+        let err = pod_grants([&p], &t).unwrap_err();
+        assert!(err.contains("pass --account"), "{err}");
+    }
+
+    #[test]
     fn secret_suffix_heuristic() {
         assert!(is_complete_secret_arn(
             "arn:aws:secretsmanager:us-east-1:111122223333:secret:app/db-AbC123"
@@ -992,6 +1172,7 @@ mod tests {
             action: Action::GetParameters,
             region: "cn-north-1".to_owned(),
             resource: "arn:aws-cn:ssm:cn-north-1:111122223333:parameter/x".to_owned(),
+            tags: Vec::new(),
         }]);
         let cn_key =
             check_kms_key("arn:aws-cn:kms:cn-north-1:111122223333:key/k", "aws-cn").unwrap();

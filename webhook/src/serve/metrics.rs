@@ -50,8 +50,13 @@ pub struct PoolMetrics {
     pub running: Gauge,
     /// Reviews waiting for a review thread now.
     pub waiting: Gauge,
-    /// Reviews refused because every thread was busy and the queue full, or the wait ran out.
+    /// Reviews refused because every thread (or the review memory) was in use and the queue
+    /// full, or the wait ran out.
     pub refused: Counter,
+    /// Bytes of memory the running reviews are expected to hold (their [`Cost`]s).
+    ///
+    /// [`Cost`]: super::review_pool::Cost
+    pub memory: Gauge,
 }
 
 /// What the SecretProviderClass cache tells (`serve::classes`); cloning shares the series.
@@ -154,9 +159,15 @@ impl Metrics {
         );
         registry.register(
             "reviews_refused_busy",
-            "Reviews refused because every review thread was in use and the queue full, or the \
-             wait for a thread ran out",
+            "Reviews refused because every review thread (or the review memory) was in use and \
+             the queue full, or the wait for them ran out",
             pool.refused.clone(),
+        );
+        registry.register(
+            "review_memory_bytes",
+            "Bytes of memory the running reviews are expected to hold (--review-memory-bytes \
+             bounds it)",
+            pool.memory.clone(),
         );
         let classes = ClassMetrics::default();
         registry.register(
@@ -277,6 +288,7 @@ mod tests {
         pool.running.inc();
         pool.waiting.set(3);
         pool.refused.inc();
+        pool.memory.set(4096);
         let text = metrics.encode();
         for line in [
             "secrets_injector_admission_reviews_total{decision=\"mutated\",kind=\"Pod\"} 2",
@@ -289,6 +301,7 @@ mod tests {
             "secrets_injector_reviews_in_progress 1",
             "secrets_injector_reviews_waiting 3",
             "secrets_injector_reviews_refused_busy_total 1",
+            "secrets_injector_review_memory_bytes 4096",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -95,6 +95,18 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u16).range(0..=4096)
     )]
     pub review_queue: u16,
+    /// Bytes of memory the reviews being worked on may hold together, as expected from their
+    /// bodies (about 0.8 KiB per JSON object and twice the body; a real pod review a few
+    /// hundred KiB at most). A review that would go past it waits in the queue; one that needs
+    /// more than all of it is denied. With --max-body-bytes-in-flight and the process's own
+    /// 20 MiB or so, it must fit the webhook's memory limit.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_REVIEW_MEMORY_BYTES",
+        default_value_t = 48 * 1024 * 1024,
+        value_parser = clap::value_parser!(u64).range(1024 * 1024..=1 << 40)
+    )]
+    pub review_memory_bytes: u64,
     /// Log format.
     #[arg(
         long,
@@ -497,8 +509,10 @@ async fn mutate(
     // the body's memory goes with its claim.
     let head = bytes[..bytes.len().min(admission::PEEK_BYTES)].to_vec();
     let wait = review_pool::queue_wait(api_server_timeout(uri.query()));
+    let cost = review_pool::Cost::of(&bytes);
     let refused = |not_run: NotRun| match not_run {
         NotRun::Busy(busy) => busy_answer(&state, &head, &busy),
+        NotRun::TooCostly(too_costly) => too_costly_answer(&state, &head, &too_costly),
         NotRun::Panicked => {
             state.metrics.observe_rejected_request("review_failed");
             text(
@@ -518,7 +532,7 @@ async fn mutate(
                 let (state, bytes) = (state.clone(), bytes.clone());
                 move || class_names(&state, &bytes)
             };
-            match state.reviews.run(wait, names).await {
+            match state.reviews.run(wait, cost, names).await {
                 Ok(None) => Arc::clone(&state.mutation),
                 Ok(Some(names)) => {
                     let review = classes.resolve(names).await;
@@ -539,7 +553,7 @@ async fn mutate(
             review(&state, &bytes, &mutation, started)
         }
     };
-    match state.reviews.run(wait, work).await {
+    match state.reviews.run(wait, cost, work).await {
         Ok(response) => response,
         Err(not_run) => refused(not_run),
     }
@@ -620,12 +634,42 @@ fn busy_answer(state: &AppState, head: &[u8], busy: &review_pool::Busy) -> Respo
         uid = %uid,
         threads = busy.threads,
         queue = busy.queue,
-        waited_ms = busy.waited.map_or(0, |w| w.as_millis() as u64),
+        waited_for = match busy.waited {
+            None => "",
+            Some(review_pool::Waited::Thread(_)) => "thread",
+            Some(review_pool::Waited::Memory(..)) => "memory",
+        },
         "review denied: the webhook is busy"
     );
     (
         [(header::CONTENT_TYPE, "application/json")],
         admission::Response::busy(&uid, message).to_review_json(),
+    )
+        .into_response()
+}
+
+/// The answer to a review that alone would hold more than the whole review memory: a denial
+/// saying so (an HTTP 413 when the body has no uid to answer with).
+fn too_costly_answer(
+    state: &AppState,
+    head: &[u8],
+    too_costly: &review_pool::TooCostly,
+) -> Response {
+    state.metrics.observe_rejected_request("review_memory");
+    let message = too_costly.message();
+    let Some(uid) = admission::peek_uid(head) else {
+        tracing::warn!(reason = "review_memory", "request to /mutate rejected");
+        return text(StatusCode::PAYLOAD_TOO_LARGE, format!("{message}\n"));
+    };
+    tracing::warn!(
+        uid = %uid,
+        expected_bytes = too_costly.cost.bytes(),
+        objects = too_costly.cost.objects,
+        "review denied: it would hold more than the review memory"
+    );
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        admission::Response::too_costly(&uid, message).to_review_json(),
     )
         .into_response()
 }
@@ -677,6 +721,7 @@ pub async fn serve(args: ServeArgs, provider: Arc<CryptoProvider>) -> Result<()>
     let reviews = ReviewPool::new(
         usize::from(args.review_threads),
         usize::from(args.review_queue),
+        usize::try_from(args.review_memory_bytes).unwrap_or(usize::MAX),
         metrics.pool(),
     );
     let mut state = AppState::new(

@@ -134,6 +134,38 @@ fn seeds_example_gets_exactly_its_two_objects() {
     );
 }
 
+/// Templates make no AWS call: the seeds' pod with templates (refreshing too) needs exactly
+/// the seeds' policy, and a pod whose templates are invalid is refused as at admission.
+#[test]
+fn templates_need_no_extra_permission() {
+    let mut pod: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(fixture("seeds-example-pod.yaml")).unwrap(),
+    )
+    .unwrap();
+    pod["metadata"]["annotations"]["secrets-injector.io/templates"] = json!(
+        "- name: DATABASE_URL\n  template: \"postgres://{{ SECRET_USERNAME }}:{{ SECRET_PASSWORD | urlencode }}@db/app\"\n"
+    );
+    let text = serde_json::to_string(&pod).unwrap();
+    let output = policy(&["--account", ACCOUNT], Some(&text));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&output.stdout).unwrap(),
+        seeds_policy()
+    );
+    pod["metadata"]["annotations"]["secrets-injector.io/templates"] =
+        json!("- {name: x, template: \"{{ NOPE }}\"}");
+    let output = policy(
+        &["--account", ACCOUNT],
+        Some(&serde_json::to_string(&pod).unwrap()),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("NOPE is not a file the objects write"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn example_manifests_and_standard_input() {
     let examples = workspace_root().join("manifests/examples");
@@ -348,4 +380,58 @@ fn parliament_finds_nothing_in_the_generated_policies() {
     for role in ["podRole", "assumedRole"] {
         assert_parliament_clean(&serde_json::to_string_pretty(&both[role]).unwrap());
     }
+}
+
+#[test]
+fn a_secret_prefix_policy_is_its_golden_file_and_parliament_finds_nothing() {
+    let pod = fixture("secrets-prefix-pod.yaml");
+    let pod = pod.to_str().unwrap();
+    let text = ok(&["-f", pod, "--account", ACCOUNT]);
+    let golden = std::fs::read_to_string(fixture("secrets-prefix-policy.json"))
+        .expect("secrets-prefix-policy.json");
+    assert_eq!(
+        text, golden,
+        "webhook policy no longer writes webhook/tests/fixtures/secrets-prefix-policy.json for \
+         secrets-prefix-pod.yaml"
+    );
+    // docs/iam.md shows it verbatim.
+    let doc = std::fs::read_to_string(workspace_root().join("docs/iam.md")).expect("docs/iam.md");
+    assert!(
+        doc.contains(&text),
+        "docs/iam.md does not show the secret prefix policy:\n{text}"
+    );
+    assert_parliament_clean(&text);
+
+    // With refresh, a failover region and a KMS key: still what parliament accepts, the listing
+    // and the batch still on "*" once, the tagged read in both regions.
+    let input = std::fs::read_to_string(pod).unwrap().replace(
+        "  annotations:\n",
+        "  annotations:\n    secrets-injector.io/refresh-interval: 5m\n    \
+         secrets-injector.io/failover-region: us-west-2\n",
+    );
+    let output = policy(&["--account", ACCOUNT, "--kms-key", KMS_KEY], Some(&input));
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    let sids: Vec<&str> = value["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sids,
+        [
+            "GetSecretValueUsEast1Tags1",
+            "GetSecretValueUsWest2Tags1",
+            "ListSecrets",
+            "BatchGetSecretValue",
+            "DecryptUsEast1"
+        ]
+    );
+    assert_eq!(
+        value["Statement"][1]["Condition"]["StringEquals"]["secretsmanager:ResourceTag/team"],
+        json!(["payments"])
+    );
+    assert_parliament_clean(&text);
 }

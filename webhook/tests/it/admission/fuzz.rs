@@ -55,7 +55,7 @@ fn replay(target: &str, run: fn(&[u8])) {
 
 #[test]
 fn generated_hostile_reviews_keep_every_invariant() {
-    let (mut mutated, mut denied) = (0, 0);
+    let (mut mutated, mut denied, mut templated) = (0, 0, 0);
     for seed in 0..CASES {
         let data = Rng::new(seed).bytes(2048);
         let mut b = Bytes::new(&data);
@@ -63,12 +63,23 @@ fn generated_hostile_reviews_keep_every_invariant() {
         let review = generated_review(&mut b);
         let outcome = std::panic::catch_unwind(|| check_review(&review, &cfg))
             .unwrap_or_else(|_| panic!("seed {seed} broke an invariant; review {review}"));
+        let has_templates = review
+            .pointer("/request/object/metadata/annotations/secrets-injector.io~1templates")
+            .is_some();
         match outcome.verdict {
-            Verdict::Mutated | Verdict::Unchanged => mutated += 1,
+            Verdict::Mutated | Verdict::Unchanged => {
+                mutated += 1;
+                templated += usize::from(has_templates);
+            }
             Verdict::Denied => denied += 1,
             _ => {}
         }
     }
+    // Templates that pass every check reach an injected pod now and then.
+    assert!(
+        templated > 3,
+        "only {templated} of {CASES} injected reviews had templates"
+    );
     // Both ways out must be exercised, or the generator proves nothing.
     assert!(
         mutated > 50,

@@ -487,7 +487,7 @@ fn unknown_annotations_get_a_warning_with_the_closest_name() {
         warnings,
         [
             "annotation secrets-injector.io/mount-pth is not known and is ignored; did you mean secrets-injector.io/mount-path?",
-            "annotation secrets-injector.io/something-else-entirely is not known and is ignored; known annotations: secrets-injector.io/ followed by objects, inject, mount-path, containers, region, failover-region, path-translation, file-permission, env-file, init-first, mesh-bypass, injector-resources, status, refresh-interval, refresh-signal, refresh-url, env-containers, assume-role-arn, assume-role-external-id, assume-role-duration-seconds, secret-provider-class",
+            "annotation secrets-injector.io/something-else-entirely is not known and is ignored; known annotations: secrets-injector.io/ followed by objects, inject, mount-path, containers, region, failover-region, path-translation, file-permission, env-file, init-first, mesh-bypass, injector-resources, status, refresh-interval, refresh-signal, refresh-url, env-containers, assume-role-arn, assume-role-external-id, assume-role-duration-seconds, secret-provider-class, templates",
         ]
     );
 }

@@ -9,4 +9,5 @@ mod inject;
 mod mesh;
 mod property;
 mod refresh;
+mod templates;
 mod work;

@@ -94,8 +94,7 @@ impl World {
         ];
         args.extend(flags.iter().map(Into::into));
         // As the Deployment runs it: arena memory committed as it is used.
-        let webhook =
-            Webhook::start_with_env(program(), args, [("MIMALLOC_ARENA_EAGER_COMMIT", "0")]);
+        let webhook = Webhook::start_with_env(program(), args, https::ALLOCATOR_ENV);
         World {
             api,
             webhook,

@@ -9,7 +9,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use secrets_injector_e2e::admission;
-use secrets_injector_e2e::https::{self, Client, HelloAnswer, SERVICE_NAME, SecretVolume, Webhook};
+use secrets_injector_e2e::https::{
+    self, ALLOCATOR_ENV, Client, HelloAnswer, SERVICE_NAME, SecretVolume, Webhook,
+};
 use serde_json::{Value, json};
 
 const IMAGE: &str = "registry.example.com/secrets-injector/injector:1.0.0";
@@ -748,14 +750,23 @@ fn a_burst_of_large_bodies_stays_within_the_memory_limit() {
     const PEAK_BOUND_KIB: u64 = 96 * 1024;
     const MAX_NORMAL: usize = 2000;
     let dir = certs();
-    let deployment = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/base/deployment.yaml"),
-    )
-    .expect("the Deployment manifest");
-    assert!(
-        deployment.contains("- name: MIMALLOC_ARENA_EAGER_COMMIT\n              value: \"0\""),
-        "the Deployment no longer sets MIMALLOC_ARENA_EAGER_COMMIT"
-    );
+    for manifest in [
+        "manifests/base/deployment.yaml",
+        "manifests/helm/secrets-injector/templates/deployment.yaml",
+    ] {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(manifest),
+        )
+        .expect("the Deployment manifest");
+        for (name, value) in ALLOCATOR_ENV {
+            assert!(
+                text.contains(&format!("- name: {name}\n              value: \"{value}\"")),
+                "{manifest} no longer sets {name}={value}"
+            );
+        }
+    }
     let webhook = Webhook::start_with_env(
         program(),
         serve_args(
@@ -763,7 +774,7 @@ fn a_burst_of_large_bodies_stays_within_the_memory_limit() {
             &dir.path().join("tls.key"),
             &[],
         ),
-        [("MIMALLOC_ARENA_EAGER_COMMIT", "0")],
+        ALLOCATOR_ENV,
     );
     let pid = webhook.pid();
     let client = Client::new(webhook.addr, SERVICE_NAME, &[&dir.path().join("ca.crt")]);

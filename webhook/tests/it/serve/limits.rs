@@ -383,6 +383,52 @@ fn quantities_with_huge_numbers_and_exponents_are_answered() {
 }
 
 /// 500 objects with an unknown objectType, and 21,000 empty objects: a problem each.
+/// A pod read into memory holds far more than its body: one map node per JSON object kept. A
+/// pod of 70,000 volumes (2.6 MB, under --max-body-bytes) would hold about 110 MiB while it is
+/// worked on, more than all reviews together may hold (48 MiB by default): it is denied before
+/// it is read, saying how much it would hold and which flag bounds it, and counted.
+#[test]
+fn a_pod_that_would_hold_more_than_the_review_memory_is_denied_before_it_is_read() {
+    const VOLUMES: usize = 70_000;
+    let mut server = Server::start();
+    let mut big = pod(&objects(NORMAL));
+    big["spec"]["volumes"] = (0..VOLUMES)
+        .map(|i| json!({"name": format!("v{i}"), "emptyDir": {}}))
+        .collect();
+    let body = admission::body(&admission::create_review("big", &big, "apps"));
+    assert!(body.iter().filter(|&&b| b == b'{').count() > 2 * VOLUMES);
+    let (response, len) = server.answer(&body);
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["uid"], "big");
+    assert_eq!(
+        (
+            response["status"]["code"].as_u64(),
+            response["status"]["reason"].as_str()
+        ),
+        (Some(413), Some("RequestEntityTooLarge"))
+    );
+    let message = response["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("this review would hold about ")
+            && message.contains(&format!(
+                "MiB while it is worked on ({} JSON objects in a body of {} KiB), more than all \
+                 reviews together may hold (--review-memory-bytes=50331648)",
+                body.iter().filter(|&&b| b == b'{').count(),
+                body.len().div_ceil(1024)
+            )),
+        "{message}"
+    );
+    assert!(len < 1024, "{len}");
+    let metrics = server.0.webhook.metrics();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "secrets_injector_rejected_requests_total{reason=\"review_memory\"} 1"),
+        "{metrics}"
+    );
+    server.still_serves();
+}
+
 fn many_problems() -> [(String, &'static str); 2] {
     let unknown: String = (0..500)
         .map(|i| format!("- {{objectName: o{i}, objectType: bogus}}\n"))
@@ -404,8 +450,9 @@ fn denials_list_the_first_problems_and_count_the_rest() {
     assert!(
         message.starts_with(
             "annotation secrets-injector.io/objects: objects[0] (objectName \"o0\"): objectType \
-             \"bogus\" is not known (spelling and case matter); use ssmparameter, secretsmanager \
-             or ssmparameterpath; objects[1] (objectName \"o1\"): objectType \"bogus\""
+             \"bogus\" is not known (spelling and case matter); use ssmparameter, secretsmanager, \
+             ssmparameterpath or secretsmanagerpath; objects[1] (objectName \"o1\"): objectType \
+             \"bogus\""
         ),
         "{message}"
     );
@@ -493,4 +540,90 @@ fn warnings_list_the_first_and_count_the_rest() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), listed + 1, "{stderr}");
     assert!(stderr.contains(&format!("and {} more warnings", count - listed)));
+}
+
+/// Hostile templates through `webhook serve`: deep nesting of every kind the parser knows, 64 KiB
+/// of expressions, 32 templates reading each other, a loop without end and a huge string (which
+/// the webhook compiles but never renders). Each is answered (denied where admission can know),
+/// the answer stays short, and the server goes on serving.
+#[test]
+fn hostile_templates_are_answered_and_the_server_lives() {
+    let mut server = Server::start();
+    let template = |text: &str| {
+        format!(
+            "- name: out\n  template: {}\n",
+            serde_json::Value::from(text)
+        )
+    };
+    let deep = |open: &str, close: &str, n: usize| {
+        template(&format!("{{{{ {}1{} }}}}", open.repeat(n), close.repeat(n)))
+    };
+    let ring: String = (0..32)
+        .map(|i| {
+            format!(
+                "- name: T{i}\n  template: \"{{{{ T{} }}}}\"\n",
+                (i + 1) % 32
+            )
+        })
+        .collect();
+    let expressions = template(&"{{ files | tojson }}".repeat(3_000));
+    let denied = [
+        (deep("(", ")", 20_000), "more than 64 operators"),
+        (deep("[", "]", 20_000), "more than 64 operators"),
+        (deep("{'a': ", "}", 5_000), "more than 64 operators"),
+        (deep("-", "", 20_000), "more than 64 operators"),
+        (deep("not ", "", 10_000), "more than 64 operators"),
+        (deep("1 ~ ", "", 10_000), "more than 64 operators"),
+        (
+            template(&format!(
+                "{}x{}",
+                "{% if true %}".repeat(2_000),
+                "{% endif %}".repeat(2_000)
+            )),
+            "nest more than 32 deep",
+        ),
+        (
+            template(&format!(
+                "{}{}",
+                "{% for a in files %}".repeat(1_500),
+                "{% endfor %}".repeat(1_500)
+            )),
+            "nest more than 32 deep",
+        ),
+        (ring, "is the file of templates[1]"),
+        (
+            template("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"),
+            "syntax error",
+        ),
+    ];
+    for (i, (templates, wanted)) in denied.iter().enumerate() {
+        let mut annotations = objects(NORMAL);
+        annotations["secrets-injector.io/templates"] = json!(templates);
+        let (message, bytes) = server.denial(&pod_review(&format!("pod-{i}"), &annotations));
+        assert!(
+            message.starts_with("annotation secrets-injector.io/templates: ")
+                && message.contains(wanted),
+            "{i}: {message:.300}"
+        );
+        assert!(bytes < MAX_ANSWER_BYTES, "{bytes}");
+        server.still_serves();
+    }
+    // Known only when rendered: admitted here, the injector stops them (fuel). And 3,000 flat
+    // expressions filling the 64 KiB: compiled and checked in one review.
+    for (i, templates) in [
+        template(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+        ),
+        template("{{ 'x' * 10**9 }}"),
+        expressions,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut annotations = objects(NORMAL);
+        annotations["secrets-injector.io/templates"] = json!(templates);
+        let (answer, _) = server.answer(&pod_review(&format!("admitted-{i}"), &annotations));
+        assert_eq!(answer["allowed"], true, "{:.300}", answer.to_string());
+        server.still_serves();
+    }
 }

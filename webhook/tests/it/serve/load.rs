@@ -151,8 +151,7 @@ impl Server {
             api
         });
         // As the Deployment runs it: arena memory committed only as it is used.
-        let webhook =
-            Webhook::start_with_env(program(), args, [("MIMALLOC_ARENA_EAGER_COMMIT", "0")]);
+        let webhook = Webhook::start_with_env(program(), args, https::ALLOCATOR_ENV);
         let server = Self {
             webhook,
             ca,
@@ -206,15 +205,26 @@ fn answer(uid: &str, response: &https::Response) -> Answer {
         (Some(429), Some("TooManyRequests")),
         "{uid}: {message}"
     );
+    let flags = format!(
+        " (--review-threads={THREADS}, --review-queue={QUEUE}, --review-memory-bytes={}); retry \
+         shortly",
+        48 * 1024 * 1024
+    );
+    let cause = message
+        .strip_prefix("the webhook is busy: ")
+        .and_then(|rest| Some(&rest[..rest.find(&flags)?]))
+        .unwrap_or_else(|| panic!("{uid}: {message}"));
     assert!(
-        message.starts_with(&format!(
-            "the webhook is busy: review threads in use: {THREADS} of {THREADS}, reviews \
-             waiting for one: {QUEUE} of {QUEUE} (--review-threads={THREADS}, \
-             --review-queue={QUEUE}); retry shortly"
-        )) || message.starts_with(&format!(
-            "the webhook is busy: this review waited 3.0 s for a review thread, all {THREADS} \
-             being in use (--review-threads={THREADS}, --review-queue={QUEUE}); retry shortly"
-        )),
+        cause.starts_with("review threads in use: ")
+            && cause.ends_with(&format!("reviews waiting: {QUEUE} of {QUEUE}"))
+            || cause
+                == format!(
+                    "this review waited 3.0 s for a review thread, all {THREADS} being in use"
+                )
+            || cause.starts_with("this review waited 3.0 s for the ")
+                && cause.ends_with(
+                    " MiB of memory it needs, the reviews in progress holding the rest of 48 MiB"
+                ),
         "{uid}: {message}"
     );
     Answer::Busy

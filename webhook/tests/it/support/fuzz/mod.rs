@@ -435,6 +435,13 @@ pub fn pod(b: &mut Bytes<'_>) -> Value {
             json!(*b.pick(&["Always", "OnFailure", "Never"])),
         );
     }
+    // Templates last, so the rest of a pod generated before they existed is unchanged.
+    if b.below(if tame { 3 } else { 6 }) == 0 {
+        annotations.insert(
+            annotations::TEMPLATES.to_owned(),
+            json!(objects::templates_annotation_with(b, tame)),
+        );
+    }
     let mut metadata = json!({"name": "web", "namespace": "apps"});
     if !annotations.is_empty() || b.below(4) == 0 {
         metadata["annotations"] = Value::Object(annotations);
@@ -846,6 +853,27 @@ pub fn check_injected(before: &Value, pod: &Value, cfg: &MutationConfig) {
         flag("--objects"),
         "the objects reach the injector verbatim"
     );
+    assert!(
+        args.last().is_some_and(|a| a.starts_with("--objects=")),
+        "the object list is the init container's last word: {args:?}"
+    );
+    // Templates reach it verbatim too, and only when they were checked: a pod whose templates
+    // are invalid is never injected.
+    let templates = pod
+        .pointer("/metadata/annotations/secrets-injector.io~1templates")
+        .and_then(Value::as_str);
+    assert_eq!(
+        templates,
+        flag("--templates"),
+        "the templates reach the injector verbatim"
+    );
+    if let Some(text) = templates {
+        let objects = flag("--objects").unwrap_or_default();
+        assert!(
+            secrets_injector_objects::template::parse(text, objects.len(), None).is_ok(),
+            "injected with invalid templates: {text:.200}"
+        );
+    }
     assert!(
         mount_path.starts_with('/')
             && mount_path != "/"
