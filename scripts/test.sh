@@ -20,6 +20,9 @@ cargo fmt --all -- --check
 echo "== supply chain (no unsafe code; cargo deny: licences, bans, sources, advisories)"
 ./scripts/deny.sh
 
+echo "== fuzz/Cargo.lock matches fuzz/Cargo.toml and the crates it fuzzes"
+cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
+
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
