@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use secrets_injector_objects::kind::DEFAULT_MAX_SECRETS_PER_OBJECT;
 use secrets_injector_objects::object::ObjectType;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -74,10 +75,6 @@ impl Calls {
     }
 }
 
-/// Secrets one secretsmanagerpath object may find, unless `--max-secrets-per-object` says
-/// otherwise.
-pub const DEFAULT_MAX_SECRETS: usize = 500;
-
 /// What every call of one run shares: the retry policy, the deadline, the limits and the
 /// counters.
 pub struct Run {
@@ -100,7 +97,7 @@ impl Run {
             deadline: Instant::now() + deadline_flag,
             deadline_flag,
             calls: Calls::default(),
-            max_secrets: DEFAULT_MAX_SECRETS,
+            max_secrets: DEFAULT_MAX_SECRETS_PER_OBJECT,
             in_flight: Semaphore::new(CONCURRENCY),
         }
     }

@@ -8,9 +8,10 @@ use secrets_injector_objects::arn::check_role_arn;
 use secrets_injector_objects::assume_role::{
     DEFAULT_DURATION_SECONDS, check_external_id, parse_duration_seconds,
 };
+use secrets_injector_objects::kind::{
+    DEFAULT_MAX_SECRETS_PER_OBJECT, parse_max_secrets_per_object,
+};
 use secrets_injector_objects::refresh::{Interval, RefreshUrl, Signal};
-
-use crate::call::DEFAULT_MAX_SECRETS;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -126,8 +127,8 @@ pub struct Common {
     pub assume_role_duration_seconds: u32,
 
     /// Most secrets one secretsmanagerpath object may find; more fails that object.
-    #[arg(long, env = "SECRETS_INJECTOR_MAX_SECRETS_PER_OBJECT", default_value_t = DEFAULT_MAX_SECRETS,
-          value_parser = parse_max_secrets)]
+    #[arg(long, env = "SECRETS_INJECTOR_MAX_SECRETS_PER_OBJECT", default_value_t = DEFAULT_MAX_SECRETS_PER_OBJECT,
+          value_parser = parse_max_secrets_per_object)]
     pub max_secrets_per_object: usize,
 
     /// Log format; the level comes from RUST_LOG (default info).
@@ -139,18 +140,6 @@ pub struct Common {
 pub enum LogFormat {
     Json,
     Text,
-}
-
-/// Highest `--max-secrets-per-object`: the listing and the values are held in memory.
-const MAX_SECRETS_LIMIT: usize = 10_000;
-
-fn parse_max_secrets(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if (1..=MAX_SECRETS_LIMIT).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "{text:?} is not a whole number from 1 to {MAX_SECRETS_LIMIT}"
-        )),
-    }
 }
 
 fn parse_role_arn(text: &str) -> Result<String, String> {

@@ -185,6 +185,23 @@ impl NameChars {
 /// Longest secret name Secrets Manager accepts.
 pub const MAX_SECRET_NAME_LEN: usize = 512;
 
+/// Secrets one `secretsmanagerpath` object may find unless the injector's
+/// `--max-secrets-per-object` (set through the webhook's flag of the same name) says otherwise.
+pub const DEFAULT_MAX_SECRETS_PER_OBJECT: usize = 500;
+
+/// Highest `--max-secrets-per-object`: the listing and the values are held in memory.
+pub const MAX_SECRETS_PER_OBJECT_LIMIT: usize = 10_000;
+
+/// A `--max-secrets-per-object` value, as the injector and the webhook both read it.
+pub fn parse_max_secrets_per_object(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_SECRETS_PER_OBJECT_LIMIT).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a whole number from 1 to {MAX_SECRETS_PER_OBJECT_LIMIT}"
+        )),
+    }
+}
+
 /// The characters of a Secrets Manager secret name besides ASCII letters and digits (all of
 /// which the `name` filter of `ListSecrets` accepts).
 pub const SECRET_NAME_SYMBOLS: &str = "/_+=.@-";

@@ -117,6 +117,12 @@ pub struct MutationConfig {
     #[arg(long, env = "SECRETS_INJECTOR_MAX_CSI_VOLUMES", default_value_t = DEFAULT_MAX_CSI_VOLUMES)]
     pub max_csi_volumes: usize,
 
+    /// The most secrets one `secretsmanagerpath` object may find (1 to 10000), passed to every
+    /// injector as its --max-secrets-per-object; the injector's default (500) when unset.
+    #[arg(long, env = "SECRETS_INJECTOR_MAX_SECRETS_PER_OBJECT",
+          value_parser = secrets_injector_objects::kind::parse_max_secrets_per_object)]
+    pub max_secrets_per_object: Option<usize>,
+
     /// The work one review may do, in units (one unit: one container, mount, env entry, volume
     /// or object looked at once); a pod that needs more is denied. Counted, not timed, so the
     /// answer is the same on every machine: the default is hundreds of times what a large real
@@ -173,6 +179,7 @@ impl MutationConfig {
             secret_provider_classes: false,
             csi_volumes: CsiVolumes::Ignore,
             max_csi_volumes: DEFAULT_MAX_CSI_VOLUMES,
+            max_secrets_per_object: None,
             review_work_budget: DEFAULT_REVIEW_WORK_BUDGET,
             plans: PlanCache::default(),
             templates: TemplateCache::default(),
@@ -451,6 +458,33 @@ mod tests {
             assert_eq!(env.as_deref(), Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 17);
+        assert_eq!(checked, 18);
+    }
+
+    #[test]
+    fn max_secrets_per_object_is_passed_on_within_the_injectors_range() {
+        assert_eq!(
+            parse(&["--injector-image", "i:1"])
+                .unwrap()
+                .max_secrets_per_object,
+            None
+        );
+        let cfg = parse(&[
+            "--injector-image",
+            "i:1",
+            "--max-secrets-per-object",
+            "2000",
+        ])
+        .unwrap();
+        assert_eq!(cfg.max_secrets_per_object, Some(2000));
+        for bad in ["0", "10001", "1e3", "many"] {
+            let error =
+                parse(&["--injector-image", "i:1", "--max-secrets-per-object", bad]).unwrap_err();
+            assert!(
+                error.contains("--max-secrets-per-object")
+                    && error.contains("is not a whole number from 1 to 10000"),
+                "{bad}: {error}"
+            );
+        }
     }
 }

@@ -52,9 +52,13 @@ pub fn fields(filler: Filler, cfg: &MutationConfig) -> Map<String, Value> {
     container.insert("name".to_owned(), json!(name));
     container.insert("image".to_owned(), json!(cfg.injector_image));
     container.insert("command".to_owned(), json!([INJECTOR_PATH]));
+    // The cluster's settings come first, the pod's (the object list last) after.
+    let cluster = cfg
+        .max_secrets_per_object
+        .map(|max| format!("--max-secrets-per-object={max}"));
     container.insert(
         "args".to_owned(),
-        Value::Array(args.into_iter().map(Value::String).collect()),
+        Value::Array(cluster.into_iter().chain(args).map(Value::String).collect()),
     );
     if !copied_env.is_empty() {
         container.insert("env".to_owned(), Value::Array(copied_env));

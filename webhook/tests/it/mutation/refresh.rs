@@ -719,3 +719,36 @@ fn names_the_volume_layout_reserves_are_denied_with_the_object() {
     );
     assert_denied(&pod, &["\"..env\", which starts with \"..\""]);
 }
+
+/// The cluster's --max-secrets-per-object reaches every injector the webhook writes: the init
+/// container and the sidecar, which refreshes the same objects under the same bound.
+#[test]
+fn the_clusters_max_secrets_per_object_reaches_the_init_container_and_the_sidecar() {
+    let pod = fixture("refresh-pod.yaml");
+    let (plain, _) = mutated(&pod, &cfg());
+    let mut with_max = cfg();
+    with_max.max_secrets_per_object = Some(2000);
+    let (out, warnings) = mutated(&pod, &with_max);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    for container in [injector(&out), sidecar(&out)] {
+        let args = container["args"].as_array().unwrap();
+        assert_eq!(args[0], "--max-secrets-per-object=2000", "{container}");
+        assert_eq!(
+            args.iter()
+                .filter(|a| a.as_str().unwrap().starts_with("--max-secrets"))
+                .count(),
+            1
+        );
+    }
+    // Nothing else changes, and a pod admitted again is left as it is.
+    let mut args = injector(&out)["args"].as_array().unwrap().clone();
+    args.remove(0);
+    assert_eq!(&args, injector(&plain)["args"].as_array().unwrap());
+    assert_converged(&out, &with_max);
+    // Without the flag, the injector's own default holds: no argument is written.
+    assert!(
+        !injector(&plain)["args"]
+            .to_string()
+            .contains("--max-secrets")
+    );
+}
