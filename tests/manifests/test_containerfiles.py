@@ -96,3 +96,13 @@ def test_the_containerfile_and_images_sh_agree_on_the_image_name(crate):
     assert '-f "$image/Containerfile"' in script
     assert "ghcr.io/secrets-injector/$image:$tag" in script
     assert f"{image}:" == f"ghcr.io/secrets-injector/{crate}:"
+
+
+def test_the_webhooks_release_build_unwinds_panics():
+    """The webhook ships with the release profile: a review that panics must end as an HTTP 500
+    for that review (the review pool catches it), not abort the process serving every pod."""
+    profiles = tomllib.loads((REPO / "Cargo.toml").read_text())["profile"]
+    assert profiles["release"].get("panic", "unwind") == "unwind"
+    # The images built for size abort: a panic there ends the run as any failure does.
+    assert profiles["injector"]["panic"] == "abort"
+    assert profiles["static"]["panic"] == "abort"
