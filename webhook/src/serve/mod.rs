@@ -553,6 +553,9 @@ async fn mutate(
             review(&state, &bytes, &mutation, started)
         }
     };
+    // One wait for the whole review: what the first step (and the lookup) used is not waited
+    // again, so the review stays within the third of the API server's time set aside for it.
+    let wait = wait.saturating_sub(started.elapsed());
     match state.reviews.run(wait, cost, work).await {
         Ok(response) => response,
         Err(not_run) => refused(not_run),
