@@ -53,6 +53,8 @@ pub struct Bounds {
     pub get_timeout: Duration,
     /// Bytes of `spec.parameters` (names and values) of a class kept; a larger one is refused.
     pub max_class_bytes: usize,
+    /// Bytes of every class kept together; a class beyond them is left to live GETs.
+    pub max_cache_bytes: usize,
     /// Classes per page of a list: a page is read whole before it is parsed, and a class may be
     /// as large as the API server stores (about 1.5 MB).
     pub page_size: u32,
@@ -138,16 +140,30 @@ struct Store {
     next: Option<(HashMap<Key, Arc<ResolvedClass>>, usize)>,
 }
 
+/// What one class holds in the cache: what it kept of itself, and its key.
+fn held_bytes(key: &Key, class: &ResolvedClass) -> usize {
+    class.class.kept_bytes() + key.0.len() + key.1.len()
+}
+
+/// Keeps `class` under `key` when it fits within `max` bytes with the others (replacing what the
+/// key held); else drops what the key held, so a lookup asks the API server, and returns false.
 fn put(
     map: &mut HashMap<Key, Arc<ResolvedClass>>,
     bytes: &mut usize,
+    max: usize,
     key: Key,
     class: Arc<ResolvedClass>,
-) {
-    *bytes += class.class.kept_bytes();
-    if let Some(old) = map.insert(key, class) {
-        *bytes -= old.class.kept_bytes();
+) -> bool {
+    if let Some(old) = map.remove(&key) {
+        *bytes -= held_bytes(&key, &old);
     }
+    let size = held_bytes(&key, &class);
+    if bytes.saturating_add(size) > max {
+        return false;
+    }
+    *bytes += size;
+    map.insert(key, class);
+    true
 }
 
 /// A GET that failed, remembered until `until`.
@@ -166,6 +182,8 @@ pub struct ClusterClasses {
     bounds: Bounds,
     metrics: ClassMetrics,
     gets_in_flight: tokio::sync::Semaphore,
+    /// The last class offered to the cache did not fit.
+    full: std::sync::atomic::AtomicBool,
 }
 
 // The store, the failures and the status are only ever changed whole under their locks, so a
@@ -229,6 +247,7 @@ impl ClusterClasses {
             bounds,
             metrics,
             gets_in_flight: tokio::sync::Semaphore::new(MAX_GETS_IN_FLIGHT),
+            full: std::sync::atomic::AtomicBool::new(false),
         });
         let api: Api<WatchedClass> = Api::all_with(client, &resource);
         let stream =
@@ -282,6 +301,7 @@ impl ClusterClasses {
                 .then(|| ((namespace, watched.class.name.clone()), watched.class))
         };
         let mut changed = None;
+        let max = self.bounds.max_cache_bytes;
         {
             let mut store = self.store.write().unwrap_or_else(PoisonError::into_inner);
             let store = &mut *store;
@@ -291,7 +311,8 @@ impl ClusterClasses {
                     if let (Some((key, class)), Some((next, bytes))) =
                         (keyed(watched), &mut store.next)
                     {
-                        put(next, bytes, key, self.resolved(class));
+                        let kept = put(next, bytes, max, key, self.resolved(class));
+                        self.note_left_out(kept);
                     }
                 }
                 watcher::Event::InitDone => {
@@ -302,19 +323,21 @@ impl ClusterClasses {
                 }
                 watcher::Event::Apply(watched) => {
                     if let Some((key, class)) = keyed(watched) {
-                        put(
+                        let kept = put(
                             &mut store.classes,
                             &mut store.bytes,
+                            max,
                             key.clone(),
                             self.resolved(class),
                         );
+                        self.note_left_out(kept);
                         changed = Some(key);
                     }
                 }
                 watcher::Event::Delete(watched) => {
                     if let Some((key, _)) = keyed(watched) {
                         if let Some(old) = store.classes.remove(&key) {
-                            store.bytes -= old.class.kept_bytes();
+                            store.bytes -= held_bytes(&key, &old);
                         }
                         changed = Some(key);
                     }
@@ -337,6 +360,23 @@ impl ClusterClasses {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&key);
+        }
+    }
+
+    /// Counts a class left out of the full cache, with a log line the first time since the last
+    /// one kept (not one per class of a list).
+    fn note_left_out(&self, kept: bool) {
+        let was_full = self.full.swap(!kept, std::sync::atomic::Ordering::Relaxed);
+        if kept {
+            return;
+        }
+        self.metrics.left_out.inc();
+        if !was_full {
+            tracing::warn!(
+                max_bytes = self.bounds.max_cache_bytes,
+                "the SecretProviderClass cache is full (--class-cache-bytes): classes that do \
+                 not fit are read by a live GET when a pod uses them"
+            );
         }
     }
 

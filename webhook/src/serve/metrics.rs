@@ -67,6 +67,8 @@ pub struct ClassMetrics {
     pub cache_classes: Gauge,
     /// Classes derived into what they give the injector (once per class version).
     pub derivations: Counter,
+    /// Classes (or versions of one) not kept because the cache was full (--class-cache-bytes).
+    pub left_out: Counter,
     /// Live GETs (and lookups answered by a remembered failure), by result.
     gets: Family<ResultLabels, Counter>,
 }
@@ -184,6 +186,12 @@ impl Metrics {
             "class_derivations",
             "SecretProviderClasses checked into what they give the injector (once per version)",
             classes.derivations.clone(),
+        );
+        registry.register(
+            "class_cache_left_out",
+            "SecretProviderClasses (or versions of one) not kept because the cache was full \
+             (--class-cache-bytes); pods that use them are served by live GETs",
+            classes.left_out.clone(),
         );
         registry.register(
             "class_gets",

@@ -160,6 +160,15 @@ pub struct ServeArgs {
         default_value_t = 128 * 1024
     )]
     pub class_max_bytes: usize,
+    /// Bytes the SecretProviderClass cache holds at most, all classes together (anyone who may
+    /// create a class in any namespace feeds it). A class that does not fit is not kept: a pod
+    /// that uses it is served by a live GET of that class, as if the cache had not seen it yet.
+    #[arg(
+        long,
+        env = "SECRETS_INJECTOR_CLASS_CACHE_BYTES",
+        default_value_t = 16 * 1024 * 1024
+    )]
+    pub class_cache_bytes: usize,
     /// SecretProviderClasses per page when the cache lists them: a page is read whole before it
     /// is parsed, and a class may be as large as the API server stores (about 1.5 MB), so small
     /// pages keep a hostile namespace's classes from pushing the webhook past its memory limit.
@@ -712,6 +721,7 @@ pub async fn serve(args: ServeArgs, provider: Arc<CryptoProvider>) -> Result<()>
             lookup_budget: args.class_lookup_budget,
             get_timeout: args.class_get_timeout,
             max_class_bytes: args.class_max_bytes,
+            max_cache_bytes: args.class_cache_bytes,
             page_size: args.class_list_page_size,
         };
         let client = classes::client(args.kubeconfig.as_deref()).await?;

@@ -558,3 +558,50 @@ fn a_class_is_derived_once_however_many_volumes_and_reviews_use_it() {
         1.0
     );
 }
+
+/// The cache holds at most --class-cache-bytes, all classes together: the classes that do not fit
+/// are not kept (and counted), and a pod that uses one is still served, by a live GET of it.
+#[test]
+fn classes_beyond_the_cache_bytes_are_read_by_live_gets() {
+    const CLASSES: usize = 11;
+    const MAX: f64 = 8192.0;
+    let objects = |i: usize| -> String {
+        (0..40)
+            .map(|j| {
+                format!(
+                    "- objectName: /class-{i:02}/parameter-{j:02}\n  objectType: ssmparameter\n"
+                )
+            })
+            .collect()
+    };
+    let classes: Vec<Value> = (0..CLASSES)
+        .map(|i| class(&format!("c{i:02}"), &objects(i)))
+        .collect();
+    let world = World::start_with(Mode::Serving, &classes, &["--class-cache-bytes=8192"]);
+    world.wait_ready();
+    let bytes = metric(&world, "secrets_injector_class_cache_bytes");
+    let held = metric(&world, "secrets_injector_class_cache_classes");
+    let left_out = metric(&world, "secrets_injector_class_cache_left_out_total");
+    assert!(bytes > 0.0 && bytes <= MAX, "{bytes}");
+    assert!(held >= 1.0 && held < CLASSES as f64, "{held}");
+    assert_eq!(held + left_out, CLASSES as f64);
+    assert!(
+        world
+            .webhook
+            .logs()
+            .iter()
+            .filter(|line| line.contains("the SecretProviderClass cache is full"))
+            .count()
+            == 1,
+        "one log line for the whole list"
+    );
+    // Every pod is served with its own class, those left out by one GET each.
+    for i in 0..CLASSES {
+        let answer = world.answer(&pod_naming(&format!("c{i:02}")));
+        assert!(
+            answer.contains(&format!("objectName: /class-{i:02}/parameter-39")),
+            "c{i:02}: {answer:.300}"
+        );
+    }
+    assert_eq!(world.api.requests("get") as f64, left_out);
+}
