@@ -98,8 +98,8 @@ pub struct ServeArgs {
     /// Bytes of memory the reviews being worked on may hold together, as expected from their
     /// bodies (about 0.8 KiB per JSON object and twice the body; a real pod review a few
     /// hundred KiB at most). A review that would go past it waits in the queue; one that needs
-    /// more than all of it is denied. With --max-body-bytes-in-flight and the process's own
-    /// 20 MiB or so, it must fit the webhook's memory limit.
+    /// more than all of it is denied. With --max-body-bytes-in-flight, --class-cache-bytes and
+    /// the process's own 20 MiB or so, it must fit the webhook's memory limit.
     #[arg(
         long,
         env = "SECRETS_INJECTOR_REVIEW_MEMORY_BYTES",
