@@ -293,6 +293,42 @@ fn deep_nesting_of_every_kind_is_denied_before_the_parser() {
             "blocks",
         ),
         (
+            "with",
+            format!(
+                "{}{}",
+                "{% with x = 1 %}".repeat(2_000),
+                "{% endwith %}".repeat(2_000)
+            ),
+            "blocks",
+        ),
+        (
+            "filter",
+            format!(
+                "{}{}",
+                "{% filter upper %}".repeat(1_500),
+                "{% endfilter %}".repeat(1_500)
+            ),
+            "blocks",
+        ),
+        (
+            "autoescape",
+            format!(
+                "{}{}",
+                "{% autoescape false %}".repeat(1_500),
+                "{% endautoescape %}".repeat(1_500)
+            ),
+            "blocks",
+        ),
+        (
+            "for else",
+            format!(
+                "{}{}",
+                "{% for a in files %}{% else %}".repeat(1_000),
+                "{% endfor %}".repeat(1_000)
+            ),
+            "blocks",
+        ),
+        (
             "statement",
             format!("{{% set x = {}1 %}}", "-".repeat(20_000)),
             "operators",
@@ -327,4 +363,74 @@ fn deep_nesting_of_every_kind_is_denied_before_the_parser() {
         "{% if true %}x{% endif %}".repeat(500)
     );
     check(&flat).unwrap();
+}
+
+/// Runs `f` on a thread with the 2 MiB stack of the webhook's review threads; a stack overflow
+/// there aborts the whole process, so a test that overflows fails loudly.
+fn on_review_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// minijinja nests each `{% elif %}` inside the `if` before it, and parses, compiles and drops
+/// that chain recursively without a guard: 6,000 of them (60 KB, within the annotation's limit)
+/// overflowed the stack. Each counts as a level of nesting, in the webhook's check and in the
+/// injector's compile alike.
+#[test]
+fn a_long_elif_chain_is_denied_before_the_parser() {
+    use secrets_injector_objects::template::{MAX_BLOCK_DEPTH, Template};
+    let chain = |name: &str, elifs: usize| {
+        format!(
+            "{{%if {name}%}}{}{{%endif%}}",
+            format!("{{%elif {name}%}}").repeat(elifs)
+        )
+    };
+    let long = chain("a", 6_000);
+    assert!(one(&long).len() + OBJECTS.len() <= 65_536);
+    let source = long.clone();
+    let err = on_review_stack(move || check(&source).map(|_| ())).expect_err("accepted");
+    assert!(
+        err.contains("line 1: ") && err.contains("nest more than 32 deep"),
+        "{err:.300}"
+    );
+    assert!(err.contains("{% elif %}"), "{err:.300}");
+    assert!(err.len() < 600, "{}", err.len());
+    // The injector compiles what it is given with the same bounds.
+    let templates = Templates {
+        items: vec![Template {
+            index: 0,
+            name: "out".parse().unwrap(),
+            mode: secrets_injector_objects::FileMode::DEFAULT,
+            source: long,
+            delimiters: None,
+        }],
+        warnings: Vec::new(),
+    };
+    let err = on_review_stack(move || templates.compile().map(|_| ()))
+        .expect_err("compiled")
+        .to_string();
+    assert!(err.contains("nest more than 32 deep"), "{err:.300}");
+    // Levels add up: inside blocks, fewer elifs are left.
+    let nested = |outer: usize, elifs: usize| {
+        format!(
+            "{}{}{}",
+            "{% if true %}".repeat(outer),
+            chain("SECRET_PASSWORD", elifs),
+            "{% endif %}".repeat(outer)
+        )
+    };
+    check(&nested(0, MAX_BLOCK_DEPTH - 1)).unwrap();
+    check(&nested(10, MAX_BLOCK_DEPTH - 11)).unwrap();
+    let err = check(&nested(10, MAX_BLOCK_DEPTH - 10)).unwrap_err();
+    assert!(err.contains("nest more than 32 deep"), "{err}");
+    // A chain closed gives its levels back; `else` adds none.
+    let many = format!(
+        "{}{{% if true %}}x{{% else %}}y{{% endif %}}",
+        chain("SECRET_PASSWORD", MAX_BLOCK_DEPTH - 1).repeat(20)
+    );
+    check(&many).unwrap();
 }
