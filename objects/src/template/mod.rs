@@ -21,6 +21,7 @@ use crate::annotations::{FILE_PERMISSION, MAX_OBJECTS_AND_TEMPLATES_BYTES, OBJEC
 use crate::envfile::is_env_name;
 use crate::error::{Error, Errors};
 use crate::mode::{AppIdentity, FileMode};
+use crate::object::MAX_LABEL_NAME_BYTES;
 use crate::plan::Plan;
 use crate::relpath::{RESERVED_PREFIX, RelPath};
 use crate::yaml;
@@ -61,9 +62,13 @@ impl Template {
     }
 }
 
+/// As [`crate::object::label`], a long name by its start.
 fn label(index: usize, name: Option<&str>) -> String {
     match name {
-        Some(name) => format!("templates[{index}] (name {name:?})"),
+        Some(name) => format!(
+            "templates[{index}] (name {:?})",
+            crate::jmes::shorten(name, MAX_LABEL_NAME_BYTES)
+        ),
         None => format!("templates[{index}]"),
     }
 }

@@ -110,3 +110,97 @@ fn a_few_aliases_are_still_fine() {
     let plan = parse(annotation, Settings::new("us-east-1")).expect("valid");
     assert_eq!(plan.objects.len(), 2);
 }
+
+/// Few aliases of a long scalar: 99 aliases and about 2,500 replayed events are within those
+/// caps, but would replay 60 KB each time, 144 MB in all. The bytes an expansion replays are
+/// capped at twice the annotation's limit, so the parser stops after the first few.
+#[test]
+fn aliases_of_a_long_scalar_are_stopped_at_a_small_multiple_of_the_text() {
+    let annotation = format!(
+        "- objectName: &n /{}\n  objectType: ssmparameter\n  x: &s [{}]\n  y: [{}]\n",
+        "a".repeat(60_000),
+        vec!["*n"; 40].join(", "),
+        vec!["*s"; 59].join(", "),
+    );
+    assert!(annotation.len() <= 64 * 1024);
+    let message = rejected(&annotation);
+    assert!(
+        message.starts_with(
+            "annotation secrets-injector.io/objects: is not valid YAML for an objects list: \
+             through aliases it expands to more than 131072 bytes of values, twice the most the \
+             annotations may hold"
+        ),
+        "{message:.400}"
+    );
+    assert!(
+        message.ends_with("write the objects out without aliases of long values"),
+        "{message}"
+    );
+    // The parser's own count of the bytes it had replayed when it stopped: the first alias
+    // over the cap, not 64 MiB (its default).
+    let replayed: usize = message
+        .split("total_scalar_bytes: ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no count of bytes in: {message}"));
+    assert!(replayed <= 2 * 65_536 + 60_001, "{replayed}");
+    assert!(message.len() < 1024, "{}", message.len());
+    // The templates annotation is read with the same bounds.
+    let templates = format!(
+        "- name: &n {}\n  template: x\n  x: &s [{}]\n  y: [{}]\n",
+        "a".repeat(60_000),
+        vec!["*n"; 40].join(", "),
+        vec!["*s"; 59].join(", "),
+    );
+    let message = secrets_injector_objects::template::parse(&templates, 0, None)
+        .expect_err("must be rejected")
+        .to_string();
+    assert!(
+        message.contains("through aliases it expands to more than 131072 bytes"),
+        "{message:.400}"
+    );
+    // Anchoring a long value once is fine.
+    let once = format!(
+        "- objectName: &n /{}\n  objectType: ssmparameter\n  objectAlias: x\n- objectName: *n\n  \
+         objectType: ssmparameter\n  objectAlias: y\n",
+        "a".repeat(250)
+    );
+    parse(&once, Settings::new("us-east-1")).expect("valid");
+}
+
+/// The bytes of every problem of a denial, each with its label, as the webhook holds them.
+fn held_bytes(annotation: &str) -> (usize, usize) {
+    let errors = parse(annotation, Settings::new("us-east-1")).expect_err("must be rejected");
+    let bytes = errors.0.iter().map(|e| e.to_string().len()).sum();
+    (errors.0.len(), bytes)
+}
+
+/// A 60 KB objectName is named in each of its object's problems: by its start, not whole, so
+/// 100 problems do not hold 100 copies of it.
+#[test]
+fn a_long_object_name_is_shortened_in_each_problem() {
+    let name = format!("/{}", "n".repeat(60_000));
+    let missing_aliases = format!(
+        "- objectName: {name}\n  objectType: secretsmanager\n  jmesPath: [{}]\n",
+        vec!["{path: a}"; 100].join(", ")
+    );
+    let one_alias = format!(
+        "- objectName: {name}\n  objectType: secretsmanager\n  jmesPath: [{}]\n",
+        vec!["{path: a, objectAlias: x}"; 100].join(", ")
+    );
+    for annotation in [missing_aliases, one_alias] {
+        assert!(annotation.len() <= 64 * 1024);
+        let (count, bytes) = held_bytes(&annotation);
+        assert!(count >= 99, "{count}");
+        assert!(bytes < count * 1024, "{count} problems, {bytes} bytes");
+        let message = rejected(&annotation);
+        assert!(
+            message.contains(&format!(
+                "objects[0] (objectName \"/{}…\")",
+                "n".repeat(127)
+            )),
+            "{message:.400}"
+        );
+    }
+}

@@ -434,3 +434,23 @@ fn a_long_elif_chain_is_denied_before_the_parser() {
     );
     check(&many).unwrap();
 }
+
+/// A template's name is in each of its problems: a 60 KB one by its start only.
+#[test]
+fn a_long_template_name_is_shortened_in_each_problem() {
+    let filters: String = (0..100).map(|i| format!("{{{{1|f{i}}}}}")).collect();
+    let text = format!(
+        "- name: {}\n  template: {}\n",
+        "n".repeat(60_000),
+        serde_json::Value::from(filters)
+    );
+    let errors = template::parse(&text, OBJECTS.len(), Some(&plan())).unwrap_err();
+    assert!(errors.0.len() > 100, "{}", errors.0.len());
+    let bytes: usize = errors.0.iter().map(|e| e.to_string().len()).sum();
+    assert!(bytes < errors.0.len() * 512, "{bytes} bytes");
+    let first = errors.0[0].to_string();
+    assert!(
+        first.contains(&format!("templates[0] (name \"{}…\")", "n".repeat(128))),
+        "{first:.300}"
+    );
+}
