@@ -204,3 +204,49 @@ fn a_long_object_name_is_shortened_in_each_problem() {
         );
     }
 }
+
+/// With path translation False, every '/' of an objectAlias makes a directory: a path is at most
+/// 4,096 bytes and 64 components, checked as it is read, so the check of the paths the objects
+/// claim (each path against every directory above it) stays linear.
+#[test]
+fn a_path_of_thousands_of_directories_is_denied() {
+    use secrets_injector_objects::relpath::{MAX_COMPONENTS, MAX_PATH_BYTES};
+    let mut settings = Settings::new("us-east-1");
+    settings.path_translation = secrets_injector_objects::PathTranslation::Directories;
+    let object = |alias: &str| {
+        format!("- {{objectName: /app/db, objectType: ssmparameter, objectAlias: {alias}}}\n")
+    };
+    let deep = "a/".repeat(30_000) + "a";
+    let errors = parse(&object(&deep), settings.clone()).expect_err("must be rejected");
+    let message = errors.to_string();
+    assert!(
+        message.contains(&format!(
+            "the path has more than {MAX_COMPONENTS} components"
+        )),
+        "{message:.400}"
+    );
+    assert!(message.len() < 1024, "{}", message.len());
+    // 99 objects sharing a path of 250 directories: one problem each, naming the limit.
+    let shared = "a/".repeat(250) + "a";
+    let many = object(&shared).repeat(99);
+    assert!(many.len() <= 64 * 1024);
+    let errors = parse(&many, settings.clone()).expect_err("must be rejected");
+    assert_eq!(errors.0.len(), 99, "{errors}");
+    assert!(errors.to_string().contains("more than 64 components"));
+    // Long components: the bytes are capped too.
+    let long = vec!["x".repeat(255); 20].join("/");
+    assert!(long.len() > MAX_PATH_BYTES);
+    let message = parse(&object(&long), settings.clone())
+        .expect_err("must be rejected")
+        .to_string();
+    assert!(
+        message.contains(&format!("over the limit of {MAX_PATH_BYTES} bytes")),
+        "{message:.600}"
+    );
+    // At the limits, accepted.
+    let at = vec!["a"; MAX_COMPONENTS].join("/");
+    parse(&object(&at), settings.clone()).expect("64 components");
+    let at = vec!["x".repeat(255); 16].join("/");
+    assert_eq!(at.len(), MAX_PATH_BYTES - 1);
+    parse(&object(&at), settings).expect("4,095 bytes");
+}
