@@ -445,12 +445,102 @@ fn a_long_template_name_is_shortened_in_each_problem() {
         serde_json::Value::from(filters)
     );
     let errors = template::parse(&text, OBJECTS.len(), Some(&plan())).unwrap_err();
-    assert!(errors.0.len() > 100, "{}", errors.0.len());
+    // The name's own problem, 20 filters, and the count of the rest.
+    assert_eq!(errors.0.len(), 22, "{}", errors.0.len());
     let bytes: usize = errors.0.iter().map(|e| e.to_string().len()).sum();
     assert!(bytes < errors.0.len() * 512, "{bytes} bytes");
     let first = errors.0[0].to_string();
     assert!(
         first.contains(&format!("templates[0] (name \"{}…\")", "n".repeat(128))),
         "{first:.300}"
+    );
+}
+
+/// 64 KiB of distinct unknown names (`{{a0001}}{{a0002}}...`, about 7,000) or unknown filters:
+/// each template lists the first 20 problems of a kind and counts the rest, so a denial holds a
+/// few KB whatever the text.
+#[test]
+fn thousands_of_unknown_names_are_listed_twenty_then_counted() {
+    use secrets_injector_objects::error::MAX_LISTED;
+    let room = 65_536 - OBJECTS.len() - 40;
+    let names: String = (0..room / 9).map(|i| format!("{{{{a{i:04}}}}}")).collect();
+    let filters: String = (0..room / 11)
+        .map(|i| format!("{{{{1|f{i:04}}}}}"))
+        .collect();
+    for (text, kind) in [
+        (names, "names that are not files the objects write"),
+        (filters, "unknown filters"),
+    ] {
+        let count = text.matches("{{").count();
+        assert!(count > 5_000, "{count}");
+        let errors = template::parse(&one(&text), OBJECTS.len(), Some(&plan())).unwrap_err();
+        assert_eq!(errors.0.len(), MAX_LISTED + 1, "{kind}");
+        let last = errors.0.last().unwrap().to_string();
+        assert!(
+            last.ends_with(&format!("and {} more {kind}", count - MAX_LISTED)),
+            "{last}"
+        );
+        let bytes: usize = errors.0.iter().map(|e| e.to_string().len()).sum();
+        assert!(bytes < 32 * 1024, "{kind}: {bytes}");
+    }
+    // Each listed name is on the line of its first use.
+    let text = "{{ x1 }}\n{{ x2 }}{{ x1 }}\n{{ x3 }}{{ x2 }}";
+    let err = denied(text);
+    for (line, name) in [(1, "x1"), (2, "x2"), (3, "x3")] {
+        assert!(
+            err.contains(&format!("line {line}: {name} is not a file")),
+            "{err}"
+        );
+    }
+}
+
+/// Delimiters are a few characters: a long one would be compared at every position of the
+/// text.
+#[test]
+fn long_delimiters_are_denied() {
+    let text = |start: &str, end: &str| {
+        format!(
+            "- name: out\n  template: \"{start} SECRET_PASSWORD {end}\"\n  delimiters: [{}, {}]\n",
+            serde_json::Value::from(start),
+            serde_json::Value::from(end)
+        )
+    };
+    let long = "<".repeat(20_000);
+    for (start, end) in [
+        (long.as_str(), ">>"),
+        ("<<", long.as_str()),
+        ("<<<<<<<<<", ">>"),
+    ] {
+        let err = template::parse(&text(start, end), OBJECTS.len(), Some(&plan()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("delimiters: each is at most 8 bytes"),
+            "{err:.300}"
+        );
+        assert!(err.len() < 600, "{}", err.len());
+    }
+    template::parse(&text("<<<<<<<<", ">>>>>>>>"), OBJECTS.len(), Some(&plan())).unwrap();
+}
+
+/// A binary file used as text is named from the line that used it, in one pass over the
+/// template however many lines it has.
+#[test]
+fn a_binary_used_as_text_is_named_among_thousands_of_lines() {
+    let objects = "- {objectName: /bin, objectType: ssmparameter, objectAlias: CERT}\n";
+    let plan = parse(objects, Settings::new("us-east-1")).unwrap();
+    let mut text = "{{ 1 }}\n".repeat(5_000);
+    text.push_str("{{ CERT ~ 'x' }}\n");
+    let templates = template::parse(&one(&text), 0, Some(&plan)).unwrap();
+    let files: Vec<(RelPath, Vec<u8>)> = vec![("CERT".parse().unwrap(), vec![0xff, 0x00])];
+    let err = templates
+        .compile()
+        .unwrap()
+        .render(files.iter().map(|(p, v)| (p, v.as_slice())))
+        .unwrap_err()[0]
+        .to_string();
+    assert!(
+        err.contains("a binary value (not UTF-8) was used as text (\"CERT\")"),
+        "{err}"
     );
 }
