@@ -44,10 +44,18 @@ impl Object {
     }
 }
 
-/// How messages name item `index`, with its `objectName` when it has one.
+/// The most bytes of a name a label shows: it is repeated in each of the item's problems, and
+/// the index names the item anyway.
+pub const MAX_LABEL_NAME_BYTES: usize = 128;
+
+/// How messages name item `index`, with its `objectName` when it has one (its start, when it is
+/// longer than [`MAX_LABEL_NAME_BYTES`]).
 pub fn label(index: usize, name: Option<&str>) -> String {
     match name {
-        Some(name) => format!("objects[{index}] (objectName {name:?})"),
+        Some(name) => format!(
+            "objects[{index}] (objectName {:?})",
+            crate::jmes::shorten(name, MAX_LABEL_NAME_BYTES)
+        ),
         None => format!("objects[{index}]"),
     }
 }
@@ -90,5 +98,10 @@ mod tests {
             "objects[3] (objectName \"/app/db\")"
         );
         assert_eq!(label(0, None), "objects[0]");
+        let long = "é".repeat(100);
+        assert_eq!(
+            label(1, Some(&long)),
+            format!("objects[1] (objectName \"{}…\")", "é".repeat(64))
+        );
     }
 }

@@ -6,13 +6,20 @@ use std::str::FromStr;
 /// Longest file name most Linux file systems (and tmpfs) accept.
 pub const MAX_NAME_BYTES: usize = 255;
 
+/// Longest path, as Linux's `PATH_MAX`, and the most components one may have: far beyond any
+/// real name (SSM names are at most 1,011 bytes and 15 levels deep), and small enough that the
+/// checks that walk a path's directories (each against every claimed path) stay cheap.
+pub const MAX_PATH_BYTES: usize = 4096;
+pub const MAX_COMPONENTS: usize = 64;
+
 /// Top-level names starting with this belong to the volume's layout (`..data` and the
 /// timestamped directories an update swaps in), as in the kubelet's atomic writer.
 pub const RESERVED_PREFIX: &str = "..";
 
 /// A relative path inside the mount directory: one or more components joined by `/`, none
-/// empty, `.` or `..`, none with a NUL byte, none longer than 255 bytes. So it can never
-/// leave the directory.
+/// empty, `.` or `..`, none with a NUL byte, none longer than 255 bytes; at most
+/// [`MAX_COMPONENTS`] of them and [`MAX_PATH_BYTES`] in all. So it can never leave the
+/// directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RelPath(String);
 
@@ -23,17 +30,19 @@ impl RelPath {
         Ok(Self(name.to_owned()))
     }
 
-    /// A path from its components, each checked as a file name.
+    /// A path from its components, each checked as a file name, within the bounds (read no
+    /// further than they allow).
     pub fn from_components<'a>(
         components: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, String> {
         let mut path = String::new();
-        for component in components {
+        for (count, component) in components.into_iter().enumerate() {
             check_name(component)?;
             if !path.is_empty() {
                 path.push('/');
             }
             path.push_str(component);
+            check_size(count + 1, path.len())?;
         }
         if path.is_empty() {
             return Err("the file name is empty".to_owned());
@@ -65,9 +74,11 @@ impl RelPath {
         !self.0.contains('/')
     }
 
-    /// `other` below `self`.
-    pub fn join(&self, other: &RelPath) -> RelPath {
-        RelPath(format!("{}/{}", self.0, other.0))
+    /// `other` below `self`, within the bounds.
+    pub fn join(&self, other: &RelPath) -> Result<RelPath, String> {
+        let components = self.components().count() + other.components().count();
+        check_size(components, self.0.len() + 1 + other.0.len())?;
+        Ok(RelPath(format!("{}/{}", self.0, other.0)))
     }
 
     /// Whether `dir`'s components are the first components of `self` (true when equal).
@@ -78,11 +89,10 @@ impl RelPath {
         }
     }
 
-    /// The directories that hold this path, outermost first (`a/b/c` gives `a`, `a/b`).
-    pub fn parents(&self) -> impl Iterator<Item = RelPath> + '_ {
-        self.0
-            .match_indices('/')
-            .map(|(at, _)| RelPath(self.0[..at].to_owned()))
+    /// The directories that hold this path, outermost first (`a/b/c` gives `a`, `a/b`), as
+    /// slices of it.
+    pub fn parents(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.match_indices('/').map(|(at, _)| &self.0[..at])
     }
 }
 
@@ -110,6 +120,22 @@ impl AsRef<str> for RelPath {
     fn as_ref(&self) -> &str {
         &self.0
     }
+}
+
+/// Checks a path's count of components and its length against the bounds.
+fn check_size(components: usize, bytes: usize) -> Result<(), String> {
+    if components > MAX_COMPONENTS {
+        return Err(format!(
+            "the path has more than {MAX_COMPONENTS} components (directories and the file's \
+             name); use fewer '/'"
+        ));
+    }
+    if bytes > MAX_PATH_BYTES {
+        return Err(format!(
+            "the path is over the limit of {MAX_PATH_BYTES} bytes; shorten it"
+        ));
+    }
+    Ok(())
 }
 
 /// Checks one path component, saying what is wrong with it.
@@ -158,7 +184,7 @@ mod tests {
         assert!(path("..a").is_reserved() && path("..data/x").is_reserved());
         assert!(!path("a/..b").is_reserved() && !path(".a").is_reserved());
         assert_eq!(p.to_string(), "a/b/c");
-        assert_eq!(p.parents().collect::<Vec<_>>(), [path("a"), path("a/b")]);
+        assert_eq!(p.parents().collect::<Vec<_>>(), ["a", "a/b"]);
     }
 
     #[test]
@@ -177,11 +203,37 @@ mod tests {
     #[test]
     fn join_and_prefix_are_component_wise() {
         let dir = path("config");
-        let joined = dir.join(&path("db/password"));
+        let joined = dir.join(&path("db/password")).unwrap();
         assert_eq!(joined.as_str(), "config/db/password");
         assert!(joined.starts_with_dir(&dir));
         assert!(dir.starts_with_dir(&dir));
         assert!(!path("configuration").starts_with_dir(&dir));
         assert!(!dir.starts_with_dir(&joined));
+    }
+
+    #[test]
+    fn a_path_is_bounded_in_components_and_bytes() {
+        let deep = vec!["a"; MAX_COMPONENTS].join("/");
+        assert!(deep.parse::<RelPath>().is_ok());
+        let err = format!("{deep}/a").parse::<RelPath>().unwrap_err();
+        assert!(err.contains("more than 64 components"), "{err}");
+        // Read no further than the bound: the rest is never checked.
+        let err = RelPath::from_components(std::iter::repeat_n("a", 1 << 40)).unwrap_err();
+        assert!(err.contains("more than 64 components"), "{err}");
+        let long = vec!["x".repeat(255); 16].join("/");
+        assert_eq!(long.len(), MAX_PATH_BYTES - 1);
+        assert!(long.parse::<RelPath>().is_ok());
+        let err = format!("{long}/x").parse::<RelPath>().unwrap_err();
+        assert!(err.contains("over the limit of 4096 bytes"), "{err}");
+        // Joined, the same bounds.
+        let dir = path(&vec!["x".repeat(255); 15].join("/"));
+        let name = "x".repeat(255);
+        assert_eq!(dir.join(&path(&name)).unwrap().as_str(), long);
+        let err = dir.join(&path(&format!("{name}/x"))).unwrap_err();
+        assert!(err.contains("4096 bytes"), "{err}");
+        let half = path(&vec!["a"; 32].join("/"));
+        assert!(half.join(&half).is_ok());
+        let err = half.join(&path("a").join(&half).unwrap()).unwrap_err();
+        assert!(err.contains("more than 64 components"), "{err}");
     }
 }

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::annotations::MAX_OBJECTS_BYTES;
 use crate::raw::kind;
 
 /// Structural depth the objects list needs is 4 (list, object, jmesPath list, entry); some
@@ -13,6 +14,11 @@ const MAX_DEPTH: usize = 16;
 /// ("billion laughs") long before they cost time or memory.
 const MAX_ALIASES: usize = 256;
 const MAX_REPLAYED_EVENTS: usize = 10_000;
+/// The most bytes of values (scalars, and tags as spelled out) a document may expand to, and
+/// the most an anchor may keep copies of: twice the most the annotations may hold. The caps on
+/// aliases and events count nodes, not their size: 99 aliases of one 60 KB value stay within
+/// them, and would replay 144 MB.
+pub(crate) const MAX_EXPANDED_BYTES: usize = 2 * MAX_OBJECTS_BYTES;
 
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
@@ -26,6 +32,8 @@ fn options() -> serde_saphyr::Options {
             max_events: 200_000,
             // Anchoring is cheap (an anchor on the whole list is fine); replaying is not.
             max_recorded_anchor_events: 100_000,
+            max_recorded_anchor_bytes: MAX_EXPANDED_BYTES,
+            max_total_scalar_bytes: MAX_EXPANDED_BYTES,
         },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: MAX_REPLAYED_EVENTS,
@@ -82,7 +90,16 @@ pub(crate) fn parse_items(text: &str, list: &ListOf) -> Result<Vec<Value>, Strin
     let value: Value = serde_saphyr::from_str_with_options(text, options()).map_err(|err| {
         let detail = one_line(&err.to_string())
             .replace(", set DuplicateKeyPolicy in Options if acceptable", "");
-        if ["budget breached", "recursion limit", "replay limit"]
+        if ["ScalarBytes", "RecordedAnchorBytes"]
+            .iter()
+            .any(|limit| detail.contains(limit))
+        {
+            format!(
+                "is not valid YAML for {a_list}: through aliases it expands to more than \
+                 {MAX_EXPANDED_BYTES} bytes of values, twice the most the annotations may hold \
+                 ({detail}); write the {items} out without aliases of long values"
+            )
+        } else if ["budget breached", "recursion limit", "replay limit"]
             .iter()
             .any(|limit| detail.contains(limit))
         {

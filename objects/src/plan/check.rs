@@ -6,7 +6,7 @@ use crate::annotations::{FAILOVER_REGION, REGION};
 use crate::decode::Decode;
 use crate::kind::ObjectType;
 use crate::mode::FileMode;
-use crate::object::{Failover, Object};
+use crate::object::{Failover, MAX_LABEL_NAME_BYTES, Object};
 use crate::raw::{RawFailover, RawObject};
 use crate::relpath::RelPath;
 use crate::settings::Settings;
@@ -134,8 +134,9 @@ impl Check<'_> {
             }
             Err(problem) => {
                 self.problems.push(format!(
-                    "{field} {source:?} gives no valid file name with path translation {:?}: \
+                    "{field} {:?} gives no valid file name with path translation {:?}: \
                      {problem}; set objectAlias to a valid file name",
+                    crate::jmes::shorten(source, MAX_LABEL_NAME_BYTES),
                     translation.to_string()
                 ));
                 None

@@ -57,9 +57,9 @@ pub(super) fn reserved(claims: &[Claim]) -> Vec<Error> {
 /// Two claims on one path, or a path inside another claim's file or directory.
 pub(super) fn collisions(claims: &[Claim]) -> Vec<Error> {
     let mut errors = Vec::new();
-    let mut first: BTreeMap<&RelPath, &Claim> = BTreeMap::new();
+    let mut first: BTreeMap<&str, &Claim> = BTreeMap::new();
     for claim in claims {
-        match first.get(&claim.path) {
+        match first.get(claim.path.as_str()) {
             Some(earlier) => errors.push(claim.error(format!(
                 "{} is {:?}, which is also {}; every file needs its own name: change an \
                  objectAlias (or the env-file name)",
@@ -68,7 +68,7 @@ pub(super) fn collisions(claims: &[Claim]) -> Vec<Error> {
                 earlier.what
             ))),
             None => {
-                first.insert(&claim.path, claim);
+                first.insert(claim.path.as_str(), claim);
             }
         }
     }
@@ -76,7 +76,7 @@ pub(super) fn collisions(claims: &[Claim]) -> Vec<Error> {
         let Some((parent, holder)) = claim
             .path
             .parents()
-            .find_map(|parent| first.get(&parent).map(|holder| (parent, *holder)))
+            .find_map(|parent| first.get(parent).map(|holder| (parent, *holder)))
         else {
             continue;
         };
@@ -87,7 +87,7 @@ pub(super) fn collisions(claims: &[Claim]) -> Vec<Error> {
                 claim.what,
                 claim.path.as_str(),
                 holder.what,
-                parent.as_str()
+                parent
             )
         } else {
             format!(
@@ -95,7 +95,7 @@ pub(super) fn collisions(claims: &[Claim]) -> Vec<Error> {
                  the objectAlias values",
                 claim.what,
                 claim.path.as_str(),
-                parent.as_str(),
+                parent,
                 holder.what
             )
         };

@@ -52,10 +52,12 @@ pub fn path_parameter_file(
                 obj.name
             )
         })?;
-    let file = translation.file_path(below).map_err(|problem| {
-        format!("parameter {parameter_name:?} gives no valid file name: {problem}")
-    })?;
-    Ok(obj.file.join(&file))
+    translation
+        .file_path(below)
+        .and_then(|file| obj.file.join(&file))
+        .map_err(|problem| {
+            format!("parameter {parameter_name:?} gives no valid file name: {problem}")
+        })
 }
 
 /// Where secret `secret_name`, found under secretsmanagerpath object `obj`, is written: its name
@@ -81,8 +83,8 @@ pub fn prefix_secret_file(
             obj.name
         ));
     }
-    let file = translation
+    translation
         .file_path(below)
-        .map_err(|problem| format!("secret {secret_name:?} gives no valid file name: {problem}"))?;
-    Ok(obj.file.join(&file))
+        .and_then(|file| obj.file.join(&file))
+        .map_err(|problem| format!("secret {secret_name:?} gives no valid file name: {problem}"))
 }

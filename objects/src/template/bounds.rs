@@ -1,8 +1,10 @@
 //! Bounds on a template's shape, checked on its tokens before minijinja parses it: minijinja's
 //! parser guards most of its recursion (150 levels), but not a run of unary operators (`- - -`,
-//! `not not`) or of `else` branches, and the trees of long operator chains (`a ~ b ~ c ...`,
+//! `not not`), of `else` branches, or of `{% elif %}` tags (each is parsed, compiled and dropped
+//! as an `if` inside the one before it), and the trees of long operator chains (`a ~ b ~ c ...`,
 //! `x | f | f ...`) are walked recursively when compiled, checked and dropped: 20,000 `-` in one
-//! expression overflow the stack of the webhook's review thread. The lexer is a loop, so reading
+//! expression, or 6,000 `{% elif %}` in one chain, overflow the stack of the webhook's review
+//! thread. The lexer is a loop, so reading
 //! the tokens first is safe whatever the text, and the bounds below leave every real template
 //! far inside them. As the JMESPath bound in `jmes.rs`.
 
@@ -11,7 +13,8 @@ use minijinja::syntax::SyntaxConfig;
 
 /// The most operators one expression tag (`{{ ... }}` or `{% ... %}`) may hold.
 pub const MAX_OPERATORS: usize = 64;
-/// The deepest blocks (`{% if %}`, `{% for %}`, ...) may nest.
+/// The deepest blocks (`{% if %}`, `{% for %}`, ...) may nest, each `{% elif %}` counting as
+/// one more level of the `if` it continues.
 pub const MAX_BLOCK_DEPTH: usize = 32;
 
 /// Statements that open a block closed by `end...`.
@@ -30,6 +33,8 @@ const BLOCKS: &[&str] = &[
 /// does not lex, which the compiler then reports with its line).
 pub(super) fn check(source: &str, syntax: SyntaxConfig) -> Option<String> {
     let mut operators = 0;
+    // The levels each open block takes: one, and one more for each of its `elif`s; and their sum.
+    let mut open: Vec<usize> = Vec::new();
     let mut depth: usize = 0;
     // Of the current block tag: its statement's name, whether it assigns (`set x = 1`), and how
     // many tokens it has so far.
@@ -65,15 +70,25 @@ pub(super) fn check(source: &str, syntax: SyntaxConfig) -> Option<String> {
                 };
                 let closes = statement.is_some_and(|name| name.starts_with("end"));
                 if opens {
+                    open.push(1);
                     depth += 1;
-                    if depth > MAX_BLOCK_DEPTH {
-                        return Some(format!(
-                            "line {line}: blocks ({{% if %}}, {{% for %}}, {{% with %}}, ...) nest \
-                             more than {MAX_BLOCK_DEPTH} deep; flatten them"
-                        ));
+                } else if statement == Some("elif") {
+                    // Outside an `if` it is a syntax error, found without recursion.
+                    if let Some(levels) = open.last_mut() {
+                        *levels += 1;
+                        depth += 1;
                     }
                 } else if closes {
-                    depth = depth.saturating_sub(1);
+                    depth -= open.pop().unwrap_or(0);
+                }
+                if depth > MAX_BLOCK_DEPTH {
+                    return Some(format!(
+                        "line {line}: blocks ({{% if %}}, {{% for %}}, {{% with %}}, ...) nest \
+                         more than {MAX_BLOCK_DEPTH} deep, each {{% elif %}} counting as one \
+                         more level (it is an if inside the one before it); flatten them, or \
+                         replace a long if/elif chain with a lookup in a mapping, such as \
+                         {{{{ {{\"a\": \"x\", \"b\": \"y\"}}[name] }}}}"
+                    ));
                 }
                 continue;
             }

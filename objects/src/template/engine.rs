@@ -3,7 +3,7 @@
 //! read a compiled template (its filters, tests and variables, with their lines), rendering
 //! within the output limit, and the words of a failed render, which never carry a value.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 
 use minijinja::machinery::{Instruction, Instructions, get_compiled_template};
@@ -13,6 +13,7 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Va
 use super::bounds;
 use super::filters::{self, BINARY_MARK, OWN};
 use super::{FUEL, MAX_OUTPUT_BYTES, RECURSION_LIMIT};
+use crate::error::MAX_LISTED;
 
 /// The name every template has in its own environment (messages use the template's label).
 const NAME: &str = "template";
@@ -133,7 +134,8 @@ fn syntax_error(e: &Error) -> String {
 
 /// The admission checks of one template: it compiles, and every filter and test it uses exists
 /// (read from its compiled instructions: minijinja finds unknown ones only when it renders). Each
-/// problem names its line. `variables` also gives the names it reads, each with the line of its
+/// problem names its line; past the first [`MAX_LISTED`] unknown filters (or tests), one
+/// problem counts the rest. One pass over the instructions, whatever their number. `variables` also gives the names it reads, each with the line of its
 /// first use, for the caller to check against the files.
 pub(super) struct Checked {
     pub problems: Vec<String>,
@@ -167,8 +169,19 @@ pub(super) fn check(source: &str, delimiters: Option<(&str, &str)>) -> Checked {
     let instructions = &get_compiled_template(&template).instructions;
     let state = env.empty_state();
     let mut reported = BTreeSet::new();
+    // How many unknown filters and tests were found; those beyond the first MAX_LISTED of each
+    // kind are only counted.
+    let mut unknown: BTreeMap<&str, usize> = BTreeMap::new();
+    // The line of each name's first read, found in the same pass.
+    let mut first_read: HashMap<&str, Option<usize>> = HashMap::new();
     for (pc, instruction) in each(instructions) {
         let (what, name, known) = match instruction {
+            Instruction::Lookup(name) | Instruction::CallFunction(name, _) => {
+                first_read
+                    .entry(*name)
+                    .or_insert_with(|| instructions.get_line(pc));
+                continue;
+            }
             Instruction::ApplyFilter(name, _, _) => {
                 ("filter", *name, minijinja::tests::is_filter(&state, name))
             }
@@ -178,6 +191,11 @@ pub(super) fn check(source: &str, delimiters: Option<(&str, &str)>) -> Checked {
             _ => continue,
         };
         if known || !reported.insert((what, name)) {
+            continue;
+        }
+        let count = unknown.entry(what).or_default();
+        *count += 1;
+        if *count > MAX_LISTED {
             continue;
         }
         let line = line_of(instructions, pc);
@@ -190,19 +208,30 @@ pub(super) fn check(source: &str, delimiters: Option<(&str, &str)>) -> Checked {
             }
         ));
     }
+    checked.problems.extend(
+        unknown
+            .iter()
+            .filter(|(_, n)| **n > MAX_LISTED)
+            .map(|(what, n)| format!("and {} more unknown {what}s", n - MAX_LISTED)),
+    );
     let undeclared = template.undeclared_variables(false);
     for name in undeclared {
-        let line = first_lookup(instructions, &name);
+        let line = first_read.get(name.as_str()).copied().flatten();
         checked.variables.insert(name, line);
     }
     checked
 }
 
-/// Each instruction with its index.
+/// Each instruction with its index. Every check that reads the instructions goes through here,
+/// so the tests count the work they do.
 fn each<'i, 's>(
     instructions: &'i Instructions<'s>,
 ) -> impl Iterator<Item = (u32, &'i Instruction<'s>)> {
-    (0u32..).map_while(move |pc| instructions.get(pc).map(|i| (pc, i)))
+    (0u32..).map_while(move |pc| {
+        #[cfg(test)]
+        tests::VISITED.with(|visited| visited.set(visited.get() + 1));
+        instructions.get(pc).map(|i| (pc, i))
+    })
 }
 
 fn line_of(instructions: &Instructions<'_>, pc: u32) -> String {
@@ -210,16 +239,6 @@ fn line_of(instructions: &Instructions<'_>, pc: u32) -> String {
         .get_line(pc)
         .map(|l| format!("line {l}: "))
         .unwrap_or_default()
-}
-
-/// The line of the first instruction that reads the variable `name`.
-fn first_lookup(instructions: &Instructions<'_>, name: &str) -> Option<usize> {
-    each(instructions).find_map(|(pc, instruction)| match instruction {
-        Instruction::Lookup(n) | Instruction::CallFunction(n, _) if *n == name => {
-            instructions.get_line(pc)
-        }
-        _ => None,
-    })
 }
 
 /// The output, at most [`MAX_OUTPUT_BYTES`]; a write past it fails the render.
@@ -300,7 +319,7 @@ fn undefined(line: Option<usize>, instructions: Option<&Instructions<'_>>, root:
             _ => None,
         })
         .collect();
-    let chains = expressions_on_line(instructions, line);
+    let chains = expressions(instructions, Some(line));
     let missing = chains
         .iter()
         .find(|chain| !locals.contains(chain.root.as_str()) && chain.is_undefined_in(root));
@@ -375,16 +394,22 @@ impl Chain {
     }
 }
 
-/// The chains the instructions of `line` read: `Lookup` then `GetAttr` and constant `GetItem`s.
-fn expressions_on_line(instructions: &Instructions<'_>, line: usize) -> Vec<Chain> {
+/// The chains the instructions read (those of `line` only, when given), in one pass: `Lookup`
+/// then `GetAttr` and constant `GetItem`s, a chain never running from one line to the next.
+fn expressions(instructions: &Instructions<'_>, line: Option<usize>) -> Vec<Chain> {
     const MAX_LEN: usize = 120;
     let mut chains = Vec::new();
     let mut current: Option<Chain> = None;
     let mut constant: Option<String> = None;
+    let mut previous = None;
     for (pc, instruction) in each(instructions) {
-        if instructions.get_line(pc) != Some(line) {
+        let this = instructions.get_line(pc);
+        if line.is_some_and(|line| this != Some(line)) || this != previous {
             chains.extend(current.take());
             constant = None;
+        }
+        previous = this;
+        if line.is_some_and(|line| this != Some(line)) {
             continue;
         }
         match instruction {
@@ -439,22 +464,73 @@ fn expressions_on_line(instructions: &Instructions<'_>, line: usize) -> Vec<Chai
 /// The binary files the template reads by name (`files["cert.der"]`, `CERT`).
 fn binaries_referenced(instructions: &Instructions<'_>, root: &Value) -> Vec<String> {
     let mut names = BTreeSet::new();
-    let lines: BTreeSet<usize> = each(instructions)
-        .filter_map(|(pc, _)| instructions.get_line(pc))
-        .collect();
-    for line in lines {
-        for chain in expressions_on_line(instructions, line) {
-            let mut value = root.get_attr(&chain.root).ok();
-            for key in &chain.path {
-                value = value.and_then(|v| v.get_item(&Value::from(key.as_str())).ok());
-            }
-            if let Some(binary) = value
-                .as_ref()
-                .and_then(|v| v.downcast_object_ref::<filters::Binary>())
-            {
-                names.insert(format!("{:?}", binary.file));
-            }
+    for chain in expressions(instructions, None) {
+        let mut value = root.get_attr(&chain.root).ok();
+        for key in &chain.path {
+            value = value.and_then(|v| v.get_item(&Value::from(key.as_str())).ok());
+        }
+        if let Some(binary) = value
+            .as_ref()
+            .and_then(|v| v.downcast_object_ref::<filters::Binary>())
+        {
+            names.insert(format!("{:?}", binary.file));
         }
     }
     names.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::relpath::RelPath;
+
+    thread_local! {
+        /// Instructions read by [`each`] on this thread.
+        pub(super) static VISITED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// The instructions `source` compiles to, and the instructions `f` reads.
+    fn work(source: &str, f: impl FnOnce()) -> (usize, usize) {
+        let env = environment(None).unwrap();
+        let template = env.template_from_str(source).unwrap();
+        let count = each(&get_compiled_template(&template).instructions).count();
+        VISITED.with(|visited| visited.set(0));
+        f();
+        (count, VISITED.with(Cell::get))
+    }
+
+    /// The first line of each of thousands of names is found in one pass, not one per name.
+    #[test]
+    fn the_check_reads_the_instructions_once() {
+        let source: String = (0..7_000).map(|i| format!("{{{{a{i:04}}}}}\n")).collect();
+        let (count, visited) = work(&source, || {
+            let checked = check(&source, None);
+            assert_eq!(checked.variables.len(), 7_000);
+            assert_eq!(checked.variables["a6999"], Some(7_000));
+        });
+        assert!(count > 7_000, "{count}");
+        assert!(
+            visited <= count + 1,
+            "{visited} reads of {count} instructions"
+        );
+    }
+
+    /// The binary files a failed render read are found in one pass, not one per line.
+    #[test]
+    fn the_binaries_are_found_in_one_pass() {
+        let source = format!("{}{{{{ CERT ~ 'x' }}}}\n", "{{ 1 }}\n".repeat(5_000));
+        let path: RelPath = "CERT".parse().unwrap();
+        let root = super::super::context::root([(&path, [0xff_u8, 0].as_slice())]);
+        let compiled = Compiled::new(&source, None).unwrap();
+        let (count, visited) = work(&source, || {
+            let err = compiled.render(&root).unwrap_err();
+            assert!(err.contains("(\"CERT\")"), "{err}");
+        });
+        assert!(
+            visited <= count + 1,
+            "{visited} reads of {count} instructions"
+        );
+    }
 }

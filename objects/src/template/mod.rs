@@ -19,8 +19,9 @@ use std::fmt;
 
 use crate::annotations::{FILE_PERMISSION, MAX_OBJECTS_AND_TEMPLATES_BYTES, OBJECTS, TEMPLATES};
 use crate::envfile::is_env_name;
-use crate::error::{Error, Errors};
+use crate::error::{Error, Errors, MAX_LISTED};
 use crate::mode::{AppIdentity, FileMode};
+use crate::object::MAX_LABEL_NAME_BYTES;
 use crate::plan::Plan;
 use crate::relpath::{RESERVED_PREFIX, RelPath};
 use crate::yaml;
@@ -36,6 +37,9 @@ pub const FUEL: u64 = 250_000;
 /// How deep calls and recursive loops may nest (minijinja allows 500, which a debug build's
 /// stack may not hold).
 pub const RECURSION_LIMIT: usize = 64;
+/// The longest a delimiter may be: a few characters are all one needs, and the lexer compares
+/// them at every position of the text.
+pub const MAX_DELIMITER_BYTES: usize = 8;
 /// The name of the map of every file; no file may take it when a pod has templates.
 pub const RESERVED_NAME: &str = "files";
 
@@ -61,9 +65,13 @@ impl Template {
     }
 }
 
+/// As [`crate::object::label`], a long name by its start.
 fn label(index: usize, name: Option<&str>) -> String {
     match name {
-        Some(name) => format!("templates[{index}] (name {name:?})"),
+        Some(name) => format!(
+            "templates[{index}] (name {:?})",
+            crate::jmes::shorten(name, MAX_LABEL_NAME_BYTES)
+        ),
         None => format!("templates[{index}]"),
     }
 }
@@ -284,7 +292,8 @@ fn check_name(
 }
 
 /// A problem for each variable a template reads that is neither `files`, one of minijinja's
-/// global functions, nor a top-level file the objects write whose name is an identifier.
+/// global functions, nor a top-level file the objects write whose name is an identifier: the
+/// first [`MAX_LISTED`], then how many more.
 fn unknown_variables(
     variables: &BTreeMap<String, Option<usize>>,
     globals: &BTreeSet<String>,
@@ -293,8 +302,13 @@ fn unknown_variables(
 ) -> Vec<String> {
     const SHOWN: usize = 8;
     let mut problems = Vec::new();
+    let mut more = 0;
     for (name, line) in variables {
         if name == RESERVED_NAME || globals.contains(name) || known.identifiers.contains(name) {
+            continue;
+        }
+        if problems.len() == MAX_LISTED {
+            more += 1;
             continue;
         }
         let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
@@ -331,6 +345,11 @@ fn unknown_variables(
             "{at}{name} is not a file the objects write{hint}; a template reads files \
              (files[\"NAME\"], every file the objects write) and, by name, the top-level files \
              whose name is an identifier ({which})"
+        ));
+    }
+    if more > 0 {
+        problems.push(format!(
+            "and {more} more names that are not files the objects write"
         ));
     }
     problems

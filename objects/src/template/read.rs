@@ -7,6 +7,8 @@ use crate::annotations::closest;
 use crate::raw::kind;
 use crate::yaml::ListOf;
 
+use super::MAX_DELIMITER_BYTES;
+
 pub(super) const FIELDS: &[&str] = &["name", "template", "filePermission", "delimiters"];
 
 /// How messages speak of the templates list.
@@ -80,6 +82,15 @@ pub(super) fn read_template(value: &Value) -> Read {
     raw.delimiters = match map.get("delimiters") {
         None | Some(Value::Null) => None,
         Some(Value::Array(pair)) => match pair.as_slice() {
+            [Value::String(start), Value::String(end)]
+                if start.len().max(end.len()) > MAX_DELIMITER_BYTES =>
+            {
+                read.problems.push(format!(
+                    "delimiters: each is at most {MAX_DELIMITER_BYTES} bytes; use a short pair, \
+                     such as [\"[[\", \"]]\"]"
+                ));
+                None
+            }
             [Value::String(start), Value::String(end)] => Some((start.clone(), end.clone())),
             _ => {
                 read.problems.push(DELIMITERS_FORM.to_owned());

@@ -293,6 +293,42 @@ fn deep_nesting_of_every_kind_is_denied_before_the_parser() {
             "blocks",
         ),
         (
+            "with",
+            format!(
+                "{}{}",
+                "{% with x = 1 %}".repeat(2_000),
+                "{% endwith %}".repeat(2_000)
+            ),
+            "blocks",
+        ),
+        (
+            "filter",
+            format!(
+                "{}{}",
+                "{% filter upper %}".repeat(1_500),
+                "{% endfilter %}".repeat(1_500)
+            ),
+            "blocks",
+        ),
+        (
+            "autoescape",
+            format!(
+                "{}{}",
+                "{% autoescape false %}".repeat(1_500),
+                "{% endautoescape %}".repeat(1_500)
+            ),
+            "blocks",
+        ),
+        (
+            "for else",
+            format!(
+                "{}{}",
+                "{% for a in files %}{% else %}".repeat(1_000),
+                "{% endfor %}".repeat(1_000)
+            ),
+            "blocks",
+        ),
+        (
             "statement",
             format!("{{% set x = {}1 %}}", "-".repeat(20_000)),
             "operators",
@@ -327,4 +363,184 @@ fn deep_nesting_of_every_kind_is_denied_before_the_parser() {
         "{% if true %}x{% endif %}".repeat(500)
     );
     check(&flat).unwrap();
+}
+
+/// Runs `f` on a thread with the 2 MiB stack of the webhook's review threads; a stack overflow
+/// there aborts the whole process, so a test that overflows fails loudly.
+fn on_review_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// minijinja nests each `{% elif %}` inside the `if` before it, and parses, compiles and drops
+/// that chain recursively without a guard: 6,000 of them (60 KB, within the annotation's limit)
+/// overflowed the stack. Each counts as a level of nesting, in the webhook's check and in the
+/// injector's compile alike.
+#[test]
+fn a_long_elif_chain_is_denied_before_the_parser() {
+    use secrets_injector_objects::template::{MAX_BLOCK_DEPTH, Template};
+    let chain = |name: &str, elifs: usize| {
+        format!(
+            "{{%if {name}%}}{}{{%endif%}}",
+            format!("{{%elif {name}%}}").repeat(elifs)
+        )
+    };
+    let long = chain("a", 6_000);
+    assert!(one(&long).len() + OBJECTS.len() <= 65_536);
+    let source = long.clone();
+    let err = on_review_stack(move || check(&source).map(|_| ())).expect_err("accepted");
+    assert!(
+        err.contains("line 1: ") && err.contains("nest more than 32 deep"),
+        "{err:.300}"
+    );
+    assert!(err.contains("{% elif %}"), "{err:.300}");
+    assert!(err.len() < 600, "{}", err.len());
+    // The injector compiles what it is given with the same bounds.
+    let templates = Templates {
+        items: vec![Template {
+            index: 0,
+            name: "out".parse().unwrap(),
+            mode: secrets_injector_objects::FileMode::DEFAULT,
+            source: long,
+            delimiters: None,
+        }],
+        warnings: Vec::new(),
+    };
+    let err = on_review_stack(move || templates.compile().map(|_| ()))
+        .expect_err("compiled")
+        .to_string();
+    assert!(err.contains("nest more than 32 deep"), "{err:.300}");
+    // Levels add up: inside blocks, fewer elifs are left.
+    let nested = |outer: usize, elifs: usize| {
+        format!(
+            "{}{}{}",
+            "{% if true %}".repeat(outer),
+            chain("SECRET_PASSWORD", elifs),
+            "{% endif %}".repeat(outer)
+        )
+    };
+    check(&nested(0, MAX_BLOCK_DEPTH - 1)).unwrap();
+    check(&nested(10, MAX_BLOCK_DEPTH - 11)).unwrap();
+    let err = check(&nested(10, MAX_BLOCK_DEPTH - 10)).unwrap_err();
+    assert!(err.contains("nest more than 32 deep"), "{err}");
+    // A chain closed gives its levels back; `else` adds none.
+    let many = format!(
+        "{}{{% if true %}}x{{% else %}}y{{% endif %}}",
+        chain("SECRET_PASSWORD", MAX_BLOCK_DEPTH - 1).repeat(20)
+    );
+    check(&many).unwrap();
+}
+
+/// A template's name is in each of its problems: a 60 KB one by its start only.
+#[test]
+fn a_long_template_name_is_shortened_in_each_problem() {
+    let filters: String = (0..100).map(|i| format!("{{{{1|f{i}}}}}")).collect();
+    let text = format!(
+        "- name: {}\n  template: {}\n",
+        "n".repeat(60_000),
+        serde_json::Value::from(filters)
+    );
+    let errors = template::parse(&text, OBJECTS.len(), Some(&plan())).unwrap_err();
+    // The name's own problem, 20 filters, and the count of the rest.
+    assert_eq!(errors.0.len(), 22, "{}", errors.0.len());
+    let bytes: usize = errors.0.iter().map(|e| e.to_string().len()).sum();
+    assert!(bytes < errors.0.len() * 512, "{bytes} bytes");
+    let first = errors.0[0].to_string();
+    assert!(
+        first.contains(&format!("templates[0] (name \"{}…\")", "n".repeat(128))),
+        "{first:.300}"
+    );
+}
+
+/// 64 KiB of distinct unknown names (`{{a0001}}{{a0002}}...`, about 7,000) or unknown filters:
+/// each template lists the first 20 problems of a kind and counts the rest, so a denial holds a
+/// few KB whatever the text.
+#[test]
+fn thousands_of_unknown_names_are_listed_twenty_then_counted() {
+    use secrets_injector_objects::error::MAX_LISTED;
+    let room = 65_536 - OBJECTS.len() - 40;
+    let names: String = (0..room / 9).map(|i| format!("{{{{a{i:04}}}}}")).collect();
+    let filters: String = (0..room / 11)
+        .map(|i| format!("{{{{1|f{i:04}}}}}"))
+        .collect();
+    for (text, kind) in [
+        (names, "names that are not files the objects write"),
+        (filters, "unknown filters"),
+    ] {
+        let count = text.matches("{{").count();
+        assert!(count > 5_000, "{count}");
+        let errors = template::parse(&one(&text), OBJECTS.len(), Some(&plan())).unwrap_err();
+        assert_eq!(errors.0.len(), MAX_LISTED + 1, "{kind}");
+        let last = errors.0.last().unwrap().to_string();
+        assert!(
+            last.ends_with(&format!("and {} more {kind}", count - MAX_LISTED)),
+            "{last}"
+        );
+        let bytes: usize = errors.0.iter().map(|e| e.to_string().len()).sum();
+        assert!(bytes < 32 * 1024, "{kind}: {bytes}");
+    }
+    // Each listed name is on the line of its first use.
+    let text = "{{ x1 }}\n{{ x2 }}{{ x1 }}\n{{ x3 }}{{ x2 }}";
+    let err = denied(text);
+    for (line, name) in [(1, "x1"), (2, "x2"), (3, "x3")] {
+        assert!(
+            err.contains(&format!("line {line}: {name} is not a file")),
+            "{err}"
+        );
+    }
+}
+
+/// Delimiters are a few characters: a long one would be compared at every position of the
+/// text.
+#[test]
+fn long_delimiters_are_denied() {
+    let text = |start: &str, end: &str| {
+        format!(
+            "- name: out\n  template: \"{start} SECRET_PASSWORD {end}\"\n  delimiters: [{}, {}]\n",
+            serde_json::Value::from(start),
+            serde_json::Value::from(end)
+        )
+    };
+    let long = "<".repeat(20_000);
+    for (start, end) in [
+        (long.as_str(), ">>"),
+        ("<<", long.as_str()),
+        ("<<<<<<<<<", ">>"),
+    ] {
+        let err = template::parse(&text(start, end), OBJECTS.len(), Some(&plan()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("delimiters: each is at most 8 bytes"),
+            "{err:.300}"
+        );
+        assert!(err.len() < 600, "{}", err.len());
+    }
+    template::parse(&text("<<<<<<<<", ">>>>>>>>"), OBJECTS.len(), Some(&plan())).unwrap();
+}
+
+/// A binary file used as text is named from the line that used it, in one pass over the
+/// template however many lines it has.
+#[test]
+fn a_binary_used_as_text_is_named_among_thousands_of_lines() {
+    let objects = "- {objectName: /bin, objectType: ssmparameter, objectAlias: CERT}\n";
+    let plan = parse(objects, Settings::new("us-east-1")).unwrap();
+    let mut text = "{{ 1 }}\n".repeat(5_000);
+    text.push_str("{{ CERT ~ 'x' }}\n");
+    let templates = template::parse(&one(&text), 0, Some(&plan)).unwrap();
+    let files: Vec<(RelPath, Vec<u8>)> = vec![("CERT".parse().unwrap(), vec![0xff, 0x00])];
+    let err = templates
+        .compile()
+        .unwrap()
+        .render(files.iter().map(|(p, v)| (p, v.as_slice())))
+        .unwrap_err()[0]
+        .to_string();
+    assert!(
+        err.contains("a binary value (not UTF-8) was used as text (\"CERT\")"),
+        "{err}"
+    );
 }
