@@ -28,6 +28,10 @@ fn yaml_options() -> serde_saphyr::Options {
             max_nodes: 1_000,
             max_events: 4_000,
             max_recorded_anchor_events: 1_000,
+            // Counted in nodes above, in bytes here: aliases of a long value may not replay it
+            // into more than twice the text itself.
+            max_recorded_anchor_bytes: 2 * MAX_ANNOTATION_BYTES,
+            max_total_scalar_bytes: 2 * MAX_ANNOTATION_BYTES,
         },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: 1_000,
@@ -214,6 +218,19 @@ mod tests {
             from_config(&cfg),
             json!({"limits": {"cpu": "200m", "memory": "64Mi"}, "requests": {"cpu": "50m", "memory": "32Mi"}})
         );
+    }
+
+    /// 15 aliases of a 3.5 KB value would replay 50 KB from 4 KiB of text: stopped at twice the
+    /// text, with a message that says the YAML is not accepted.
+    #[test]
+    fn aliases_of_a_long_value_are_stopped() {
+        let long = "x".repeat(3500);
+        let aliases = (0..15).map(|i| format!("  k{i}: *v\n")).collect::<String>();
+        let text = format!("limits:\n  cpu: &v {long}\nrequests:\n{aliases}");
+        assert!(text.len() <= MAX_ANNOTATION_BYTES, "{}", text.len());
+        let error = parse_annotation(&text).unwrap_err();
+        assert!(error.contains("is not valid YAML"), "{error}");
+        assert!(error.len() < 1024, "{}", error.len());
     }
 
     #[test]
