@@ -287,6 +287,36 @@ fn the_failover_region_lists_and_reads_the_whole_object() {
     assert_eq!(proxy.count_in("BatchGetSecretValue", REGION), 0);
 }
 
+#[test]
+fn decode_base64_writes_every_secret_decoded_and_names_one_that_is_not() {
+    let moto = Moto::start();
+    let aws = Seeder::new(&moto.endpoint(), REGION);
+    create(&aws, "certs/a", b"aGk=", &[]);
+    create(&aws, "certs/b", b"/wCA", &[]);
+    let pod = Pod::new(&moto.endpoint());
+    let objects = "- {objectName: certs/, objectType: secretsmanagerpath, objectAlias: certs, \
+                   decode: base64}";
+    pod.run(objects, &[]).assert_success();
+    assert_eq!(
+        pod.files(),
+        expect_files(&[
+            ("certs/a", b"hi", 0o644),
+            ("certs/b", &[0xff, 0x00, 0x80], 0o644)
+        ])
+    );
+    create(&aws, "certs/c", b"not-base64-SENTINEL!", &[]);
+    let out = pod.run(objects, &[]);
+    out.assert_failure();
+    assert!(
+        out.termination_log.contains(
+            "objects[0] (objectName \"certs/\"): InvalidEncoding: the value for certs/c (secret \
+             \"certs/c\") is not valid base64 (decode: base64)"
+        ),
+        "{}",
+        out.termination_log
+    );
+}
+
 const FAST: &[&str] = &["--interval=1s", "--deadline=3s"];
 
 fn outcomes(cycles: &[serde_json::Value]) -> Vec<&str> {
