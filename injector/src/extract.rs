@@ -115,7 +115,7 @@ fn secret_files(
 }
 
 /// The secret whose file is `path`, holds it as a directory, or lies inside it, if any.
-fn taken_by<'a>(taken: &'a BTreeMap<String, String>, path: &RelPath) -> Option<&'a str> {
+pub fn taken_by<'a>(taken: &'a BTreeMap<String, String>, path: &RelPath) -> Option<&'a str> {
     let own = std::iter::once(path.to_string());
     let parents = path.parents().map(|parent| parent.to_string());
     if let Some(name) = own.chain(parents).find_map(|p| taken.get(&p)) {
