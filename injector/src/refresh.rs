@@ -230,12 +230,12 @@ impl Sidecar<'_> {
                     match take_listing(object, translation, known, &listed, on_disk) {
                         Listing::Known(known) => next[i] = Some(known),
                         Listing::Read(step, missing) => reads.push((i, step, missing)),
-                        Listing::Empty => failures.push(format!(
-                            "{}: EmptyListing: ListSecrets in {} found no secret under the \
-                             prefix; the files stay (ListSecrets is eventually consistent, so an \
-                             empty answer is never taken as the truth)",
-                            object.label(),
-                            clients.region
+                        Listing::Empty => failures.push(empty_listing_failure(
+                            object,
+                            &format!(
+                                "ListSecrets in {} found no secret under the prefix",
+                                clients.region
+                            ),
                         )),
                         Listing::NoneFound => {
                             let e = secrets_by_prefix::none_found(&targets[i], &clients.region);
@@ -343,6 +343,25 @@ impl Sidecar<'_> {
                         value: Some(value),
                     });
                 }
+                // A whole read of a prefix whose listing came back empty (after a failover):
+                // an empty listing, as the check's.
+                Err(e)
+                    if e.kind() == Kind::NotFound
+                        && object.object_type.facts().check == Check::SecretList =>
+                {
+                    let (held, _) = held_secrets(self.known[i].as_ref(), || {
+                        on_disk(mount, object, translation)
+                    });
+                    match empty_listing(object, !held.is_empty()) {
+                        Listing::Known(known) => next[i] = Some(known),
+                        Listing::Empty => {
+                            failures.push(empty_listing_failure(object, &e.to_string()));
+                        }
+                        Listing::Read(..) | Listing::NoneFound => {
+                            failures.push(format!("{}: {e}", object.label()));
+                        }
+                    }
+                }
                 Err(e) if e.kind() == Kind::NotFound && object.optional => {
                     next[i] = Some(Known {
                         stamp: None,
@@ -438,16 +457,7 @@ fn take_listing(
 ) -> Listing {
     let (held, missing_before) = held_secrets(known, on_disk);
     if listed.is_empty() {
-        return if !held.is_empty() {
-            Listing::Empty
-        } else if object.optional {
-            Listing::Known(Known {
-                stamp: None,
-                value: None,
-            })
-        } else {
-            Listing::NoneFound
-        };
+        return empty_listing(object, !held.is_empty());
     }
     let step = listing::step(&held, &missing_before, listed, |name| {
         prefix_secret_file(object, translation, name).ok()
@@ -462,6 +472,31 @@ fn take_listing(
     } else {
         Listing::Read(step, missing)
     }
+}
+
+/// What an empty listing of a secret prefix means, from the check or from a whole read:
+/// nothing changes when the object holds files (`holds`), as a stale answer must never wipe the
+/// directory; else the object is as at start (nothing, or not found).
+fn empty_listing(object: &Object, holds: bool) -> Listing {
+    if holds {
+        Listing::Empty
+    } else if object.optional {
+        Listing::Known(Known {
+            stamp: None,
+            value: None,
+        })
+    } else {
+        Listing::NoneFound
+    }
+}
+
+/// The failure line of an empty listing (`found` says where) of an object that holds files.
+fn empty_listing_failure(object: &Object, found: &str) -> String {
+    format!(
+        "{}: EmptyListing: {found}; the files stay (ListSecrets is eventually consistent, so an \
+         empty answer is never taken as the truth)",
+        object.label()
+    )
 }
 
 /// Names the secrets a listing found missing: once (the file stays), or twice (it goes).

@@ -504,3 +504,57 @@ fn an_empty_listing_changes_nothing_and_fails_the_cycle() {
     assert_eq!(pod.generation(), generation);
     assert!(sidecar.terminate().success());
 }
+
+/// A listing that fails in the primary region sends the cycle to a whole read, which fails over;
+/// an empty listing there is still an empty listing: the files of an optional object stay.
+#[test]
+fn an_empty_listing_in_the_failover_region_changes_nothing() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr());
+    let aws = Seeder::new(&moto.endpoint(), REGION);
+    create(&aws, "prod/payments/db", b"db-SENTINEL", TEAM);
+    let optional = "- {objectName: prod/payments/, objectType: secretsmanagerpath, \
+                    objectAlias: payments, tags: {team: payments}, optional: true}";
+    let failover = ["--failover-region", FAILOVER_REGION];
+    let pod = Pod::new(&proxy.endpoint());
+    pod.run(optional, &failover).assert_success();
+    let generation = pod.generation();
+    let files = pod.files();
+    assert_eq!(file_names(&pod), ["payments/db"]);
+
+    proxy.set_faults(vec![
+        Fault::always(FaultKind::Unavailable)
+            .for_operation("ListSecrets")
+            .in_region(REGION),
+    ]);
+    // Room for the retries in both regions within a cycle.
+    let args = [&["--interval=1s", "--deadline=30s"], &failover[..]].concat();
+    let mut sidecar = pod.start_refresh(optional, &args);
+    let cycles = sidecar.wait_cycles(2);
+    assert_eq!(outcomes(&cycles), ["failed"; 2]);
+    assert_eq!(pod.generation(), generation);
+    assert_eq!(pod.files(), files);
+    assert!(proxy.count_in("ListSecrets", FAILOVER_REGION) >= 2);
+    let failures: Vec<String> = sidecar
+        .logs()
+        .into_iter()
+        .filter(|l| l["message"] == "object failed")
+        .map(|l| l["failure"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        failures.iter().all(|f| f
+            .contains("EmptyListing: SecretsNotFound: no secret in us-west-2")
+            && f.contains("the files stay")),
+        "{failures:?}"
+    );
+
+    // The primary region answers again: the cycles succeed, and nothing changed on disk.
+    proxy.set_faults(Vec::new());
+    let before = sidecar.cycles().len();
+    let cycles = sidecar.wait_for("a good cycle", |cycles| {
+        cycles[before..].iter().any(|c| c["outcome"] != "failed")
+    });
+    assert_eq!(cycles.last().unwrap()["outcome"], "unchanged");
+    assert_eq!(pod.generation(), generation);
+    assert!(sidecar.terminate().success());
+}
