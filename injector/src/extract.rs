@@ -73,7 +73,8 @@ pub fn object_files(
     }
 }
 
-/// The files of the secrets under a prefix, one per secret in the object's directory. Two
+/// The files of the secrets under a prefix, one per secret in the object's directory, each
+/// value decoded as the object's `decode` says (a value that is not fails, naming its secret). Two
 /// secrets that give one file after path translation, or a file where another's path needs a
 /// directory, fail the object naming both: which of them the app should see is not ours to
 /// choose.
@@ -99,18 +100,22 @@ fn secret_files(
                 Kind::Final,
             ));
         }
+        let name = &secret.name;
+        let bytes = decoded_as(object.decode, secret.value, || {
+            format!("{path} (secret {name:?})")
+        })?;
         taken.insert(path.to_string(), secret.name);
         files.push(File {
             path,
             mode: object.mode,
-            bytes: secret.value,
+            bytes,
         });
     }
     Ok(files)
 }
 
 /// The secret whose file is `path`, holds it as a directory, or lies inside it, if any.
-fn taken_by<'a>(taken: &'a BTreeMap<String, String>, path: &RelPath) -> Option<&'a str> {
+pub fn taken_by<'a>(taken: &'a BTreeMap<String, String>, path: &RelPath) -> Option<&'a str> {
     let own = std::iter::once(path.to_string());
     let parents = path.parents().map(|parent| parent.to_string());
     if let Some(name) = own.chain(parents).find_map(|p| taken.get(&p)) {
@@ -186,14 +191,24 @@ fn jmes_files(object: &Object, value: &[u8]) -> Result<Vec<File>, Error> {
 /// The bytes of the file `path` under `decode`; a value not in that encoding fails the object,
 /// naming the file, never the value.
 fn decoded(decode: Option<Decode>, bytes: Vec<u8>, path: &RelPath) -> Result<Vec<u8>, Error> {
+    decoded_as(decode, bytes, || path.to_string())
+}
+
+/// [`decoded`], naming the value as `what` says (a secret under a prefix: its file and name).
+fn decoded_as(
+    decode: Option<Decode>,
+    bytes: Vec<u8>,
+    what: impl FnOnce() -> String,
+) -> Result<Vec<u8>, Error> {
     match decode {
         None => Ok(bytes),
         Some(decode) => decode.apply(&bytes).ok_or_else(|| {
             Error::object(
                 "InvalidEncoding",
                 format!(
-                    "the value for {path} is not valid {decode} (decode: {decode}); store it \
-                     {decode}-encoded, or remove decode to write it as it is"
+                    "the value for {} is not valid {decode} (decode: {decode}); store it \
+                     {decode}-encoded, or remove decode to write it as it is",
+                    what()
                 ),
                 Kind::Final,
             )
@@ -426,6 +441,41 @@ mod tests {
                 ("payments/db_password", 0o640, [0xff, 0x00].as_slice()),
             ]
         );
+    }
+
+    #[test]
+    fn decode_base64_applies_to_every_secret_under_a_prefix() {
+        let yaml = "- {objectName: prod/payments/, objectType: secretsmanagerpath, \
+                    objectAlias: payments, decode: base64}";
+        let (object, t) = one_object(yaml, "_");
+        let fetched = Fetched::Secrets(vec![
+            secret("prod/payments/a", b"aGk="),
+            secret("prod/payments/b", b"/wCA"),
+        ]);
+        let files = object_files(&object, fetched, &t).unwrap();
+        let got: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|f| (f.path.as_str(), f.bytes.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("payments/a", b"hi".as_slice()),
+                ("payments/b", [0xff, 0x00, 0x80].as_slice())
+            ]
+        );
+        let fetched = Fetched::Secrets(vec![
+            secret("prod/payments/a", b"aGk="),
+            secret("prod/payments/db/password", b"hunter2!"),
+        ]);
+        let err = object_files(&object, fetched, &t).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "InvalidEncoding: the value for payments/db_password (secret \
+             \"prod/payments/db/password\") is not valid base64 (decode: base64); store it \
+             base64-encoded, or remove decode to write it as it is"
+        );
+        assert!(!err.contains("hunter2"));
     }
 
     #[test]

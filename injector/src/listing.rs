@@ -2,13 +2,17 @@
 //! which to read again (new, or their `AWSCURRENT` version moved), which stay as they are, and
 //! which go. `ListSecrets` is eventually consistent (it "might not reflect changes from the last
 //! five minutes"), so one listing without a secret is not enough to remove its file: it goes
-//! only when two listings in a row lack it. (An empty listing never gets here: it changes
-//! nothing and fails the cycle.) Pure.
+//! only when two listings in a row lack it, or at once when a listed secret now writes its file
+//! (two secrets for one file would fail every cycle, and the listed one is what AWS holds). (An
+//! empty listing never gets here: it changes nothing and fails the cycle.) Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use secrets_injector_objects::relpath::RelPath;
+
 use crate::aws::secrets_by_prefix::Listed;
 use crate::call::Secret;
+use crate::extract::taken_by;
 
 /// The outcome of one listing.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -21,6 +25,9 @@ pub struct Step {
     pub to_read: Vec<Listed>,
     /// Held secrets missing from this listing and the one before: their files go.
     pub gone: Vec<String>,
+    /// Held secrets missing from this listing whose file a listed secret writes (its path, or
+    /// one inside or around it), with that secret's name: their files go at once.
+    pub replaced: Vec<(String, String)>,
 }
 
 impl Step {
@@ -43,9 +50,16 @@ impl Step {
 }
 
 /// Compares a listing with what is held. `missing_before` holds the names the previous listing
-/// lacked. A secret is the same secret only under the same ARN (deleted and created again, it
-/// is read again).
-pub fn step(held: &[Secret], missing_before: &BTreeSet<String>, listed: &[Listed]) -> Step {
+/// lacked; `file` gives the file of a secret by name. A secret is the same secret only under
+/// the same ARN (deleted and created again, it is read again). A held secret without an ARN is
+/// a file found before any listing, named by its path: the listed secret that writes its file,
+/// whatever its name, takes it silently.
+pub fn step(
+    held: &[Secret],
+    missing_before: &BTreeSet<String>,
+    listed: &[Listed],
+    file: impl Fn(&str) -> Option<RelPath>,
+) -> Step {
     let listed_by_name: BTreeMap<&str, &Listed> =
         listed.iter().map(|l| (l.name.as_str(), l)).collect();
     let held_by_name: BTreeMap<&str, &Secret> = held.iter().map(|s| (s.name.as_str(), s)).collect();
@@ -69,6 +83,26 @@ pub fn step(held: &[Secret], missing_before: &BTreeSet<String>, listed: &[Listed
             step.to_read.push(l.clone());
         }
     }
+    if !step.kept_missing.is_empty() {
+        // Path -> the listed secret that writes it.
+        let listed_files: BTreeMap<String, String> = listed
+            .iter()
+            .filter_map(|l| Some((file(&l.name)?.to_string(), l.name.clone())))
+            .collect();
+        let replaced = &mut step.replaced;
+        step.kept_missing.retain(|secret| {
+            let by = file(&secret.name).and_then(|path| taken_by(&listed_files, &path));
+            match by {
+                // A file held under a name of its own (no ARN) is the listed secret's file.
+                Some(_) if secret.arn.is_empty() => false,
+                Some(by) => {
+                    replaced.push((secret.name.clone(), by.to_owned()));
+                    false
+                }
+                None => true,
+            }
+        });
+    }
     step
 }
 
@@ -79,6 +113,7 @@ pub fn step_read(
     held: &[Secret],
     missing_before: &BTreeSet<String>,
     read: Vec<Secret>,
+    file: impl Fn(&str) -> Option<RelPath>,
 ) -> (Vec<Secret>, BTreeSet<String>) {
     let listed: Vec<Listed> = read
         .iter()
@@ -88,7 +123,7 @@ pub fn step_read(
             current: s.version.clone(),
         })
         .collect();
-    let step = step(held, missing_before, &listed);
+    let step = step(held, missing_before, &listed, file);
     let missing = step.missing_once();
     let to_read: BTreeSet<&str> = step.to_read.iter().map(|l| l.name.as_str()).collect();
     let fresh: Vec<Secret> = read
@@ -119,6 +154,11 @@ mod tests {
         }
     }
 
+    /// Each secret's file is its name, as under `False` path translation.
+    fn file(name: &str) -> Option<RelPath> {
+        RelPath::from_components(name.split('/')).ok()
+    }
+
     /// Nothing to read and nothing gone.
     fn quiet(step: &Step) -> bool {
         step.to_read.is_empty() && step.gone.is_empty()
@@ -131,7 +171,12 @@ mod tests {
     #[test]
     fn a_quiet_listing_reads_nothing() {
         let h = [held("a", "1"), held("b", "1")];
-        let s = step(&h, &BTreeSet::new(), &[listed("a", "1"), listed("b", "1")]);
+        let s = step(
+            &h,
+            &BTreeSet::new(),
+            &[listed("a", "1"), listed("b", "1")],
+            file,
+        );
         assert!(quiet(&s));
         assert_eq!(names(&s.unchanged), ["a", "b"]);
         assert_eq!(s.into_secrets(Vec::new()), h);
@@ -144,6 +189,7 @@ mod tests {
             &h,
             &BTreeSet::new(),
             &[listed("a", "2"), listed("b", "1"), listed("c", "1")],
+            file,
         );
         let to_read: Vec<&str> = s.to_read.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(to_read, ["a", "c"]);
@@ -155,14 +201,14 @@ mod tests {
     #[test]
     fn a_secret_goes_only_after_two_listings_without_it() {
         let h = [held("a", "1"), held("b", "1")];
-        let first = step(&h, &BTreeSet::new(), &[listed("a", "1")]);
+        let first = step(&h, &BTreeSet::new(), &[listed("a", "1")], file);
         assert_eq!(names(&first.kept_missing), ["b"]);
         assert!(first.gone.is_empty());
         let missing = first.missing_once();
         let kept = first.into_secrets(Vec::new());
         assert_eq!(kept, h, "one listing without it keeps its file");
 
-        let second = step(&kept, &missing, &[listed("a", "1")]);
+        let second = step(&kept, &missing, &[listed("a", "1")], file);
         assert_eq!(second.gone, ["b"]);
         assert!(!quiet(&second));
         assert!(second.missing_once().is_empty());
@@ -172,10 +218,10 @@ mod tests {
     #[test]
     fn a_secret_back_in_the_next_listing_stays() {
         let h = [held("a", "1"), held("b", "1")];
-        let first = step(&h, &BTreeSet::new(), &[listed("a", "1")]);
+        let first = step(&h, &BTreeSet::new(), &[listed("a", "1")], file);
         let missing = first.missing_once();
         let kept = first.into_secrets(Vec::new());
-        let second = step(&kept, &missing, &[listed("a", "1"), listed("b", "1")]);
+        let second = step(&kept, &missing, &[listed("a", "1"), listed("b", "1")], file);
         assert!(quiet(&second));
         assert!(second.missing_once().is_empty());
     }
@@ -183,12 +229,70 @@ mod tests {
     #[test]
     fn a_whole_read_follows_the_same_rules() {
         let h = [held("a", "1"), held("b", "1")];
-        let (after, missing) = step_read(&h, &BTreeSet::new(), vec![held("a", "2")]);
+        let (after, missing) = step_read(&h, &BTreeSet::new(), vec![held("a", "2")], file);
         assert_eq!(after, [held("a", "2"), held("b", "1")]);
         assert_eq!(missing, BTreeSet::from(["b".to_owned()]));
-        let (after, missing) = step_read(&after, &missing, vec![held("a", "2")]);
+        let (after, missing) = step_read(&after, &missing, vec![held("a", "2")], file);
         assert_eq!(after, [held("a", "2")]);
         assert!(missing.is_empty());
+    }
+
+    #[test]
+    fn a_listed_secret_that_writes_the_file_of_a_missing_one_replaces_it_at_once() {
+        // b/c gone and b created: b's file is where b/c's directory was. Two files for one path
+        // would fail every cycle while b/c is kept one listing more.
+        let h = [held("a", "1"), held("b/c", "1")];
+        let s = step(
+            &h,
+            &BTreeSet::new(),
+            &[listed("a", "1"), listed("b", "1")],
+            file,
+        );
+        assert!(s.kept_missing.is_empty());
+        assert_eq!(s.replaced, [("b/c".to_owned(), "b".to_owned())]);
+        assert!(s.missing_once().is_empty());
+        let after = s.into_secrets(vec![held("b", "1")]);
+        assert_eq!(after, [held("a", "1"), held("b", "1")]);
+        // The other way round, and one file under two names (as `_` path translation gives).
+        let underscored = |name: &str| RelPath::file(&name.replace('/', "_")).ok();
+        let h = [held("b", "1"), held("x/y", "1")];
+        let s = step(
+            &h,
+            &BTreeSet::new(),
+            &[listed("b/c", "1"), listed("x_y", "1")],
+            |n: &str| {
+                if n == "x_y" || n == "x/y" {
+                    underscored(n)
+                } else {
+                    file(n)
+                }
+            },
+        );
+        assert_eq!(
+            s.replaced,
+            [
+                ("b".to_owned(), "b/c".to_owned()),
+                ("x/y".to_owned(), "x_y".to_owned())
+            ]
+        );
+        // A file found before any listing (no ARN) is the listed secret's own, whatever names.
+        let found = Secret {
+            arn: String::new(),
+            ..held("x_y", "")
+        };
+        let s = step(
+            &[found],
+            &BTreeSet::new(),
+            &[listed("x/y", "1")],
+            underscored,
+        );
+        assert!(s.kept_missing.is_empty() && s.replaced.is_empty() && s.gone.is_empty());
+        assert_eq!(names(&s.into_secrets(Vec::new())), Vec::<&str>::new());
+        // A name that only starts like another's file is no clash: kept once, as any other.
+        let h = [held("b", "1")];
+        let s = step(&h, &BTreeSet::new(), &[listed("b2", "1")], file);
+        assert_eq!(names(&s.kept_missing), ["b"]);
+        assert!(s.replaced.is_empty());
     }
 
     #[test]
@@ -196,7 +300,7 @@ mod tests {
         let h = [held("a", "1"), held("b", "1")];
         let mut recreated = listed("a", "1");
         recreated.arn = "arn:a-new".to_owned();
-        let s = step(&h, &BTreeSet::new(), &[recreated, listed("b", "1")]);
+        let s = step(&h, &BTreeSet::new(), &[recreated, listed("b", "1")], file);
         let to_read: Vec<&str> = s.to_read.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(to_read, ["a"]);
         assert_eq!(names(&s.unchanged), ["b"]);

@@ -11,8 +11,10 @@
 //! container (for a prefix, `BatchGetSecretValue` of the secrets that appeared or moved only).
 //! Objects pinned by `objectVersion` are read once, never again. What a prefix's listing means
 //! for its files (one that lacks a secret twice in a row removes it; an empty one changes
-//! nothing and fails the cycle) is `listing`.
+//! nothing and fails the cycle) is `listing`; until the sidecar's own first listing, what a
+//! prefix holds is the files of its directory (a restarted sidecar too).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
@@ -21,10 +23,12 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
 use futures::stream::{self, StreamExt};
+use secrets_injector_objects::decode::base64_encode;
 use secrets_injector_objects::kind::Check;
-use secrets_injector_objects::object::Object;
-use secrets_injector_objects::plan::Plan;
+use secrets_injector_objects::object::{Decode, Object};
+use secrets_injector_objects::plan::{Plan, prefix_secret_file};
 use secrets_injector_objects::settings::Settings;
+use secrets_injector_objects::translation::PathTranslation;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
@@ -214,22 +218,24 @@ impl Sidecar<'_> {
         let mut failures = Vec::new();
         let mut throttled = false;
         let mount = self.refresh.common.mount_path.as_path();
+        let translation = &plan.settings.path_translation;
         let targets = fetch::primary_targets(plan);
         for (i, checked) in checked.into_iter().enumerate() {
             let object = &plan.objects[i];
             match checked {
                 Checked::Pinned => {}
                 Checked::Listed(listed) => {
-                    let has_directory = || has_directory(mount, object);
-                    match take_listing(object, self.known[i].as_ref(), &listed, has_directory) {
+                    let on_disk = || on_disk(mount, object, translation);
+                    let known = self.known[i].as_ref();
+                    match take_listing(object, translation, known, &listed, on_disk) {
                         Listing::Known(known) => next[i] = Some(known),
                         Listing::Read(step, missing) => reads.push((i, step, missing)),
-                        Listing::Empty => failures.push(format!(
-                            "{}: EmptyListing: ListSecrets in {} found no secret under the \
-                             prefix; the files stay (ListSecrets is eventually consistent, so an \
-                             empty answer is never taken as the truth)",
-                            object.label(),
-                            clients.region
+                        Listing::Empty => failures.push(empty_listing_failure(
+                            object,
+                            &format!(
+                                "ListSecrets in {} found no secret under the prefix",
+                                clients.region
+                            ),
                         )),
                         Listing::NoneFound => {
                             let e = secrets_by_prefix::none_found(&targets[i], &clients.region);
@@ -319,8 +325,13 @@ impl Sidecar<'_> {
             match result {
                 Ok(Fetched::Secrets(read)) => {
                     // A whole read (after a failover) keeps the rule of two listings.
-                    let (held, missing_before) = held_secrets(self.known[i].as_ref());
-                    let (secrets, missing) = listing::step_read(held, &missing_before, read);
+                    let (held, missing_before) = held_secrets(self.known[i].as_ref(), || {
+                        on_disk(mount, object, translation)
+                    });
+                    let (secrets, missing) =
+                        listing::step_read(&held, &missing_before, read, |name| {
+                            prefix_secret_file(object, translation, name).ok()
+                        });
                     next[i] = Some(Known {
                         stamp: Some(Stamp::Listing(missing)),
                         value: Some(Fetched::Secrets(secrets)),
@@ -331,6 +342,25 @@ impl Sidecar<'_> {
                         stamp: stamps[i].take(),
                         value: Some(value),
                     });
+                }
+                // A whole read of a prefix whose listing came back empty (after a failover):
+                // an empty listing, as the check's.
+                Err(e)
+                    if e.kind() == Kind::NotFound
+                        && object.object_type.facts().check == Check::SecretList =>
+                {
+                    let (held, _) = held_secrets(self.known[i].as_ref(), || {
+                        on_disk(mount, object, translation)
+                    });
+                    match empty_listing(object, !held.is_empty()) {
+                        Listing::Known(known) => next[i] = Some(known),
+                        Listing::Empty => {
+                            failures.push(empty_listing_failure(object, &e.to_string()));
+                        }
+                        Listing::Read(..) | Listing::NoneFound => {
+                            failures.push(format!("{}: {e}", object.label()));
+                        }
+                    }
                 }
                 Err(e) if e.kind() == Kind::NotFound && object.optional => {
                     next[i] = Some(Known {
@@ -416,28 +446,22 @@ enum Listing {
 }
 
 /// Takes one listing of a secret prefix against what the object holds (`known`; `None` before
-/// the first cycle, when `has_directory` says whether the init container wrote its directory).
-/// A stale answer must never wipe the directory, so an empty listing changes nothing.
+/// the sidecar's first listing of its own, when it holds the files `on_disk` gives). A stale
+/// answer must never wipe the directory, so an empty listing changes nothing.
 fn take_listing(
     object: &Object,
+    translation: &PathTranslation,
     known: Option<&Known>,
     listed: &[Listed],
-    has_directory: impl FnOnce() -> bool,
+    on_disk: impl FnOnce() -> Vec<Secret>,
 ) -> Listing {
-    let (held, missing_before) = held_secrets(known);
+    let (held, missing_before) = held_secrets(known, on_disk);
     if listed.is_empty() {
-        return if !held.is_empty() || (known.is_none() && has_directory()) {
-            Listing::Empty
-        } else if object.optional {
-            Listing::Known(Known {
-                stamp: None,
-                value: None,
-            })
-        } else {
-            Listing::NoneFound
-        };
+        return empty_listing(object, !held.is_empty());
     }
-    let step = listing::step(held, &missing_before, listed);
+    let step = listing::step(&held, &missing_before, listed, |name| {
+        prefix_secret_file(object, translation, name).ok()
+    });
     log_step(object, &step, &missing_before);
     let missing = step.missing_once();
     if step.to_read.is_empty() {
@@ -448,6 +472,31 @@ fn take_listing(
     } else {
         Listing::Read(step, missing)
     }
+}
+
+/// What an empty listing of a secret prefix means, from the check or from a whole read:
+/// nothing changes when the object holds files (`holds`), as a stale answer must never wipe the
+/// directory; else the object is as at start (nothing, or not found).
+fn empty_listing(object: &Object, holds: bool) -> Listing {
+    if holds {
+        Listing::Empty
+    } else if object.optional {
+        Listing::Known(Known {
+            stamp: None,
+            value: None,
+        })
+    } else {
+        Listing::NoneFound
+    }
+}
+
+/// The failure line of an empty listing (`found` says where) of an object that holds files.
+fn empty_listing_failure(object: &Object, found: &str) -> String {
+    format!(
+        "{}: EmptyListing: {found}; the files stay (ListSecrets is eventually consistent, so an \
+         empty answer is never taken as the truth)",
+        object.label()
+    )
 }
 
 /// Names the secrets a listing found missing: once (the file stays), or twice (it goes).
@@ -469,12 +518,26 @@ fn log_step(object: &Object, step: &Step, missing_before: &BTreeSet<String>) {
             "secret missing from two listings in a row; its file goes"
         );
     }
+    for (name, by) in &step.replaced {
+        tracing::info!(
+            object = %object.label(),
+            secret = %name,
+            listed = %by,
+            "a listed secret now writes the file of a secret missing from the listing; the \
+             missing one's file goes at once"
+        );
+    }
 }
 
-/// The secrets a prefix object holds, and the names its last listing lacked.
-fn held_secrets(known: Option<&Known>) -> (&[Secret], BTreeSet<String>) {
+/// The secrets a prefix object holds, and the names its last listing lacked. Before the
+/// sidecar's first listing of its own (`known` is `None`) it holds the files `on_disk` gives,
+/// none of them missing yet.
+fn held_secrets(
+    known: Option<&Known>,
+    on_disk: impl FnOnce() -> Vec<Secret>,
+) -> (Cow<'_, [Secret]>, BTreeSet<String>) {
     let Some(known) = known else {
-        return (&[], BTreeSet::new());
+        return (Cow::Owned(on_disk()), BTreeSet::new());
     };
     let secrets = match &known.value {
         Some(Fetched::Secrets(secrets)) => secrets.as_slice(),
@@ -484,13 +547,43 @@ fn held_secrets(known: Option<&Known>) -> (&[Secret], BTreeSet<String>) {
         Some(Stamp::Listing(missing)) => missing.clone(),
         _ => BTreeSet::new(),
     };
-    (secrets, missing)
+    (Cow::Borrowed(secrets), missing)
 }
 
-/// Whether the object's directory is in the mount (the init container wrote it), for the first
-/// cycle, which holds nothing of its own yet.
-fn has_directory(mount: &Path, object: &Object) -> bool {
-    std::fs::symlink_metadata(mount.join(object.file.as_str())).is_ok()
+/// The files of a prefix object's directory in the current generation (the init container's,
+/// or a sidecar's before this one started), as held secrets, so that a sidecar that has not
+/// listed yet still removes a file only after two listings without it: the first may be older
+/// than the files (`ListSecrets` lags up to five minutes). Each is named by the prefix and its
+/// path in the directory, which path translation turns back into that path (a file it does not
+/// is left out), with no ARN or version, so that a listed secret of that name is read again;
+/// its value is the file's bytes as they were fetched (encoded again when the object decodes).
+fn on_disk(mount: &Path, object: &Object, translation: &PathTranslation) -> Vec<Secret> {
+    let Some(files) = stage::current_files(mount) else {
+        return Vec::new();
+    };
+    let directory = format!("{}/", object.file);
+    files
+        .into_iter()
+        .filter_map(|(path, (_, bytes))| {
+            let below = path.strip_prefix(&directory)?;
+            let name = format!("{}{below}", object.name);
+            let file = prefix_secret_file(object, translation, &name).ok()?;
+            (file.as_str() == path).then(|| Secret {
+                name,
+                arn: String::new(),
+                version: String::new(),
+                value: as_fetched(object.decode, bytes),
+            })
+        })
+        .collect()
+}
+
+/// A file's bytes as its value was fetched: the inverse of `decode`.
+fn as_fetched(decode: Option<Decode>, bytes: Vec<u8>) -> Vec<u8> {
+    match decode {
+        None => bytes,
+        Some(Decode::Base64) => base64_encode(&bytes).into_bytes(),
+    }
 }
 
 fn failed(plan: &Plan, failures: &[String], throttled: bool) -> Outcome {
@@ -624,6 +717,7 @@ async fn check(plan: &Plan, run: &Run, clients: &Clients, known: &[Option<Known>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extract;
 
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -656,18 +750,19 @@ mod tests {
     fn an_empty_listing_never_removes_files() {
         let object = prefix_object(true);
         let held = holding(&["p/a"]);
+        let t = PathTranslation::default();
         assert!(matches!(
-            take_listing(&object, Some(&held), &[], || false),
+            take_listing(&object, &t, Some(&held), &[], Vec::new),
             Listing::Empty
         ));
-        // Before the first cycle, the init container's directory is what there is to keep.
+        // Before the first cycle, the init container's files are what there is to keep.
         assert!(matches!(
-            take_listing(&object, None, &[], || true),
+            take_listing(&object, &t, None, &[], || vec![secret("p/a")]),
             Listing::Empty
         ));
         // Nothing there: an optional object stays empty, another fails as at start.
         assert!(matches!(
-            take_listing(&object, None, &[], || false),
+            take_listing(&object, &t, None, &[], Vec::new),
             Listing::Known(Known { value: None, .. })
         ));
         let empty = Known {
@@ -675,11 +770,11 @@ mod tests {
             value: None,
         };
         assert!(matches!(
-            take_listing(&object, Some(&empty), &[], || true),
+            take_listing(&object, &t, Some(&empty), &[], || vec![secret("p/a")]),
             Listing::Known(Known { value: None, .. })
         ));
         assert!(matches!(
-            take_listing(&prefix_object(false), None, &[], || false),
+            take_listing(&prefix_object(false), &t, None, &[], Vec::new),
             Listing::NoneFound
         ));
     }
@@ -692,13 +787,16 @@ mod tests {
             arn: format!("arn:{name}"),
             current: "1".to_owned(),
         };
+        let t = PathTranslation::default();
         let held = holding(&["p/a", "p/b"]);
-        let Listing::Known(first) = take_listing(&object, Some(&held), &[listed("p/a")], || true)
+        let Listing::Known(first) =
+            take_listing(&object, &t, Some(&held), &[listed("p/a")], Vec::new)
         else {
             panic!("nothing to read");
         };
         assert_eq!(first.value, held.value, "missing once: the file stays");
-        let Listing::Known(second) = take_listing(&object, Some(&first), &[listed("p/a")], || true)
+        let Listing::Known(second) =
+            take_listing(&object, &t, Some(&first), &[listed("p/a")], Vec::new)
         else {
             panic!("nothing to read");
         };
@@ -709,13 +807,109 @@ mod tests {
         );
         let Listing::Read(step, _) = take_listing(
             &object,
+            &t,
             Some(&second),
             &[listed("p/a"), listed("p/c")],
-            || true,
+            Vec::new,
         ) else {
             panic!("a new secret is read");
         };
         assert_eq!(step.to_read, [listed("p/c")]);
+    }
+
+    #[test]
+    fn the_first_listing_keeps_the_files_it_lacks_one_listing_more() {
+        let object = prefix_object(false);
+        let t = PathTranslation::default();
+        let unknown = |name: &str| Secret {
+            arn: String::new(),
+            version: String::new(),
+            ..secret(name)
+        };
+        let on_disk = || vec![unknown("p/a"), unknown("p/b")];
+        let listed = Listed {
+            name: "p/a".to_owned(),
+            arn: "arn:p/a".to_owned(),
+            current: "1".to_owned(),
+        };
+        let Listing::Read(step, missing) =
+            take_listing(&object, &t, None, std::slice::from_ref(&listed), on_disk)
+        else {
+            panic!("the listed secret is read");
+        };
+        assert_eq!(step.to_read, std::slice::from_ref(&listed));
+        assert_eq!(missing, BTreeSet::from(["p/b".to_owned()]));
+        let first = Known {
+            stamp: Some(Stamp::Listing(missing)),
+            value: Some(Fetched::Secrets(step.into_secrets(vec![secret("p/a")]))),
+        };
+        assert_eq!(
+            first.value,
+            Some(Fetched::Secrets(vec![secret("p/a"), unknown("p/b")])),
+            "missing once: the file stays"
+        );
+        let Listing::Known(second) = take_listing(&object, &t, Some(&first), &[listed], Vec::new)
+        else {
+            panic!("nothing to read");
+        };
+        assert_eq!(
+            second.value,
+            holding(&["p/a"]).value,
+            "missing twice: it goes"
+        );
+    }
+
+    #[test]
+    fn files_on_disk_are_held_under_names_that_give_them_back() {
+        let names = ["p/db/user", "p/key", "p/a.b/c"];
+        for translation in ["_", "False", "-"] {
+            for prefix in ["p/", "p"] {
+                for decode in ["", ", decode: base64"] {
+                    let yaml = format!(
+                        "- {{objectName: {prefix}, objectType: secretsmanagerpath, \
+                         objectAlias: dir{decode}}}\n\
+                         - {{objectName: /other, objectType: ssmparameter, objectAlias: dirx}}"
+                    );
+                    let translation: PathTranslation = translation.parse().unwrap();
+                    let settings = Settings {
+                        path_translation: translation,
+                        ..Settings::new("us-east-1")
+                    };
+                    let plan = secrets_injector_objects::plan::parse(&yaml, settings).unwrap();
+                    let object = &plan.objects[0];
+                    let read: Vec<Secret> = names
+                        .iter()
+                        .map(|n| Secret {
+                            value: b"aGk=".to_vec(),
+                            ..secret(n)
+                        })
+                        .collect();
+                    let mut files =
+                        extract::object_files(object, Fetched::Secrets(read), &translation)
+                            .unwrap();
+                    let other = Fetched::Value(b"x".to_vec());
+                    files.extend(
+                        extract::object_files(&plan.objects[1], other, &translation).unwrap(),
+                    );
+                    let mount = tempfile::tempdir().unwrap();
+                    stage::install(mount.path(), &files).unwrap();
+
+                    let held = on_disk(mount.path(), object, &translation);
+                    assert_eq!(held.len(), names.len(), "{yaml} {translation}");
+                    let again = extract::object_files(object, Fetched::Secrets(held), &translation)
+                        .unwrap();
+                    let mut want = files[..names.len()].to_vec();
+                    want.sort_by(|a, b| a.path.cmp(&b.path));
+                    let mut again = again;
+                    again.sort_by(|a, b| a.path.cmp(&b.path));
+                    assert_eq!(again, want, "{yaml} {translation}");
+                }
+            }
+        }
+        // No generation yet: nothing held.
+        let empty = tempfile::tempdir().unwrap();
+        let t = PathTranslation::default();
+        assert!(on_disk(empty.path(), &prefix_object(false), &t).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod classify;
 mod clients;
 mod https;
+mod paging;
 pub mod secrets_by_prefix;
 pub mod secretsmanager;
 pub mod ssm;

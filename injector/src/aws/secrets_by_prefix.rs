@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 use futures::future::try_join_all;
 
+use crate::aws::paging::{self, Pages, Stop};
 use crate::aws::{self, Clients};
 use crate::call::{Call, Run, Secret, Target};
 use crate::error::{Error, Failure, Kind, with_message};
@@ -20,6 +21,8 @@ use crate::error::{Error, Failure, Kind, with_message};
 pub const PAGE_SIZE: i32 = 100;
 /// At most this many ARNs in one `BatchGetSecretValue` call (the API's limit).
 pub const BATCH_SIZE: usize = 20;
+/// A listing reads at least this many pages before it gives up (see [`max_pages`]).
+const MIN_PAGES: usize = 50;
 /// `ListSecrets` takes at most ten filters: the name, then two per tag. The tags past the first
 /// four are checked on this side only.
 const MAX_FILTERED_TAGS: usize = 4;
@@ -81,9 +84,18 @@ pub fn matches<'a>(
         })
 }
 
+/// The pages a listing for at most `max` secrets reads: enough for ten times as many entries
+/// (AWS's filters let through secrets the exact check drops), and at least [`MIN_PAGES`].
+pub fn max_pages(max: usize) -> usize {
+    max.saturating_mul(10)
+        .div_ceil(PAGE_SIZE as usize)
+        .max(MIN_PAGES)
+}
+
 /// The secrets under the target's prefix that carry its tags, sorted by name: every page of
-/// `ListSecrets`, checked exactly. More than `max` fails (the listing stops there). An empty
-/// result is not an error here: the caller decides what it means.
+/// `ListSecrets`, checked exactly. More than `max` fails (the listing stops there), and so do
+/// more pages than [`max_pages`] or a page token given twice (see `paging`). An empty result is
+/// not an error here: the caller decides what it means.
 pub async fn list(
     run: &Run,
     clients: &Clients,
@@ -93,6 +105,9 @@ pub async fn list(
     let filters = filters(target.name, target.tags);
     let mut listed = Vec::new();
     let mut next_token: Option<String> = None;
+    let mut pages = Pages::new(max_pages(max));
+    // Entries the pages held, before the exact check.
+    let mut examined = 0usize;
     loop {
         let token = next_token.take();
         let page = run
@@ -112,6 +127,7 @@ pub async fn list(
             })
             .await
             .map_err(|error| describe(Call::ListSecrets, target, &clients.region, &error))?;
+        examined += page.secret_list().len();
         for entry in page.secret_list() {
             let Some(found) = exact(target, entry) else {
                 continue;
@@ -130,15 +146,43 @@ pub async fn list(
                 ));
             }
         }
-        match page.next_token() {
-            Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-            _ => break,
+        match pages.next(page.next_token()) {
+            Ok(Some(token)) => next_token = Some(token),
+            Ok(None) => break,
+            Err(Stop::Repeated { page }) => {
+                return Err(paging::looped(Call::ListSecrets, &clients.region, page));
+            }
+            Err(Stop::TooMany { max: pages }) => {
+                return Err(too_long(
+                    &clients.region,
+                    pages,
+                    examined,
+                    listed.len(),
+                    max,
+                ));
+            }
         }
     }
     listed.sort_by(|a, b| a.name.cmp(&b.name));
     // The same secret on two pages (the list changed while it was read) is read once.
     listed.dedup_by(|a, b| a.arn == b.arn);
     Ok(listed)
+}
+
+/// A listing that went on past its pages: mostly secrets that pass AWS's filters but not the
+/// exact check (tags that match apart, other cases of the name).
+fn too_long(region: &str, pages: usize, examined: usize, matched: usize, max: usize) -> Error {
+    Error::object(
+        "ListingTooLong",
+        format!(
+            "ListSecrets in {region} went on past {pages} pages: {examined} secrets passed its \
+             filters and {matched} of them have the prefix and tags exactly; a listing reads at \
+             most the pages for ten times --max-secrets-per-object ({max}) secrets, and at least \
+             {MIN_PAGES}: narrow the prefix, or add tags, so that fewer secrets pass AWS's \
+             filters"
+        ),
+        Kind::Final,
+    )
 }
 
 /// One entry of a listing, if it passes the exact check and has a value to read.
@@ -546,6 +590,23 @@ mod tests {
         assert_eq!(e.kind(), Kind::Final);
         let e = secret_failed("s", "DecryptionFailure", "key disabled", "us-east-1");
         assert!(e.to_string().contains("kms:Decrypt"), "{e}");
+    }
+
+    #[test]
+    fn a_listing_reads_the_pages_for_ten_times_the_limit_and_at_least_fifty() {
+        assert_eq!(max_pages(500), 50);
+        assert_eq!(max_pages(1), 50);
+        assert_eq!(max_pages(10_000), 1_000);
+        assert_eq!(max_pages(1_001), 101);
+        let e = too_long("us-east-1", 50, 5_000, 3, 500);
+        assert_eq!(
+            e.to_string(),
+            "ListingTooLong: ListSecrets in us-east-1 went on past 50 pages: 5000 secrets passed \
+             its filters and 3 of them have the prefix and tags exactly; a listing reads at most \
+             the pages for ten times --max-secrets-per-object (500) secrets, and at least 50: \
+             narrow the prefix, or add tags, so that fewer secrets pass AWS's filters"
+        );
+        assert_eq!(e.kind(), Kind::Final);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_ssm::types::{Parameter, ParameterType};
 use secrets_injector_objects::arn::Arn;
 
+use crate::aws::paging::{self, Pages, Stop};
 use crate::aws::{self, Clients};
 use crate::call::{Call, Run, Target};
 use crate::error::{Error, Failure, Kind, with_message};
@@ -13,6 +14,9 @@ use crate::error::{Error, Failure, Kind, with_message};
 pub const BATCH_SIZE: usize = 10;
 /// Page size of `GetParametersByPath` (the API's largest).
 pub const PAGE_SIZE: i32 = 10;
+/// Parameters a region of an account can hold (10,000 standard and 100,000 advanced): a path
+/// listing that goes on past their pages is not Parameter Store's answer.
+const MOST_PARAMETERS: usize = 110_000;
 
 /// The name as `GetParameters` takes it: `name`, `name:3` or `name:label`.
 pub fn selector(target: &Target<'_>) -> String {
@@ -293,6 +297,7 @@ async fn parameters_by_path(
 ) -> Result<Vec<Parameter>, Error> {
     let mut parameters = Vec::new();
     let mut next_token: Option<String> = None;
+    let mut pages = Pages::new(MOST_PARAMETERS.div_ceil(PAGE_SIZE as usize));
     loop {
         let token = next_token.take();
         let page = run
@@ -322,9 +327,17 @@ async fn parameters_by_path(
                 .filter(|p| p.name().is_some() && p.value().is_some())
                 .cloned(),
         );
-        match page.next_token() {
-            Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-            _ => break,
+        match pages.next(page.next_token()) {
+            Ok(Some(token)) => next_token = Some(token),
+            Ok(None) => break,
+            Err(Stop::Repeated { page }) => {
+                return Err(paging::looped(
+                    Call::GetParametersByPath,
+                    &clients.region,
+                    page,
+                ));
+            }
+            Err(Stop::TooMany { max }) => return Err(too_long(&clients.region, max)),
         }
     }
     if parameters.is_empty() {
@@ -338,6 +351,19 @@ async fn parameters_by_path(
         ));
     }
     Ok(parameters)
+}
+
+/// A path listing that went on past the pages of every parameter a region can hold.
+fn too_long(region: &str, pages: usize) -> Error {
+    Error::object(
+        "ListingTooLong",
+        format!(
+            "GetParametersByPath in {region} went on past {pages} pages, the pages of the \
+             {MOST_PARAMETERS} parameters a region can hold at most: not Parameter Store's own \
+             answer, so the listing stops (the next try lists again)"
+        ),
+        Kind::Transient,
+    )
 }
 
 #[cfg(test)]
@@ -354,6 +380,17 @@ mod tests {
             kind: ObjectType::SsmParameter,
             tags: &crate::call::NO_TAGS,
         }
+    }
+
+    #[test]
+    fn a_path_listing_stops_past_the_pages_of_a_full_region() {
+        let e = too_long("us-east-1", MOST_PARAMETERS.div_ceil(PAGE_SIZE as usize));
+        assert_eq!(
+            e.to_string(),
+            "ListingTooLong: GetParametersByPath in us-east-1 went on past 11000 pages, the \
+             pages of the 110000 parameters a region can hold at most: not Parameter Store's \
+             own answer, so the listing stops (the next try lists again)"
+        );
     }
 
     #[test]

@@ -287,6 +287,36 @@ fn the_failover_region_lists_and_reads_the_whole_object() {
     assert_eq!(proxy.count_in("BatchGetSecretValue", REGION), 0);
 }
 
+#[test]
+fn decode_base64_writes_every_secret_decoded_and_names_one_that_is_not() {
+    let moto = Moto::start();
+    let aws = Seeder::new(&moto.endpoint(), REGION);
+    create(&aws, "certs/a", b"aGk=", &[]);
+    create(&aws, "certs/b", b"/wCA", &[]);
+    let pod = Pod::new(&moto.endpoint());
+    let objects = "- {objectName: certs/, objectType: secretsmanagerpath, objectAlias: certs, \
+                   decode: base64}";
+    pod.run(objects, &[]).assert_success();
+    assert_eq!(
+        pod.files(),
+        expect_files(&[
+            ("certs/a", b"hi", 0o644),
+            ("certs/b", &[0xff, 0x00, 0x80], 0o644)
+        ])
+    );
+    create(&aws, "certs/c", b"not-base64-SENTINEL!", &[]);
+    let out = pod.run(objects, &[]);
+    out.assert_failure();
+    assert!(
+        out.termination_log.contains(
+            "objects[0] (objectName \"certs/\"): InvalidEncoding: the value for certs/c (secret \
+             \"certs/c\") is not valid base64 (decode: base64)"
+        ),
+        "{}",
+        out.termination_log
+    );
+}
+
 const FAST: &[&str] = &["--interval=1s", "--deadline=3s"];
 
 fn outcomes(cycles: &[serde_json::Value]) -> Vec<&str> {
@@ -344,10 +374,21 @@ fn refresh_adds_rotates_and_removes_secrets_after_two_listings() {
 
     // Removed: its file stays through the first listing without it and goes at the second.
     aws.delete_secret("prod/payments/cert");
-    sidecar.wait_log("secret missing from two listings in a row; its file goes");
-    sidecar.wait_for("the cycle that removed it", |_| {
-        !pod.files().contains_key("payments/cert")
-    });
+    wait_removed(&pod, &mut sidecar, "prod/payments/cert", "payments/cert");
+    assert_eq!(
+        file_names(&pod),
+        ["payments/api_key", "payments/db", "payments/new"]
+    );
+    assert!(sidecar.terminate().success());
+}
+
+/// Waits until the file of `secret`, gone from AWS, goes; checks that the first listing without
+/// it changed no file and the second removed it.
+#[track_caller]
+fn wait_removed(pod: &Pod, sidecar: &mut Refresh, secret: &str, file: &str) {
+    let cycles = sidecar.wait_for("its file to go", |_| !pod.files().contains_key(file));
+    // The line of the cycle that removed it follows the files: one more cycle is sure to hold it.
+    sidecar.wait_cycles(cycles.len() + 1);
     let logs = sidecar.logs();
     let messages: Vec<&str> = logs
         .iter()
@@ -374,17 +415,49 @@ fn refresh_adds_rotates_and_removes_secrets_after_two_listings() {
         cycles_between[0]["outcome"], "unchanged",
         "the first miss changes no file"
     );
-    assert_eq!(logs[missing]["secret"], "prod/payments/cert");
+    assert_eq!(logs[missing]["secret"], secret);
+    assert_eq!(logs[gone]["secret"], secret);
     let after_gone = logs[gone..]
         .iter()
         .find(|l| l["message"] == "refresh cycle")
         .expect("the cycle of the second miss");
     assert_eq!(after_gone["outcome"], "updated");
-    assert_eq!(
-        file_names(&pod),
-        ["payments/api_key", "payments/db", "payments/new"]
-    );
-    assert!(sidecar.terminate().success());
+}
+
+/// The sidecar's first listing may be older than the init container's (`ListSecrets` lags up to
+/// five minutes): a secret it lacks keeps its file through that listing, at the start and after
+/// a restart alike, and goes when the next listing lacks it too.
+#[test]
+fn a_secret_missing_from_the_first_listing_of_a_sidecar_goes_only_at_the_second() {
+    let moto = Moto::start();
+    let aws = Seeder::new(&moto.endpoint(), REGION);
+    create(&aws, "prod/payments/a", b"a-SENTINEL", TEAM);
+    create(&aws, "prod/payments/b", b"b-SENTINEL", TEAM);
+    let pod = Pod::new(&moto.endpoint());
+    pod.run(PAYMENTS, &[]).assert_success();
+    assert_eq!(file_names(&pod), ["payments/a", "payments/b"]);
+
+    aws.delete_secret("prod/payments/b");
+    let mut sidecar = pod.start_refresh(PAYMENTS, FAST);
+    wait_removed(&pod, &mut sidecar, "prod/payments/b", "payments/b");
+    assert_eq!(outcomes(&sidecar.cycles())[..2], ["unchanged", "updated"]);
+    assert_eq!(file_names(&pod), ["payments/a"]);
+
+    // Back: the sidecar writes it again; then it is killed (as an OOM kill does), the secret
+    // goes, and a new sidecar starts from the files the first one wrote.
+    aws.restore_secret("prod/payments/b");
+    sidecar.wait_for("the restored secret", |_| {
+        pod.files().contains_key("payments/b")
+    });
+    drop(sidecar);
+    let generation = pod.generation();
+    aws.delete_secret("prod/payments/b");
+    let mut restarted = pod.start_refresh(PAYMENTS, FAST);
+    wait_removed(&pod, &mut restarted, "prod/payments/b", "payments/b");
+    assert_eq!(outcomes(&restarted.cycles())[..2], ["unchanged", "updated"]);
+    assert_ne!(pod.generation(), generation);
+    assert_eq!(file_names(&pod), ["payments/a"]);
+    assert!(restarted.terminate().success());
 }
 
 #[test]
@@ -423,6 +496,60 @@ fn an_empty_listing_changes_nothing_and_fails_the_cycle() {
     // Back again: the cycles succeed, and nothing changed on disk.
     aws.restore_secret("prod/payments/db");
     aws.restore_secret("prod/payments/key");
+    let before = sidecar.cycles().len();
+    let cycles = sidecar.wait_for("a good cycle", |cycles| {
+        cycles[before..].iter().any(|c| c["outcome"] != "failed")
+    });
+    assert_eq!(cycles.last().unwrap()["outcome"], "unchanged");
+    assert_eq!(pod.generation(), generation);
+    assert!(sidecar.terminate().success());
+}
+
+/// A listing that fails in the primary region sends the cycle to a whole read, which fails over;
+/// an empty listing there is still an empty listing: the files of an optional object stay.
+#[test]
+fn an_empty_listing_in_the_failover_region_changes_nothing() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.addr());
+    let aws = Seeder::new(&moto.endpoint(), REGION);
+    create(&aws, "prod/payments/db", b"db-SENTINEL", TEAM);
+    let optional = "- {objectName: prod/payments/, objectType: secretsmanagerpath, \
+                    objectAlias: payments, tags: {team: payments}, optional: true}";
+    let failover = ["--failover-region", FAILOVER_REGION];
+    let pod = Pod::new(&proxy.endpoint());
+    pod.run(optional, &failover).assert_success();
+    let generation = pod.generation();
+    let files = pod.files();
+    assert_eq!(file_names(&pod), ["payments/db"]);
+
+    proxy.set_faults(vec![
+        Fault::always(FaultKind::Unavailable)
+            .for_operation("ListSecrets")
+            .in_region(REGION),
+    ]);
+    // Room for the retries in both regions within a cycle.
+    let args = [&["--interval=1s", "--deadline=30s"], &failover[..]].concat();
+    let mut sidecar = pod.start_refresh(optional, &args);
+    let cycles = sidecar.wait_cycles(2);
+    assert_eq!(outcomes(&cycles), ["failed"; 2]);
+    assert_eq!(pod.generation(), generation);
+    assert_eq!(pod.files(), files);
+    assert!(proxy.count_in("ListSecrets", FAILOVER_REGION) >= 2);
+    let failures: Vec<String> = sidecar
+        .logs()
+        .into_iter()
+        .filter(|l| l["message"] == "object failed")
+        .map(|l| l["failure"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        failures.iter().all(|f| f
+            .contains("EmptyListing: SecretsNotFound: no secret in us-west-2")
+            && f.contains("the files stay")),
+        "{failures:?}"
+    );
+
+    // The primary region answers again: the cycles succeed, and nothing changed on disk.
+    proxy.set_faults(Vec::new());
     let before = sidecar.cycles().len();
     let cycles = sidecar.wait_for("a good cycle", |cycles| {
         cycles[before..].iter().any(|c| c["outcome"] != "failed")
