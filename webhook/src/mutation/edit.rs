@@ -181,9 +181,13 @@ impl Edit {
         self.problems.push(Error::pod(message.into()));
     }
 
-    /// Whether anything asks the webhook to act: the pod's objects, or a CSI volume rewritten now.
+    /// Whether anything asks the webhook to act: the pod's objects, or a CSI volume rewritten,
+    /// now or by an earlier mutation (the webhook places and converges that volume's init
+    /// containers, so the mesh's rules and the refresh sidecars hold for it as for any other).
+    /// The one answer to "does the webhook change this pod": the decision, the mesh's denials and
+    /// every capability ask it.
     pub fn asks(&self) -> bool {
-        self.injected.is_some() || self.rewritten.iter().any(|r| !r.adopted)
+        self.injected.is_some() || !self.rewritten.is_empty()
     }
 
     /// The init container named `name`, when the edit has it.

@@ -52,13 +52,14 @@ pub fn add(pod: &Value, cfg: &MutationConfig, edit: &mut Edit) {
     if !edit.asks() || !asked {
         return;
     }
-    // The pod's own objects' targets; else every container that mounts a rewritten volume.
+    // The pod's own objects' targets; else every container that mounts a rewritten volume (now
+    // or before).
     let targets = match &edit.injected {
         Some(injected) => injected.targets.clone(),
         None => {
             let mut found = Vec::new();
             let mut seen = HashSet::new();
-            for rewritten in edit.rewritten.iter().filter(|r| !r.adopted) {
+            for rewritten in &edit.rewritten {
                 for &at in &rewritten.mounting.found {
                     if seen.insert(at) {
                         found.push(at);

@@ -27,6 +27,13 @@ pub fn asks(objects: Option<&str>, inject: Option<&str>) -> bool {
     objects.is_some_and(|objects| !objects.trim().is_empty()) && inject != Some("false")
 }
 
+/// Whether a pod with these `status` and `inject` annotations was changed by the webhook already
+/// (a re-invocation, or a pod of a template `webhook inject` printed): the volumes it rewrote then
+/// are read as its own (`mutation::csi`), so the spec is read even when nothing else asks.
+pub fn injected(status: Option<&str>, inject: Option<&str>) -> bool {
+    status == Some(annotations::STATUS_INJECTED) && inject != Some("false")
+}
+
 /// The container lists of a pod: a target is in one of the first two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ContainerList {
