@@ -190,6 +190,12 @@ impl Edit {
         self.injected.is_some() || !self.rewritten.is_empty()
     }
 
+    /// `init-first`, as the pod's own objects say it (`true` without them: the CSI volumes' init
+    /// containers always go first).
+    pub fn init_first(&self) -> bool {
+        self.injected.as_ref().is_none_or(|i| i.init_first)
+    }
+
     /// The init container named `name`, when the edit has it.
     pub fn init_named(&self, name: &str) -> Option<&OwnedInit> {
         self.init.iter().find(|init| init.name == name)

@@ -18,6 +18,7 @@ use secrets_injector_objects::envfile::is_env_name;
 use secrets_injector_objects::plan::Plan;
 
 use super::edit::Edit;
+use super::order::{self, Before, RunBefore};
 use crate::owned;
 use crate::pod::{self, ContainerList, ContainerRef, Targets};
 
@@ -43,32 +44,32 @@ pub fn add(pod: &Value, edit: &mut Edit) {
         }
         return;
     };
-    let (targets, own_mount, init_first, filler) = match &edit.injected {
+    let (targets, own_mount, filler) = match &edit.injected {
         Some(injected) => (
             injected.targets.clone(),
             Some(injected.mount_path.clone()),
-            injected.init_first,
             INIT_CONTAINER_NAME.to_owned(),
         ),
         None => match edit.rewritten.iter().find(|r| !r.adopted) {
             // Every container of the pod may be named.
-            Some(first) => (
-                every_container(pod),
-                None,
-                true,
-                owned::csi_filler(&first.volume),
-            ),
+            Some(first) => (every_container(pod), None, owned::csi_filler(&first.volume)),
             None => return,
         },
     };
     let mount_path = own_mount.as_deref().unwrap_or(DEFAULT_MOUNT_PATH);
+    // The pod's init containers that run before the filler copies `secrets-env`: `order`'s
+    // answer, from the one order the patch will write.
+    let init = pod::containers(pod, ContainerList::InitContainers);
+    edit.work.charge(init.len());
+    let (init, _) = order::read(init, &edit.init);
+    let before = order::run_before(&init, &edit.init, edit.init_first(), &filler);
     let mut problems = Vec::new();
     let found = resolve(
         pod,
         &targets,
         &names,
         mount_path,
-        init_first,
+        &before,
         &filler,
         &mut problems,
     );
@@ -123,15 +124,15 @@ fn every_container(pod: &Value) -> Targets {
     }
 }
 
-/// Checks `env-containers`: every name a target container of the pod, with a `command`; the bin
-/// volume's mount clear of the files' mount and of the container's own mounts. `filler` is the
-/// init container that copies `secrets-env`.
+/// Checks `env-containers`: every name a target container of the pod that runs after `filler`,
+/// the init container that copies `secrets-env` (`before` says which do not), with a `command`;
+/// the bin volume's mount clear of the files' mount and of the container's own mounts.
 fn resolve(
     pod: &Value,
     targets: &Targets,
     names: &[String],
     mount_path: &str,
-    init_first: bool,
+    before: &RunBefore<'_>,
     filler: &str,
     problems: &mut Vec<String>,
 ) -> Vec<EnvContainer> {
@@ -152,7 +153,7 @@ fn resolve(
         if !seen.insert(name.as_str()) {
             continue;
         }
-        match check_container(pod, &by_name, &present, name, init_first) {
+        match check_container(pod, &by_name, &present, name, before, filler) {
             Ok(entry) => found.push(entry),
             Err(problem) => problems.push(format!("annotation {ENV_CONTAINERS}: {problem}")),
         }
@@ -262,7 +263,8 @@ fn check_container(
     targets: &HashMap<&str, ContainerRef>,
     present: &HashSet<&str>,
     name: &str,
-    init_first: bool,
+    before: &RunBefore<'_>,
+    filler: &str,
 ) -> Result<EnvContainer, String> {
     if name == INIT_CONTAINER_NAME {
         return Err(format!(
@@ -282,12 +284,27 @@ fn check_container(
             )
         });
     };
-    if at.list == ContainerList::InitContainers && !init_first {
-        return Err(format!(
-            "init container {name:?} may run before the webhook's init container has copied \
-             secrets-env, as the annotation {INIT_FIRST} is \"false\"; remove that annotation or \
-             leave {name:?} out of {ENV_CONTAINERS}"
-        ));
+    let why = (at.list == ContainerList::InitContainers)
+        .then(|| before.why(at.index))
+        .flatten();
+    match why {
+        None => {}
+        Some(Before::InitFirst) => {
+            return Err(format!(
+                "init container {name:?} may run before the webhook's init container has copied \
+                 secrets-env, as the annotation {INIT_FIRST} is \"false\"; remove that annotation \
+                 or leave {name:?} out of {ENV_CONTAINERS}"
+            ));
+        }
+        Some(Before::Place { after }) => {
+            return Err(format!(
+                "init container {name:?} runs before the webhook's init container {filler:?} has \
+                 copied secrets-env: the webhook's init containers go after the mesh's (a proxy \
+                 running as a native sidecar, the mesh's own init containers), so that they can \
+                 reach AWS, here after {after:?}; list {name:?} after {after:?}, or leave it out \
+                 of {ENV_CONTAINERS}"
+            ));
+        }
     }
     let container = pod::container(pod, at).unwrap_or(&Value::Null);
     let command = container
