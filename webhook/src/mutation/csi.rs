@@ -290,7 +290,8 @@ fn rewrite(
         Some(region) => Some(region),
         None => container::region(pod, cfg, first, &mut problems),
     };
-    let (copied_env, copied_mounts) = container::copied(first, &mut problems);
+    let (copied_env, copied_mounts) =
+        container::copied(pod, targets.first_at(pod), edit, &mut problems);
     let Some(region) = region.filter(|_| problems.is_empty()) else {
         return Err(problems);
     };

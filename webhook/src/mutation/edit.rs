@@ -69,6 +69,14 @@ pub struct Rewritten {
     pub adopted: bool,
 }
 
+/// What the fillers taking one container copy from it (`container::copied`).
+#[derive(Clone, Debug)]
+pub struct Copied {
+    pub env: Vec<Value>,
+    pub mounts: Vec<Value>,
+    pub problems: Vec<String>,
+}
+
 /// The work a review may do, in units (one unit: looking at one container, mount, env entry,
 /// volume or object once). Counted, not timed, so a denial for it is the same on every machine.
 #[derive(Clone, Debug)]
@@ -130,6 +138,8 @@ pub struct Edit {
     pub rewritten: Vec<Rewritten>,
     /// The checked object lists of every init container the edit adds (`webhook policy`).
     pub plans: Vec<Arc<Plan>>,
+    /// What the fillers copy, by the container they take it from.
+    pub copied: Vec<(ContainerRef, Copied)>,
     pub work: Work,
 }
 
@@ -149,6 +159,7 @@ impl Edit {
             injected: None,
             rewritten: Vec::new(),
             plans: Vec::new(),
+            copied: Vec::new(),
             work: Work::new(work_budget),
         }
     }

@@ -188,6 +188,8 @@ fn read_dirs(
     for EnvContainer { at, .. } in found {
         let container = pod::container(pod, *at).unwrap_or(&Value::Null);
         let mut dirs: Vec<String> = Vec::new();
+        // A set, not a scan of the dirs before: a container may mount a volume many times.
+        let mut seen: HashSet<&str> = HashSet::new();
         let mut own_seen = false;
         for mount in pod::mounts(container) {
             let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
@@ -218,8 +220,7 @@ fn read_dirs(
                 }
                 _ => continue,
             };
-            // Few: one per secrets volume.
-            if !dirs.iter().any(|d| d == path) {
+            if seen.insert(path) {
                 dirs.push(path.to_owned());
             }
         }

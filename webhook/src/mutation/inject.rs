@@ -62,7 +62,8 @@ pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit
         Err(message) => problems.push(format!("annotation {}: {message}", annotations::MOUNT_PATH)),
     }
     problems.extend(writable_volume_mounts(pod, &targets));
-    let (copied_env, copied_mounts) = container::copied(first, &mut problems);
+    let (copied_env, copied_mounts) =
+        container::copied(pod, targets.first_at(pod), edit, &mut problems);
 
     let init_first = match pod::annotation(pod, annotations::INIT_FIRST) {
         None | Some("true") => true,
