@@ -20,7 +20,6 @@ use super::edit::{Edit, OwnedInit};
 use super::order::{self, Slot};
 use super::quantity::Quantity;
 use super::resources;
-use crate::owned;
 use crate::pod::{self, ContainerList};
 
 /// Fields of the webhook's init containers it does not own but keeps: the API server defaults
@@ -189,8 +188,7 @@ fn containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
             let mounts = pod::mounts(container);
             units += 1 + mounts.len();
-            let own = list == ContainerList::InitContainers
-                && owned::is_init_container(pod::name(container));
+            let own = list == ContainerList::InitContainers && edit.owns_init(pod::name(container));
             let want = wanted.remove(&(list_rank(list), index));
             if own || (read_only.is_empty() && want.is_none()) {
                 continue;

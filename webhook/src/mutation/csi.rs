@@ -248,6 +248,8 @@ fn mounting(pod: &Value, edit: &mut Edit) -> HashMap<String, Targets> {
     let mut units = 0;
     for list in [ContainerList::Containers, ContainerList::InitContainers] {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
+            // Read before the edit has every filler: any init container the webhook may name
+            // is left out, so none is whose identity a filler takes.
             if list == ContainerList::InitContainers
                 && owned::is_init_container(pod::name(container))
             {

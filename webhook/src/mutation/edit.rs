@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use secrets_injector_objects::error::Error;
 use secrets_injector_objects::plan::Plan;
 
+use crate::owned;
 use crate::pod::{ContainerRef, Identity, Targets};
 
 /// One of the webhook's init containers, as it should be.
@@ -205,6 +206,14 @@ impl Edit {
     /// containers always go first).
     pub fn init_first(&self) -> bool {
         self.injected.as_ref().is_none_or(|i| i.init_first)
+    }
+
+    /// Whether the pod's init container `name` is the webhook's: one the edit has (matched by
+    /// name), or one only the webhook names (`owned::is_reserved_name`), stale. An init container
+    /// with a CSI volume's prefix that the edit does not have is the pod's own: its name may be
+    /// (`order::read` reads the pod's list by the same rule).
+    pub fn owns_init(&self, name: &str) -> bool {
+        owned::is_reserved_name(name) || self.init_named(name).is_some()
     }
 
     /// The init container named `name`, when the edit has it.

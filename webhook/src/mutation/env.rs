@@ -52,7 +52,11 @@ pub fn add(pod: &Value, edit: &mut Edit) {
         ),
         None => match edit.rewritten.iter().find(|r| !r.adopted) {
             // Every container of the pod may be named.
-            Some(first) => (every_container(pod), None, owned::csi_filler(&first.volume)),
+            Some(first) => (
+                every_container(pod, edit),
+                None,
+                owned::csi_filler(&first.volume),
+            ),
             None => return,
         },
     };
@@ -109,11 +113,11 @@ pub fn add(pod: &Value, edit: &mut Edit) {
 }
 
 /// Every container of the pod but the webhook's: regular ones, then init containers.
-fn every_container(pod: &Value) -> Targets {
+fn every_container(pod: &Value, edit: &Edit) -> Targets {
     let mut found = Vec::new();
     for list in [ContainerList::Containers, ContainerList::InitContainers] {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
-            if !owned::is_init_container(pod::name(container)) {
+            if list == ContainerList::Containers || !edit.owns_init(pod::name(container)) {
                 found.push(ContainerRef { list, index });
             }
         }

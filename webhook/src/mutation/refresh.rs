@@ -97,7 +97,7 @@ pub fn add(pod: &Value, cfg: &MutationConfig, edit: &mut Edit) {
         .filter(|init| init.is_filler())
         .map(|init| init.volume.as_str())
         .collect();
-    let warnings = sub_path_warnings(pod, &volumes);
+    let warnings = sub_path_warnings(pod, edit, &volumes);
     edit.warnings.extend(warnings);
     let sidecars: Vec<OwnedInit> = edit
         .init
@@ -278,12 +278,12 @@ fn user_mismatch(
 
 /// A warning for each mount of one of the files' `volumes` with `subPath`: the runtime resolves
 /// it once, when the container starts, so that container keeps the first values.
-fn sub_path_warnings(pod: &Value, volumes: &HashSet<&str>) -> Vec<String> {
+fn sub_path_warnings(pod: &Value, edit: &Edit, volumes: &HashSet<&str>) -> Vec<String> {
     let mut warnings = Vec::new();
     for list in ContainerList::ALL {
         for container in pod::containers(pod, list) {
             let name = pod::name(container);
-            if list == ContainerList::InitContainers && owned::is_init_container(name) {
+            if list == ContainerList::InitContainers && edit.owns_init(name) {
                 continue;
             }
             for mount in pod::mounts(container) {

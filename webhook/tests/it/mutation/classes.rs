@@ -1102,3 +1102,45 @@ fn a_class_named_by_many_volumes_is_derived_once() {
     assert_eq!(source.asked.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert_eq!(derivations.get(), 1);
 }
+
+/// An init container of the pod's own whose name has the CSI prefix, for no volume the webhook
+/// rewrites, is the pod's (only what the edit matched is the webhook's): its mount of a rewritten
+/// volume is made read-only like any other, and it keeps its place after the webhook's.
+#[test]
+fn a_pod_init_container_with_the_csi_prefix_is_the_pods_own() {
+    let classes = [class(
+        "one",
+        json!({"objects": ONE_OBJECT, "region": "eu-west-1"}),
+    )];
+    let cfg = cfg_with(&classes, CsiVolumes::Rewrite);
+    let mount = json!([{"name": "secrets", "mountPath": "/s"}]);
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "app"},
+        "spec": {
+            "volumes": [{"name": "secrets", "csi": {"driver": "secrets-store.csi.k8s.io",
+                "readOnly": true, "volumeAttributes": {"secretProviderClass": "one"}}}],
+            "initContainers": [{"name": "secrets-injector-csi-tools", "image": "tools",
+                "volumeMounts": mount}],
+            "containers": [{"name": "app", "image": "a", "volumeMounts": mount}]
+        }
+    });
+    let (out, _) = mutated(&pod, &cfg);
+    assert_eq!(
+        init_names(&out),
+        ["secrets-injector-csi-secrets", "secrets-injector-csi-tools"]
+    );
+    for (key, name) in [
+        ("initContainers", "secrets-injector-csi-tools"),
+        ("containers", "app"),
+    ] {
+        assert_eq!(
+            named(&out, key, name)["volumeMounts"],
+            json!([{"name": "secrets", "mountPath": "/s", "readOnly": true}]),
+            "{name}"
+        );
+    }
+    assert_converged(&out, &cfg);
+    validate(&[("csi-prefix-own", &out)]);
+}
