@@ -203,13 +203,7 @@ fn read_dirs(
                     own
                 }
                 _ if csi_volumes.contains(volume) => {
-                    let sub_path = ["subPath", "subPathExpr"].iter().any(|key| {
-                        mount
-                            .get(key)
-                            .and_then(Value::as_str)
-                            .is_some_and(|s| !s.is_empty())
-                    });
-                    if sub_path {
+                    if pod::sub_path(mount).is_some() {
                         warnings.push(format!(
                             "annotation {ENV_CONTAINERS}: container {:?} mounts the secrets \
                              volume {volume:?} at {} with a subPath, a single file that \
@@ -395,34 +389,17 @@ fn bin_mount_clashes(pod: &Value, at: ContainerRef) -> Vec<String> {
 /// there runs as the app's command.
 fn writable_bin_mounts(pod: &Value, found: &[EnvContainer], filler: &str) -> Vec<String> {
     let converged: HashSet<ContainerRef> = found.iter().map(|entry| entry.at).collect();
-    let mut problems = Vec::new();
-    for list in ContainerList::ALL {
-        for (index, container) in pod::containers(pod, list).iter().enumerate() {
-            if list == ContainerList::InitContainers && pod::name(container) == filler {
-                continue;
-            }
-            let converged = converged
-                .contains(&ContainerRef { list, index })
-                .then(|| pod::mount_index(container, BIN_VOLUME_NAME))
-                .flatten();
-            for (i, mount) in pod::mounts(container).iter().enumerate() {
-                if Some(i) == converged
-                    || mount.get("name").and_then(Value::as_str) != Some(BIN_VOLUME_NAME)
-                    || mount.get("readOnly").and_then(Value::as_bool) == Some(true)
-                {
-                    continue;
-                }
-                problems.push(format!(
-                    "container {:?} mounts the volume {BIN_VOLUME_NAME:?} at {} writable, and \
-                     only the injector may write secrets-env there; remove the mount or set \
-                     readOnly: true",
-                    pod::name(container),
-                    pod::mount_path(mount)
-                ));
-            }
-        }
-    }
-    problems
+    pod::writable_mounts(pod, BIN_VOLUME_NAME, &converged, |name| name == filler)
+        .into_iter()
+        .map(|(container, mount)| {
+            format!(
+                "container {:?} mounts the volume {BIN_VOLUME_NAME:?} at {} writable, and only \
+                 the injector may write secrets-env there; remove the mount or set readOnly: true",
+                pod::name(container),
+                pod::mount_path(mount)
+            )
+        })
+        .collect()
 }
 
 /// A warning for each env entry of a container of `env-containers` that a file will replace

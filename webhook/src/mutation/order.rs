@@ -93,7 +93,7 @@ fn pod_init(index: usize, container: &Value, owned: Option<usize>) -> PodInit<'_
         index,
         owned,
         name: pod::name(container),
-        native: container.get("restartPolicy").and_then(Value::as_str) == Some("Always"),
+        native: pod::is_native_sidecar(container),
     }
 }
 

@@ -291,13 +291,7 @@ fn sub_path_warnings(pod: &Value, edit: &Edit, volumes: &HashSet<&str>) -> Vec<S
                 if !volumes.contains(volume) {
                     continue;
                 }
-                let sub_path = ["subPath", "subPathExpr"].into_iter().find(|key| {
-                    mount
-                        .get(*key)
-                        .and_then(Value::as_str)
-                        .is_some_and(|text| !text.is_empty())
-                });
-                if let Some(key) = sub_path {
+                if let Some(key) = pod::sub_path(mount) {
                     warnings.push(format!(
                         "annotation {REFRESH_INTERVAL}: container {name:?} mounts the volume \
                          {volume:?} at {} with {key}, which is resolved once, when the \

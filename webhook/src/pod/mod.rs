@@ -159,6 +159,56 @@ pub fn mount_index(container: &Value, volume: &str) -> Option<usize> {
         .position(|m| m.get("name").and_then(Value::as_str) == Some(volume))
 }
 
+/// Each writable mount of the volume `volume` in the pod's containers, with its container: all
+/// but those of the init containers `skip` names (the webhook's, which write it), and the first
+/// one in each container of `converged` (the webhook's own mount there, which it makes
+/// read-only).
+pub fn writable_mounts<'a>(
+    pod: &'a Value,
+    volume: &str,
+    converged: &HashSet<ContainerRef>,
+    skip: impl Fn(&str) -> bool,
+) -> Vec<(&'a Value, &'a Value)> {
+    let mut found = Vec::new();
+    for list in ContainerList::ALL {
+        for (index, container) in containers(pod, list).iter().enumerate() {
+            if list == ContainerList::InitContainers && skip(name(container)) {
+                continue;
+            }
+            let own = converged
+                .contains(&ContainerRef { list, index })
+                .then(|| mount_index(container, volume))
+                .flatten();
+            for (i, mount) in mounts(container).iter().enumerate() {
+                if Some(i) != own
+                    && mount.get("name").and_then(Value::as_str) == Some(volume)
+                    && mount.get("readOnly").and_then(Value::as_bool) != Some(true)
+                {
+                    found.push((container, mount));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Whether a mount takes a part of its volume (`subPath` or `subPathExpr`, not empty): which of
+/// the two, when it does. The runtime resolves it once, when the container starts.
+pub fn sub_path(mount: &Value) -> Option<&'static str> {
+    ["subPath", "subPathExpr"].into_iter().find(|key| {
+        mount
+            .get(*key)
+            .and_then(Value::as_str)
+            .is_some_and(|text| !text.is_empty())
+    })
+}
+
+/// Whether a container is an init container that keeps running beside the app (`restartPolicy:
+/// Always`, a native sidecar).
+pub fn is_native_sidecar(container: &Value) -> bool {
+    container.get("restartPolicy").and_then(Value::as_str) == Some("Always")
+}
+
 /// A mount's `mountPath` (empty when missing).
 pub fn mount_path(mount: &Value) -> &str {
     mount.get("mountPath").and_then(Value::as_str).unwrap_or("")
