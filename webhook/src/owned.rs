@@ -1,6 +1,8 @@
 //! What in a pod is the webhook's: the one list of its containers and volumes, by name and name
 //! prefix. The pod reader (which reads these whole), the mutation (which converges them and
-//! removes stale ones) and the admission checks all ask here, so no other module decides it.
+//! removes stale ones) and the admission checks all ask here, so no other module decides it. A
+//! name with a CSI volume's prefix is not reserved: in the mutation such an init container is
+//! the webhook's only when the edit has it (`Edit::owns_init`, `order::read`).
 //!
 //! - `secrets-injector`: the init container that fills the webhook's volume, and that volume;
 //! - `secrets-injector-refresh`: its refresh sidecar;

@@ -3,12 +3,16 @@
 //! volume the webhook's init containers fill would let it plant files the refresh sidecar or
 //! `secrets-env` trust, so each ephemeral container new in this update is denied such a mount
 //! (read-only ones are allowed), and the process namespace of the webhook's containers
-//! (`targetContainerName`), where their writable mounts are in reach. The answer is allow or
-//! deny, never a patch.
+//! (`targetContainerName`), where their writable mounts are in reach. In a pod whose containers
+//! share one process namespace (`spec.shareProcessNamespace`, which `refresh-signal` needs), a
+//! process of the user of the webhook's refresh sidecar reaches the sidecar's mounts through
+//! `/proc/<pid>/root`, and root can become that user: there a new ephemeral container must run as
+//! a known user that is neither. The answer is allow or deny, never a patch.
 //!
-//! Both pods are read only for what the rule needs (init and ephemeral containers' names, mounts
-//! and targets), borrowing from the body, with a budget on how many containers and mounts are
-//! kept: the body comes from the network and its lists can be as long as it is.
+//! Both pods are read only for what the rule needs (init and ephemeral containers' names, mounts,
+//! targets, users and `restartPolicy`; the pod's `shareProcessNamespace` and user), borrowing from
+//! the body, with a budget on how many containers and mounts are kept: the body comes from the
+//! network and its lists can be as long as it is.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -19,7 +23,6 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use secrets_injector_objects::annotations::{BIN_VOLUME_NAME, VOLUME_NAME};
 use secrets_injector_objects::error::{self, Error};
 
 use crate::owned;
@@ -54,6 +57,13 @@ struct PodView<'a> {
     own: Vec<Cow<'a, str>>,
     /// The volumes the webhook's init containers mount writable: those they fill.
     written: Vec<Cow<'a, str>>,
+    /// The webhook's init containers that keep running (`restartPolicy: Always`), with the user
+    /// of their own `securityContext`.
+    sidecars: Vec<(Cow<'a, str>, Option<i64>)>,
+    /// `spec.shareProcessNamespace: true`.
+    shared_processes: bool,
+    /// `spec.securityContext.runAsUser`.
+    user: Option<i64>,
     ephemeral: Vec<Container<'a>>,
 }
 
@@ -63,6 +73,18 @@ struct Container<'a> {
     /// `targetContainerName`: the container whose process namespace it joins.
     target: Option<Cow<'a, str>>,
     mounts: Vec<Mount<'a>>,
+    /// `securityContext.runAsUser`.
+    user: Option<i64>,
+    /// `restartPolicy: Always` (an init container's: a native sidecar).
+    native: bool,
+}
+
+/// The fields of a `securityContext` the rule reads (the pod's or a container's).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecurityContext {
+    #[serde(default)]
+    run_as_user: Option<i64>,
 }
 
 #[derive(Debug, PartialEq, Eq, Deserialize)]
@@ -87,13 +109,17 @@ impl Mount<'_> {
 }
 
 /// Every reason to deny: each new ephemeral container's writable mount of a volume the webhook
-/// fills, and its joining the process namespace of one of the webhook's containers. Linear: the
-/// names are put in sets once.
+/// fills, its joining the process namespace of one of the webhook's containers, and its user
+/// where the pod shares one process namespace with the webhook's sidecar. Linear: the names are
+/// put in sets once.
 fn judge(new: &PodView<'_>, old: &PodView<'_>) -> Vec<Error> {
-    let filled: HashSet<&str> = [VOLUME_NAME, BIN_VOLUME_NAME]
-        .into_iter()
-        .chain(new.written.iter().chain(&old.written).map(Cow::as_ref))
+    let filled: HashSet<&str> = new
+        .written
+        .iter()
+        .chain(&old.written)
+        .map(Cow::as_ref)
         .collect();
+    let sidecars = Sidecars::of(new);
     let own: HashSet<&str> = new.own.iter().chain(&old.own).map(Cow::as_ref).collect();
     let existing: HashMap<&str, &Container<'_>> =
         old.ephemeral.iter().map(|c| (c.name.as_ref(), c)).collect();
@@ -112,8 +138,15 @@ fn judge(new: &PodView<'_>, old: &PodView<'_>) -> Vec<Error> {
                  app container instead"
             )));
         }
+        if let Some(problem) = sidecars
+            .as_ref()
+            .and_then(|sidecars| sidecars.problem(name, container.user.or(new.user)))
+        {
+            problems.push(Error::pod(problem));
+        }
         for mount in &container.mounts {
-            if mount.writable() && filled.contains(mount.volume()) {
+            let volume = mount.volume();
+            if mount.writable() && (owned::is_own_volume(volume) || filled.contains(volume)) {
                 problems.push(Error::pod(format!(
                     "ephemeral container {name:?} mounts the volume {:?} at {} writable, and only \
                      the webhook's init containers may write it; set readOnly: true on the mount \
@@ -125,6 +158,97 @@ fn judge(new: &PodView<'_>, old: &PodView<'_>) -> Vec<Error> {
         }
     }
     problems
+}
+
+/// The webhook's sidecars a new ephemeral container would share the pod's process namespace
+/// with, by user (each its own `runAsUser`, else the pod's).
+struct Sidecars<'a> {
+    /// The first of them, with its user.
+    first: (&'a str, Option<i64>),
+    /// Each known user, with the first sidecar running as it.
+    by_user: HashMap<i64, &'a str>,
+    /// The first whose user is not known (its image's).
+    unknown: Option<&'a str>,
+}
+
+impl<'a> Sidecars<'a> {
+    /// `None` when the pod's containers do not share one process namespace, or the webhook has no
+    /// sidecar in it. Spec fields of a running pod do not change: the new pod's are the pod's.
+    fn of(pod: &'a PodView<'_>) -> Option<Self> {
+        if !pod.shared_processes {
+            return None;
+        }
+        let mut all = pod
+            .sidecars
+            .iter()
+            .map(|(name, user)| (name.as_ref(), user.or(pod.user)));
+        let first = all.next()?;
+        let mut sidecars = Self {
+            first,
+            by_user: HashMap::new(),
+            unknown: None,
+        };
+        for (name, user) in std::iter::once(first).chain(all) {
+            match user {
+                Some(user) => {
+                    sidecars.by_user.entry(user).or_insert(name);
+                }
+                None => {
+                    sidecars.unknown.get_or_insert(name);
+                }
+            }
+        }
+        Some(sidecars)
+    }
+
+    /// Why the new ephemeral container `name`, running as `user`, could reach a sidecar's
+    /// volume through `/proc/<pid>/root`, if it could.
+    fn problem(&self, name: &str, user: Option<i64>) -> Option<String> {
+        let (sidecar, why) = match user {
+            None => (
+                self.first.0,
+                "has no runAsUser (in its securityContext or the pod's), so it may run as root or \
+                 as the sidecar's user"
+                    .to_owned(),
+            ),
+            Some(0) => (
+                self.first.0,
+                "runs as root, which can take the sidecar's user".to_owned(),
+            ),
+            Some(user) => match (self.by_user.get(&user), self.unknown) {
+                (Some(sidecar), _) => (*sidecar, format!("runs as {user}, the sidecar's user")),
+                (None, Some(sidecar)) => (
+                    sidecar,
+                    format!(
+                        "runs as {user}, and the sidecar runs as its image's user, not known \
+                         here, which may be the same"
+                    ),
+                ),
+                (None, None) => return None,
+            },
+        };
+        let copy = "debug a copy of the pod (kubectl debug --copy-to)";
+        let way_out = if self.unknown.is_some() {
+            copy.to_owned()
+        } else {
+            // A few: a pod has one sidecar per volume the webhook fills.
+            let mut users: Vec<i64> = self.by_user.keys().copied().collect();
+            users.sort_unstable();
+            let more = if users.len() > 3 { ", ..." } else { "" };
+            let users: Vec<String> = users.iter().take(3).map(i64::to_string).collect();
+            format!(
+                "give it a runAsUser in its securityContext other than 0 and the sidecars' ({}{more}), \
+                 or {copy}",
+                users.join(", ")
+            )
+        };
+        Some(format!(
+            "ephemeral container {name:?} shares the pod's process namespace \
+             (spec.shareProcessNamespace: true) with the webhook's sidecar {sidecar:?}, and {why}: \
+             a process of the sidecar's user reaches the volume it writes through \
+             /proc/<pid>/root; {way_out}"
+        ))
+    }
 }
 
 /// Why a pod was not read.
@@ -286,8 +410,21 @@ impl<'de: 'a, 'a> Visitor<'de> for SpecSeed<'_, 'a> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let (mut init, mut ephemeral) = (false, false);
+        let (mut shared, mut context) = (false, false);
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let list = match key.as_ref() {
+                "shareProcessNamespace" => {
+                    once(&mut shared, "shareProcessNamespace")?;
+                    let value: Option<bool> = map.next_value()?;
+                    self.view.shared_processes = value == Some(true);
+                    continue;
+                }
+                "securityContext" => {
+                    once(&mut context, "securityContext")?;
+                    let value: Option<SecurityContext> = map.next_value()?;
+                    self.view.user = value.and_then(|c| c.run_as_user);
+                    continue;
+                }
                 "initContainers" => {
                     once(&mut init, "initContainers")?;
                     List::Init
@@ -344,6 +481,11 @@ impl<'de: 'a, 'a> Visitor<'de> for ListSeed<'_, 'a> {
         while let Some(container) = seq.next_element_seed(ContainerSeed(self.budget))? {
             match self.list {
                 List::Init if owned::is_init_container(&container.name) => {
+                    if container.native {
+                        self.view
+                            .sidecars
+                            .push((container.name.clone(), container.user));
+                    }
                     self.view.written.extend(
                         container
                             .mounts
@@ -382,6 +524,7 @@ impl<'de> Visitor<'de> for ContainerSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Container<'de>, A::Error> {
         self.0.take()?;
         let (mut name, mut target, mut mounts) = (None, None, None);
+        let (mut context, mut restart) = (None, None);
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match key.as_ref() {
                 "name" => {
@@ -402,6 +545,18 @@ impl<'de> Visitor<'de> for ContainerSeed<'_> {
                         return Err(de::Error::duplicate_field("volumeMounts"));
                     }
                 }
+                "securityContext" => {
+                    let value: Option<SecurityContext> = map.next_value()?;
+                    if context.replace(value).is_some() {
+                        return Err(de::Error::duplicate_field("securityContext"));
+                    }
+                }
+                "restartPolicy" => {
+                    let value: Option<Cow<'de, str>> = map.next_value()?;
+                    if restart.replace(value).is_some() {
+                        return Err(de::Error::duplicate_field("restartPolicy"));
+                    }
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -411,6 +566,8 @@ impl<'de> Visitor<'de> for ContainerSeed<'_> {
             name: name.flatten().unwrap_or_default(),
             target: target.flatten(),
             mounts: mounts.unwrap_or_default(),
+            user: context.flatten().and_then(|c| c.run_as_user),
+            native: restart.flatten().as_deref() == Some("Always"),
         })
     }
 }
@@ -617,6 +774,42 @@ mod tests {
         let mut app = debug(json!(null));
         app["targetContainerName"] = json!("app");
         assert_eq!(answer(&pod(init, json!([app])), &old), None);
+    }
+
+    #[test]
+    fn with_shared_processes_a_sidecar_of_an_unknown_user_allows_no_debug_container() {
+        let init = json!([
+            {"name": "secrets-injector-csi-a", "securityContext": {"runAsUser": 101}},
+            {"name": "secrets-injector-refresh-a", "restartPolicy": "Always",
+             "securityContext": {"runAsUser": 101}},
+            {"name": "secrets-injector-refresh-b", "restartPolicy": "Always"}
+        ]);
+        let mut debugger = debug(json!(null));
+        debugger["securityContext"] = json!({"runAsUser": 4242});
+        let mut old = pod(init.clone(), json!([]));
+        old["spec"]["shareProcessNamespace"] = json!(true);
+        let mut new = old.clone();
+        new["spec"]["ephemeralContainers"] = json!([debugger]);
+        let message = answer(&new, &old).expect("denied");
+        assert!(
+            message.contains("sidecar \"secrets-injector-refresh-b\"")
+                && message.contains("kubectl debug --copy-to"),
+            "{message}"
+        );
+        // Every sidecar's user known, and not the debug container's: allowed.
+        let known = |pod: &mut Value| {
+            pod["spec"]["initContainers"][2]["securityContext"] = json!({"runAsUser": 102});
+        };
+        known(&mut old);
+        known(&mut new);
+        assert_eq!(answer(&new, &old), None);
+        new["spec"]["ephemeralContainers"][0]["securityContext"]["runAsUser"] = json!(102);
+        let message = answer(&new, &old).expect("denied");
+        assert!(
+            message.contains("sidecar \"secrets-injector-refresh-b\", and runs as 102")
+                && message.contains("other than 0 and the sidecars' (101, 102)"),
+            "{message}"
+        );
     }
 
     #[test]

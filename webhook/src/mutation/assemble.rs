@@ -17,10 +17,9 @@ use json_patch::{
 use serde_json::{Map, Value, json};
 
 use super::edit::{Edit, OwnedInit};
-use super::order::{self, PodInit, Slot};
+use super::order::{self, Slot};
 use super::quantity::Quantity;
 use super::resources;
-use crate::owned::{self, Kind};
 use crate::pod::{self, ContainerList};
 
 /// Fields of the webhook's init containers it does not own but keeps: the API server defaults
@@ -189,8 +188,7 @@ fn containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
             let mounts = pod::mounts(container);
             units += 1 + mounts.len();
-            let own = list == ContainerList::InitContainers
-                && owned::is_init_container(pod::name(container));
+            let own = list == ContainerList::InitContainers && edit.owns_init(pod::name(container));
             let want = wanted.remove(&(list_rank(list), index));
             if own || (read_only.is_empty() && want.is_none()) {
                 continue;
@@ -290,36 +288,8 @@ fn container_ops(
 fn init_containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) {
     let existing = pod::containers(pod, ContainerList::InitContainers);
     edit.work.charge(existing.len());
-    // The edit's init containers are a few (the webhook's, and one or two per rewritten CSI
-    // volume): found by a scan, not a hash of every container's name.
-    let wanted = |name: &str| edit.init.iter().position(|init| init.name == name);
-    // Each of the pod's init containers: the pod's own, the edit's `k`, or stale.
-    let mut matched = vec![false; edit.init.len()];
-    let mut current: Vec<PodInit<'_>> = Vec::with_capacity(existing.len());
-    let mut stale = Vec::new();
-    for (index, container) in existing.iter().enumerate() {
-        let name = pod::name(container);
-        match wanted(name) {
-            Some(k) if !matched[k] => {
-                matched[k] = true;
-                current.push(pod_init(index, container, Some(k)));
-            }
-            // A second of one name, or one no capability asks for: only the webhook names these.
-            // A CSI volume's init container whose volume is gone is left: its class cannot be
-            // known again, and its name may be the pod's own.
-            Some(_) => stale.push(index),
-            None if matches!(
-                owned::kind(name),
-                Some(Kind::Injector | Kind::Refresh | Kind::CsiRefresh)
-            ) =>
-            {
-                stale.push(index);
-            }
-            None => current.push(pod_init(index, container, None)),
-        }
-    }
-    let init_first = edit.injected.as_ref().is_none_or(|i| i.init_first);
-    let order = order::init_containers(&current, &edit.init, init_first);
+    let (current, stale) = order::read(existing, &edit.init);
+    let order = order::init_containers(&current, &edit.init, edit.init_first());
     if order.is_empty() && stale.is_empty() {
         return;
     }
@@ -396,16 +366,6 @@ fn init_containers(pod: &Value, edit: &mut Edit, ops: &mut Vec<PatchOperation>) 
             converge(&existing[index], &edit.init[k], pos, ops);
         }
         pos += 1;
-    }
-}
-
-/// One of the pod's init containers as `order` reads it.
-fn pod_init(index: usize, container: &Value, owned: Option<usize>) -> PodInit<'_> {
-    PodInit {
-        index,
-        owned,
-        name: pod::name(container),
-        native: container.get("restartPolicy").and_then(Value::as_str) == Some("Always"),
     }
 }
 

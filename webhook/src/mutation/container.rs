@@ -10,7 +10,8 @@ use secrets_injector_objects::annotations;
 use secrets_injector_objects::mode::{AppIdentity, Owner};
 
 use super::config::{InjectorUser, MutationConfig};
-use crate::pod::{self, Identity};
+use super::edit::{Copied, Edit};
+use crate::pod::{self, ContainerRef, Identity};
 
 /// Absolute path of the injector binary in its image (the init container's `command[0]`).
 pub const INJECTOR_PATH: &str = "/usr/local/bin/injector";
@@ -149,24 +150,48 @@ pub fn injector_user(identity: &Identity, cfg: &MutationConfig) -> Option<i64> {
         .or(configured_user(cfg))
 }
 
-/// What a filler takes from the first target container `first`: its AWS env and the mounts that
-/// go with it, with a problem for each copied mount that would hide the injector's binary.
-pub fn copied(first: Option<&Value>, problems: &mut Vec<String>) -> (Vec<Value>, Vec<Value>) {
-    let Some(first) = first else {
+/// What a filler takes from the first target container (at `first`): its AWS env and the mounts
+/// that go with it, with a problem for each copied mount that would hide the injector's binary.
+/// Found once per container, counted, and kept in the edit: every filler taking the same container
+/// (the webhook's own and each rewritten CSI volume's) copies the same.
+pub fn copied(
+    pod: &Value,
+    first: Option<ContainerRef>,
+    edit: &mut Edit,
+    problems: &mut Vec<String>,
+) -> (Vec<Value>, Vec<Value>) {
+    let Some((at, container)) = first.and_then(|at| Some((at, pod::container(pod, at)?))) else {
         return (Vec::new(), Vec::new());
     };
-    let env = pod::copied_env(first);
-    let mounts = pod::copied_mounts(first, &env);
+    // A few: one per container some filler takes.
+    if let Some((_, known)) = edit.copied.iter().find(|(of, _)| *of == at) {
+        problems.extend(known.problems.iter().cloned());
+        return (known.env.clone(), known.mounts.clone());
+    }
+    let env = pod::copied_env(container);
+    let mut units = 0;
+    let mounts = pod::copied_mounts(container, &env, &mut units);
+    edit.work.charge(units);
+    let mut own = Vec::new();
     for mount in &mounts {
         if pod::path_holds(pod::mount_path(mount), INJECTOR_PATH) {
             let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
-            problems.push(format!(
+            own.push(format!(
                 "container {:?} mounts volume {volume:?} at {}, which the init container would copy (an AWS token or a path in a copied variable), but there it would hide the injector's binary {INJECTOR_PATH}; mount it elsewhere",
-                pod::name(first),
+                pod::name(container),
                 pod::mount_path(mount)
             ));
         }
     }
+    problems.extend(own.iter().cloned());
+    edit.copied.push((
+        at,
+        Copied {
+            env: env.clone(),
+            mounts: mounts.clone(),
+            problems: own,
+        },
+    ));
     (env, mounts)
 }
 

@@ -3,8 +3,9 @@
 //! its own (`secrets-injector-csi-<volume>`) from the class's objects. The app's mounts of it
 //! (paths and `subPath` included) stay as they are, made read-only. A class of another provider,
 //! or one that syncs a Secret, is left to the CSI driver with a warning. Volumes rewritten by an
-//! earlier mutation (their init container is there) are adopted as they are: their class is no
-//! longer written in the pod.
+//! earlier mutation (their init container is there, and the pod's status says so) are adopted as
+//! they are: their class is no longer written in the pod, but the webhook still places and
+//! converges their init containers, so such a pod is one the webhook changes.
 
 use std::collections::{HashMap, HashSet};
 
@@ -185,8 +186,13 @@ fn name_of(volume: &Value) -> &str {
 
 /// The volumes an earlier mutation rewrote: no longer CSI volumes, with their init container
 /// there, which is kept as it is (its class is not written in the pod any more), but for its
-/// user under `mesh-bypass`: the mesh's webhook may have added the proxy since.
+/// user under `mesh-bypass`: the mesh's webhook may have added the proxy since. Only in a pod
+/// whose status says the webhook changed it, as the pod reader reads the spec of such a pod alone
+/// (`pod::injected`).
 fn adopt(pod: &Value, cfg: &MutationConfig, volumes: &[Value], init: &[Value], edit: &mut Edit) {
+    if !pod::injected(pod::annotation(pod, STATUS), pod::annotation(pod, INJECT)) {
+        return;
+    }
     let fillers: HashMap<&str, &Value> = init
         .iter()
         .filter(|c| owned::kind(pod::name(c)) == Some(owned::Kind::CsiFiller))
@@ -242,6 +248,8 @@ fn mounting(pod: &Value, edit: &mut Edit) -> HashMap<String, Targets> {
     let mut units = 0;
     for list in [ContainerList::Containers, ContainerList::InitContainers] {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
+            // Read before the edit has every filler: any init container the webhook may name
+            // is left out, so none is whose identity a filler takes.
             if list == ContainerList::InitContainers
                 && owned::is_init_container(pod::name(container))
             {
@@ -284,7 +292,8 @@ fn rewrite(
         Some(region) => Some(region),
         None => container::region(pod, cfg, first, &mut problems),
     };
-    let (copied_env, copied_mounts) = container::copied(first, &mut problems);
+    let (copied_env, copied_mounts) =
+        container::copied(pod, targets.first_at(pod), edit, &mut problems);
     let Some(region) = region.filter(|_| problems.is_empty()) else {
         return Err(problems);
     };

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use secrets_injector_objects::error::Error;
 use secrets_injector_objects::plan::Plan;
 
+use crate::owned;
 use crate::pod::{ContainerRef, Identity, Targets};
 
 /// One of the webhook's init containers, as it should be.
@@ -67,6 +68,14 @@ pub struct Rewritten {
     /// The containers that mount it (whose identity its init container takes).
     pub mounting: Targets,
     pub adopted: bool,
+}
+
+/// What the fillers taking one container copy from it (`container::copied`).
+#[derive(Clone, Debug)]
+pub struct Copied {
+    pub env: Vec<Value>,
+    pub mounts: Vec<Value>,
+    pub problems: Vec<String>,
 }
 
 /// The work a review may do, in units (one unit: looking at one container, mount, env entry,
@@ -130,6 +139,8 @@ pub struct Edit {
     pub rewritten: Vec<Rewritten>,
     /// The checked object lists of every init container the edit adds (`webhook policy`).
     pub plans: Vec<Arc<Plan>>,
+    /// What the fillers copy, by the container they take it from.
+    pub copied: Vec<(ContainerRef, Copied)>,
     pub work: Work,
 }
 
@@ -149,6 +160,7 @@ impl Edit {
             injected: None,
             rewritten: Vec::new(),
             plans: Vec::new(),
+            copied: Vec::new(),
             work: Work::new(work_budget),
         }
     }
@@ -181,9 +193,27 @@ impl Edit {
         self.problems.push(Error::pod(message.into()));
     }
 
-    /// Whether anything asks the webhook to act: the pod's objects, or a CSI volume rewritten now.
+    /// Whether anything asks the webhook to act: the pod's objects, or a CSI volume rewritten,
+    /// now or by an earlier mutation (the webhook places and converges that volume's init
+    /// containers, so the mesh's rules and the refresh sidecars hold for it as for any other).
+    /// The one answer to "does the webhook change this pod": the decision, the mesh's denials and
+    /// every capability ask it.
     pub fn asks(&self) -> bool {
-        self.injected.is_some() || self.rewritten.iter().any(|r| !r.adopted)
+        self.injected.is_some() || !self.rewritten.is_empty()
+    }
+
+    /// `init-first`, as the pod's own objects say it (`true` without them: the CSI volumes' init
+    /// containers always go first).
+    pub fn init_first(&self) -> bool {
+        self.injected.as_ref().is_none_or(|i| i.init_first)
+    }
+
+    /// Whether the pod's init container `name` is the webhook's: one the edit has (matched by
+    /// name), or one only the webhook names (`owned::is_reserved_name`), stale. An init container
+    /// with a CSI volume's prefix that the edit does not have is the pod's own: its name may be
+    /// (`order::read` reads the pod's list by the same rule).
+    pub fn owns_init(&self, name: &str) -> bool {
+        owned::is_reserved_name(name) || self.init_named(name).is_some()
     }
 
     /// The init container named `name`, when the edit has it.

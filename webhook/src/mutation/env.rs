@@ -18,6 +18,7 @@ use secrets_injector_objects::envfile::is_env_name;
 use secrets_injector_objects::plan::Plan;
 
 use super::edit::Edit;
+use super::order::{self, Before, RunBefore};
 use crate::owned;
 use crate::pod::{self, ContainerList, ContainerRef, Targets};
 
@@ -43,32 +44,36 @@ pub fn add(pod: &Value, edit: &mut Edit) {
         }
         return;
     };
-    let (targets, own_mount, init_first, filler) = match &edit.injected {
+    let (targets, own_mount, filler) = match &edit.injected {
         Some(injected) => (
             injected.targets.clone(),
             Some(injected.mount_path.clone()),
-            injected.init_first,
             INIT_CONTAINER_NAME.to_owned(),
         ),
         None => match edit.rewritten.iter().find(|r| !r.adopted) {
             // Every container of the pod may be named.
             Some(first) => (
-                every_container(pod),
+                every_container(pod, edit),
                 None,
-                true,
                 owned::csi_filler(&first.volume),
             ),
             None => return,
         },
     };
     let mount_path = own_mount.as_deref().unwrap_or(DEFAULT_MOUNT_PATH);
+    // The pod's init containers that run before the filler copies `secrets-env`: `order`'s
+    // answer, from the one order the patch will write.
+    let init = pod::containers(pod, ContainerList::InitContainers);
+    edit.work.charge(init.len());
+    let (init, _) = order::read(init, &edit.init);
+    let before = order::run_before(&init, &edit.init, edit.init_first(), &filler);
     let mut problems = Vec::new();
     let found = resolve(
         pod,
         &targets,
         &names,
         mount_path,
-        init_first,
+        &before,
         &filler,
         &mut problems,
     );
@@ -108,11 +113,11 @@ pub fn add(pod: &Value, edit: &mut Edit) {
 }
 
 /// Every container of the pod but the webhook's: regular ones, then init containers.
-fn every_container(pod: &Value) -> Targets {
+fn every_container(pod: &Value, edit: &Edit) -> Targets {
     let mut found = Vec::new();
     for list in [ContainerList::Containers, ContainerList::InitContainers] {
         for (index, container) in pod::containers(pod, list).iter().enumerate() {
-            if !owned::is_init_container(pod::name(container)) {
+            if list == ContainerList::Containers || !edit.owns_init(pod::name(container)) {
                 found.push(ContainerRef { list, index });
             }
         }
@@ -123,15 +128,15 @@ fn every_container(pod: &Value) -> Targets {
     }
 }
 
-/// Checks `env-containers`: every name a target container of the pod, with a `command`; the bin
-/// volume's mount clear of the files' mount and of the container's own mounts. `filler` is the
-/// init container that copies `secrets-env`.
+/// Checks `env-containers`: every name a target container of the pod that runs after `filler`,
+/// the init container that copies `secrets-env` (`before` says which do not), with a `command`;
+/// the bin volume's mount clear of the files' mount and of the container's own mounts.
 fn resolve(
     pod: &Value,
     targets: &Targets,
     names: &[String],
     mount_path: &str,
-    init_first: bool,
+    before: &RunBefore<'_>,
     filler: &str,
     problems: &mut Vec<String>,
 ) -> Vec<EnvContainer> {
@@ -152,7 +157,7 @@ fn resolve(
         if !seen.insert(name.as_str()) {
             continue;
         }
-        match check_container(pod, &by_name, &present, name, init_first) {
+        match check_container(pod, &by_name, &present, name, before, filler) {
             Ok(entry) => found.push(entry),
             Err(problem) => problems.push(format!("annotation {ENV_CONTAINERS}: {problem}")),
         }
@@ -187,6 +192,8 @@ fn read_dirs(
     for EnvContainer { at, .. } in found {
         let container = pod::container(pod, *at).unwrap_or(&Value::Null);
         let mut dirs: Vec<String> = Vec::new();
+        // A set, not a scan of the dirs before: a container may mount a volume many times.
+        let mut seen: HashSet<&str> = HashSet::new();
         let mut own_seen = false;
         for mount in pod::mounts(container) {
             let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
@@ -196,13 +203,7 @@ fn read_dirs(
                     own
                 }
                 _ if csi_volumes.contains(volume) => {
-                    let sub_path = ["subPath", "subPathExpr"].iter().any(|key| {
-                        mount
-                            .get(key)
-                            .and_then(Value::as_str)
-                            .is_some_and(|s| !s.is_empty())
-                    });
-                    if sub_path {
+                    if pod::sub_path(mount).is_some() {
                         warnings.push(format!(
                             "annotation {ENV_CONTAINERS}: container {:?} mounts the secrets \
                              volume {volume:?} at {} with a subPath, a single file that \
@@ -217,8 +218,7 @@ fn read_dirs(
                 }
                 _ => continue,
             };
-            // Few: one per secrets volume.
-            if !dirs.iter().any(|d| d == path) {
+            if seen.insert(path) {
                 dirs.push(path.to_owned());
             }
         }
@@ -262,7 +262,8 @@ fn check_container(
     targets: &HashMap<&str, ContainerRef>,
     present: &HashSet<&str>,
     name: &str,
-    init_first: bool,
+    before: &RunBefore<'_>,
+    filler: &str,
 ) -> Result<EnvContainer, String> {
     if name == INIT_CONTAINER_NAME {
         return Err(format!(
@@ -282,12 +283,27 @@ fn check_container(
             )
         });
     };
-    if at.list == ContainerList::InitContainers && !init_first {
-        return Err(format!(
-            "init container {name:?} may run before the webhook's init container has copied \
-             secrets-env, as the annotation {INIT_FIRST} is \"false\"; remove that annotation or \
-             leave {name:?} out of {ENV_CONTAINERS}"
-        ));
+    let why = (at.list == ContainerList::InitContainers)
+        .then(|| before.why(at.index))
+        .flatten();
+    match why {
+        None => {}
+        Some(Before::InitFirst) => {
+            return Err(format!(
+                "init container {name:?} may run before the webhook's init container has copied \
+                 secrets-env, as the annotation {INIT_FIRST} is \"false\"; remove that annotation \
+                 or leave {name:?} out of {ENV_CONTAINERS}"
+            ));
+        }
+        Some(Before::Place { after }) => {
+            return Err(format!(
+                "init container {name:?} runs before the webhook's init container {filler:?} has \
+                 copied secrets-env: the webhook's init containers go after the mesh's (a proxy \
+                 running as a native sidecar, the mesh's own init containers), so that they can \
+                 reach AWS, here after {after:?}; list {name:?} after {after:?}, or leave it out \
+                 of {ENV_CONTAINERS}"
+            ));
+        }
     }
     let container = pod::container(pod, at).unwrap_or(&Value::Null);
     let command = container
@@ -373,34 +389,17 @@ fn bin_mount_clashes(pod: &Value, at: ContainerRef) -> Vec<String> {
 /// there runs as the app's command.
 fn writable_bin_mounts(pod: &Value, found: &[EnvContainer], filler: &str) -> Vec<String> {
     let converged: HashSet<ContainerRef> = found.iter().map(|entry| entry.at).collect();
-    let mut problems = Vec::new();
-    for list in ContainerList::ALL {
-        for (index, container) in pod::containers(pod, list).iter().enumerate() {
-            if list == ContainerList::InitContainers && pod::name(container) == filler {
-                continue;
-            }
-            let converged = converged
-                .contains(&ContainerRef { list, index })
-                .then(|| pod::mount_index(container, BIN_VOLUME_NAME))
-                .flatten();
-            for (i, mount) in pod::mounts(container).iter().enumerate() {
-                if Some(i) == converged
-                    || mount.get("name").and_then(Value::as_str) != Some(BIN_VOLUME_NAME)
-                    || mount.get("readOnly").and_then(Value::as_bool) == Some(true)
-                {
-                    continue;
-                }
-                problems.push(format!(
-                    "container {:?} mounts the volume {BIN_VOLUME_NAME:?} at {} writable, and \
-                     only the injector may write secrets-env there; remove the mount or set \
-                     readOnly: true",
-                    pod::name(container),
-                    pod::mount_path(mount)
-                ));
-            }
-        }
-    }
-    problems
+    pod::writable_mounts(pod, BIN_VOLUME_NAME, &converged, |name| name == filler)
+        .into_iter()
+        .map(|(container, mount)| {
+            format!(
+                "container {:?} mounts the volume {BIN_VOLUME_NAME:?} at {} writable, and only \
+                 the injector may write secrets-env there; remove the mount or set readOnly: true",
+                pod::name(container),
+                pod::mount_path(mount)
+            )
+        })
+        .collect()
 }
 
 /// A warning for each env entry of a container of `env-containers` that a file will replace

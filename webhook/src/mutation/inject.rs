@@ -22,7 +22,7 @@ use super::edit::{Edit, Injected, OwnedInit};
 use super::provider_class::{self, FromClass, Source};
 use super::resources;
 use crate::owned;
-use crate::pod::{self, ContainerList, ContainerRef, Targets};
+use crate::pod::{self, ContainerRef, Targets};
 
 /// Reads and checks the pod's annotations against the webhook's settings, for a pod in a
 /// namespace (where its SecretProviderClass is looked up), into the edit.
@@ -62,7 +62,8 @@ pub fn add(pod: &Value, cfg: &MutationConfig, ctx: &Context<'_>, edit: &mut Edit
         Err(message) => problems.push(format!("annotation {}: {message}", annotations::MOUNT_PATH)),
     }
     problems.extend(writable_volume_mounts(pod, &targets));
-    let (copied_env, copied_mounts) = container::copied(first, &mut problems);
+    let (copied_env, copied_mounts) =
+        container::copied(pod, targets.first_at(pod), edit, &mut problems);
 
     let init_first = match pod::annotation(pod, annotations::INIT_FIRST) {
         None | Some("true") => true,
@@ -296,36 +297,17 @@ fn mount_clashes(pod: &Value, targets: &Targets, mount_path: &str) -> Vec<String
 /// in a target container does not count, as the webhook makes it read-only.
 fn writable_volume_mounts(pod: &Value, targets: &Targets) -> Vec<String> {
     let targets: HashSet<ContainerRef> = targets.found.iter().copied().collect();
-    let mut problems = Vec::new();
-    for list in ContainerList::ALL {
-        for (index, container) in pod::containers(pod, list).iter().enumerate() {
-            if list == ContainerList::InitContainers
-                && owned::is_reserved_name(pod::name(container))
-            {
-                continue;
-            }
-            let converged = targets
-                .contains(&ContainerRef { list, index })
-                .then(|| own_mount_index(container))
-                .flatten();
-            for (i, mount) in pod::mounts(container).iter().enumerate() {
-                let writable = mount.get("readOnly").and_then(Value::as_bool) != Some(true);
-                if Some(i) == converged
-                    || !writable
-                    || mount.get("name").and_then(Value::as_str) != Some(annotations::VOLUME_NAME)
-                {
-                    continue;
-                }
-                problems.push(format!(
-                    "container {:?} mounts the volume {:?} at {} writable, and only the injector may write the files; remove the mount or set readOnly: true",
-                    pod::name(container),
-                    annotations::VOLUME_NAME,
-                    pod::mount_path(mount)
-                ));
-            }
-        }
-    }
-    problems
+    pod::writable_mounts(pod, annotations::VOLUME_NAME, &targets, owned::is_reserved_name)
+        .into_iter()
+        .map(|(container, mount)| {
+            format!(
+                "container {:?} mounts the volume {:?} at {} writable, and only the injector may write the files; remove the mount or set readOnly: true",
+                pod::name(container),
+                annotations::VOLUME_NAME,
+                pod::mount_path(mount)
+            )
+        })
+        .collect()
 }
 
 /// The index of the container's mount of the webhook's volume, which the webhook owns.

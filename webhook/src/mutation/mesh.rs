@@ -42,7 +42,7 @@ pub fn add(pod: &Value, _: &MutationConfig, _: &Context<'_>, edit: &mut Edit) {
     let mut validators: Vec<Mesh> = Vec::new();
     for list in [ContainerList::Containers, ContainerList::InitContainers] {
         for container in pod::containers(pod, list) {
-            let native = container.get("restartPolicy").and_then(Value::as_str) == Some("Always");
+            let native = pod::is_native_sidecar(container);
             match mesh::role(pod::name(container)) {
                 Some((mesh, Role::Proxy)) if list == ContainerList::Containers || native => {
                     proxies.push(Proxy {

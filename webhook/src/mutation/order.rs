@@ -18,11 +18,19 @@
 //!   (`istio-init`, `linkerd-init`: once it has run, the redirect is in place and the proxy, a
 //!   regular container, is not running yet); the CSI volumes' init containers stay at the place;
 //! - each refresh sidecar comes right after the init container it follows.
+//!
+//! Which of the pod's own init containers run before one of the webhook's (`env-containers` may
+//! not name those: `secrets-env` is not there yet) is answered here too, by `run_before`, from the
+//! same places.
+
+use serde_json::Value;
 
 use secrets_injector_objects::annotations::INIT_CONTAINER_NAME;
 
 use super::edit::OwnedInit;
 use crate::mesh::{self, Role};
+use crate::owned::{self, Kind};
+use crate::pod;
 
 /// An entry of the final list of init containers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,8 +54,51 @@ pub struct PodInit<'a> {
     pub native: bool,
 }
 
-/// The final order of the init containers. `pod` is the pod's list, the webhook's stale entries
-/// already left out of it.
+/// The pod's init containers as the order reads them, matched by name with the edit's
+/// (`owned`): each the pod's own, or the edit's `owned[k]` present already; and the indexes of
+/// the webhook's stale ones, left out of the order (removed by `assemble`).
+pub fn read<'a>(existing: &'a [Value], owned: &[OwnedInit]) -> (Vec<PodInit<'a>>, Vec<usize>) {
+    // The edit's init containers are a few (the webhook's, and one or two per rewritten CSI
+    // volume): found by a scan, not a hash of every container's name.
+    let wanted = |name: &str| owned.iter().position(|init| init.name == name);
+    let mut matched = vec![false; owned.len()];
+    let mut current: Vec<PodInit<'_>> = Vec::with_capacity(existing.len());
+    let mut stale = Vec::new();
+    for (index, container) in existing.iter().enumerate() {
+        let name = pod::name(container);
+        match wanted(name) {
+            Some(k) if !matched[k] => {
+                matched[k] = true;
+                current.push(pod_init(index, container, Some(k)));
+            }
+            // A second of one name, or one no capability asks for: only the webhook names these.
+            // A CSI volume's init container whose volume is gone is left: its class cannot be
+            // known again, and its name may be the pod's own.
+            Some(_) => stale.push(index),
+            None if matches!(
+                owned::kind(name),
+                Some(Kind::Injector | Kind::Refresh | Kind::CsiRefresh)
+            ) =>
+            {
+                stale.push(index);
+            }
+            None => current.push(pod_init(index, container, None)),
+        }
+    }
+    (current, stale)
+}
+
+fn pod_init(index: usize, container: &Value, owned: Option<usize>) -> PodInit<'_> {
+    PodInit {
+        index,
+        owned,
+        name: pod::name(container),
+        native: pod::is_native_sidecar(container),
+    }
+}
+
+/// The final order of the init containers. `pod` is the pod's list as `read` gives it, the
+/// webhook's stale entries left out.
 pub fn init_containers(pod: &[PodInit<'_>], owned: &[OwnedInit], init_first: bool) -> Vec<Slot> {
     let injector = owned.iter().position(|o| o.name == INIT_CONTAINER_NAME);
     // Each filler followed by its sidecar.
@@ -64,7 +115,7 @@ pub fn init_containers(pod: &[PodInit<'_>], owned: &[OwnedInit], init_first: boo
         .flat_map(block)
         .collect();
     let own: Vec<&PodInit<'_>> = pod.iter().filter(|init| init.owned.is_none()).collect();
-    let place = place(&own);
+    let Places { place, late } = places(pod, &own, injector);
 
     let mut order = Vec::with_capacity(main.len() + csi.len() + own.len());
     order.extend(own[..place].iter().map(|init| Slot::Pod(init.index)));
@@ -75,6 +126,22 @@ pub fn init_containers(pod: &[PodInit<'_>], owned: &[OwnedInit], init_first: boo
         return order;
     }
     order.extend(csi);
+    order.extend(own[place..late].iter().map(|init| Slot::Pod(init.index)));
+    order.extend(main);
+    order.extend(own[late..].iter().map(|init| Slot::Pod(init.index)));
+    order
+}
+
+/// Where the webhook's init containers go among the pod's own (`own`, in the pod's order): how
+/// many of them come before every filler (`place`), and before `secrets-injector` under
+/// `init-first: "false"` (`late`).
+struct Places {
+    place: usize,
+    late: usize,
+}
+
+fn places(pod: &[PodInit<'_>], own: &[&PodInit<'_>], injector: Option<usize>) -> Places {
+    let place = place(own);
     // Last among the pod's own, but before a classic mesh's init container.
     let native = own
         .iter()
@@ -90,13 +157,68 @@ pub fn init_containers(pod: &[PodInit<'_>], owned: &[OwnedInit], init_first: boo
             .filter(|init| init.owned.is_none() || init.owned == Some(k))
             .position(|init| init.owned == Some(k))
     });
-    let at = present
+    let late = present
         .filter(|at| (place..=last).contains(at))
         .unwrap_or(last);
-    order.extend(own[place..at].iter().map(|init| Slot::Pod(init.index)));
-    order.extend(main);
-    order.extend(own[at..].iter().map(|init| Slot::Pod(init.index)));
-    order
+    Places { place, late }
+}
+
+/// Why one of the pod's own init containers runs before one of the webhook's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Before<'a> {
+    /// It comes before the place of the webhook's init containers, which is after the mesh's
+    /// (its proxy as a native sidecar, its CNI validators): the last of them is named.
+    Place { after: &'a str },
+    /// `init-first: "false"` puts `secrets-injector` after it.
+    InitFirst,
+}
+
+/// The pod's own init containers that run before one of the webhook's, as `init_containers`
+/// orders them: always the first few of the pod's own, so two bounds on their index in the pod's
+/// list.
+#[derive(Clone, Copy, Debug)]
+pub struct RunBefore<'a> {
+    place: usize,
+    late: usize,
+    after: &'a str,
+}
+
+impl<'a> RunBefore<'a> {
+    /// Whether, and why, the pod's own init container at `index` of its list runs before.
+    pub fn why(&self, index: usize) -> Option<Before<'a>> {
+        if index < self.place {
+            Some(Before::Place { after: self.after })
+        } else if index < self.late {
+            Some(Before::InitFirst)
+        } else {
+            None
+        }
+    }
+}
+
+/// Which of the pod's own init containers (`pod`, as `read` gives them) run before the webhook's
+/// init container `filler`, present or to be added, when `owned` are the edit's: the question of
+/// a capability that has one of them use what the filler writes.
+pub fn run_before<'a>(
+    pod: &[PodInit<'a>],
+    owned: &[OwnedInit],
+    init_first: bool,
+    filler: &str,
+) -> RunBefore<'a> {
+    let injector = owned.iter().position(|o| o.name == INIT_CONTAINER_NAME);
+    let own: Vec<&PodInit<'a>> = pod.iter().filter(|init| init.owned.is_none()).collect();
+    let Places { place, late } = places(pod, &own, injector);
+    let late = if filler == INIT_CONTAINER_NAME && !init_first {
+        late
+    } else {
+        place
+    };
+    let bound = |at: usize| own.get(at).map_or(usize::MAX, |init| init.index);
+    RunBefore {
+        place: bound(place),
+        late: bound(late),
+        after: place.checked_sub(1).map_or("", |at| own[at].name),
+    }
 }
 
 /// How many of the pod's own init containers come before the webhook's: up to the last mesh
@@ -242,6 +364,35 @@ mod tests {
             init_containers(&before, &edit()[..1], false),
             [Slot::Pod(1), Slot::Pod(2), Slot::Owned(0)]
         );
+    }
+
+    #[test]
+    fn run_before_answers_from_the_same_places() {
+        let late = pod(&[
+            "linkerd-network-validator",
+            "migrate",
+            "!linkerd-proxy",
+            "seed",
+        ]);
+        let main = run_before(&late, &edit(), true, "secrets-injector");
+        let after = "linkerd-proxy";
+        assert_eq!(
+            (0..4).map(|i| main.why(i)).collect::<Vec<_>>(),
+            [
+                Some(Before::Place { after }),
+                Some(Before::Place { after }),
+                Some(Before::Place { after }),
+                None
+            ]
+        );
+        // `init-first: "false"` moves `secrets-injector` alone.
+        let last = run_before(&late, &edit(), false, "secrets-injector");
+        assert_eq!(last.why(3), Some(Before::InitFirst));
+        let csi = run_before(&late, &edit(), false, "secrets-injector-csi-a");
+        assert_eq!(csi.why(3), None);
+        // No mesh: nothing runs before the webhook's, whatever its name.
+        let plain = run_before(&pod(&["migrate"]), &[], true, "secrets-injector");
+        assert_eq!(plain.why(0), None);
     }
 
     #[test]

@@ -52,13 +52,14 @@ pub fn add(pod: &Value, cfg: &MutationConfig, edit: &mut Edit) {
     if !edit.asks() || !asked {
         return;
     }
-    // The pod's own objects' targets; else every container that mounts a rewritten volume.
+    // The pod's own objects' targets; else every container that mounts a rewritten volume (now
+    // or before).
     let targets = match &edit.injected {
         Some(injected) => injected.targets.clone(),
         None => {
             let mut found = Vec::new();
             let mut seen = HashSet::new();
-            for rewritten in edit.rewritten.iter().filter(|r| !r.adopted) {
+            for rewritten in &edit.rewritten {
                 for &at in &rewritten.mounting.found {
                     if seen.insert(at) {
                         found.push(at);
@@ -96,7 +97,7 @@ pub fn add(pod: &Value, cfg: &MutationConfig, edit: &mut Edit) {
         .filter(|init| init.is_filler())
         .map(|init| init.volume.as_str())
         .collect();
-    let warnings = sub_path_warnings(pod, &volumes);
+    let warnings = sub_path_warnings(pod, edit, &volumes);
     edit.warnings.extend(warnings);
     let sidecars: Vec<OwnedInit> = edit
         .init
@@ -277,12 +278,12 @@ fn user_mismatch(
 
 /// A warning for each mount of one of the files' `volumes` with `subPath`: the runtime resolves
 /// it once, when the container starts, so that container keeps the first values.
-fn sub_path_warnings(pod: &Value, volumes: &HashSet<&str>) -> Vec<String> {
+fn sub_path_warnings(pod: &Value, edit: &Edit, volumes: &HashSet<&str>) -> Vec<String> {
     let mut warnings = Vec::new();
     for list in ContainerList::ALL {
         for container in pod::containers(pod, list) {
             let name = pod::name(container);
-            if list == ContainerList::InitContainers && owned::is_init_container(name) {
+            if list == ContainerList::InitContainers && edit.owns_init(name) {
                 continue;
             }
             for mount in pod::mounts(container) {
@@ -290,13 +291,7 @@ fn sub_path_warnings(pod: &Value, volumes: &HashSet<&str>) -> Vec<String> {
                 if !volumes.contains(volume) {
                     continue;
                 }
-                let sub_path = ["subPath", "subPathExpr"].into_iter().find(|key| {
-                    mount
-                        .get(*key)
-                        .and_then(Value::as_str)
-                        .is_some_and(|text| !text.is_empty())
-                });
-                if let Some(key) = sub_path {
+                if let Some(key) = pod::sub_path(mount) {
                     warnings.push(format!(
                         "annotation {REFRESH_INTERVAL}: container {name:?} mounts the volume \
                          {volume:?} at {} with {key}, which is resolved once, when the \

@@ -11,7 +11,7 @@
 //! runs the mutation over a corpus of real and generated pods, pruned and whole, and fails when the
 //! answers differ: extend `pruned` in the same change as the new read.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -25,6 +25,13 @@ pub mod pruned;
 /// list, not switched off.
 pub fn asks(objects: Option<&str>, inject: Option<&str>) -> bool {
     objects.is_some_and(|objects| !objects.trim().is_empty()) && inject != Some("false")
+}
+
+/// Whether a pod with these `status` and `inject` annotations was changed by the webhook already
+/// (a re-invocation, or a pod of a template `webhook inject` printed): the volumes it rewrote then
+/// are read as its own (`mutation::csi`), so the spec is read even when nothing else asks.
+pub fn injected(status: Option<&str>, inject: Option<&str>) -> bool {
+    status == Some(annotations::STATUS_INJECTED) && inject != Some("false")
 }
 
 /// The container lists of a pod: a target is in one of the first two.
@@ -75,11 +82,16 @@ impl Targets {
     /// mesh's proxy, even when the `containers` annotation names it (Linkerd puts its proxy
     /// first).
     pub fn first<'a>(&self, pod: &'a Value) -> Option<&'a Value> {
+        container(pod, self.first_at(pod)?)
+    }
+
+    /// Where [`Targets::first`] is in the pod.
+    pub fn first_at(&self, pod: &Value) -> Option<ContainerRef> {
         // Names are unique in a pod: at most one proxy per mesh is passed over.
         self.found
             .iter()
-            .filter_map(|&at| container(pod, at))
-            .find(|c| !mesh::is_proxy(name(c)))
+            .copied()
+            .find(|&at| container(pod, at).is_some_and(|c| !mesh::is_proxy(name(c))))
     }
 }
 
@@ -145,6 +157,56 @@ pub fn mount_index(container: &Value, volume: &str) -> Option<usize> {
     mounts(container)
         .iter()
         .position(|m| m.get("name").and_then(Value::as_str) == Some(volume))
+}
+
+/// Each writable mount of the volume `volume` in the pod's containers, with its container: all
+/// but those of the init containers `skip` names (the webhook's, which write it), and the first
+/// one in each container of `converged` (the webhook's own mount there, which it makes
+/// read-only).
+pub fn writable_mounts<'a>(
+    pod: &'a Value,
+    volume: &str,
+    converged: &HashSet<ContainerRef>,
+    skip: impl Fn(&str) -> bool,
+) -> Vec<(&'a Value, &'a Value)> {
+    let mut found = Vec::new();
+    for list in ContainerList::ALL {
+        for (index, container) in containers(pod, list).iter().enumerate() {
+            if list == ContainerList::InitContainers && skip(name(container)) {
+                continue;
+            }
+            let own = converged
+                .contains(&ContainerRef { list, index })
+                .then(|| mount_index(container, volume))
+                .flatten();
+            for (i, mount) in mounts(container).iter().enumerate() {
+                if Some(i) != own
+                    && mount.get("name").and_then(Value::as_str) == Some(volume)
+                    && mount.get("readOnly").and_then(Value::as_bool) != Some(true)
+                {
+                    found.push((container, mount));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Whether a mount takes a part of its volume (`subPath` or `subPathExpr`, not empty): which of
+/// the two, when it does. The runtime resolves it once, when the container starts.
+pub fn sub_path(mount: &Value) -> Option<&'static str> {
+    ["subPath", "subPathExpr"].into_iter().find(|key| {
+        mount
+            .get(*key)
+            .and_then(Value::as_str)
+            .is_some_and(|text| !text.is_empty())
+    })
+}
+
+/// Whether a container is an init container that keeps running beside the app (`restartPolicy:
+/// Always`, a native sidecar).
+pub fn is_native_sidecar(container: &Value) -> bool {
+    container.get("restartPolicy").and_then(Value::as_str) == Some("Always")
 }
 
 /// A mount's `mountPath` (empty when missing).
@@ -281,14 +343,30 @@ pub const TOKEN_VOLUMES: [&str; 2] = ["aws-iam-token", "eks-pod-identity-token"]
 
 /// The container's mounts the init container needs too, made read-only: those of the token
 /// volumes, and for every copied variable whose literal value is an absolute path, the mount
-/// that holds the path (the deepest one). One per mount path, in the container's order.
-pub fn copied_mounts(container: &Value, copied_env: &[Value]) -> Vec<Value> {
+/// that holds the path (the deepest one; the last of those at one path). One per mount path, in
+/// the container's order. `units` counts the work: the mounts, the variables and each directory
+/// of their paths looked up.
+pub fn copied_mounts(container: &Value, copied_env: &[Value], units: &mut usize) -> Vec<Value> {
     let container_mounts = mounts(container);
-    let mut wanted = vec![false; container_mounts.len()];
-    for (i, mount) in container_mounts.iter().enumerate() {
-        let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
-        wanted[i] |= TOKEN_VOLUMES.contains(&volume);
-    }
+    *units += container_mounts.len() + copied_env.len();
+    // Each mount's path, normalised, and the mount at each path: every variable's path is then
+    // looked up one directory at a time, from the deepest, instead of against every mount.
+    let paths: Vec<String> = container_mounts
+        .iter()
+        .map(|mount| normalised(mount_path(mount)))
+        .collect();
+    let at: HashMap<&str, usize> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| (path.as_str(), i))
+        .collect();
+    let mut wanted: Vec<bool> = container_mounts
+        .iter()
+        .map(|mount| {
+            let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
+            TOKEN_VOLUMES.contains(&volume)
+        })
+        .collect();
     for entry in copied_env {
         let Some(path) = entry.get("value").and_then(Value::as_str) else {
             continue;
@@ -296,21 +374,31 @@ pub fn copied_mounts(container: &Value, copied_env: &[Value]) -> Vec<Value> {
         if !path.starts_with('/') || entry.get("valueFrom").is_some() {
             continue;
         }
-        let holder = container_mounts
-            .iter()
-            .enumerate()
-            .filter(|(_, mount)| path_holds(mount_path(mount), path))
-            .max_by_key(|(_, mount)| components(mount_path(mount)).count());
-        if let Some((i, _)) = holder {
-            wanted[i] = true;
+        let path = normalised(path);
+        let mut dir = path.as_str();
+        loop {
+            *units += 1;
+            if let Some(&i) = at.get(dir) {
+                wanted[i] = true;
+                break;
+            }
+            match dir.rfind('/') {
+                Some(0) if dir.len() > 1 => dir = "/",
+                Some(cut) if cut > 0 => dir = &dir[..cut],
+                _ => break,
+            }
         }
     }
     let mut copied: Vec<Value> = Vec::new();
-    for (mount, _) in container_mounts.iter().zip(&wanted).filter(|(_, w)| **w) {
+    let mut seen: HashSet<&str> = HashSet::new();
+    for ((mount, path), _) in container_mounts
+        .iter()
+        .zip(&paths)
+        .zip(&wanted)
+        .filter(|(_, w)| **w)
+    {
         let volume = mount.get("name").and_then(Value::as_str).unwrap_or("");
-        let path = mount_path(mount);
-        let duplicate = copied.iter().any(|c| same_path(mount_path(c), path));
-        if volume == annotations::VOLUME_NAME || duplicate {
+        if volume == annotations::VOLUME_NAME || !seen.insert(path) {
             continue;
         }
         let mut mount = mount.clone();
@@ -320,6 +408,20 @@ pub fn copied_mounts(container: &Value, copied_env: &[Value]) -> Vec<Value> {
         copied.push(mount);
     }
     copied
+}
+
+/// A path as `components` resolves it, written `/a/b` (`/` for the root), so two paths name one
+/// directory exactly when these are equal, and a path's directories are its prefixes up to a `/`.
+fn normalised(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for part in components(path) {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// The components of a path after lexical normalisation: empty and `.` parts dropped, `..`
@@ -620,7 +722,9 @@ mod tests {
     fn copies_token_mounts_and_the_deepest_mount_holding_each_path() {
         let pod = pod();
         let app = &containers(&pod, ContainerList::Containers)[0];
-        let mounts = copied_mounts(app, &copied_env(app));
+        let mut units = 0;
+        let mounts = copied_mounts(app, &copied_env(app), &mut units);
+        assert!(units > 0);
         assert_eq!(
             mounts,
             vec![
@@ -628,6 +732,78 @@ mod tests {
                 json!({"name": "corp", "mountPath": "/etc/pki/corp/", "readOnly": true}),
             ]
         );
+    }
+
+    /// The copied mounts agree with the plain reading of the rule (every mount holding each
+    /// path compared, the deepest and last one taken, duplicates by `same_path` dropped) on mounts
+    /// and variables drawn from paths written in every way.
+    #[test]
+    fn copied_mounts_agree_with_the_rule_read_plainly() {
+        let paths = [
+            "/",
+            "",
+            "/a",
+            "/a/",
+            "/a/b",
+            "/a/./b",
+            "/a//b",
+            "/a/x/../b",
+            "/ab",
+            "a/b",
+            "/a/b/c",
+            "/../a",
+        ];
+        let oracle = |container: &Value, env: &[Value]| -> Vec<Value> {
+            let all = mounts(container);
+            let mut wanted = vec![false; all.len()];
+            for entry in env {
+                let path = entry["value"].as_str().unwrap();
+                if !path.starts_with('/') {
+                    continue;
+                }
+                let holder = all
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| path_holds(mount_path(m), path))
+                    .max_by_key(|(_, m)| components(mount_path(m)).count());
+                if let Some((i, _)) = holder {
+                    wanted[i] = true;
+                }
+            }
+            let mut copied: Vec<Value> = Vec::new();
+            for (mount, _) in all.iter().zip(&wanted).filter(|(_, w)| **w) {
+                if !copied
+                    .iter()
+                    .any(|c| same_path(mount_path(c), mount_path(mount)))
+                {
+                    let mut mount = mount.clone();
+                    mount["readOnly"] = json!(true);
+                    copied.push(mount);
+                }
+            }
+            copied
+        };
+        for (k, env_path) in paths.iter().enumerate() {
+            for skip in 0..paths.len() {
+                let mounts: Vec<Value> = paths
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != skip)
+                    .map(|(i, p)| json!({"name": format!("v{i}"), "mountPath": p}))
+                    .collect();
+                let container = json!({"volumeMounts": mounts});
+                let env = [
+                    json!({"name": "AWS_A", "value": env_path}),
+                    json!({"name": "AWS_B", "value": paths[(k + skip) % paths.len()]}),
+                ];
+                let mut units = 0;
+                assert_eq!(
+                    copied_mounts(&container, &env, &mut units),
+                    oracle(&container, &env),
+                    "{env:?} with {mounts:?}"
+                );
+            }
+        }
     }
 
     #[test]

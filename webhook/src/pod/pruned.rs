@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use secrets_injector_objects::annotations::{
-    BIN_VOLUME_NAME, INJECT, OBJECTS, PREFIX, SECRET_PROVIDER_CLASS, VOLUME_NAME,
+    BIN_VOLUME_NAME, INJECT, OBJECTS, PREFIX, SECRET_PROVIDER_CLASS, STATUS, VOLUME_NAME,
 };
 
 use crate::owned;
@@ -186,11 +186,13 @@ impl<'de, const SPECS: bool> Visitor<'de> for PodVisitor<SPECS> {
     }
 }
 
-/// `pod::asks` on the annotations read so far.
+/// `pod::asks` (or `pod::injected`: the volumes the webhook rewrote before) on the annotations
+/// read so far.
 fn asks(metadata: Option<&Metadata>) -> bool {
     let annotation = |name: &str| metadata?.annotations.as_ref()?.0.get(name)?.as_str();
     pod::asks(annotation(OBJECTS), annotation(INJECT))
         || pod::asks(annotation(SECRET_PROVIDER_CLASS), annotation(INJECT))
+        || pod::injected(annotation(STATUS), annotation(INJECT))
 }
 
 #[derive(Deserialize)]

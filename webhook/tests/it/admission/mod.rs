@@ -1,2 +1,3 @@
+mod ephemeral;
 mod fuzz;
 mod kube_core;

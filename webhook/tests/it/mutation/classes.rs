@@ -261,7 +261,7 @@ fn the_seeds_csi_pods_are_rewritten() {
             "injected"
         );
         // Rewritten, the pod has no CSI volume left: a re-invocation leaves it as it is.
-        assert_eq!(mutate(&out, &cfg), Decision::Skip);
+        assert_converged(&out, &cfg);
         out_pods.push((volume, out));
     }
     let pods: Vec<(&str, &Value)> = out_pods.iter().map(|(n, p)| (*n, p)).collect();
@@ -691,7 +691,7 @@ fn a_csi_pod_without_objects_gets_env_containers_from_its_csi_init_container() {
         ])
     );
     // Rewritten, the pod has no CSI volume left: a re-invocation leaves it as it is.
-    assert_eq!(mutate(&out, &cfg), Decision::Skip);
+    assert_converged(&out, &cfg);
     validate(&[("csi-env-only", &out)]);
 }
 
@@ -863,7 +863,8 @@ fn refresh_interval_gives_each_rewritten_volume_its_own_sidecar() {
         .remove("secrets-injector.io/objects");
     let (csi_only, _) = mutated(&csi_only, &cfg);
     assert_eq!(init_names(&csi_only)[..2], names[2..4]);
-    assert_eq!(mutate(&csi_only, &cfg), Decision::Skip);
+    // Admitted again, its volumes (rewritten before) keep their sidecars.
+    assert_converged(&csi_only, &cfg);
     validate_for(
         &secrets_injector_e2e::validate::KUBERNETES_VERSIONS,
         &[("csi-only-refresh", &csi_only)],
@@ -1100,4 +1101,46 @@ fn a_class_named_by_many_volumes_is_derived_once() {
     // Asked once per review (not once per volume), derived once in all.
     assert_eq!(source.asked.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert_eq!(derivations.get(), 1);
+}
+
+/// An init container of the pod's own whose name has the CSI prefix, for no volume the webhook
+/// rewrites, is the pod's (only what the edit matched is the webhook's): its mount of a rewritten
+/// volume is made read-only like any other, and it keeps its place after the webhook's.
+#[test]
+fn a_pod_init_container_with_the_csi_prefix_is_the_pods_own() {
+    let classes = [class(
+        "one",
+        json!({"objects": ONE_OBJECT, "region": "eu-west-1"}),
+    )];
+    let cfg = cfg_with(&classes, CsiVolumes::Rewrite);
+    let mount = json!([{"name": "secrets", "mountPath": "/s"}]);
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "app"},
+        "spec": {
+            "volumes": [{"name": "secrets", "csi": {"driver": "secrets-store.csi.k8s.io",
+                "readOnly": true, "volumeAttributes": {"secretProviderClass": "one"}}}],
+            "initContainers": [{"name": "secrets-injector-csi-tools", "image": "tools",
+                "volumeMounts": mount}],
+            "containers": [{"name": "app", "image": "a", "volumeMounts": mount}]
+        }
+    });
+    let (out, _) = mutated(&pod, &cfg);
+    assert_eq!(
+        init_names(&out),
+        ["secrets-injector-csi-secrets", "secrets-injector-csi-tools"]
+    );
+    for (key, name) in [
+        ("initContainers", "secrets-injector-csi-tools"),
+        ("containers", "app"),
+    ] {
+        assert_eq!(
+            named(&out, key, name)["volumeMounts"],
+            json!([{"name": "secrets", "mountPath": "/s", "readOnly": true}]),
+            "{name}"
+        );
+    }
+    assert_converged(&out, &cfg);
+    validate(&[("csi-prefix-own", &out)]);
 }

@@ -205,6 +205,70 @@ fn an_init_container_that_may_run_before_the_injector_is_denied() {
     );
 }
 
+/// With a mesh's proxy as a native sidecar the webhook's init containers go right after it
+/// (SPEC "Service meshes"): an init container listed before the proxy runs before secrets-env is
+/// copied, and is denied as one with `init-first: "false"` is; one after the proxy is wrapped.
+#[test]
+fn an_init_container_before_a_native_proxy_runs_before_the_injector_and_is_denied() {
+    let mut pod = seeds_pod("migrate");
+    let init =
+        |name: &str| json!({"name": name, "image": "app", "command": [format!("/app/{name}")]});
+    let validator = json!({"name": "linkerd-network-validator", "image": "cr.l5d.io/linkerd/proxy-init:v2",
+        "command": ["/usr/lib/linkerd/linkerd2-network-validator"]});
+    let proxy = json!({"name": "linkerd-proxy", "image": "cr.l5d.io/linkerd/proxy:edge-25.8.2",
+        "restartPolicy": "Always", "securityContext": {"runAsUser": 2102}});
+    pod["spec"]["initContainers"] = json!([validator, init("migrate"), proxy, init("seed")]);
+    annotate(
+        &mut pod,
+        &[("secrets-injector.io/containers", "app,migrate,seed")],
+    );
+    let message = assert_denied(
+        &pod,
+        &[
+            "init container \"migrate\" runs before the webhook's init container \"secrets-injector\" has copied secrets-env",
+            "here after \"linkerd-proxy\"",
+            ENV_CONTAINERS,
+        ],
+    );
+    assert!(!message.contains("init-first"), "{message}");
+    // After the proxy: wrapped, the webhook's init container between the two.
+    annotate(&mut pod, &[(ENV_CONTAINERS, "seed")]);
+    let (out, _) = mutated(&pod, &cfg());
+    let names: Vec<&str> = list(&out, "initContainers")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "linkerd-network-validator",
+            "migrate",
+            "linkerd-proxy",
+            "secrets-injector",
+            "seed"
+        ]
+    );
+    assert_eq!(
+        named(&out, "initContainers", "seed")["command"],
+        wrapped("/mnt/secrets-store", &["/app/seed"])
+    );
+    assert_converged(&out, &cfg());
+    validate(&[("env-after-native-proxy", &out)]);
+    // Without the proxy the webhook's go first, after the validator: both are wrapped.
+    pod["spec"]["initContainers"]
+        .as_array_mut()
+        .unwrap()
+        .remove(2);
+    annotate(&mut pod, &[(ENV_CONTAINERS, "migrate,seed")]);
+    let (out, _) = mutated(&pod, &cfg());
+    for name in ["migrate", "seed"] {
+        assert_eq!(
+            named(&out, "initContainers", name)["command"],
+            wrapped("/mnt/secrets-store", &[&format!("/app/{name}")])
+        );
+    }
+}
+
 #[test]
 fn a_mount_path_around_the_bin_directory_is_denied() {
     for path in ["/secrets-injector", "/secrets-injector/bin/values"] {

@@ -16,6 +16,8 @@ use secrets_injector_webhook::inject;
 use secrets_injector_webhook::mutation::{
     Classes, Context, CsiVolumes, Decision, DocumentClasses, MutationConfig, mutate, plans,
 };
+use secrets_injector_webhook::pod::pruned;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 const INJECTOR: &str = "secrets-injector";
@@ -312,8 +314,8 @@ fn every_layout_in_both_orders_of_the_webhooks_ends_where_the_rules_say() {
     validate(&pods);
 }
 
-#[test]
-fn rewritten_csi_volumes_follow_a_native_proxy_too() {
+/// The webhook's settings with `--csi-volumes=rewrite` and the class `web`.
+fn csi_cfg() -> MutationConfig {
     let class = json!({
         "apiVersion": "secrets-store.csi.x-k8s.io/v1",
         "kind": "SecretProviderClass",
@@ -327,25 +329,34 @@ fn rewritten_csi_volumes_follow_a_native_proxy_too() {
     let (found, problems) = DocumentClasses::from_documents(&[class]);
     assert!(problems.is_empty(), "{problems:?}");
     cfg.classes = Classes(Arc::new(found));
-    let with_csi = |pod: &mut Value| {
-        pod["spec"]["volumes"].as_array_mut().unwrap().push(json!({
-            "name": "tls", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": true,
-            "volumeAttributes": {"secretProviderClass": "web"}}}));
-        for key in ["initContainers", "containers"] {
-            for container in pod["spec"][key].as_array_mut().unwrap() {
-                if ["app", "migrate"].contains(&container["name"].as_str().unwrap()) {
-                    container["volumeMounts"]
-                        .as_array_mut()
-                        .unwrap()
-                        .push(json!({"name": "tls", "mountPath": "/etc/tls", "readOnly": true}));
-                }
+    cfg
+}
+
+/// A CSI volume `tls` of the class `web`, mounted in `app` and `migrate`.
+fn with_csi(pod: &mut Value) {
+    pod["spec"]["volumes"].as_array_mut().unwrap().push(json!({
+        "name": "tls", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": true,
+        "volumeAttributes": {"secretProviderClass": "web"}}}));
+    for key in ["initContainers", "containers"] {
+        for container in pod["spec"][key].as_array_mut().unwrap() {
+            if ["app", "migrate"].contains(&container["name"].as_str().unwrap()) {
+                container["volumeMounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"name": "tls", "mountPath": "/etc/tls", "readOnly": true}));
             }
         }
-    };
-    let filler_user = |pod: &Value| {
-        named(pod, "initContainers", "secrets-injector-csi-tls")["securityContext"]["runAsUser"]
-            .clone()
-    };
+    }
+}
+
+/// The user the init container of the volume `tls` runs as.
+fn filler_user(pod: &Value) -> Value {
+    named(pod, "initContainers", "secrets-injector-csi-tls")["securityContext"]["runAsUser"].clone()
+}
+
+#[test]
+fn rewritten_csi_volumes_follow_a_native_proxy_too() {
+    let cfg = csi_cfg();
     for (file, bypass, user, expected) in [
         (
             "istio-native",
@@ -399,6 +410,72 @@ fn rewritten_csi_volumes_follow_a_native_proxy_too() {
         assert_eq!(filler_user(&again), json!(user));
         validate(&[(file, &again)]);
     }
+}
+
+/// The pod as the server reads it from a review's body (its spec skipped when its annotations
+/// say it asks for nothing).
+fn read_pruned(pod: &Value) -> Value {
+    let raw = RawValue::from_string(serde_json::to_string(pod).unwrap()).unwrap();
+    pruned::read(&raw).unwrap()
+}
+
+/// A pod whose only secrets are CSI volumes this webhook rewrote already (a re-invocation, or a
+/// Deployment printed by `webhook inject`): no objects annotation, each volume's init container
+/// there, its class no longer known. The webhook still changes such a pod (it places and
+/// converges those init containers), so the mesh's rules hold for it: under Istio's CNI plugin it
+/// is denied with the two ways out, and the bypass gives the init container the proxy's user, in
+/// both orders of the webhooks, whether or not the webhook rewrites CSI volumes itself, read
+/// whole or pruned.
+#[test]
+fn a_pod_whose_only_secrets_are_rewritten_csi_volumes_follows_the_mesh_rules() {
+    let rewrite = csi_cfg();
+    let plain = cfg();
+    let mut fixture = mesh_pod("istio-cni");
+    fixture["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("secrets-injector.io/objects");
+    with_csi(&mut fixture);
+    let expected = cni_message(
+        "Istio",
+        "istio-proxy",
+        "istio-validation",
+        "sidecar.istio.io/nativeSidecar",
+    );
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    // The mesh's webhook first: the CSI volume asks, denied.
+    assert_denied_with(&fixture, &rewrite, &expected);
+    // This webhook first: the volume rewritten, the result converged; then the mesh's parts.
+    let ours = after(&without_mesh(&fixture), &rewrite);
+    assert_eq!(
+        names(&ours, "initContainers"),
+        ["secrets-injector-csi-tls", "migrate"]
+    );
+    let meshed = mesh_injects(Mesh::Istio, &ours, &fixture);
+    for cfg in [&rewrite, &plain] {
+        assert_converged(&ours, cfg);
+        assert_denied_with(&meshed, cfg, &expected);
+        assert_eq!(mutate(&read_pruned(&meshed), cfg), mutate(&meshed, cfg));
+    }
+
+    // The bypass: the proxy's user, whichever webhook ran first.
+    annotate(&mut fixture, &[(BYPASS, "true")]);
+    let order = ["istio-validation", "secrets-injector-csi-tls", "migrate"];
+    let out = after(&fixture, &rewrite);
+    assert_placed(&out, Mesh::Istio, &order, &rewrite);
+    assert_eq!(filler_user(&out), json!(1337));
+    let ours = after(&without_mesh(&fixture), &rewrite);
+    assert_eq!(filler_user(&ours), json!(1000));
+    let meshed = mesh_injects(Mesh::Istio, &ours, &fixture);
+    for cfg in [&rewrite, &plain] {
+        let decision = mutate(&meshed, cfg);
+        assert_eq!(mutate(&read_pruned(&meshed), cfg), decision);
+        let again = after(&meshed, cfg);
+        assert_placed(&again, Mesh::Istio, &order, cfg);
+        assert_eq!(filler_user(&again), json!(1337));
+        assert_eq!(again, out);
+    }
+    validate(&[("istio-cni-csi-only", &out)]);
 }
 
 #[test]

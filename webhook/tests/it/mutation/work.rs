@@ -197,3 +197,71 @@ fn a_class_named_by_many_volumes_is_looked_up_and_read_once() {
     json_patch::patch(&mut out, &patch).unwrap();
     assert_eq!(list(&out, "initContainers").len(), 16);
 }
+
+/// A pod whose app container has `n` mounts and `n` `AWS_*` variables, each (with `paths`) naming
+/// a file under one of those mounts, which the init container then mounts too; and `csi` CSI
+/// volumes the app mounts, whose init containers copy the same.
+fn copying_pod(n: usize, paths: bool, csi: usize) -> Value {
+    let mut pod = csi_pod(csi, |_| "shared".to_owned());
+    pod["metadata"]["annotations"] = json!({"secrets-injector.io/objects": OBJECTS});
+    let app = &mut pod["spec"]["containers"][0];
+    let mounts = app["volumeMounts"].as_array_mut().unwrap();
+    mounts.extend(
+        (0..n).map(|i| json!({"name": format!("v-{i}"), "mountPath": format!("/aws/{i}")})),
+    );
+    app["env"] = (0..n)
+        .map(|i| {
+            let value = if paths {
+                format!("/aws/{i}/token")
+            } else {
+                "x".to_owned()
+            };
+            json!({"name": format!("AWS_FILE_{i}"), "value": value})
+        })
+        .collect();
+    let volumes = pod["spec"]["volumes"].as_array_mut().unwrap();
+    volumes.extend((0..n).map(|i| json!({"name": format!("v-{i}"), "emptyDir": {}})));
+    pod
+}
+
+/// What the init containers copy from the app (its AWS env, and each mount that holds a path one
+/// of those variables names) is found in one walk of the app's env and mounts, counted, and once
+/// for every init container that takes the same app.
+#[test]
+fn the_mounts_the_init_containers_copy_are_found_in_linear_counted_work() {
+    let cfg = rewrite_cfg(Arc::new(Counted::default()));
+    let ctx = Context {
+        namespace: Some("apps"),
+        template: false,
+    };
+    let units = |n, paths, csi| work_units(&copying_pod(n, paths, csi), &ctx, &cfg);
+    let small = units(1_000, true, 0);
+    let large = units(4_000, true, 0);
+    assert!(
+        large <= small * 9 / 2,
+        "1,000 variables and mounts: {small} units; 4,000: {large} units"
+    );
+    // The paths' directories looked up are counted: at least one per variable.
+    let copy = small - units(1_000, false, 0);
+    assert!(copy >= 1_000, "{copy} units for the copy of 1,000 paths");
+    // Sixteen more init containers taking the same app: the copy is not done again.
+    let copy_csi = units(1_000, true, 16) - units(1_000, false, 16);
+    assert!(
+        copy_csi < 2 * copy,
+        "{copy_csi} units with 17 init containers, {copy} with one"
+    );
+    let mut out = copying_pod(1_000, true, 16);
+    let Decision::Patch { patch, .. } = mutate_in(&out, &ctx, &cfg) else {
+        panic!("expected a patch");
+    };
+    json_patch::patch(&mut out, &patch).unwrap();
+    for init in list(&out, "initContainers") {
+        // Its own volume, then the app's 1,000 mounts.
+        assert_eq!(
+            init["volumeMounts"].as_array().unwrap().len(),
+            1_001,
+            "{}",
+            init["name"]
+        );
+    }
+}

@@ -192,6 +192,8 @@ fn only_new_debug_containers_are_judged_and_pods_without_the_webhooks_volumes_ar
     );
     let mut app = debugger("debug", json!(null));
     app["targetContainerName"] = json!("nginx");
+    // The pod shares its process namespace: a user other than the sidecar's (and root).
+    app["securityContext"] = json!({"runAsUser": 4242});
     assert_allowed(&post(&client, &debug_review(&refreshing, &[app])));
 }
 
