@@ -9,8 +9,8 @@
 //! needs, each field bounded), listed in small pages, and a class whose parameters exceed
 //! `--class-max-bytes` is kept as a marker that is refused as too large when a pod uses it. A
 //! review looks up at most one GET per distinct name, all at once, within
-//! `--class-lookup-budget`; a GET that failed or timed out is remembered briefly (until a watch
-//! event for that name), a 404 never. A name is checked before it goes into a request path, and
+//! `--class-lookup-budget`; a GET that failed or timed out is remembered briefly, a 404 more
+//! briefly still (each until a watch event for that name). A name is checked before it goes into a request path, and
 //! an answer is used only when it is the class asked for.
 
 use std::collections::HashMap;
@@ -166,10 +166,15 @@ fn put(
     true
 }
 
-/// A GET that failed, remembered until `until`.
+/// How long a 404 is remembered (unless a watch event for the name comes first, as it does when
+/// the class is created): a pod naming many missing classes costs their GETs once in a while,
+/// not on every review, and a class created a moment after is found once the watch sees it.
+pub const MISS_MEMORY: Duration = Duration::from_secs(2);
+
+/// A GET that failed (`reason`) or found no class (`None`), remembered until `until`.
 struct Failure {
     until: Instant,
-    reason: String,
+    reason: Option<String>,
 }
 
 /// The cache; cheap to share.
@@ -403,30 +408,38 @@ impl ClusterClasses {
         }
     }
 
-    /// A failure of a GET of this class less than [`FAILURE_MEMORY`] ago.
-    fn remembered(&self, key: &Key) -> Option<String> {
+    /// What a GET of this class said less than [`FAILURE_MEMORY`] ([`MISS_MEMORY`] for a 404)
+    /// ago, when it did not find the class.
+    fn remembered(&self, key: &Key) -> Option<Lookup> {
         let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         failures
             .get(key)
             .filter(|failure| failure.until > Instant::now())
-            .map(|failure| failure.reason.clone())
+            .map(|failure| match &failure.reason {
+                Some(reason) => Lookup::Unavailable(reason.clone()),
+                None => Lookup::Missing,
+            })
     }
 
     fn remember(&self, key: Key, reason: &str) {
+        let reason = format!(
+            "{reason} (remembered for {} s, or until the class changes)",
+            FAILURE_MEMORY.as_secs()
+        );
+        self.keep(key, Some(reason), FAILURE_MEMORY);
+    }
+
+    fn keep(&self, key: Key, reason: Option<String>, memory: Duration) {
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         if failures.len() >= MAX_FAILURES {
             failures.retain(|_, failure| failure.until > now);
         }
         if failures.len() < MAX_FAILURES {
-            let reason = format!(
-                "{reason} (remembered for {} s, or until the class changes)",
-                FAILURE_MEMORY.as_secs()
-            );
             failures.insert(
                 key,
                 Failure {
-                    until: now + FAILURE_MEMORY,
+                    until: now + memory,
                     reason,
                 },
             );
@@ -451,9 +464,9 @@ impl ClusterClasses {
                 continue;
             }
             let key = (namespace.clone(), name);
-            if let Some(reason) = self.remembered(&key) {
+            if let Some(lookup) = self.remembered(&key) {
                 self.metrics.observe_get("remembered");
-                found.insert(key.1, Lookup::Unavailable(reason));
+                found.insert(key.1, lookup);
                 continue;
             }
             asked.push(key.1.clone());
@@ -530,8 +543,10 @@ impl ClusterClasses {
                 Lookup::Found(self.resolved(class))
             }
             Ok(Ok(None)) => {
-                // Not remembered: the class may be created the next moment, before its pod.
+                // Briefly: the class may be created the next moment, before its pod, and its
+                // watch event ends the memory at once.
                 self.metrics.observe_get("missing");
+                self.keep(key, None, MISS_MEMORY);
                 Lookup::Missing
             }
             Ok(Err(error)) => {

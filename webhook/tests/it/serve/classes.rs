@@ -390,6 +390,37 @@ fn a_stalled_api_server_costs_one_get_per_name_within_the_budget_and_is_named() 
     assert_eq!(world.api.gets_of(NAMESPACE, "ghost"), 1);
 }
 
+/// A 404 is remembered briefly (2 s): a pod naming a missing class reviewed again at once costs
+/// no second GET and gets the same denial; the class's creation, once the watch sees it, ends the
+/// memory at once.
+#[test]
+fn a_missing_class_is_remembered_briefly_and_its_creation_ends_the_memory() {
+    let world = World::start(Mode::Serving, &[]);
+    world.wait_ready();
+    let pod = pod_naming("later");
+    let first = world.answer(&pod);
+    assert!(first.starts_with("denied: "), "{first}");
+    assert_eq!(world.api.gets_of(NAMESPACE, "later"), 1);
+    let started = Instant::now();
+    let second = world.answer(&pod);
+    assert_eq!(second, first, "the same denial");
+    // Back to back: within the memory unless the machine stalled this thread for 2 s.
+    if started.elapsed() < Duration::from_secs(1) {
+        assert_eq!(world.api.gets_of(NAMESPACE, "later"), 1, "remembered");
+        assert!(
+            metric(
+                &world,
+                "secrets_injector_class_gets_total{result=\"remembered\"}"
+            ) >= 1.0
+        );
+    }
+    world.api.apply(&class(
+        "later",
+        "- objectName: /later\n  objectType: ssmparameter\n",
+    ));
+    world.wait_for_answer(&pod, "objectName: /later");
+}
+
 #[test]
 fn class_names_that_are_not_dns_subdomains_never_reach_the_api_server() {
     let world = World::start(Mode::Serving, &[]);
