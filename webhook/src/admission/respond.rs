@@ -202,11 +202,16 @@ fn pod_update(req: &Request<'_>, object: &RawValue, name: &str) -> Outcome {
             name: name.to_owned(),
         };
     }
-    // The first container whose image is new; else one that went away.
+    // The first container whose image is new, position by position (an UPDATE cannot add or
+    // remove init containers, so the lists line up; comparing each entry with every other would
+    // grow with the square of a list the body can make 100,000 long); else one that went away.
     let (container, image) = new
         .iter()
-        .find(|entry| !old.contains(entry))
-        .or_else(|| old.iter().find(|entry| !new.contains(entry)))
+        .zip(&old)
+        .find(|(new, old)| new != old)
+        .map(|(new, _)| new)
+        .or_else(|| new.get(old.len()))
+        .or_else(|| old.get(new.len()))
         .map_or(("", None), |(container, image)| {
             (container.as_ref(), image.as_deref())
         });
@@ -428,6 +433,26 @@ mod tests {
         let outcome = answer(&update(old, new), &cfg());
         assert_eq!(outcome.verdict, Verdict::Checked);
         assert!(outcome.response.allowed);
+    }
+
+    /// 30,000 init containers under the webhook's prefix, the last one's image changed: the
+    /// lists are compared position by position, and the denial names that one.
+    #[test]
+    fn a_pod_update_with_thousands_of_injector_like_containers_names_the_changed_one() {
+        let containers: Vec<Value> = (0..30_000)
+            .map(|i| json!({"name": format!("secrets-injector-{i}"), "image": "injector:1"}))
+            .collect();
+        let mut old = injected();
+        old["spec"]["initContainers"] = Value::Array(containers);
+        let mut new = old.clone();
+        new["spec"]["initContainers"][29_999]["image"] = json!("evil:1");
+        let outcome = answer(&update(old, new), &cfg());
+        assert_eq!(outcome.verdict, Verdict::Denied);
+        let message = &outcome.response.denial.as_ref().unwrap().message;
+        assert!(
+            message.starts_with("init container \"secrets-injector-29999\" (image \"evil:1\""),
+            "{message}"
+        );
     }
 
     #[test]
